@@ -1,0 +1,1 @@
+//! Home of the criterion benchmarks; see the `[[bench]]` targets in Cargo.toml.

@@ -1,0 +1,20 @@
+//! # k8s-bootstrap-core
+//!
+//! The library behind `k8s-bootstrap`: typed builders that render every file
+//! and command needed to bring up the foundations of a Kubernetes cluster
+//! (a TLS PKI, etcd, flannel, docker) on your own Linux machines.
+//!
+//! The core does no I/O of its own: builders return data (files with their
+//! bytes and modes, commands as argv) and never touch a disk or a network.
+//! Acting on hosts happens only through a `Transport`.
+//!
+//! ## Modules
+//! - [`pki`]: [`pki::CertBundle`], the TLS PKI of the cluster (replaces cfssl).
+#![deny(missing_docs)]
+
+pub mod pki;
+
+/// The most used types, for `use k8s_bootstrap_core::prelude::*`.
+pub mod prelude {
+    pub use crate::pki::{CertBundle, KeyAlgorithm, Subject};
+}

@@ -1,0 +1,102 @@
+//! Errors of the PKI module.
+
+/// Everything that can go wrong while building, loading or checking a bundle.
+///
+/// Each variant names the field, file or certificate concerned and the
+/// offending value, so that a user can fix the input without reading code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A builder input is invalid.
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidField {
+        /// Dotted path of the field (`members[1].name`, `ca.subject.common_name`).
+        field: String,
+        /// The value that was given.
+        value: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// A PEM input could not be parsed as what it should be.
+    #[error("{path}: not a valid {expected}: {reason}")]
+    BadPem {
+        /// Where the PEM came from (a file name or a field).
+        path: String,
+        /// What was expected (`certificate`, `private key`).
+        expected: &'static str,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The CA private key does not belong to the CA certificate.
+    #[error("CA key {key_path} does not match CA certificate {cert_path}")]
+    CaKeyMismatch {
+        /// The CA certificate's path.
+        cert_path: String,
+        /// The CA key's path.
+        key_path: String,
+    },
+    /// The certificate given as CA is not a CA.
+    #[error("{path}: certificate is not a CA (basicConstraints CA:TRUE missing)")]
+    NotACa {
+        /// The certificate's path.
+        path: String,
+    },
+    /// The existing CA is expired or expires within the renewal window. A CA
+    /// is never replaced silently: rotate it explicitly.
+    #[error(
+        "CA {path} expires {not_after} ({days_left} days left, renewal window {window_days} days); \
+         it is never replaced silently: rotate it explicitly (CertBundle::replace_expiring_ca)"
+    )]
+    CaExpiring {
+        /// The CA certificate's path.
+        path: String,
+        /// Its notAfter, RFC 3339.
+        not_after: String,
+        /// Days left (negative when expired).
+        days_left: i64,
+        /// The renewal window that was asked for.
+        window_days: i64,
+    },
+    /// A leaf must be (re)issued but only the CA certificate, not its key, exists.
+    #[error("{cert} must be issued ({reason}) but the CA key {key_path} is absent (external CA): issue it with your CA")]
+    CaKeyAbsent {
+        /// The certificate that needs issuing.
+        cert: String,
+        /// Why it needs issuing.
+        reason: String,
+        /// The CA key file that is missing.
+        key_path: String,
+    },
+    /// A cfssl JSON input could not be read or maps to nothing we can build.
+    #[error("cfssl {file}: {field}: {reason}")]
+    Cfssl {
+        /// The JSON file (`ca-config.json`, `ca-csr.json`, `server-csr.json`).
+        file: String,
+        /// The JSON field path.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Key generation or signing failed in the crypto library.
+    #[error("generating {what}: {reason}")]
+    Crypto {
+        /// What was being generated or signed.
+        what: String,
+        /// The library's message.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidField`].
+    pub fn invalid(field: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidField { field: field.into(), value: value.into(), reason: reason.into() }
+    }
+
+    pub(crate) fn crypto(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
+        Error::Crypto { what: what.into(), reason: e.to_string() }
+    }
+}
+
+/// Result type of the PKI module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
