@@ -1,0 +1,82 @@
+//! Key generation and PEM loading on top of rcgen (aws-lc-rs backend).
+
+use rcgen::{KeyPair, PublicKeyData, RsaKeySize};
+use x509_parser::prelude::X509Certificate;
+use x509_parser::public_key::PublicKey;
+
+use super::{Error, KeyAlgorithm, Result};
+
+/// Generates a fresh key pair of `alg`.
+pub(crate) fn generate(alg: KeyAlgorithm, what: &str) -> Result<KeyPair> {
+    let r = match alg {
+        KeyAlgorithm::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
+        KeyAlgorithm::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
+        KeyAlgorithm::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096),
+        KeyAlgorithm::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        KeyAlgorithm::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+        KeyAlgorithm::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
+    };
+    r.map_err(|e| Error::crypto(format!("{alg} key for {what}"), e))
+}
+
+/// Loads a private key from PEM: PKCS#8 (`PRIVATE KEY`), PKCS#1
+/// (`RSA PRIVATE KEY`, as cfssl writes) or SEC1 (`EC PRIVATE KEY`).
+pub(crate) fn load(path: &str, pem_text: &[u8]) -> Result<KeyPair> {
+    let bad = |reason: String| Error::BadPem { path: path.to_string(), expected: "private key", reason };
+    let text = std::str::from_utf8(pem_text).map_err(|_| bad("not UTF-8 text".into()))?;
+    let block = pem::parse(text).map_err(|e| bad(e.to_string()))?;
+    let candidates: &[&'static rcgen::SignatureAlgorithm] = match block.tag() {
+        "PRIVATE KEY" => {
+            return KeyPair::try_from(block.contents()).map_err(|e| bad(e.to_string()));
+        }
+        "RSA PRIVATE KEY" => &[&rcgen::PKCS_RSA_SHA256],
+        "EC PRIVATE KEY" => &[&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384],
+        other => return Err(bad(format!("unexpected PEM block {other:?}"))),
+    };
+    let mut last = String::new();
+    for alg in candidates {
+        match KeyPair::from_pem_and_sign_algo(text, alg) {
+            Ok(k) => return Ok(k),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(bad(last))
+}
+
+/// The algorithm of a public key in a certificate, when it is one we issue.
+pub(crate) fn algorithm_of_spki(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Option<KeyAlgorithm> {
+    match spki.parsed().ok()? {
+        PublicKey::RSA(rsa) => match rsa.key_size() {
+            2048 => Some(KeyAlgorithm::Rsa2048),
+            3072 => Some(KeyAlgorithm::Rsa3072),
+            4096 => Some(KeyAlgorithm::Rsa4096),
+            _ => None,
+        },
+        PublicKey::EC(point) => match point.key_size() {
+            256 => Some(KeyAlgorithm::EcdsaP256),
+            384 => Some(KeyAlgorithm::EcdsaP384),
+            _ => None,
+        },
+        PublicKey::Unknown(_) if spki.algorithm.algorithm == x509_parser::oid_registry::OID_SIG_ED25519 => {
+            Some(KeyAlgorithm::Ed25519)
+        }
+        _ => None,
+    }
+}
+
+/// A human description of a certificate's public key (`rsa-2048`, `rsa-1024`, `ecdsa-p256`, ...).
+pub(crate) fn describe_spki(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
+    if let Some(a) = algorithm_of_spki(spki) {
+        return a.to_string();
+    }
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => format!("rsa-{}", rsa.key_size()),
+        Ok(PublicKey::EC(p)) => format!("ecdsa-{}", p.key_size()),
+        _ => spki.algorithm.algorithm.to_id_string(),
+    }
+}
+
+/// Whether `key` is the private half of the certificate's public key.
+pub(crate) fn matches_cert(key: &KeyPair, cert: &X509Certificate<'_>) -> bool {
+    key.subject_public_key_info() == cert.tbs_certificate.subject_pki.raw
+}
