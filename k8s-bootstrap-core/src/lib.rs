@@ -13,8 +13,12 @@
 #![deny(missing_docs)]
 
 pub mod pki;
+pub mod transport;
 
 /// The most used types, for `use k8s_bootstrap_core::prelude::*`.
 pub mod prelude {
     pub use crate::pki::{CertBundle, KeyAlgorithm, Subject};
+    pub use crate::transport::{
+        Command, FileSource, LocalTransport, PutOptions, PutOutcome, Transport, TransportError,
+    };
 }

@@ -1,0 +1,177 @@
+//! Classified transport errors, each with the host (and command or path) in it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Command, Output};
+
+/// `Result` with [`TransportError`].
+pub type Result<T, E = TransportError> = std::result::Result<T, E>;
+
+/// What went wrong acting on a host. Every variant names the host.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// TCP/SSH connection could not be established.
+    #[error("{host}: connect failed: {reason}")]
+    Connect {
+        /// Host.
+        host: String,
+        /// Cause.
+        reason: String,
+    },
+    /// No connection within the connect timeout.
+    #[error("{host}: connect timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// Host.
+        host: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// No offered key (files, agent) was accepted.
+    #[error("{host}: authentication failed for user {user:?} (tried: {tried})")]
+    Auth {
+        /// Host.
+        host: String,
+        /// Remote user.
+        user: String,
+        /// What was tried (key file paths, agent key comments); never secrets.
+        tried: String,
+    },
+    /// The host key is not in known_hosts (strict mode).
+    #[error(
+        "{host}: host key unknown ({fingerprint}, not in {known_hosts}); to accept it, verify the \
+         fingerprint out of band and then run `ssh-keyscan -p {port} {addr} >> {known_hosts}`, \
+         pin it (HostKeyCheck::Pinned(\"{fingerprint}\")), or use HostKeyCheck::AcceptNew"
+    )]
+    HostKeyUnknown {
+        /// Host.
+        host: String,
+        /// Address used for known_hosts lookup.
+        addr: String,
+        /// SSH port.
+        port: u16,
+        /// SHA256 fingerprint of the offered key (`SHA256:...`).
+        fingerprint: String,
+        /// known_hosts file consulted.
+        known_hosts: PathBuf,
+    },
+    /// The host key differs from the recorded or pinned one. Never retried.
+    #[error(
+        "{host}: HOST KEY MISMATCH: the host offered {fingerprint} but {expected}; possible \
+         man-in-the-middle, or the host was rebuilt: if so, remove the old entry (`ssh-keygen -R` \
+         on the known_hosts file) or update the pinned fingerprint"
+    )]
+    HostKeyMismatch {
+        /// Host.
+        host: String,
+        /// SHA256 fingerprint the host offered.
+        fingerprint: String,
+        /// What was expected (known_hosts line or pinned fingerprint).
+        expected: String,
+    },
+    /// A command exited non-zero (from [`Transport::run_ok`](super::Transport::run_ok)).
+    #[error("{host}: `{command}` failed with exit code {code:?}: {stderr_tail}")]
+    CommandFailed {
+        /// Host.
+        host: String,
+        /// The command (redacted rendering).
+        command: String,
+        /// Exit code (`None`: killed by a signal).
+        code: Option<u32>,
+        /// Last lines of stderr.
+        stderr_tail: String,
+    },
+    /// A command did not finish in time and was killed.
+    #[error("{host}: `{command}` timed out after {timeout:?}")]
+    Timeout {
+        /// Host.
+        host: String,
+        /// The command (redacted rendering).
+        command: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// A file transfer failed; the old file (if any) is intact.
+    #[error("{host}: transfer to {path} failed: {reason}")]
+    Transfer {
+        /// Host.
+        host: String,
+        /// Target path.
+        path: String,
+        /// Cause.
+        reason: String,
+    },
+    /// A local or channel I/O error.
+    #[error("{host}: {context}: {source}")]
+    Io {
+        /// Host.
+        host: String,
+        /// What was being done.
+        context: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The SSH session failed after connecting (protocol error, connection lost).
+    #[error("{host}: ssh: {reason}")]
+    Ssh {
+        /// Host.
+        host: String,
+        /// Cause.
+        reason: String,
+    },
+    /// A key or option given to the transport is unusable.
+    #[error("invalid input: {reason}")]
+    InvalidInput {
+        /// Cause.
+        reason: String,
+    },
+}
+
+impl TransportError {
+    /// Whether retrying may help (connection problems and timeouts). Host key
+    /// and authentication errors are never retryable.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect { .. }
+                | Self::ConnectTimeout { .. }
+                | Self::Ssh { .. }
+                | Self::Timeout { .. }
+        )
+    }
+
+    pub(crate) fn command_failed(host: &str, cmd: &Command, out: &Output) -> Self {
+        Self::CommandFailed {
+            host: host.to_string(),
+            command: cmd.to_string(),
+            code: out.exit_code,
+            stderr_tail: tail(&out.stderr),
+        }
+    }
+
+    pub(crate) fn io(host: &str, context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            host: host.to_string(),
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// The last 10 lines (at most 2000 bytes) of a byte stream, lossy UTF-8.
+pub(crate) fn tail(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = s.trim_end().lines().collect();
+    let start = lines.len().saturating_sub(10);
+    let mut t = lines[start..].join("\n");
+    if t.len() > 2000 {
+        let mut cut = t.len() - 2000;
+        while !t.is_char_boundary(cut) {
+            cut += 1;
+        }
+        t = t[cut..].to_string();
+    }
+    t
+}

@@ -1,0 +1,271 @@
+//! [`LocalTransport`]: this machine, optionally rooted at a directory.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+
+use super::{
+    Command, FileKind, FileSource, FileStat, Output, PutOptions, PutOutcome, Result, Transport,
+    TransportError, script,
+};
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// This machine. With [`LocalTransport::rooted`], every file path is taken
+/// relative to a directory (so "render into a folder" and local tests use the
+/// same code path as a real host); commands still run on this machine, with
+/// the root as working directory.
+///
+/// ```no_run
+/// use k8s_bootstrap_core::transport::{LocalTransport, Transport, PutOptions, FileSource};
+/// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
+/// let out = LocalTransport::rooted("/tmp/out");
+/// // writes /tmp/out/etc/hosts, not /etc/hosts
+/// out.put_file("/etc/hosts", &FileSource::from("127.0.0.1 localhost\n"), &PutOptions::new(0o644)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct LocalTransport {
+    root: Option<PathBuf>,
+}
+
+impl LocalTransport {
+    /// This machine, paths as given.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// This machine, every file path taken relative to `dir`.
+    pub fn rooted(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            root: Some(dir.into()),
+        }
+    }
+
+    /// The directory file paths are relative to, if rooted.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// The local path a host path maps to.
+    pub fn map_path(&self, path: &str) -> PathBuf {
+        match &self.root {
+            Some(r) => r.join(path.trim_start_matches('/')),
+            None => PathBuf::from(path),
+        }
+    }
+
+    fn err(&self, ctx: impl Into<String>, e: std::io::Error) -> TransportError {
+        TransportError::io(&self.host(), ctx, e)
+    }
+
+    async fn write_new(&self, target: &Path, source: &FileSource, opts: &PutOptions) -> Result<()> {
+        let dir = target.parent().unwrap_or(Path::new("/"));
+        if opts.create_parents {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| self.err(format!("create {}", dir.display()), e))?;
+        }
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(
+            ".{name}.kbtmp.{}.{}",
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let res = self.write_tmp(&tmp, target, source, opts).await;
+        if res.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        res
+    }
+
+    async fn write_tmp(
+        &self,
+        tmp: &Path,
+        target: &Path,
+        source: &FileSource,
+        opts: &PutOptions,
+    ) -> Result<()> {
+        let tmp_err = |e| TransportError::Transfer {
+            host: self.host(),
+            path: target.display().to_string(),
+            reason: format!("{}: {e}", tmp.display()),
+        };
+        let mut f = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(tmp)
+            .await
+            .map_err(tmp_err)?;
+        let mut reader = source.reader().await.map_err(tmp_err)?;
+        tokio::io::copy(&mut reader, &mut f)
+            .await
+            .map_err(tmp_err)?;
+        f.flush().await.map_err(tmp_err)?;
+        f.sync_all().await.map_err(tmp_err)?;
+        drop(f);
+        tokio::fs::set_permissions(tmp, std::fs::Permissions::from_mode(opts.mode))
+            .await
+            .map_err(tmp_err)?;
+        if let Some(owner) = &opts.owner {
+            self.chown(owner, tmp).await?;
+        }
+        tokio::fs::rename(tmp, target).await.map_err(tmp_err)?;
+        if let Some(dir) = target.parent()
+            && let Ok(d) = tokio::fs::File::open(dir).await
+        {
+            let _ = d.sync_all().await;
+        }
+        Ok(())
+    }
+
+    async fn chown(&self, owner: &str, path: &Path) -> Result<()> {
+        let cmd = Command::new(["chown", "--", owner, &path.to_string_lossy()]);
+        self.run_ok(&cmd).await.map(drop)
+    }
+}
+
+#[async_trait]
+impl Transport for LocalTransport {
+    fn host(&self) -> String {
+        match &self.root {
+            Some(r) => format!("local:{}", r.display()),
+            None => "local".into(),
+        }
+    }
+
+    async fn run(&self, cmd: &Command) -> Result<Output> {
+        use std::process::Stdio;
+        cmd.validate()?;
+        let mut c = tokio::process::Command::new(&cmd.argv[0]);
+        c.args(&cmd.argv[1..])
+            .envs(&cmd.env)
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(r) = &self.root {
+            c.current_dir(r);
+        }
+        let mut child = c
+            .spawn()
+            .map_err(|e| self.err(format!("spawn `{cmd}`"), e))?;
+        let stdin_task = match (child.stdin.take(), cmd.stdin.clone()) {
+            (Some(mut pipe), Some(bytes)) => Some(tokio::spawn(async move {
+                // A command that exits without reading stdin gives EPIPE: not an error.
+                let _ = pipe.write_all(&bytes).await;
+            })),
+            _ => None,
+        };
+        let wait = child.wait_with_output();
+        let out = match cmd.timeout {
+            Some(t) => match tokio::time::timeout(t, wait).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(TransportError::Timeout {
+                        host: self.host(),
+                        command: cmd.to_string(),
+                        timeout: t,
+                    });
+                }
+            },
+            None => wait.await,
+        }
+        .map_err(|e| self.err(format!("wait for `{cmd}`"), e))?;
+        if let Some(t) = stdin_task {
+            let _ = t.await;
+        }
+        Ok(Output {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            exit_code: out.status.code().map(|c| c as u32),
+        })
+    }
+
+    async fn put_file(
+        &self,
+        path: &str,
+        source: &FileSource,
+        opts: &PutOptions,
+    ) -> Result<PutOutcome> {
+        let target = self.map_path(path);
+        let (sha, _len) = source
+            .sha256()
+            .await
+            .map_err(|e| self.err("read upload source", e))?;
+        let probe = self
+            .run_ok(&Command::shell(script::probe(&target.to_string_lossy())))
+            .await?;
+        let existing = script::parse_probe(&probe.stdout_str());
+        if let Some(p) = &existing
+            && p.sha256 == sha
+        {
+            let owner_ok = opts
+                .owner
+                .as_deref()
+                .is_none_or(|o| script::owner_matches(o, &p.names, &p.ids));
+            if p.mode == opts.mode && owner_ok {
+                return Ok(PutOutcome::Unchanged);
+            }
+            self.run_ok(&Command::shell(script::set_meta(
+                &target.to_string_lossy(),
+                opts,
+            )))
+            .await?;
+            return Ok(PutOutcome::MetadataUpdated);
+        }
+        self.write_new(&target, source, opts).await?;
+        Ok(if existing.is_some() {
+            PutOutcome::Updated
+        } else {
+            PutOutcome::Created
+        })
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let p = self.map_path(path);
+        match tokio::fs::read(&p).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err(format!("read {}", p.display()), e)),
+        }
+    }
+
+    async fn stat(&self, path: &str) -> Result<Option<FileStat>> {
+        let p = self.map_path(path);
+        let m = match tokio::fs::symlink_metadata(&p).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.err(format!("stat {}", p.display()), e)),
+        };
+        let ft = m.file_type();
+        let kind = if ft.is_file() {
+            FileKind::File
+        } else if ft.is_dir() {
+            FileKind::Dir
+        } else if ft.is_symlink() {
+            FileKind::Symlink
+        } else {
+            FileKind::Other
+        };
+        Ok(Some(FileStat {
+            kind,
+            size: m.len(),
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: m.mtime(),
+        }))
+    }
+}

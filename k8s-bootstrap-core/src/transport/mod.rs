@@ -1,0 +1,471 @@
+//! Acting on hosts: the [`Transport`] trait and its implementations.
+//!
+//! The core reaches a host only through a [`Transport`]. The trait is small:
+//! [`run`](Transport::run) a command (argv, optional stdin, env, timeout),
+//! [`put_file`](Transport::put_file) atomically, [`read_file`](Transport::read_file)
+//! and [`stat`](Transport::stat). Compound operations (systemctl helpers,
+//! checked commands, hashes) are default methods built on those four.
+//!
+//! Implementations:
+//! - [`LocalTransport`]: this machine, optionally rooted at a directory.
+//! - [`SshTransport`] (cargo feature `ssh`, on by default): a host over SSH (russh),
+//!   one connection reused for many concurrent commands.
+//! - [`RecordingTransport`]: captures what would run, the base of dry-run.
+//! - `MockTransport` (cargo feature `mock`, or in this crate's tests): a mockall mock.
+//!
+//! File writes are atomic everywhere: a temp file in the target directory,
+//! fsync, chmod/chown, rename. If the content hash and metadata already match,
+//! nothing is written and the result is [`PutOutcome::Unchanged`].
+//!
+//! ```no_run
+//! use k8s_bootstrap_core::transport::{Command, FileSource, LocalTransport, PutOptions, Transport};
+//! # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
+//! let t = LocalTransport::rooted("/tmp/render");
+//! let out = t.run_ok(&Command::new(["uname", "-r"])).await?;
+//! println!("kernel {}", out.stdout_str().trim());
+//! let put = t
+//!     .put_file("/etc/etcd/etcd.env", &FileSource::from("ETCD_NAME=etcd1\n"), &PutOptions::new(0o640))
+//!     .await?;
+//! println!("{put:?}");
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+mod error;
+mod local;
+mod quote;
+mod recording;
+mod script;
+#[cfg(feature = "ssh")]
+mod ssh;
+#[cfg(test)]
+mod tests;
+
+pub use error::{Result, TransportError};
+pub use local::LocalTransport;
+pub use recording::{RecordedOp, RecordingTransport};
+#[cfg(feature = "ssh")]
+pub use ssh::{HostKeyCheck, SshConfig, SshTransport};
+
+/// Quotes one argument for a POSIX shell (`'...'` unless it is plainly safe).
+///
+/// Used for every value this module places into a remote shell command.
+///
+/// ```
+/// use k8s_bootstrap_core::transport::shell_escape;
+/// assert_eq!(shell_escape("/etc/etcd"), "/etc/etcd");
+/// assert_eq!(shell_escape("it's $HOME"), r"'it'\''s $HOME'");
+/// ```
+pub fn shell_escape(arg: &str) -> std::borrow::Cow<'_, str> {
+    quote::quote(arg)
+}
+
+/// A command to run on a host: argv (never a shell string), optional stdin,
+/// extra environment, optional timeout.
+///
+/// ```
+/// use k8s_bootstrap_core::transport::Command;
+/// use std::time::Duration;
+/// let cmd = Command::new(["systemctl", "restart", "etcd"])
+///     .env("SYSTEMD_PAGER", "")
+///     .timeout(Duration::from_secs(30));
+/// assert_eq!(cmd.to_string(), "SYSTEMD_PAGER=*** systemctl restart etcd");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Command {
+    /// Program and arguments; `argv[0]` is looked up in `PATH`.
+    pub argv: Vec<String>,
+    /// Bytes fed to the command's stdin (stdin is empty when `None`).
+    pub stdin: Option<Vec<u8>>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Give up (and kill the command) after this long.
+    pub timeout: Option<Duration>,
+}
+
+impl Command {
+    /// A command from its argv.
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Runs `script` with `sh -c` (the script is one argv element, so it is
+    /// escaped like any other value; write the script itself with care).
+    pub fn shell(script: impl Into<String>) -> Self {
+        Self::new(["sh".to_string(), "-c".to_string(), script.into()])
+    }
+
+    /// Feeds these bytes to stdin.
+    #[must_use]
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Adds an environment variable (`key` must be a valid shell variable name).
+    #[must_use]
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Kills the command and fails with [`TransportError::Timeout`] after `d`.
+    #[must_use]
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// The POSIX shell command line that runs this command (env values
+    /// included, every value escaped). Used by exec-based transports.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::Command;
+    /// let c = Command::new(["echo", "a b"]).env("X", "1 2");
+    /// assert_eq!(c.to_shell_line().unwrap(), "X='1 2' exec echo 'a b'");
+    /// ```
+    pub fn to_shell_line(&self) -> Result<String> {
+        self.validate()?;
+        let mut line = String::new();
+        for (k, v) in &self.env {
+            line.push_str(k);
+            line.push('=');
+            line.push_str(&quote::quote(v));
+            line.push(' ');
+        }
+        line.push_str("exec ");
+        line.push_str(&quote::join(&self.argv));
+        Ok(line)
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |reason: String| Err(TransportError::InvalidInput { reason });
+        if self.argv.is_empty() {
+            return bad("empty argv".into());
+        }
+        if let Some(a) = self.argv.iter().find(|a| a.contains('\0')) {
+            return bad(format!("argument contains a NUL byte: {a:?}"));
+        }
+        for (k, v) in &self.env {
+            let valid = !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                return bad(format!("invalid environment variable name {k:?}"));
+            }
+            if v.contains('\0') {
+                return bad(format!("environment value of {k} contains a NUL byte"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Redacted rendering: argv escaped, env values replaced by `***`, stdin omitted.
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for k in self.env.keys() {
+            write!(f, "{k}=*** ")?;
+        }
+        f.write_str(&quote::join(&self.argv))
+    }
+}
+
+/// Redacted like [`Display`](fmt::Display): env values and stdin are never shown.
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Command")
+            .field("argv", &self.argv)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("stdin_len", &self.stdin.as_ref().map(Vec::len))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// What a command produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Everything written to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything written to stderr.
+    pub stderr: Vec<u8>,
+    /// Exit code; `None` if the command died from a signal or sent no status.
+    pub exit_code: Option<u32>,
+}
+
+impl Output {
+    /// Exit code 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// Stdout as text (lossy UTF-8).
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Stderr as text (lossy UTF-8).
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// The content of a file to put on a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileSource {
+    /// Bytes in memory.
+    Bytes(Vec<u8>),
+    /// A local file, streamed (never read into memory whole).
+    Path(PathBuf),
+}
+
+impl From<Vec<u8>> for FileSource {
+    fn from(b: Vec<u8>) -> Self {
+        Self::Bytes(b)
+    }
+}
+impl From<&[u8]> for FileSource {
+    fn from(b: &[u8]) -> Self {
+        Self::Bytes(b.to_vec())
+    }
+}
+impl From<&str> for FileSource {
+    fn from(s: &str) -> Self {
+        Self::Bytes(s.as_bytes().to_vec())
+    }
+}
+impl From<String> for FileSource {
+    fn from(s: String) -> Self {
+        Self::Bytes(s.into_bytes())
+    }
+}
+
+impl FileSource {
+    /// SHA-256 (lowercase hex) and length of the content; streams local files.
+    pub async fn sha256(&self) -> std::io::Result<(String, u64)> {
+        use sha2::{Digest, Sha256};
+        match self {
+            Self::Bytes(b) => Ok((hex::encode(Sha256::digest(b)), b.len() as u64)),
+            Self::Path(p) => {
+                use tokio::io::AsyncReadExt;
+                let mut f = tokio::fs::File::open(p).await?;
+                let mut h = Sha256::new();
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut n = 0u64;
+                loop {
+                    let r = f.read(&mut buf).await?;
+                    if r == 0 {
+                        break;
+                    }
+                    n += r as u64;
+                    h.update(&buf[..r]);
+                }
+                Ok((hex::encode(h.finalize()), n))
+            }
+        }
+    }
+
+    /// An async reader over the content.
+    pub(crate) async fn reader(
+        &self,
+    ) -> std::io::Result<Box<dyn tokio::io::AsyncRead + Send + Unpin + '_>> {
+        Ok(match self {
+            Self::Bytes(b) => Box::new(&b[..]),
+            Self::Path(p) => Box::new(tokio::fs::File::open(p).await?),
+        })
+    }
+}
+
+/// How to put a file: mode, owner, whether to create parent directories.
+///
+/// ```
+/// use k8s_bootstrap_core::transport::PutOptions;
+/// let o = PutOptions::new(0o600).owner("etcd:etcd");
+/// assert!(o.create_parents);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutOptions {
+    /// Permission bits, e.g. `0o644`.
+    pub mode: u32,
+    /// `user`, `user:group` (names or numbers) for chown; `None` keeps the
+    /// connecting user's (or sudo's root) ownership.
+    pub owner: Option<String>,
+    /// Create missing parent directories (mode 0755).
+    pub create_parents: bool,
+}
+
+impl Default for PutOptions {
+    fn default() -> Self {
+        Self::new(0o644)
+    }
+}
+
+impl PutOptions {
+    /// Mode `mode`, no chown, create parents.
+    pub fn new(mode: u32) -> Self {
+        Self {
+            mode,
+            owner: None,
+            create_parents: true,
+        }
+    }
+
+    /// Sets the owner (`user` or `user:group`).
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Whether to create missing parent directories.
+    #[must_use]
+    pub fn create_parents(mut self, yes: bool) -> Self {
+        self.create_parents = yes;
+        self
+    }
+}
+
+/// What [`Transport::put_file`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The file did not exist and was written.
+    Created,
+    /// The content differed and was replaced.
+    Updated,
+    /// Content was identical; only mode/owner were changed (mtime untouched).
+    MetadataUpdated,
+    /// Content, mode and owner already matched: nothing was written.
+    Unchanged,
+}
+
+impl PutOutcome {
+    /// True unless [`PutOutcome::Unchanged`].
+    pub fn changed(self) -> bool {
+        self != Self::Unchanged
+    }
+}
+
+/// Kind of a filesystem entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link (not followed).
+    Symlink,
+    /// Anything else (socket, device, fifo).
+    Other,
+}
+
+/// Metadata of a path on a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileStat {
+    /// Kind of entry.
+    pub kind: FileKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits (`0o7777` mask).
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+}
+
+/// A host the core can act on. Small on purpose: four required methods,
+/// everything else is a default method on top.
+///
+/// With the `mock` feature (or in this crate's own tests) mockall generates
+/// `MockTransport`.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// The host name used in errors and logs (e.g. `10.77.0.11` or `local`).
+    fn host(&self) -> String;
+
+    /// Runs a command. A non-zero exit is *not* an error here (see
+    /// [`run_ok`](Transport::run_ok)); a timeout is ([`TransportError::Timeout`]).
+    async fn run(&self, cmd: &Command) -> Result<Output>;
+
+    /// Writes a file atomically (temp file in the target dir, fsync,
+    /// chmod/chown, rename). Identical content + metadata writes nothing.
+    async fn put_file(
+        &self,
+        path: &str,
+        source: &FileSource,
+        opts: &PutOptions,
+    ) -> Result<PutOutcome>;
+
+    /// Reads a whole file; `Ok(None)` if it does not exist.
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Metadata of `path` (symlinks not followed); `Ok(None)` if absent.
+    async fn stat(&self, path: &str) -> Result<Option<FileStat>>;
+
+    /// Runs a command and fails with [`TransportError::CommandFailed`]
+    /// (exit code + stderr tail) unless it exits 0.
+    async fn run_ok(&self, cmd: &Command) -> Result<Output> {
+        let out = self.run(cmd).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(TransportError::command_failed(&self.host(), cmd, &out))
+        }
+    }
+
+    /// SHA-256 (hex) of a file on the host, `None` if absent.
+    async fn sha256(&self, path: &str) -> Result<Option<String>> {
+        use sha2::{Digest, Sha256};
+        Ok(self
+            .read_file(path)
+            .await?
+            .map(|b| hex::encode(Sha256::digest(b))))
+    }
+
+    /// Writes `content` only if it differs: same as [`put_file`](Transport::put_file)
+    /// with bytes; returns whether anything changed.
+    async fn write_if_different(&self, path: &str, content: &[u8], mode: u32) -> Result<bool> {
+        let src = FileSource::Bytes(content.to_vec());
+        Ok(self
+            .put_file(path, &src, &PutOptions::new(mode))
+            .await?
+            .changed())
+    }
+
+    /// `systemctl <verb> <unit>`, checked (e.g. `"restart", "etcd"`).
+    async fn systemctl(&self, verb: &str, unit: &str) -> Result<Output> {
+        self.run_ok(&Command::new(["systemctl", verb, unit])).await
+    }
+
+    /// `systemctl daemon-reload`, checked.
+    async fn daemon_reload(&self) -> Result<()> {
+        self.run_ok(&Command::new(["systemctl", "daemon-reload"]))
+            .await
+            .map(drop)
+    }
+
+    /// Whether `systemctl is-active <unit>` reports active.
+    async fn is_active(&self, unit: &str) -> Result<bool> {
+        Ok(self
+            .run(&Command::new(["systemctl", "is-active", "--quiet", unit]))
+            .await?
+            .success())
+    }
+}

@@ -1,0 +1,771 @@
+//! [`SshTransport`]: a host over SSH (russh), one connection reused for many
+//! concurrent commands; file operations built on exec (no SFTP needed).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use russh::client::{self, Handle};
+use russh::keys::{self, HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::{ChannelMsg, Sig};
+use tokio::io::AsyncRead;
+
+use super::{
+    Command, FileSource, FileStat, Output, PutOptions, PutOutcome, Result, Transport,
+    TransportError, quote::quote, script,
+};
+
+/// How the host key of the server is checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum HostKeyCheck {
+    /// The key must be in known_hosts; unknown or changed keys are errors
+    /// that show the fingerprint and how to accept it. The default.
+    #[default]
+    Strict,
+    /// Trust on first use: an unknown key is appended to known_hosts; a
+    /// changed key is still an error.
+    AcceptNew,
+    /// The key's SHA256 fingerprint must equal this (`SHA256:...` as printed
+    /// by `ssh-keygen -lf`); known_hosts is not consulted.
+    Pinned(String),
+    /// No check at all. Only by explicit choice; logs a warning on every connect.
+    Off,
+}
+
+/// Where and how to connect. OpenSSH conventions by default: user `root`,
+/// port 22, keys `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` (those present)
+/// plus ssh-agent (if `SSH_AUTH_SOCK` is set), host keys from
+/// `~/.ssh/known_hosts` checked strictly, connect timeout 10 s, keepalive 15 s.
+///
+/// ```
+/// use k8s_bootstrap_core::transport::{HostKeyCheck, SshConfig};
+/// use std::time::Duration;
+/// let cfg = SshConfig::new("10.77.0.11")
+///     .user("deploy")
+///     .identity_file("/home/me/.ssh/deploy_ed25519")
+///     .host_key_check(HostKeyCheck::AcceptNew)
+///     .connect_timeout(Duration::from_secs(5));
+/// assert_eq!(cfg.port, 22);
+/// assert!(cfg.uses_sudo()); // non-root users run everything via `sudo -n`
+/// ```
+#[derive(Clone)]
+pub struct SshConfig {
+    /// Host name or address (also the known_hosts lookup name).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Remote user.
+    pub user: String,
+    /// Private key files to try, in order; empty means the OpenSSH defaults.
+    pub identity_files: Vec<PathBuf>,
+    passphrase: Option<String>,
+    /// Try the keys of the ssh-agent at `SSH_AUTH_SOCK` first.
+    pub use_agent: bool,
+    /// known_hosts file; `None` means `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    /// Host key checking mode.
+    pub host_key_check: HostKeyCheck,
+    /// Limit for TCP connect + SSH handshake.
+    pub connect_timeout: Duration,
+    /// Keepalive interval (`None`: off).
+    pub keepalive: Option<Duration>,
+    /// Wrap every command in `sudo -n`; `None`: when the user is not root.
+    pub sudo: Option<bool>,
+    /// One jump host to connect through (like OpenSSH `ProxyJump`).
+    pub proxy_jump: Option<Box<SshConfig>>,
+}
+
+/// Never prints the passphrase.
+impl std::fmt::Debug for SshConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("identity_files", &self.identity_files)
+            .field("passphrase", &self.passphrase.as_ref().map(|_| "***"))
+            .field("use_agent", &self.use_agent)
+            .field("known_hosts", &self.known_hosts)
+            .field("host_key_check", &self.host_key_check)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("keepalive", &self.keepalive)
+            .field("sudo", &self.sudo)
+            .field("proxy_jump", &self.proxy_jump)
+            .finish()
+    }
+}
+
+impl SshConfig {
+    /// Defaults for `host` (see the type docs).
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            port: 22,
+            user: "root".into(),
+            identity_files: Vec::new(),
+            passphrase: None,
+            use_agent: true,
+            known_hosts: None,
+            host_key_check: HostKeyCheck::Strict,
+            connect_timeout: Duration::from_secs(10),
+            keepalive: Some(Duration::from_secs(15)),
+            sudo: None,
+            proxy_jump: None,
+        }
+    }
+
+    /// Sets the port.
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Sets the remote user.
+    #[must_use]
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    /// Adds a private key file (replaces the OpenSSH default list).
+    #[must_use]
+    pub fn identity_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.identity_files.push(path.into());
+        self
+    }
+
+    /// Passphrase for encrypted key files (never logged).
+    #[must_use]
+    pub fn passphrase(mut self, passphrase: impl Into<String>) -> Self {
+        self.passphrase = Some(passphrase.into());
+        self
+    }
+
+    /// Whether to use the ssh-agent at `SSH_AUTH_SOCK`.
+    #[must_use]
+    pub fn use_agent(mut self, yes: bool) -> Self {
+        self.use_agent = yes;
+        self
+    }
+
+    /// Sets the known_hosts file.
+    #[must_use]
+    pub fn known_hosts(mut self, path: impl Into<PathBuf>) -> Self {
+        self.known_hosts = Some(path.into());
+        self
+    }
+
+    /// Sets the host key checking mode.
+    #[must_use]
+    pub fn host_key_check(mut self, check: HostKeyCheck) -> Self {
+        self.host_key_check = check;
+        self
+    }
+
+    /// Sets the connect (TCP + handshake) timeout.
+    #[must_use]
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Sets the keepalive interval.
+    #[must_use]
+    pub fn keepalive(mut self, d: Option<Duration>) -> Self {
+        self.keepalive = d;
+        self
+    }
+
+    /// Forces `sudo -n` on or off.
+    #[must_use]
+    pub fn sudo(mut self, yes: bool) -> Self {
+        self.sudo = Some(yes);
+        self
+    }
+
+    /// Connects through this jump host.
+    #[must_use]
+    pub fn proxy_jump(mut self, jump: SshConfig) -> Self {
+        self.proxy_jump = Some(Box::new(jump));
+        self
+    }
+
+    /// Whether commands are wrapped in `sudo -n`.
+    pub fn uses_sudo(&self) -> bool {
+        self.sudo.unwrap_or(self.user != "root")
+    }
+
+    fn known_hosts_path(&self) -> PathBuf {
+        self.known_hosts
+            .clone()
+            .unwrap_or_else(|| home().join(".ssh").join("known_hosts"))
+    }
+
+    fn key_files(&self) -> Vec<PathBuf> {
+        if !self.identity_files.is_empty() {
+            return self.identity_files.clone();
+        }
+        ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|n| home().join(".ssh").join(n))
+            .filter(|p| p.exists())
+            .collect()
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// Checks the server's host key during the handshake (before authentication).
+struct Client {
+    host: String,
+    port: u16,
+    check: HostKeyCheck,
+    known_hosts: PathBuf,
+    rejected: Arc<Mutex<Option<TransportError>>>,
+}
+
+impl Client {
+    fn verdict(&self, key: &PublicKey) -> std::result::Result<(), TransportError> {
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let mismatch = |expected: String| TransportError::HostKeyMismatch {
+            host: self.host.clone(),
+            fingerprint: fingerprint.clone(),
+            expected,
+        };
+        match &self.check {
+            HostKeyCheck::Off => {
+                tracing::warn!(host = %self.host, %fingerprint, "host key checking is OFF: accepting any key");
+                Ok(())
+            }
+            HostKeyCheck::Pinned(want) => {
+                if want.trim() == fingerprint {
+                    Ok(())
+                } else {
+                    Err(mismatch(format!("the pinned fingerprint is {want}")))
+                }
+            }
+            HostKeyCheck::Strict | HostKeyCheck::AcceptNew => {
+                match keys::check_known_hosts_path(&self.host, self.port, key, &self.known_hosts) {
+                    Ok(true) => Ok(()),
+                    Ok(false) if self.check == HostKeyCheck::AcceptNew => {
+                        if let Some(dir) = self.known_hosts.parent() {
+                            let _ = std::fs::create_dir_all(dir);
+                        }
+                        keys::known_hosts::learn_known_hosts_path(
+                            &self.host,
+                            self.port,
+                            key,
+                            &self.known_hosts,
+                        )
+                        .map_err(|e| TransportError::Connect {
+                            host: self.host.clone(),
+                            reason: format!(
+                                "cannot record host key in {}: {e}",
+                                self.known_hosts.display()
+                            ),
+                        })?;
+                        tracing::info!(host = %self.host, %fingerprint, file = %self.known_hosts.display(), "recorded new host key");
+                        Ok(())
+                    }
+                    Ok(false) => Err(TransportError::HostKeyUnknown {
+                        host: self.host.clone(),
+                        addr: self.host.clone(),
+                        port: self.port,
+                        fingerprint,
+                        known_hosts: self.known_hosts.clone(),
+                    }),
+                    Err(keys::Error::KeyChanged { line }) => Err(mismatch(format!(
+                        "{} line {line} records a different key",
+                        self.known_hosts.display()
+                    ))),
+                    Err(e) => Err(TransportError::Connect {
+                        host: self.host.clone(),
+                        reason: format!("cannot read {}: {e}", self.known_hosts.display()),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> std::result::Result<bool, Self::Error> {
+        let pk = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(c) => PublicKey::new(c.public_key().clone(), ""),
+        };
+        match self.verdict(&pk) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                if let Ok(mut r) = self.rejected.lock() {
+                    *r = Some(e);
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// A host over SSH. One connection, reused (and shared by clones) for many
+/// concurrent commands, each on its own channel. Commands run through the
+/// remote shell with every value escaped; with a non-root user they run
+/// under `sudo -n`. Files are written with the exec-based atomic upload
+/// (temp file in the target dir, sha256 check, chmod/chown, fsync, rename).
+///
+/// ```no_run
+/// use k8s_bootstrap_core::transport::{Command, SshConfig, SshTransport, Transport};
+/// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
+/// let host = SshTransport::connect(SshConfig::new("10.77.0.11")).await?;
+/// let out = host.run_ok(&Command::new(["hostname"])).await?;
+/// println!("{}", out.stdout_str());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SshTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SshConfig,
+    handle: Handle<Client>,
+    _jump: Option<SshTransport>,
+}
+
+impl std::fmt::Debug for SshTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshTransport")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl SshTransport {
+    /// Connects, checks the host key and authenticates (agent keys first,
+    /// then key files). Host key and auth errors are final (not retryable).
+    pub async fn connect(config: SshConfig) -> Result<Self> {
+        Box::pin(Self::connect_inner(config)).await
+    }
+
+    async fn connect_inner(config: SshConfig) -> Result<Self> {
+        let host = config.host.clone();
+        let rejected = Arc::new(Mutex::new(None));
+        let handler = Client {
+            host: host.clone(),
+            port: config.port,
+            check: config.host_key_check.clone(),
+            known_hosts: config.known_hosts_path(),
+            rejected: rejected.clone(),
+        };
+        let russh_config = Arc::new(client::Config {
+            keepalive_interval: config.keepalive,
+            keepalive_max: 3,
+            inactivity_timeout: None,
+            nodelay: true,
+            ..client::Config::default()
+        });
+        let jump = match &config.proxy_jump {
+            Some(j) => Some(Self::connect((**j).clone()).await?),
+            None => None,
+        };
+        let connect = async {
+            match &jump {
+                Some(j) => {
+                    let ch = j
+                        .inner
+                        .handle
+                        .channel_open_direct_tcpip(
+                            host.clone(),
+                            u32::from(config.port),
+                            "127.0.0.1",
+                            0,
+                        )
+                        .await
+                        .map_err(|e| TransportError::Connect {
+                            host: host.clone(),
+                            reason: format!("via jump host {}: {e}", j.inner.config.host),
+                        })?;
+                    client::connect_stream(russh_config, ch.into_stream(), handler)
+                        .await
+                        .map_err(|e| TransportError::Connect {
+                            host: host.clone(),
+                            reason: e.to_string(),
+                        })
+                }
+                None => {
+                    let tcp = tokio::net::TcpStream::connect((host.as_str(), config.port))
+                        .await
+                        .map_err(|e| TransportError::Connect {
+                            host: host.clone(),
+                            reason: format!("tcp {}:{}: {e}", host, config.port),
+                        })?;
+                    let _ = tcp.set_nodelay(true);
+                    client::connect_stream(russh_config, tcp, handler)
+                        .await
+                        .map_err(|e| TransportError::Connect {
+                            host: host.clone(),
+                            reason: e.to_string(),
+                        })
+                }
+            }
+        };
+        let handle = match tokio::time::timeout(config.connect_timeout, connect).await {
+            Err(_) => {
+                return Err(TransportError::ConnectTimeout {
+                    host,
+                    timeout: config.connect_timeout,
+                });
+            }
+            Ok(r) => {
+                let host_key_error = rejected.lock().ok().and_then(|mut r| r.take());
+                match (r, host_key_error) {
+                    (_, Some(e)) => return Err(e),
+                    (Err(e), None) => return Err(e),
+                    (Ok(h), None) => h,
+                }
+            }
+        };
+        let mut handle = handle;
+        authenticate(&mut handle, &config).await?;
+        tracing::debug!(host = %config.host, user = %config.user, "ssh connected");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                handle,
+                _jump: jump,
+            }),
+        })
+    }
+
+    /// The configuration this transport was connected with.
+    pub fn config(&self) -> &SshConfig {
+        &self.inner.config
+    }
+
+    /// Whether the underlying connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.handle.is_closed()
+    }
+
+    /// Closes the connection (other clones become unusable).
+    pub async fn disconnect(&self) -> Result<()> {
+        self.inner
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await
+            .map_err(|e| self.ssh_err(e))
+    }
+
+    fn ssh_err(&self, e: impl std::fmt::Display) -> TransportError {
+        TransportError::Ssh {
+            host: self.inner.config.host.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The shell line actually sent: sudo-wrapped when needed.
+    fn wrap(&self, line: String) -> String {
+        if self.inner.config.uses_sudo() {
+            format!("sudo -n -- sh -c {}", quote(&line))
+        } else {
+            line
+        }
+    }
+
+    /// Runs one shell line on a new channel, streaming `stdin` concurrently
+    /// with reading output. `shown` is the redacted command for errors.
+    async fn exec(
+        &self,
+        line: String,
+        stdin: Option<Box<dyn AsyncRead + Send + Unpin + '_>>,
+        timeout: Option<Duration>,
+        shown: &str,
+    ) -> Result<Output> {
+        let ch = self
+            .inner
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.ssh_err(format!("open channel for `{shown}`: {e}")))?;
+        let (mut rd, wr) = ch.split();
+        wr.exec(true, self.wrap(line))
+            .await
+            .map_err(|e| self.ssh_err(format!("exec `{shown}`: {e}")))?;
+        let write = async {
+            let r = match stdin {
+                Some(s) => wr.data(s).await,
+                None => Ok(()),
+            };
+            let _ = wr.eof().await;
+            r
+        };
+        let read = async {
+            let mut out = Output::default();
+            while let Some(msg) = rd.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        out.stderr.extend_from_slice(&data)
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => out.exit_code = Some(exit_status),
+                    _ => {}
+                }
+            }
+            out
+        };
+        let both = async { tokio::join!(write, read) };
+        let (w, out) = match timeout {
+            Some(t) => match tokio::time::timeout(t, both).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let _ = wr.signal(Sig::KILL).await;
+                    let _ = wr.close().await;
+                    return Err(TransportError::Timeout {
+                        host: self.inner.config.host.clone(),
+                        command: shown.to_string(),
+                        timeout: t,
+                    });
+                }
+            },
+            None => both.await,
+        };
+        if out.exit_code.is_none() {
+            if self.is_closed() {
+                return Err(self.ssh_err(format!("connection lost while running `{shown}`")));
+            }
+            if let Err(e) = w {
+                return Err(self.ssh_err(format!("sending stdin to `{shown}`: {e}")));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn script(&self, script: String, shown: &str) -> Result<Output> {
+        self.exec(format!("sh -c {}", quote(&script)), None, None, shown)
+            .await
+    }
+}
+
+async fn authenticate(handle: &mut Handle<Client>, config: &SshConfig) -> Result<()> {
+    let host = config.host.clone();
+    let user = config.user.clone();
+    let mut tried = Vec::new();
+    let rsa_hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .map_err(|e| TransportError::Ssh {
+            host: host.clone(),
+            reason: e.to_string(),
+        })?
+        .flatten();
+    if config.use_agent && std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        match keys::agent::client::AgentClient::connect_env().await {
+            Ok(mut agent) => {
+                let ids = agent.request_identities().await.unwrap_or_default();
+                for id in ids {
+                    let pk = id.public_key().into_owned();
+                    let hash = if pk.algorithm().is_rsa() {
+                        rsa_hash
+                    } else {
+                        None
+                    };
+                    tried.push(format!("agent key {:?}", id.comment()));
+                    match handle
+                        .authenticate_publickey_with(&user, pk, hash, &mut agent)
+                        .await
+                    {
+                        Ok(r) if r.success() => return Ok(()),
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!(host = %host, "agent signing failed: {e:?}"),
+                    }
+                }
+            }
+            Err(e) => tried.push(format!("agent (unreachable: {e})")),
+        }
+    }
+    for path in config.key_files() {
+        let key = match keys::load_secret_key(&path, config.passphrase.as_deref()) {
+            Ok(k) => k,
+            Err(e) => {
+                tried.push(format!("{} (unusable: {e})", path.display()));
+                continue;
+            }
+        };
+        tried.push(path.display().to_string());
+        let hash = if key.algorithm().is_rsa() {
+            rsa_hash
+        } else {
+            None
+        };
+        let r = handle
+            .authenticate_publickey(&user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .await
+            .map_err(|e| TransportError::Ssh {
+                host: host.clone(),
+                reason: e.to_string(),
+            })?;
+        if r.success() {
+            return Ok(());
+        }
+    }
+    Err(TransportError::Auth {
+        host,
+        user,
+        tried: if tried.is_empty() {
+            "no keys: none given, none in ~/.ssh, no agent".into()
+        } else {
+            tried.join(", ")
+        },
+    })
+}
+
+#[async_trait]
+impl Transport for SshTransport {
+    fn host(&self) -> String {
+        self.inner.config.host.clone()
+    }
+
+    async fn run(&self, cmd: &Command) -> Result<Output> {
+        let line = cmd.to_shell_line()?;
+        let shown = cmd.to_string();
+        let stdin: Option<Box<dyn AsyncRead + Send + Unpin>> = cmd
+            .stdin
+            .as_ref()
+            .map(|b| Box::new(&b[..]) as Box<dyn AsyncRead + Send + Unpin>);
+        self.exec(line, stdin, cmd.timeout, &shown).await
+    }
+
+    async fn put_file(
+        &self,
+        path: &str,
+        source: &FileSource,
+        opts: &PutOptions,
+    ) -> Result<PutOutcome> {
+        let host = self.host();
+        let (sha, _len) = source
+            .sha256()
+            .await
+            .map_err(|e| TransportError::io(&host, "read upload source", e))?;
+        let shown = format!("probe {path}");
+        let probe = self.script(script::probe(path), &shown).await?;
+        if !probe.success() {
+            return Err(TransportError::command_failed(
+                &host,
+                &Command::new(["probe", path]),
+                &probe,
+            ));
+        }
+        let existing = script::parse_probe(&probe.stdout_str());
+        if let Some(p) = &existing
+            && p.sha256 == sha
+        {
+            let owner_ok = opts
+                .owner
+                .as_deref()
+                .is_none_or(|o| script::owner_matches(o, &p.names, &p.ids));
+            if p.mode == opts.mode && owner_ok {
+                return Ok(PutOutcome::Unchanged);
+            }
+            let out = self
+                .script(script::set_meta(path, opts), &format!("chmod/chown {path}"))
+                .await?;
+            if !out.success() {
+                return Err(TransportError::Transfer {
+                    host,
+                    path: path.into(),
+                    reason: super::error::tail(&out.stderr),
+                });
+            }
+            return Ok(PutOutcome::MetadataUpdated);
+        }
+        let reader = source
+            .reader()
+            .await
+            .map_err(|e| TransportError::io(&host, "open upload source", e))?;
+        let line = format!("sh -c {}", quote(&script::put(path, &sha, opts)));
+        let out = self
+            .exec(line, Some(reader), None, &format!("upload {path}"))
+            .await
+            .map_err(|e| TransportError::Transfer {
+                host: host.clone(),
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
+        if !out.success() {
+            return Err(TransportError::Transfer {
+                host,
+                path: path.into(),
+                reason: format!(
+                    "exit {:?}: {}",
+                    out.exit_code,
+                    super::error::tail(&out.stderr)
+                ),
+            });
+        }
+        Ok(if existing.is_some() {
+            PutOutcome::Updated
+        } else {
+            PutOutcome::Created
+        })
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let out = self
+            .script(script::read(path), &format!("cat {path}"))
+            .await?;
+        match out.exit_code {
+            Some(0) => Ok(Some(out.stdout)),
+            Some(script::ABSENT) => Ok(None),
+            _ => Err(TransportError::command_failed(
+                &self.host(),
+                &Command::new(["cat", path]),
+                &out,
+            )),
+        }
+    }
+
+    async fn stat(&self, path: &str) -> Result<Option<FileStat>> {
+        let out = self
+            .script(script::stat(path), &format!("stat {path}"))
+            .await?;
+        match out.exit_code {
+            Some(0) => script::parse_stat(&out.stdout_str())
+                .map(Some)
+                .ok_or_else(|| TransportError::Ssh {
+                    host: self.host(),
+                    reason: format!("unexpected stat output for {path}: {}", out.stdout_str()),
+                }),
+            Some(script::ABSENT) => Ok(None),
+            _ => Err(TransportError::command_failed(
+                &self.host(),
+                &Command::new(["stat", path]),
+                &out,
+            )),
+        }
+    }
+
+    async fn sha256(&self, path: &str) -> Result<Option<String>> {
+        let out = self
+            .script(script::sha256(path), &format!("sha256sum {path}"))
+            .await?;
+        match out.exit_code {
+            Some(0) => Ok(Some(out.stdout_str().trim().to_string())),
+            Some(script::ABSENT) => Ok(None),
+            _ => Err(TransportError::command_failed(
+                &self.host(),
+                &Command::new(["sha256sum", path]),
+                &out,
+            )),
+        }
+    }
+}
