@@ -399,7 +399,7 @@ impl CertBundle {
         p.not_after = now + Duration::days(self.ca_validity_days);
         p.serial_number = Some(serial_for(&key, now));
         let cert = p.self_signed(&key).map_err(|e| Error::crypto("the CA certificate", e))?;
-        LoadedCa::load("ca.pem", &cert.pem(), "ca-key.pem", Some(&key.serialize_pem()))
+        LoadedCa::load("ca.pem", &cert.pem(), "ca-key.pem", Some(&keys::private_key_pem(&key)))
     }
 }
 
@@ -515,5 +515,5 @@ fn issue_leaf(
     p.serial_number = Some(serial_for(&key, now));
     let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(|e| Error::crypto(format!("{what} (loading the CA)"), e))?;
     let cert = p.signed_by(&key, &issuer).map_err(|e| Error::crypto(&what, e))?;
-    Ok((cert.pem(), key.serialize_pem(), not_after))
+    Ok((cert.pem(), keys::private_key_pem(&key), not_after))
 }

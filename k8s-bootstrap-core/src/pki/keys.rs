@@ -80,3 +80,59 @@ pub(crate) fn describe_spki(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) 
 pub(crate) fn matches_cert(key: &KeyPair, cert: &X509Certificate<'_>) -> bool {
     key.subject_public_key_info() == cert.tbs_certificate.subject_pki.raw
 }
+
+/// The PEM text of a private key, as every consumer can read it.
+///
+/// aws-lc writes Ed25519 keys as PKCS#8 v2 (RFC 5958, with the public key
+/// appended), which OpenSSL 3.0 and Go's crypto/x509 refuse; they are
+/// re-encoded here as PKCS#8 v1 (RFC 8410), which every reader accepts.
+/// Other keys are written as aws-lc gives them (PKCS#8 v1).
+pub(crate) fn private_key_pem(key: &KeyPair) -> String {
+    if key.algorithm() == &rcgen::PKCS_ED25519 {
+        let der = key.serialized_der();
+        // v2 layout: 30 len 02 01 01 30 05 06 03 2b 65 70 04 22 04 20 <seed:32> a1 ...
+        const ALG: [u8; 7] = [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
+        if let Some(pos) = der.windows(ALG.len()).position(|w| w == ALG) {
+            let rest = &der[pos + ALG.len()..];
+            if rest.len() >= 36 && rest[..4] == [0x04, 0x22, 0x04, 0x20] {
+                let mut v1 = vec![0x30, 0x2e, 0x02, 0x01, 0x00];
+                v1.extend_from_slice(&ALG);
+                v1.extend_from_slice(&rest[..36]);
+                return pem::encode(&pem::Pem::new("PRIVATE KEY", v1));
+            }
+        }
+    }
+    key.serialize_pem()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ed25519_keys_are_pkcs8_v1_and_load_back() {
+        let k = generate(KeyAlgorithm::Ed25519, "test").unwrap();
+        let text = private_key_pem(&k);
+        let block = pem::parse(&text).unwrap();
+        assert_eq!(block.contents().len(), 48, "RFC 8410 v1 encoding is 48 bytes");
+        assert_eq!(&block.contents()[2..5], &[0x02, 0x01, 0x00], "version 0 (v1)");
+        let back = load("k", text.as_bytes()).unwrap();
+        assert_eq!(back.subject_public_key_info(), k.subject_public_key_info());
+    }
+
+    #[test]
+    fn other_keys_round_trip() {
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Rsa2048] {
+            let k = generate(alg, "test").unwrap();
+            let back = load("k", private_key_pem(&k).as_bytes()).unwrap();
+            assert_eq!(back.subject_public_key_info(), k.subject_public_key_info(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn not_a_key() {
+        let e = load("ca-key.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap_err();
+        assert!(e.to_string().contains("ca-key.pem"), "{e}");
+        assert!(load("x", b"garbage").is_err());
+    }
+}
