@@ -1,0 +1,771 @@
+//! # k8s-bootstrap-testbed
+//!
+//! Boots N real test hosts on this machine for end-to-end tests: each host
+//! has its own network namespace and IP on a private bridge (`kbtb0`,
+//! `10.77.0.1/24`; hosts `10.77.0.11`, `.12`, ...), its own systemd as PID 1
+//! in its own PID/mount/UTS namespaces, its own sshd with fresh host keys,
+//! and its own root filesystem: an overlay whose lower layer is the machine's
+//! `/` (read-only view) and whose upper layer is a per-host folder.
+//!
+//! Teardown (on [`Drop`], so also on panic; on Ctrl-C/SIGTERM through a
+//! signal handler; or with `k8s-bootstrap-testbed down`) kills each host's
+//! systemd by its recorded host PID (checked against its start time, so a
+//! reused PID is never hit), deletes the namespaces and links, unmounts the
+//! overlays and removes the state folder, the bridge and the iptables rule.
+//!
+//! ## Concurrency
+//! One testbed at a time per machine: [`Testbed::up`] takes an exclusive
+//! `flock` on `/run/k8s-bootstrap-testbed.lock` and holds it until teardown,
+//! so test binaries started at the same time wait for each other instead of
+//! colliding on names and addresses. Inside one test binary, share one
+//! testbed (run the host scenarios from one `#[test]`).
+//! A testbed left behind by a killed process (owner PID gone) is torn down by
+//! the next `up`; one started by the CLI must be removed with `down` first.
+//!
+//! Needs root, `ip` (iproute2), `iptables`, `unshare`/`nsenter` (util-linux),
+//! `ssh-keygen` and `sshd` (OpenSSH), systemd at `/lib/systemd/systemd`.
+//!
+//! ```no_run
+//! let tb = k8s_bootstrap_testbed::Testbed::up(3).expect("testbed");
+//! for h in tb.hosts() {
+//!     println!("{} {} key={}", h.name, h.ip, tb.client_key().display());
+//! }
+//! // dropped here: every host is torn down
+//! ```
+#![deny(missing_docs)]
+
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// Bridge all hosts hang off.
+pub const BRIDGE: &str = "kbtb0";
+/// Address of the bridge (the machine's side).
+pub const BRIDGE_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// Address of host 1; host `i` (0-based) gets `.11 + i`.
+pub const FIRST_HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 11);
+/// An address on the test bridge that no host uses (for "unreachable" tests).
+pub const UNUSED_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 250);
+/// Most hosts one testbed boots.
+pub const MAX_HOSTS: usize = 20;
+
+const LOCK_FILE: &str = "/run/k8s-bootstrap-testbed.lock";
+const DEFAULT_DIR: &str = "/run/k8s-bootstrap-testbed";
+
+/// Units of the machine's image a test host must not run.
+const MASKED_UNITS: &[&str] = &[
+    "etcd.service",
+    "etcd2.service",
+    "docker.service",
+    "docker.socket",
+    "containerd.service",
+    "postgresql.service",
+    "postgresql@.service",
+    "cron.service",
+    "getty@.service",
+    "serial-getty@.service",
+    "console-getty.service",
+    "container-getty@.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "dpkg-db-backup.timer",
+    "man-db.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+    "systemd-timesyncd.service",
+    "apparmor.service",
+    "systemd-pstore.service",
+];
+
+/// Errors of the testbed. Messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not running as root.
+    #[error(
+        "the testbed needs root (it creates network namespaces, mounts and bridges); run the tests as root"
+    )]
+    NotRoot,
+    /// A command failed.
+    #[error("testbed: `{cmd}` failed: {detail}")]
+    Command {
+        /// The command.
+        cmd: String,
+        /// Exit status and stderr.
+        detail: String,
+    },
+    /// File system or process error.
+    #[error("testbed: {context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A host did not come up.
+    #[error("testbed: host {host} did not boot: {detail}")]
+    Boot {
+        /// Host name.
+        host: String,
+        /// What was seen (log tail).
+        detail: String,
+    },
+    /// Another testbed (started by the CLI) is up.
+    #[error(
+        "testbed: a testbed started by `k8s-bootstrap-testbed up` is running; run `k8s-bootstrap-testbed down` first"
+    )]
+    ManualTestbedUp,
+    /// Bad argument.
+    #[error("testbed: {0}")]
+    Invalid(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}
+
+/// One running test host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    /// Host name (`kbtb1`, ...), also its `/etc/hostname`.
+    pub name: String,
+    /// Its address on the bridge.
+    pub ip: Ipv4Addr,
+    /// sshd port.
+    pub port: u16,
+    /// Network namespace name.
+    pub netns: String,
+    /// Host PID (in the machine's PID namespace) of its systemd.
+    pub pid: u32,
+    /// Start time of that PID (clock ticks after boot), to never kill a reused PID.
+    pub starttime: u64,
+    /// Its root filesystem as seen from the machine (overlay mount).
+    pub root: PathBuf,
+}
+
+impl Host {
+    /// `ip:port`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((self.ip, self.port))
+    }
+
+    /// Runs a command inside the host (its PID, mount, UTS and network
+    /// namespaces) with `nsenter`, as root. For test setup and checks.
+    pub fn exec(&self, argv: &[&str]) -> Result<std::process::Output> {
+        let pid = self.pid.to_string();
+        let mut args = vec!["-t", &pid, "-p", "-m", "-u", "-n", "--"];
+        args.extend_from_slice(argv);
+        Command::new("nsenter")
+            .args(&args)
+            .output()
+            .map_err(io(format!("nsenter into {}", self.name)))
+    }
+
+    /// Like [`Host::exec`] with `sh -c script`, failing unless it exits 0; returns stdout.
+    pub fn sh(&self, script: &str) -> Result<String> {
+        let out = self.exec(&["sh", "-c", script])?;
+        if !out.status.success() {
+            return Err(Error::Command {
+                cmd: format!("{}: sh -c {script:?}", self.name),
+                detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// N running test hosts; torn down on drop.
+#[derive(Debug)]
+pub struct Testbed {
+    dir: PathBuf,
+    hosts: Vec<Host>,
+    _lock: Option<File>,
+    torn_down: bool,
+}
+
+static ACTIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static SIGNALS: Once = Once::new();
+
+fn install_signal_handler() {
+    SIGNALS.call_once(|| {
+        let r = ctrlc::set_handler(|| {
+            eprintln!("k8s-bootstrap-testbed: interrupted, tearing down test hosts");
+            let dirs = ACTIVE.lock().map(|d| d.clone()).unwrap_or_default();
+            for d in dirs {
+                if let Err(e) = teardown_dir(&d) {
+                    eprintln!("k8s-bootstrap-testbed: teardown of {}: {e}", d.display());
+                }
+            }
+            std::process::exit(130);
+        });
+        if let Err(e) = r {
+            eprintln!("k8s-bootstrap-testbed: no Ctrl-C handler ({e}); teardown relies on Drop");
+        }
+    });
+}
+
+/// The state folder (`$K8S_BOOTSTRAP_TESTBED_DIR` or `/run/k8s-bootstrap-testbed`).
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("K8S_BOOTSTRAP_TESTBED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+}
+
+fn run(argv: &[&str]) -> Result<String> {
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io(format!("run {}", argv[0])))?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            cmd: argv.join(" "),
+            detail: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn run_quiet(argv: &[&str]) -> bool {
+    Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    run(&["id", "-u"]).map(|s| s.trim() == "0").unwrap_or(false)
+}
+
+/// Start time (field 22 of /proc/PID/stat) of a live process.
+fn starttime(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn is_mountpoint(path: &Path) -> bool {
+    let p = path.to_string_lossy();
+    fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(&*p)))
+        .unwrap_or(true)
+}
+
+/// Owner line of the state file: PID and start time, or `manual`.
+fn owner_alive(state: &str) -> bool {
+    for l in state.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.first() == Some(&"owner") {
+            if f.get(1) == Some(&"manual") {
+                return true;
+            }
+            let pid: u32 = f.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+            let st: u64 = f.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
+            return starttime(pid) == Some(st);
+        }
+    }
+    false
+}
+
+fn parse_hosts(state: &str) -> Vec<Host> {
+    state
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.first() != Some(&"host") || f.len() != 7 {
+                return None;
+            }
+            Some(Host {
+                name: f[1].into(),
+                ip: f[2].parse().ok()?,
+                port: 22,
+                netns: f[3].into(),
+                pid: f[4].parse().ok()?,
+                starttime: f[5].parse().ok()?,
+                root: f[6].into(),
+            })
+        })
+        .collect()
+}
+
+/// Reads the hosts recorded in a state folder (for `list`).
+pub fn read_state(dir: &Path) -> Vec<Host> {
+    fs::read_to_string(dir.join("state"))
+        .map(|s| parse_hosts(&s))
+        .unwrap_or_default()
+}
+
+fn kill_host(h: &Host) {
+    if starttime(h.pid) == Some(h.starttime) {
+        let _ = run(&["kill", "-KILL", &h.pid.to_string()]);
+        let t = Instant::now();
+        while starttime(h.pid) == Some(h.starttime) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Tears down everything recorded in state folder `dir` (idempotent).
+pub fn teardown_dir(dir: &Path) -> Result<()> {
+    let hosts = read_state(dir);
+    for h in &hosts {
+        kill_host(h);
+    }
+    // names are derived, so also catch hosts that were half set up
+    for i in 1..=MAX_HOSTS {
+        let ns = format!("kbtb-h{i}");
+        if run_quiet(&["ip", "netns", "pids", &ns]) {
+            let _ = run(&["ip", "netns", "del", &ns]);
+        }
+        let veth = format!("kbtb-h{i}-v");
+        if Path::new("/sys/class/net").join(&veth).exists() {
+            let _ = run(&["ip", "link", "del", &veth]);
+        }
+        let merged = dir.join(format!("kbtb{i}")).join("merged");
+        if is_mountpoint(&merged) && !run_quiet(&["umount", &merged.to_string_lossy()]) {
+            let _ = run(&["umount", "-l", &merged.to_string_lossy()]);
+        }
+    }
+    if Path::new("/sys/class/net").join(BRIDGE).exists() {
+        let _ = run(&["ip", "link", "del", BRIDGE]);
+    }
+    while run_quiet(&[
+        "iptables", "-D", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT",
+    ]) {}
+    // never delete through a live mount: only remove host folders whose overlay is gone
+    if dir.exists() {
+        for e in fs::read_dir(dir).map_err(io("read state dir"))?.flatten() {
+            let merged = e.path().join("merged");
+            if is_mountpoint(&merged) {
+                return Err(Error::Invalid(format!(
+                    "{} is still mounted; not removing",
+                    merged.display()
+                )));
+            }
+        }
+        fs::remove_dir_all(dir).map_err(io(format!("remove {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+impl Testbed {
+    /// Boots `n` hosts (1..=20) and waits until each runs systemd and sshd.
+    /// Fails (never skips) with a clear message when it cannot.
+    pub fn up(n: usize) -> Result<Self> {
+        Self::up_with_owner(n, false)
+    }
+
+    /// Like [`Testbed::up`], for the CLI: the hosts outlive this process and
+    /// are removed by [`teardown_dir`] (`k8s-bootstrap-testbed down`).
+    pub fn up_manual(n: usize) -> Result<Vec<Host>> {
+        let mut tb = Self::up_with_owner(n, true)?;
+        tb.torn_down = true; // keep running
+        Ok(std::mem::take(&mut tb.hosts))
+    }
+
+    fn up_with_owner(n: usize, manual: bool) -> Result<Self> {
+        if !(1..=MAX_HOSTS).contains(&n) {
+            return Err(Error::Invalid(format!(
+                "host count must be 1..={MAX_HOSTS}, got {n}"
+            )));
+        }
+        if !is_root() {
+            return Err(Error::NotRoot);
+        }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK_FILE)
+            .map_err(io(LOCK_FILE))?;
+        if lock.try_lock().is_err() {
+            eprintln!("k8s-bootstrap-testbed: waiting for another testbed ({LOCK_FILE})");
+            lock.lock().map_err(io(format!("lock {LOCK_FILE}")))?;
+        }
+        let dir = state_dir();
+        if let Ok(state) = fs::read_to_string(dir.join("state")) {
+            if owner_alive(&state) {
+                return Err(Error::ManualTestbedUp);
+            }
+            eprintln!("k8s-bootstrap-testbed: removing a testbed left by a dead process");
+        }
+        teardown_dir(&dir)?;
+        install_signal_handler();
+        if let Ok(mut a) = ACTIVE.lock() {
+            a.push(dir.clone());
+        }
+        let mut tb = Testbed {
+            dir: dir.clone(),
+            hosts: Vec::new(),
+            _lock: if manual { None } else { Some(lock) },
+            torn_down: false,
+        };
+        // On error, `tb` drops here and tears down what was started.
+        tb.boot(n, manual)?;
+        Ok(tb)
+    }
+
+    fn boot(&mut self, n: usize, manual: bool) -> Result<()> {
+        let dir = self.dir.clone();
+        fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
+        let owner = if manual {
+            "owner manual".to_string()
+        } else {
+            let me = std::process::id();
+            format!("owner {me} {}", starttime(me).unwrap_or(0))
+        };
+        fs::write(dir.join("state"), format!("{owner}\n")).map_err(io("write state"))?;
+
+        let key = dir.join("id_ed25519");
+        run(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "k8s-bootstrap-testbed",
+            "-f",
+            &key.to_string_lossy(),
+        ])?;
+        let pubkey =
+            fs::read_to_string(dir.join("id_ed25519.pub")).map_err(io("read client key"))?;
+
+        run(&["ip", "link", "add", BRIDGE, "type", "bridge"])?;
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{BRIDGE_IP}/24"),
+            "dev",
+            BRIDGE,
+        ])?;
+        run(&["ip", "link", "set", BRIDGE, "up"])?;
+        run(&[
+            "iptables", "-I", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT",
+        ])?;
+
+        let mut known_hosts = String::new();
+        let mut children = Vec::new();
+        for i in 1..=n {
+            let ip = Ipv4Addr::from(u32::from(FIRST_HOST_IP) + (i as u32 - 1));
+            let name = format!("kbtb{i}");
+            let (child, host_keys) = self.prepare_and_start(i, &name, ip, &pubkey)?;
+            for k in host_keys.lines() {
+                let mut f = k.split_whitespace();
+                if let (Some(t), Some(b)) = (f.next(), f.next()) {
+                    known_hosts.push_str(&format!("{ip} {t} {b}\n"));
+                }
+            }
+            children.push((i, name, ip, child));
+        }
+        fs::write(dir.join("known_hosts"), &known_hosts).map_err(io("write known_hosts"))?;
+
+        for (i, name, ip, child) in children {
+            let pid = child_of(child.id(), &name)?;
+            let st = starttime(pid).ok_or_else(|| Error::Boot {
+                host: name.clone(),
+                detail: "systemd exited at once".into(),
+            })?;
+            let host = Host {
+                name: name.clone(),
+                ip,
+                port: 22,
+                netns: format!("kbtb-h{i}"),
+                pid,
+                starttime: st,
+                root: dir.join(&name).join("merged"),
+            };
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join("state"))
+                .map_err(io("append state"))?;
+            writeln!(
+                f,
+                "host {} {} {} {} {} {}",
+                host.name,
+                host.ip,
+                host.netns,
+                host.pid,
+                host.starttime,
+                host.root.display()
+            )
+            .map_err(io("append state"))?;
+            self.hosts.push(host);
+            // the `unshare` process exits when systemd is killed; reap it then
+            std::thread::spawn(move || {
+                let mut child = child;
+                let _ = child.wait();
+            });
+        }
+        for h in &self.hosts {
+            wait_ready(h, &dir)?;
+        }
+        Ok(())
+    }
+
+    /// Overlay root, host keys, authorized key, masks, netns; then starts
+    /// systemd detached. Returns the started process and the host public keys.
+    fn prepare_and_start(
+        &self,
+        i: usize,
+        name: &str,
+        ip: Ipv4Addr,
+        pubkey: &str,
+    ) -> Result<(std::process::Child, String)> {
+        let hdir = self.dir.join(name);
+        let (upper, work, merged) = (hdir.join("upper"), hdir.join("work"), hdir.join("merged"));
+        for d in [&upper, &work, &merged] {
+            fs::create_dir_all(d).map_err(io(format!("create {}", d.display())))?;
+        }
+        run(&[
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            &format!(
+                "lowerdir=/,upperdir={},workdir={}",
+                upper.display(),
+                work.display()
+            ),
+            &merged.to_string_lossy(),
+        ])?;
+        let m = |p: &str| merged.join(p.trim_start_matches('/'));
+        fs::write(m("/etc/hostname"), format!("{name}\n")).map_err(io("write hostname"))?;
+        fs::write(
+            m("/etc/hosts"),
+            format!("127.0.0.1 localhost\n{ip} {name}\n"),
+        )
+        .map_err(io("write hosts"))?;
+        fs::write(m("/etc/machine-id"), "").map_err(io("write machine-id"))?;
+        for e in fs::read_dir(m("/etc/ssh"))
+            .map_err(io("read /etc/ssh"))?
+            .flatten()
+        {
+            if e.file_name().to_string_lossy().starts_with("ssh_host_") {
+                fs::remove_file(e.path()).map_err(io("remove machine host key"))?;
+            }
+        }
+        run(&["ssh-keygen", "-A", "-f", &merged.to_string_lossy()])?;
+        let mut host_keys = String::new();
+        for t in ["ed25519", "ecdsa", "rsa"] {
+            if let Ok(k) = fs::read_to_string(m(&format!("/etc/ssh/ssh_host_{t}_key.pub"))) {
+                host_keys.push_str(&k);
+            }
+        }
+        fs::create_dir_all(m("/root/.ssh")).map_err(io("create /root/.ssh"))?;
+        run(&["chmod", "700", &m("/root/.ssh").to_string_lossy()])?;
+        fs::write(m("/root/.ssh/authorized_keys"), pubkey).map_err(io("write authorized_keys"))?;
+        run(&[
+            "chmod",
+            "600",
+            &m("/root/.ssh/authorized_keys").to_string_lossy(),
+        ])?;
+        fs::write(m("/etc/ssh/sshd_config.d/kbtb.conf"), "UseDNS no\nPermitRootLogin prohibit-password\nMaxSessions 100\nMaxStartups 100:30:200\n")
+            .map_err(io("write sshd config"))?;
+        let units = m("/etc/systemd/system");
+        for u in MASKED_UNITS {
+            let p = units.join(u);
+            let _ = fs::remove_file(&p);
+            std::os::unix::fs::symlink("/dev/null", &p).map_err(io(format!("mask {u}")))?;
+        }
+
+        let ns = format!("kbtb-h{i}");
+        let veth = format!("kbtb-h{i}-v");
+        run(&["ip", "netns", "add", &ns])?;
+        run(&[
+            "ip", "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ])?;
+        run(&["ip", "link", "set", &veth, "master", BRIDGE, "up"])?;
+        run(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{ip}/24"),
+            "dev",
+            "eth0",
+        ])?;
+        run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+        run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+
+        let init = hdir.join("init.sh");
+        let mp = merged.to_string_lossy();
+        fs::write(
+            &init,
+            format!(
+                r#"set -e
+mount --make-rprivate /
+mount --bind '{mp}' '{mp}'
+cd '{mp}'
+mount -t proc proc proc
+mount -t sysfs sysfs sys
+mount -t tmpfs -o mode=755,size=16m tmpfs dev
+for d in null zero full random urandom tty; do touch dev/$d; mount --bind /dev/$d dev/$d; done
+mkdir -p dev/pts dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts dev/pts
+ln -sf pts/ptmx dev/ptmx
+mount -t tmpfs -o mode=1777 tmpfs dev/shm
+mkdir -p .oldroot
+pivot_root . .oldroot
+cd /
+umount -l /.oldroot
+rmdir /.oldroot || true
+exec env container={name} /lib/systemd/systemd --system
+"#
+            ),
+        )
+        .map_err(io("write init script"))?;
+        let log = File::create(hdir.join("boot.log")).map_err(io("create boot log"))?;
+        let child = Command::new("setsid")
+            .args([
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "unshare",
+                "--pid",
+                "--fork",
+                "--mount",
+                "--uts",
+                "--propagation",
+                "private",
+                "/bin/sh",
+            ])
+            .arg(&init)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(io("boot log"))?)
+            .stderr(log)
+            .spawn()
+            .map_err(io(format!("start {name}")))?;
+        Ok((child, host_keys))
+    }
+
+    /// The hosts, in order (`kbtb1` = `10.77.0.11`, ...).
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// The private key (ed25519, no passphrase) root's authorized_keys trusts on every host.
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.join("id_ed25519")
+    }
+
+    /// A known_hosts file with every host key of every host.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("known_hosts")
+    }
+
+    /// The state folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Tears everything down now (also done on drop).
+    pub fn down(mut self) -> Result<()> {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> Result<()> {
+        if self.torn_down {
+            return Ok(());
+        }
+        self.torn_down = true;
+        let r = teardown_dir(&self.dir);
+        if let Ok(mut a) = ACTIVE.lock() {
+            a.retain(|d| d != &self.dir);
+        }
+        r
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("k8s-bootstrap-testbed: teardown failed: {e}");
+        }
+    }
+}
+
+/// The PID of the only child of `pid` (systemd, PID 1 of the new namespace).
+fn child_of(pid: u32, name: &str) -> Result<u32> {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        // setsid -> ip netns exec -> unshare all exec in place; unshare forks the init
+        if let Some(c) = children(pid).first() {
+            return Ok(*c);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(Error::Boot {
+        host: name.into(),
+        detail: format!("no init process under PID {pid}"),
+    })
+}
+
+/// Children of `pid`, found by scanning the parent PID of every process.
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split_whitespace().nth(1)?.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn wait_ready(h: &Host, dir: &Path) -> Result<()> {
+    let t = Instant::now();
+    let mut last = String::new();
+    while t.elapsed() < Duration::from_secs(60) {
+        if starttime(h.pid) != Some(h.starttime) {
+            break;
+        }
+        if let Ok(out) = h.exec(&["systemctl", "is-system-running"]) {
+            last = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let up = last == "running" || last == "degraded";
+            if up && TcpStream::connect_timeout(&h.addr(), Duration::from_millis(500)).is_ok() {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = fs::read_to_string(dir.join(&h.name).join("boot.log")).unwrap_or_default();
+    Err(Error::Boot {
+        host: h.name.clone(),
+        detail: format!(
+            "state {last:?} after {:?}; boot log: {}",
+            t.elapsed(),
+            log.trim()
+        ),
+    })
+}
