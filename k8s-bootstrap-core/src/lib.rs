@@ -10,14 +10,31 @@
 //!
 //! ## Modules
 //! - [`pki`]: [`pki::CertBundle`], the TLS PKI of the cluster (replaces cfssl).
+//! - [`spec`]: [`spec::ClusterSpec`], the typed cluster description (YAML), validated as a whole.
+//! - [`render`]: [`spec::ClusterSpec::render`], every file and command of every host.
+//! - [`etcd`], [`flannel`], [`docker`], [`hostprep`]: the builders, usable on their own.
+//! - [`shell`]: quoting of commands for people to read.
 #![deny(missing_docs)]
 
 pub mod pki;
+pub mod docker;
+pub mod etcd;
+pub mod flannel;
+pub mod hostprep;
+pub mod render;
+pub mod shell;
+pub mod spec;
 pub mod transport;
 
 /// The most used types, for `use k8s_bootstrap_core::prelude::*`.
 pub mod prelude {
     pub use crate::pki::{CertBundle, KeyAlgorithm, Subject};
+    pub use crate::docker::DockerUnit;
+    pub use crate::etcd::EtcdCluster;
+    pub use crate::flannel::FlannelConfig;
+    pub use crate::hostprep::HostPrep;
+    pub use crate::render::{HostRender, RenderedCluster};
+    pub use crate::spec::{ClusterSpec, HostSpec, Role, Version};
     pub use crate::transport::{
         Command, FileSource, LocalTransport, PutOptions, PutOutcome, Transport, TransportError,
     };

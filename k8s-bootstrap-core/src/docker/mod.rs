@@ -1,0 +1,274 @@
+//! [`DockerUnit`]: docker.service reading flannel's options
+//! (`EnvironmentFile` + `$DOCKER_NETWORK_OPTIONS`, after and requiring
+//! flanneld), or a daemon.json with `bip`/`mtu`; never both.
+//!
+//! ```
+//! use k8s_bootstrap_core::docker::DockerUnit;
+//! let r = DockerUnit::default().registry_mirror("http://f1361db2.m.daocloud.io").render().unwrap();
+//! let unit = r.file("/usr/lib/systemd/system/docker.service").unwrap().text();
+//! assert!(unit.contains("EnvironmentFile=/run/flannel/docker\n"));
+//! assert!(unit.contains("ExecStart=/usr/bin/dockerd $DOCKER_NETWORK_OPTIONS\n"));
+//! assert!(unit.contains("Requires=flanneld.service"));
+//! let json = r.file("/etc/docker/daemon.json").unwrap().text();
+//! assert!(json.contains("registry-mirrors") && !json.contains("bip"));
+//! ```
+
+use askama::Template;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::render::{Command, HostRender, Phase, RenderedFile};
+use crate::spec::{ClusterSpec, Problem};
+
+/// The error of the docker builder.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The settings break rules.
+    #[error("invalid docker settings:{}", crate::spec::error_list(.0))]
+    Invalid(Vec<Problem>),
+    /// A template failed to render.
+    #[error("rendering {file} failed")]
+    Template {
+        /// The file being rendered.
+        file: String,
+        /// The askama error.
+        #[source]
+        source: askama::Error,
+    },
+}
+
+/// `Result` of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where docker's bridge settings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DockerMode {
+    /// From flannel through mk-docker-opts.sh and `$DOCKER_NETWORK_OPTIONS` (default).
+    #[default]
+    FlannelEnv,
+    /// From `bip`/`mtu` in daemon.json; the unit has no network flags.
+    DaemonJson,
+}
+
+/// docker's cgroup driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CgroupDriver {
+    /// cgroupfs.
+    Cgroupfs,
+    /// systemd (what kubelet expects on systemd hosts).
+    Systemd,
+}
+
+/// docker.service and daemon.json of a node. `Default` is flannel-env mode
+/// with the tutorial's paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerUnit {
+    /// Mode.
+    pub mode: DockerMode,
+    /// dockerd's path.
+    pub dockerd: String,
+    /// Unit directory.
+    pub systemd_dir: String,
+    /// flannel's docker options file (flannel-env mode).
+    pub opts_file: String,
+    /// `data-root`.
+    pub data_root: Option<String>,
+    /// `storage-driver`.
+    pub storage_driver: Option<String>,
+    /// `registry-mirrors`.
+    pub registry_mirrors: Vec<String>,
+    /// `exec-opts: native.cgroupdriver=...`.
+    pub cgroup_driver: Option<CgroupDriver>,
+    /// `bip` (daemon-json mode only), like `10.244.5.1/24`.
+    pub bip: Option<String>,
+    /// `mtu` (daemon-json mode only).
+    pub mtu: Option<u32>,
+}
+
+impl Default for DockerUnit {
+    fn default() -> Self {
+        DockerUnit {
+            mode: DockerMode::FlannelEnv,
+            dockerd: "/usr/bin/dockerd".into(),
+            systemd_dir: "/usr/lib/systemd/system".into(),
+            opts_file: crate::flannel::DOCKER_OPTS_FILE.into(),
+            data_root: None,
+            storage_driver: None,
+            registry_mirrors: Vec::new(),
+            cgroup_driver: None,
+            bip: None,
+            mtu: None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "docker.service")]
+struct UnitTemplate<'a> {
+    flannel: bool,
+    opts_file: &'a str,
+    dockerd: &'a str,
+}
+
+/// Path of daemon.json.
+pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
+
+impl DockerUnit {
+    /// docker as a spec describes it for `host`.
+    pub fn from_spec(spec: &ClusterSpec, host: &crate::spec::HostSpec) -> Self {
+        let d = &spec.docker;
+        DockerUnit {
+            mode: d.mode,
+            dockerd: spec.layout.dockerd.clone(),
+            systemd_dir: spec.layout.systemd_dir.clone(),
+            opts_file: crate::flannel::DOCKER_OPTS_FILE.into(),
+            data_root: d.data_root.clone(),
+            storage_driver: d.storage_driver.clone(),
+            registry_mirrors: d.registry_mirrors.clone(),
+            cgroup_driver: d.cgroup_driver,
+            bip: host.docker_bip.clone(),
+            mtu: d.mtu,
+        }
+    }
+    /// Sets the mode.
+    #[must_use]
+    pub fn mode(mut self, m: DockerMode) -> Self {
+        self.mode = m;
+        self
+    }
+    /// Adds a registry mirror.
+    #[must_use]
+    pub fn registry_mirror(mut self, url: impl Into<String>) -> Self {
+        self.registry_mirrors.push(url.into());
+        self
+    }
+    /// Sets `data-root`.
+    #[must_use]
+    pub fn data_root(mut self, dir: impl Into<String>) -> Self {
+        self.data_root = Some(dir.into());
+        self
+    }
+    /// Sets `storage-driver`.
+    #[must_use]
+    pub fn storage_driver(mut self, d: impl Into<String>) -> Self {
+        self.storage_driver = Some(d.into());
+        self
+    }
+    /// Sets the cgroup driver.
+    #[must_use]
+    pub fn cgroup_driver(mut self, d: CgroupDriver) -> Self {
+        self.cgroup_driver = Some(d);
+        self
+    }
+    /// Sets `bip` and `mtu` (daemon-json mode).
+    #[must_use]
+    pub fn bridge(mut self, bip: impl Into<String>, mtu: Option<u32>) -> Self {
+        self.bip = Some(bip.into());
+        self.mtu = mtu;
+        self
+    }
+
+    /// Checks the settings; every problem at once.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if self.mode == DockerMode::FlannelEnv {
+            if let Some(b) = &self.bip {
+                p.push(Problem::new("bip", b, "bip in daemon.json and --bip from flannel make dockerd refuse to start").fix("drop bip, or use mode daemon-json"));
+            }
+            if let Some(m) = self.mtu {
+                p.push(Problem::new("mtu", m, "mtu in daemon.json and --mtu from flannel make dockerd refuse to start").fix("drop mtu, or use mode daemon-json"));
+            }
+        }
+        if let Some(b) = &self.bip {
+            let ok = b.split_once('/').is_some_and(|(ip, len)| {
+                ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| (1..=30).contains(&l))
+            });
+            if !ok {
+                p.push(Problem::new("bip", b, "bip is the bridge's address with a prefix, like 10.244.5.1/24"));
+            }
+        }
+        if let Some(m) = self.mtu
+            && !(576..=9000).contains(&m)
+        {
+            p.push(Problem::new("mtu", m, "an MTU is 576-9000"));
+        }
+        for (i, m) in self.registry_mirrors.iter().enumerate() {
+            if !(m.starts_with("http://") || m.starts_with("https://")) || m.contains(char::is_whitespace) {
+                p.push(Problem::new(format!("registry_mirrors[{i}]"), m, "a registry mirror is an http(s) URL"));
+            }
+        }
+        for (field, path) in [("dockerd", Some(&self.dockerd)), ("data_root", self.data_root.as_ref()), ("systemd_dir", Some(&self.systemd_dir))] {
+            if let Some(path) = path
+                && let Some(rule) = crate::spec::path_rule(path)
+            {
+                p.push(Problem::new(field, path, rule));
+            }
+        }
+        p
+    }
+
+    /// daemon.json, or `None` when no setting needs it.
+    pub fn daemon_json(&self) -> Option<String> {
+        let mut m = Map::new();
+        if self.mode == DockerMode::DaemonJson {
+            if let Some(b) = &self.bip {
+                m.insert("bip".into(), json!(b));
+            }
+            if let Some(mtu) = self.mtu {
+                m.insert("mtu".into(), json!(mtu));
+            }
+        }
+        if let Some(d) = &self.data_root {
+            m.insert("data-root".into(), json!(d));
+        }
+        if let Some(d) = &self.storage_driver {
+            m.insert("storage-driver".into(), json!(d));
+        }
+        if !self.registry_mirrors.is_empty() {
+            m.insert("registry-mirrors".into(), json!(self.registry_mirrors));
+        }
+        if let Some(c) = self.cgroup_driver {
+            let name = match c {
+                CgroupDriver::Cgroupfs => "cgroupfs",
+                CgroupDriver::Systemd => "systemd",
+            };
+            m.insert("exec-opts".into(), json!([format!("native.cgroupdriver={name}")]));
+        }
+        if m.is_empty() {
+            return None;
+        }
+        let mut s = serde_json::to_string_pretty(&Value::Object(m)).expect("JSON of strings");
+        s.push('\n');
+        Some(s)
+    }
+
+    /// Path of the unit.
+    pub fn unit_file(&self) -> String {
+        format!("{}/docker.service", self.systemd_dir.trim_end_matches('/'))
+    }
+
+    /// Renders docker.service, daemon.json and the commands that (re)start docker.
+    pub fn render(&self) -> Result<HostRender> {
+        let problems = self.validate();
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        let mut out = HostRender::default();
+        let unit_file = self.unit_file();
+        let t = UnitTemplate { flannel: self.mode == DockerMode::FlannelEnv, opts_file: &self.opts_file, dockerd: &self.dockerd };
+        let mut text = t.render().map_err(|source| Error::Template { file: unit_file.clone(), source })?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        out.files.push(RenderedFile::new(&unit_file, text, 0o644));
+        if let Some(json) = self.daemon_json() {
+            out.files.push(RenderedFile::new(DAEMON_JSON, json, 0o644));
+        }
+        out.commands.push(Command::new(Phase::Install, "make systemd read the new units", ["systemctl", "daemon-reload"]));
+        out.commands.push(Command::new(Phase::Install, "enable docker at boot", ["systemctl", "enable", "docker"]).unless(["systemctl", "is-enabled", "--quiet", "docker"]));
+        out.commands.push(Command::new(Phase::DockerStart, "restart docker so that it takes its bridge from flannel's subnet", ["systemctl", "restart", "docker"]));
+        Ok(out)
+    }
+}

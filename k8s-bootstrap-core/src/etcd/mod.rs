@@ -1,0 +1,609 @@
+//! [`EtcdCluster`]: the etcd members, their env files and units, the admin
+//! etcdctl wrappers and the health check, for one etcd version.
+//!
+//! Rules (see `shared/notes/traps.md`): every setting appears once, as an
+//! `ETCD_*` variable, with a bare `ExecStart`; https only, also on
+//! 127.0.0.1; client and peer cert auth on; `--enable-v2` only when asked
+//! for and never for 3.6; `--tls-min-version` only where the version knows it.
+//!
+//! ```
+//! use k8s_bootstrap_core::etcd::EtcdCluster;
+//! use k8s_bootstrap_core::spec::Version;
+//! let cluster = EtcdCluster::new(Version::new(3, 4, 23))
+//!     .member("etcd01", "192.168.1.30".parse().unwrap())
+//!     .member("etcd02", "192.168.1.31".parse().unwrap())
+//!     .member("etcd03", "192.168.1.32".parse().unwrap());
+//! let r = cluster.render_member("etcd02").unwrap();
+//! let env = r.file("/opt/etcd/cfg/etcd").unwrap().text();
+//! assert!(env.contains(r#"ETCD_NAME="etcd02""#));
+//! assert!(env.contains("etcd01=https://192.168.1.30:2380,etcd02=https://192.168.1.31:2380"));
+//! assert!(!env.contains("http://"));
+//! ```
+
+use std::net::Ipv4Addr;
+
+use askama::Template;
+use serde::{Deserialize, Serialize};
+
+use crate::pki::CertId;
+use crate::render::{Command, HostCert, HostRender, Phase, RenderedFile};
+use crate::shell::shell_quote;
+use crate::spec::{CertLayout, ClusterSpec, Problem, Role, Version};
+
+/// The error of the etcd builder.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The settings break rules.
+    #[error("invalid etcd settings:{}", crate::spec::error_list(.0))]
+    Invalid(Vec<Problem>),
+    /// No member has this name.
+    #[error("no etcd member named {0:?}")]
+    UnknownMember(String),
+    /// A template failed to render.
+    #[error("rendering {file} failed")]
+    Template {
+        /// The file being rendered.
+        file: String,
+        /// The askama error.
+        #[source]
+        source: askama::Error,
+    },
+}
+
+/// `Result` of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `--initial-cluster-state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitialClusterState {
+    /// A new cluster (default).
+    #[default]
+    New,
+    /// Joining an existing cluster (after `etcdctl member add`).
+    Existing,
+}
+
+impl InitialClusterState {
+    /// `new` or `existing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitialClusterState::New => "new",
+            InitialClusterState::Existing => "existing",
+        }
+    }
+}
+
+/// `--tls-min-version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMinVersion {
+    /// TLS1.2 where the etcd version knows the flag (3.4.25+, 3.5.8+, 3.6), otherwise absent (default).
+    #[default]
+    Auto,
+    /// TLS1.2 (an error for versions without the flag).
+    #[serde(rename = "tls1.2")]
+    Tls12,
+    /// TLS1.3 (an error for versions without the flag).
+    #[serde(rename = "tls1.3")]
+    Tls13,
+    /// Never emitted.
+    Off,
+}
+
+/// Whether etcd `v` knows `--tls-min-version` (3.4.25, 3.5.8, 3.6.0 and later).
+pub fn supports_tls_min_version(v: Version) -> bool {
+    match v.major_minor() {
+        (3, 4) => v.triple() >= (3, 4, 25),
+        (3, 5) => v.triple() >= (3, 5, 8),
+        (3, m) => m >= 6,
+        (ma, _) => ma > 3,
+    }
+}
+
+/// Whether etcd `v` still has the v2 API (removed in 3.6).
+pub fn has_v2_api(v: Version) -> bool {
+    v.major_minor() < (3, 6)
+}
+
+/// The etcd API an etcdctl call uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EtcdApi {
+    /// v2 (`set`, `cluster-health`, `--ca-file`).
+    V2,
+    /// v3 (`put`, `endpoint health`, `--cacert`).
+    V3,
+}
+
+/// One member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcdMember {
+    /// Member name (also the host name).
+    pub name: String,
+    /// Address it listens and advertises on.
+    pub address: Ipv4Addr,
+    /// Client port override (to run several members on one address).
+    pub client_port: Option<u16>,
+    /// Peer port override.
+    pub peer_port: Option<u16>,
+    /// Data dir override.
+    pub data_dir: Option<String>,
+}
+
+impl EtcdMember {
+    /// A member with the cluster's ports and data dir.
+    pub fn new(name: impl Into<String>, address: Ipv4Addr) -> Self {
+        EtcdMember { name: name.into(), address, client_port: None, peer_port: None, data_dir: None }
+    }
+    /// Overrides the ports.
+    #[must_use]
+    pub fn ports(mut self, client: u16, peer: u16) -> Self {
+        self.client_port = Some(client);
+        self.peer_port = Some(peer);
+        self
+    }
+    /// Overrides the data dir.
+    #[must_use]
+    pub fn data_dir(mut self, dir: impl Into<String>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+}
+
+/// An etcd cluster for one etcd version. `Default` is etcd 3.5.17 with no
+/// members and the tutorial's layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcdCluster {
+    /// etcd version.
+    pub version: Version,
+    /// Members, in order.
+    pub members: Vec<EtcdMember>,
+    /// Client port (default 2379).
+    pub client_port: u16,
+    /// Peer port (default 2380).
+    pub peer_port: u16,
+    /// Data dir (default `/var/lib/etcd/default.etcd`).
+    pub data_dir: String,
+    /// Initial cluster token (default `etcd-cluster`).
+    pub token: String,
+    /// Initial cluster state.
+    pub initial_state: InitialClusterState,
+    /// `--tls-min-version`.
+    pub tls_min_version: TlsMinVersion,
+    /// Enable the v2 API (for flannel <= 0.17). Refused for 3.6.
+    pub enable_v2: bool,
+    /// Install root with `cfg/`, `bin/`, `ssl/` (default `/opt/etcd`).
+    pub etcd_dir: String,
+    /// Unit directory (default `/usr/lib/systemd/system`).
+    pub systemd_dir: String,
+    /// Which certificate files.
+    pub cert_layout: CertLayout,
+}
+
+impl Default for EtcdCluster {
+    fn default() -> Self {
+        EtcdCluster::new(Version::new(3, 5, 17))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "etcd.env")]
+struct EnvTemplate<'a> {
+    version: Version,
+    name: &'a str,
+    sections: Vec<Section>,
+}
+
+struct Section {
+    title: &'static str,
+    vars: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "etcd.service")]
+struct UnitTemplate<'a> {
+    version: Version,
+    name: &'a str,
+    env_file: &'a str,
+    etcd_bin: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "etcdctl.sh")]
+struct EtcdctlTemplate<'a> {
+    version: Version,
+    api: u8,
+    path: &'a str,
+    example: &'a str,
+    etcdctl_bin: &'a str,
+    flags: Vec<String>,
+}
+
+fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
+    let mut s = r.map_err(|source| Error::Template { file: file.to_string(), source })?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+impl EtcdCluster {
+    /// A cluster of etcd `version` with default settings and no members.
+    pub fn new(version: Version) -> Self {
+        EtcdCluster {
+            version,
+            members: Vec::new(),
+            client_port: 2379,
+            peer_port: 2380,
+            data_dir: "/var/lib/etcd/default.etcd".into(),
+            token: "etcd-cluster".into(),
+            initial_state: InitialClusterState::New,
+            tls_min_version: TlsMinVersion::Auto,
+            enable_v2: false,
+            etcd_dir: "/opt/etcd".into(),
+            systemd_dir: "/usr/lib/systemd/system".into(),
+            cert_layout: CertLayout::PerMember,
+        }
+    }
+
+    /// The cluster a spec describes (its etcd hosts, in order).
+    pub fn from_spec(spec: &ClusterSpec) -> Self {
+        EtcdCluster {
+            version: spec.versions.etcd,
+            members: spec.hosts_with(Role::Etcd).map(|h| EtcdMember::new(&h.name, h.address)).collect(),
+            client_port: spec.etcd.client_port,
+            peer_port: spec.etcd.peer_port,
+            data_dir: spec.etcd.data_dir.clone(),
+            token: spec.etcd.token.clone(),
+            initial_state: spec.etcd.initial_state,
+            tls_min_version: spec.etcd.tls_min_version,
+            enable_v2: spec.needs_etcd_v2(),
+            etcd_dir: spec.layout.etcd_dir.clone(),
+            systemd_dir: spec.layout.systemd_dir.clone(),
+            cert_layout: spec.pki.layout,
+        }
+    }
+
+    /// Adds a member.
+    #[must_use]
+    pub fn member(mut self, name: impl Into<String>, address: Ipv4Addr) -> Self {
+        self.members.push(EtcdMember::new(name, address));
+        self
+    }
+    /// Adds a member with overrides.
+    #[must_use]
+    pub fn with_member(mut self, member: EtcdMember) -> Self {
+        self.members.push(member);
+        self
+    }
+    /// Sets the client and peer ports.
+    #[must_use]
+    pub fn ports(mut self, client: u16, peer: u16) -> Self {
+        self.client_port = client;
+        self.peer_port = peer;
+        self
+    }
+    /// Sets the data dir.
+    #[must_use]
+    pub fn data_dir(mut self, dir: impl Into<String>) -> Self {
+        self.data_dir = dir.into();
+        self
+    }
+    /// Sets the initial cluster token.
+    #[must_use]
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = token.into();
+        self
+    }
+    /// Sets the initial cluster state.
+    #[must_use]
+    pub fn initial_state(mut self, state: InitialClusterState) -> Self {
+        self.initial_state = state;
+        self
+    }
+    /// Sets `--tls-min-version`.
+    #[must_use]
+    pub fn tls_min_version(mut self, v: TlsMinVersion) -> Self {
+        self.tls_min_version = v;
+        self
+    }
+    /// Enables the v2 API (for flannel <= 0.17).
+    #[must_use]
+    pub fn enable_v2(mut self, on: bool) -> Self {
+        self.enable_v2 = on;
+        self
+    }
+    /// Sets the install root (`cfg/`, `bin/`, `ssl/` below it).
+    #[must_use]
+    pub fn etcd_dir(mut self, dir: impl Into<String>) -> Self {
+        self.etcd_dir = dir.into();
+        self
+    }
+    /// Sets the unit directory.
+    #[must_use]
+    pub fn systemd_dir(mut self, dir: impl Into<String>) -> Self {
+        self.systemd_dir = dir.into();
+        self
+    }
+    /// Sets the certificate layout.
+    #[must_use]
+    pub fn cert_layout(mut self, layout: CertLayout) -> Self {
+        self.cert_layout = layout;
+        self
+    }
+
+    /// Checks the settings; every problem at once. Paths are relative to this builder.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let v = self.version;
+        if v.major != 3 || !(3..=6).contains(&v.minor) {
+            p.push(Problem::new("version", v, "etcd 3.3, 3.4, 3.5 or 3.6 is supported").fix("use for example 3.5.17"));
+        }
+        if self.members.is_empty() {
+            p.push(Problem::new("members", "[]", "an etcd cluster needs at least one member").fix("give at least one host the etcd role"));
+        }
+        if self.enable_v2 && !has_v2_api(v) {
+            p.push(
+                Problem::new("enable_v2", "true", format!("etcd {v} has no v2 API (removed in 3.6); flannel <= 0.17 needs it"))
+                    .fix("use flannel >= 0.18 (etcd v3 API) or etcd <= 3.5"),
+            );
+        }
+        if matches!(self.tls_min_version, TlsMinVersion::Tls12 | TlsMinVersion::Tls13) && !supports_tls_min_version(v) {
+            p.push(
+                Problem::new("tls_min_version", format!("{:?}", self.tls_min_version), format!("etcd {v} has no --tls-min-version (3.4.25, 3.5.8, 3.6.0 and later)"))
+                    .fix("use auto, or a newer patch release"),
+            );
+        }
+        for (field, port) in [("client_port", self.client_port), ("peer_port", self.peer_port)] {
+            if port == 0 {
+                p.push(Problem::new(field, port, "ports are 1-65535"));
+            }
+        }
+        if self.client_port == self.peer_port {
+            p.push(Problem::new("peer_port", self.peer_port, "client and peer ports must differ").fix("use 2379 and 2380"));
+        }
+        for (field, path) in [("data_dir", &self.data_dir), ("etcd_dir", &self.etcd_dir), ("systemd_dir", &self.systemd_dir)] {
+            if let Some(rule) = crate::spec::path_rule(path) {
+                p.push(Problem::new(field, path, rule));
+            }
+        }
+        if self.token.is_empty() || !self.token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+            p.push(Problem::new("token", &self.token, "the token is non-empty and made of [A-Za-z0-9._-]"));
+        }
+        let mut seen_names = std::collections::HashSet::new();
+        let mut seen_urls = std::collections::HashSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            let at = format!("members[{i}]");
+            if let Some(rule) = crate::spec::name_rule(&m.name) {
+                p.push(Problem::new(format!("{at}.name"), &m.name, rule));
+            }
+            if !seen_names.insert(&m.name) {
+                p.push(Problem::new(format!("{at}.name"), &m.name, "member names must be unique"));
+            }
+            let (c, pp) = (self.member_client_port(m), self.member_peer_port(m));
+            if c == pp {
+                p.push(Problem::new(format!("{at}.peer_port"), pp, "client and peer ports must differ"));
+            }
+            for (field, port) in [("client_port", c), ("peer_port", pp)] {
+                if !seen_urls.insert((m.address, port)) {
+                    p.push(Problem::new(format!("{at}.{field}"), format!("{}:{port}", m.address), "two listeners on one address and port").fix("give members on one address distinct ports"));
+                }
+            }
+            if let Some(d) = &m.data_dir
+                && let Some(rule) = crate::spec::path_rule(d)
+            {
+                p.push(Problem::new(format!("{at}.data_dir"), d, rule));
+            }
+        }
+        p
+    }
+
+    fn member_client_port(&self, m: &EtcdMember) -> u16 {
+        m.client_port.unwrap_or(self.client_port)
+    }
+    fn member_peer_port(&self, m: &EtcdMember) -> u16 {
+        m.peer_port.unwrap_or(self.peer_port)
+    }
+
+    /// `cfg/`, `bin/`, `ssl/` below the install root.
+    pub fn dir(&self, sub: &str) -> String {
+        format!("{}/{sub}", self.etcd_dir.trim_end_matches('/'))
+    }
+    /// Path of the env file (`/opt/etcd/cfg/etcd`).
+    pub fn env_file(&self) -> String {
+        format!("{}/etcd", self.dir("cfg"))
+    }
+    /// Path of the unit (`/usr/lib/systemd/system/etcd.service`).
+    pub fn unit_file(&self) -> String {
+        format!("{}/etcd.service", self.systemd_dir.trim_end_matches('/'))
+    }
+    /// Path of the v3 admin etcdctl wrapper (`/opt/etcd/bin/etcdctl-admin`).
+    pub fn etcdctl_wrapper(&self, api: EtcdApi) -> String {
+        match api {
+            EtcdApi::V3 => format!("{}/etcdctl-admin", self.dir("bin")),
+            EtcdApi::V2 => format!("{}/etcdctl-admin-v2", self.dir("bin")),
+        }
+    }
+
+    /// The client URLs of every member, comma-separated (`https://a:2379,...`).
+    pub fn client_endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("https://{}:{}", m.address, self.member_client_port(m)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `--initial-cluster`: every member with its own name and peer URL.
+    pub fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{}=https://{}:{}", m.name, m.address, self.member_peer_port(m)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn cert(&self, id: CertId) -> HostCert {
+        let id = match self.cert_layout {
+            CertLayout::Tutorial if id != CertId::Ca => CertId::TutorialServer,
+            _ => id,
+        };
+        HostCert::new(id, &self.dir("ssl"))
+    }
+
+    /// The certificates a member's host needs: CA, its server and peer certs, admin client.
+    pub fn member_certs(&self, name: &str) -> Vec<HostCert> {
+        let mut v = vec![
+            self.cert(CertId::Ca),
+            self.cert(CertId::Server(name.into())),
+            self.cert(CertId::Peer(name.into())),
+            self.cert(CertId::AdminClient),
+        ];
+        v.dedup();
+        v
+    }
+
+    /// The `ETCD_*` settings of a member, grouped as in the tutorial.
+    fn sections(&self, m: &EtcdMember) -> Vec<Section> {
+        let (c, p) = (self.member_client_port(m), self.member_peer_port(m));
+        let mut client_urls = vec![format!("https://{}:{c}", m.address)];
+        if !m.address.is_loopback() {
+            client_urls.push(format!("https://127.0.0.1:{c}"));
+        }
+        let server = self.cert(CertId::Server(m.name.clone()));
+        let peer = self.cert(CertId::Peer(m.name.clone()));
+        let ca = self.cert(CertId::Ca).cert_path;
+        let key = |h: &HostCert| h.key_path.clone().unwrap_or_default();
+        let mut security = vec![
+            ("ETCD_CERT_FILE", server.cert_path.clone()),
+            ("ETCD_KEY_FILE", key(&server)),
+            ("ETCD_TRUSTED_CA_FILE", ca.clone()),
+            ("ETCD_CLIENT_CERT_AUTH", "true".into()),
+            ("ETCD_PEER_CERT_FILE", peer.cert_path.clone()),
+            ("ETCD_PEER_KEY_FILE", key(&peer)),
+            ("ETCD_PEER_TRUSTED_CA_FILE", ca),
+            ("ETCD_PEER_CLIENT_CERT_AUTH", "true".into()),
+        ];
+        let tls = match self.tls_min_version {
+            TlsMinVersion::Auto if supports_tls_min_version(self.version) => Some("TLS1.2"),
+            TlsMinVersion::Tls12 => Some("TLS1.2"),
+            TlsMinVersion::Tls13 => Some("TLS1.3"),
+            _ => None,
+        };
+        if let Some(t) = tls {
+            security.push(("ETCD_TLS_MIN_VERSION", t.into()));
+        }
+        let mut sections = vec![
+            Section {
+                title: "Member",
+                vars: vec![
+                    ("ETCD_NAME", m.name.clone()),
+                    ("ETCD_DATA_DIR", m.data_dir.clone().unwrap_or_else(|| self.data_dir.clone())),
+                    ("ETCD_LISTEN_PEER_URLS", format!("https://{}:{p}", m.address)),
+                    ("ETCD_LISTEN_CLIENT_URLS", client_urls.join(",")),
+                ],
+            },
+            Section {
+                title: "Clustering",
+                vars: vec![
+                    ("ETCD_INITIAL_ADVERTISE_PEER_URLS", format!("https://{}:{p}", m.address)),
+                    ("ETCD_ADVERTISE_CLIENT_URLS", format!("https://{}:{c}", m.address)),
+                    ("ETCD_INITIAL_CLUSTER", self.initial_cluster()),
+                    ("ETCD_INITIAL_CLUSTER_TOKEN", self.token.clone()),
+                    ("ETCD_INITIAL_CLUSTER_STATE", self.initial_state.as_str().into()),
+                ],
+            },
+            Section { title: "Security", vars: security },
+        ];
+        if has_v2_api(self.version) {
+            sections.push(Section { title: "API", vars: vec![("ETCD_ENABLE_V2", self.enable_v2.to_string())] });
+        }
+        sections
+    }
+
+    /// etcdctl's TLS and endpoint flags for the admin client, in the form
+    /// of `api` (v2: `--ca-file`, v3: `--cacert`).
+    pub fn etcdctl_flags(&self, api: EtcdApi) -> Vec<String> {
+        let ca = self.cert(CertId::Ca).cert_path;
+        let admin = self.cert(CertId::AdminClient);
+        let key = admin.key_path.clone().unwrap_or_default();
+        let (a, b, c) = match api {
+            EtcdApi::V2 => ("--ca-file", "--cert-file", "--key-file"),
+            EtcdApi::V3 => ("--cacert", "--cert", "--key"),
+        };
+        vec![
+            format!("--endpoints={}", self.client_endpoints()),
+            format!("{a}={ca}"),
+            format!("{b}={}", admin.cert_path),
+            format!("{c}={key}"),
+        ]
+    }
+
+    /// The health check for this version, as arguments after the v3 wrapper:
+    /// `endpoint health --cluster` from 3.4, `endpoint health` over every
+    /// listed endpoint for 3.3.
+    pub fn health_args(&self) -> Vec<String> {
+        let mut v = vec!["endpoint".to_string(), "health".to_string()];
+        if self.version.major_minor() >= (3, 4) {
+            v.push("--cluster".into());
+        }
+        v
+    }
+
+    /// The health check command (run on a member, through the admin wrapper).
+    pub fn health_command(&self) -> Command {
+        let mut argv = vec![self.etcdctl_wrapper(EtcdApi::V3)];
+        argv.extend(self.health_args());
+        Command::new(Phase::EtcdHealthy, "check that every etcd member is healthy", argv)
+    }
+
+    /// Renders the files, commands and certs of one member.
+    pub fn render_member(&self, name: &str) -> Result<HostRender> {
+        let problems = self.validate();
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        let m = self.members.iter().find(|m| m.name == name).ok_or_else(|| Error::UnknownMember(name.into()))?;
+        let mut out = HostRender::default();
+        let env_file = self.env_file();
+        let env = EnvTemplate { version: self.version, name, sections: self.sections(m) };
+        out.files.push(RenderedFile::new(&env_file, tmpl(&env_file, env.render())?, 0o640));
+        let etcd_bin = format!("{}/etcd", self.dir("bin"));
+        let unit = UnitTemplate { version: self.version, name, env_file: &env_file, etcd_bin: &etcd_bin };
+        let unit_file = self.unit_file();
+        out.files.push(RenderedFile::new(&unit_file, tmpl(&unit_file, unit.render())?, 0o644));
+        let etcdctl_bin = format!("{}/etcdctl", self.dir("bin"));
+        let mut apis = vec![EtcdApi::V3];
+        if self.enable_v2 {
+            apis.push(EtcdApi::V2);
+        }
+        for api in apis {
+            let path = self.etcdctl_wrapper(api);
+            let (n, example) = match api {
+                EtcdApi::V3 => (3, self.health_args().join(" ")),
+                EtcdApi::V2 => (2, "cluster-health".to_string()),
+            };
+            let flags = self.etcdctl_flags(api).iter().map(|f| shell_quote(f).into_owned()).collect();
+            let t = EtcdctlTemplate { version: self.version, api: n, path: &path, example: &example, etcdctl_bin: &etcdctl_bin, flags };
+            out.files.push(RenderedFile::new(&path, tmpl(&path, t.render())?, 0o750));
+        }
+        let data_dir = m.data_dir.clone().unwrap_or_else(|| self.data_dir.clone());
+        out.commands.push(
+            Command::new(Phase::Install, "create etcd's data dir, readable by root only", ["install", "-d", "-m", "0700", &data_dir])
+                .unless(["test", "-d", &data_dir]),
+        );
+        out.commands.push(Command::new(Phase::Install, "make systemd read the new units", ["systemctl", "daemon-reload"]));
+        out.commands.push(Command::new(Phase::Install, "enable etcd at boot", ["systemctl", "enable", "etcd"]).unless(["systemctl", "is-enabled", "--quiet", "etcd"]));
+        out.commands.push(
+            Command::new(
+                Phase::EtcdStart,
+                "start etcd without waiting: a member only reports ready once the others are up",
+                ["systemctl", "start", "--no-block", "etcd"],
+            )
+            .unless(["systemctl", "is-active", "--quiet", "etcd"]),
+        );
+        out.commands.push(self.health_command());
+        out.certs = self.member_certs(name);
+        Ok(out)
+    }
+}

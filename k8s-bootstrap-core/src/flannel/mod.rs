@@ -1,0 +1,513 @@
+//! [`FlannelConfig`]: flannel's network config (JSON in etcd, v2 or v3 by
+//! version), flanneld's options file and unit, and the docker options step.
+//!
+//! ```
+//! use k8s_bootstrap_core::flannel::{FlannelConfig, Backend};
+//! use k8s_bootstrap_core::etcd::EtcdApi;
+//! use k8s_bootstrap_core::spec::Version;
+//! let old = FlannelConfig::new(Version::new(0, 11, 0));
+//! assert_eq!(old.etcd_api(), EtcdApi::V2);
+//! assert_eq!(
+//!     old.network_config_json(),
+//!     r#"{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1,"Port":8472}}"#
+//! );
+//! let new = FlannelConfig::new(Version::new(0, 26, 1)).backend(Backend::HostGw);
+//! assert_eq!(new.etcd_api(), EtcdApi::V3);
+//! assert!(new.network_config_json().contains(r#""Backend":{"Type":"host-gw"}"#));
+//! ```
+
+use std::net::Ipv4Addr;
+
+use askama::Template;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::etcd::{EtcdApi, EtcdCluster};
+use crate::pki::CertId;
+use crate::render::{Command, HostCert, HostRender, Phase, RenderedFile};
+use crate::shell::join_argv;
+use crate::spec::{CertLayout, ClusterSpec, Ipv4Cidr, Problem, Version};
+
+/// The default pod network: not docker's 172.17.0.0/16.
+pub const DEFAULT_NETWORK: Ipv4Cidr = match Ipv4Cidr::from_octets(10, 244, 0, 0, 16) {
+    Some(c) => c,
+    None => unreachable!(),
+};
+/// flannel's default etcd prefix.
+pub const DEFAULT_PREFIX: &str = "/coreos.com/network";
+/// Where flannel writes its lease (read back on restart: never overwrite it).
+pub const SUBNET_ENV: &str = "/run/flannel/subnet.env";
+/// Where docker's options from mk-docker-opts.sh go.
+pub const DOCKER_OPTS_FILE: &str = "/run/flannel/docker";
+
+/// Whether flannel `v` needs etcd's v2 API (flannel <= 0.17; v3 from 0.18).
+pub fn needs_etcd_v2(v: Version) -> bool {
+    v.major_minor() < (0, 18)
+}
+
+/// The error of the flannel builder.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The settings break rules.
+    #[error("invalid flannel settings:{}", crate::spec::error_list(.0))]
+    Invalid(Vec<Problem>),
+    /// A template failed to render.
+    #[error("rendering {file} failed")]
+    Template {
+        /// The file being rendered.
+        file: String,
+        /// The askama error.
+        #[source]
+        source: askama::Error,
+    },
+}
+
+/// `Result` of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn default_vni() -> u32 {
+    1
+}
+fn default_vxlan_port() -> u16 {
+    8472
+}
+fn default_udp_port() -> u16 {
+    8285
+}
+fn default_wg_port() -> u16 {
+    51820
+}
+
+/// flannel's backend. The JSON always carries `Type` (without it flannel
+/// falls back to udp, whatever the docs say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Backend {
+    /// VXLAN (default): VNI 1, UDP port 8472.
+    Vxlan {
+        /// VXLAN network id (default 1).
+        #[serde(default = "default_vni")]
+        vni: u32,
+        /// UDP port (default 8472, not 4789).
+        #[serde(default = "default_vxlan_port")]
+        port: u16,
+        /// Route directly when hosts share a subnet.
+        #[serde(default)]
+        direct_routing: bool,
+    },
+    /// host-gw: routes via the hosts; needs L2 adjacency.
+    HostGw,
+    /// udp: slow, for debugging only.
+    Udp {
+        /// UDP port (default 8285).
+        #[serde(default = "default_udp_port")]
+        port: u16,
+    },
+    /// WireGuard (flannel >= 0.13).
+    Wireguard {
+        /// UDP listen port (default 51820).
+        #[serde(default = "default_wg_port")]
+        listen_port: u16,
+    },
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Backend::Vxlan { vni: 1, port: 8472, direct_routing: false }
+    }
+}
+
+impl Backend {
+    /// The name in flannel's JSON.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Backend::Vxlan { .. } => "vxlan",
+            Backend::HostGw => "host-gw",
+            Backend::Udp { .. } => "udp",
+            Backend::Wireguard { .. } => "wireguard",
+        }
+    }
+    /// The UDP port the backend needs open between nodes.
+    pub fn udp_port(&self) -> Option<u16> {
+        match self {
+            Backend::Vxlan { port, .. } | Backend::Udp { port } => Some(*port),
+            Backend::Wireguard { listen_port } => Some(*listen_port),
+            Backend::HostGw => None,
+        }
+    }
+    fn to_json(&self) -> String {
+        let mut m = Fields::default();
+        m.insert("Type".into(), json!(self.type_name()));
+        match self {
+            Backend::Vxlan { vni, port, direct_routing } => {
+                m.insert("VNI".into(), json!(vni));
+                m.insert("Port".into(), json!(port));
+                if *direct_routing {
+                    m.insert("DirectRouting".into(), json!(true));
+                }
+            }
+            Backend::Udp { port } => {
+                m.insert("Port".into(), json!(port));
+            }
+            Backend::Wireguard { listen_port } => {
+                m.insert("ListenPort".into(), json!(listen_port));
+            }
+            Backend::HostGw => {}
+        }
+        m.finish()
+    }
+}
+
+/// A JSON object that keeps its keys in insertion order (flannel's docs order).
+#[derive(Default)]
+struct Fields(Vec<String>);
+
+impl Fields {
+    fn insert(&mut self, key: String, value: Value) {
+        self.raw(&key, value.to_string());
+    }
+    fn raw(&mut self, key: &str, json: String) {
+        self.0.push(format!("{}:{json}", Value::from(key)));
+    }
+    fn finish(self) -> String {
+        format!("{{{}}}", self.0.join(","))
+    }
+}
+
+/// flannel for one version. `Default` is flannel 0.26.1 on 10.244.0.0/16, vxlan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlannelConfig {
+    /// flannel version.
+    pub version: Version,
+    /// `Network`.
+    pub network: Ipv4Cidr,
+    /// `SubnetLen`.
+    pub subnet_len: u8,
+    /// `SubnetMin`.
+    pub subnet_min: Option<Ipv4Addr>,
+    /// `SubnetMax`.
+    pub subnet_max: Option<Ipv4Addr>,
+    /// `Backend`.
+    pub backend: Backend,
+    /// etcd prefix (default `/coreos.com/network`).
+    pub etcd_prefix: String,
+    /// etcd client URLs.
+    pub etcd_endpoints: String,
+    /// `--ip-masq`.
+    pub ip_masq: bool,
+    /// Run mk-docker-opts.sh after start (docker in flannel-env mode).
+    pub docker_opts: bool,
+    /// Install root with `cfg/`, `bin/`, `ssl/` (default `/opt/kubernetes`).
+    pub kubernetes_dir: String,
+    /// Unit directory.
+    pub systemd_dir: String,
+    /// Which certificate files.
+    pub cert_layout: CertLayout,
+}
+
+impl Default for FlannelConfig {
+    fn default() -> Self {
+        FlannelConfig::new(Version::new(0, 26, 1))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "flanneld.env")]
+struct EnvTemplate<'a> {
+    version: Version,
+    host: &'a str,
+    options: String,
+}
+
+#[derive(Template)]
+#[template(path = "flanneld.service")]
+struct UnitTemplate<'a> {
+    version: Version,
+    env_file: &'a str,
+    flanneld_bin: &'a str,
+    exec_start_post: Option<String>,
+}
+
+fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
+    let mut s = r.map_err(|source| Error::Template { file: file.to_string(), source })?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+impl FlannelConfig {
+    /// flannel `version` with default settings.
+    pub fn new(version: Version) -> Self {
+        FlannelConfig {
+            version,
+            network: DEFAULT_NETWORK,
+            subnet_len: 24,
+            subnet_min: None,
+            subnet_max: None,
+            backend: Backend::default(),
+            etcd_prefix: DEFAULT_PREFIX.into(),
+            etcd_endpoints: "https://127.0.0.1:2379".into(),
+            ip_masq: true,
+            docker_opts: true,
+            kubernetes_dir: "/opt/kubernetes".into(),
+            systemd_dir: "/usr/lib/systemd/system".into(),
+            cert_layout: CertLayout::PerMember,
+        }
+    }
+
+    /// flannel as a spec describes it.
+    pub fn from_spec(spec: &ClusterSpec) -> Self {
+        let n = &spec.network;
+        FlannelConfig {
+            version: spec.versions.flannel,
+            network: n.pod_cidr,
+            subnet_len: n.subnet_len,
+            subnet_min: n.subnet_min,
+            subnet_max: n.subnet_max,
+            backend: n.backend.clone(),
+            etcd_prefix: n.etcd_prefix.clone(),
+            etcd_endpoints: EtcdCluster::from_spec(spec).client_endpoints(),
+            ip_masq: n.ip_masq,
+            docker_opts: spec.docker.mode == crate::docker::DockerMode::FlannelEnv,
+            kubernetes_dir: spec.layout.kubernetes_dir.clone(),
+            systemd_dir: spec.layout.systemd_dir.clone(),
+            cert_layout: spec.pki.layout,
+        }
+    }
+
+    /// Sets `Network`.
+    #[must_use]
+    pub fn network(mut self, n: Ipv4Cidr) -> Self {
+        self.network = n;
+        self
+    }
+    /// Sets `SubnetLen`.
+    #[must_use]
+    pub fn subnet_len(mut self, len: u8) -> Self {
+        self.subnet_len = len;
+        self
+    }
+    /// Sets `SubnetMin` and `SubnetMax`.
+    #[must_use]
+    pub fn subnet_range(mut self, min: Ipv4Addr, max: Ipv4Addr) -> Self {
+        self.subnet_min = Some(min);
+        self.subnet_max = Some(max);
+        self
+    }
+    /// Sets the backend.
+    #[must_use]
+    pub fn backend(mut self, b: Backend) -> Self {
+        self.backend = b;
+        self
+    }
+    /// Sets the etcd endpoints (`https://a:2379,https://b:2379`).
+    #[must_use]
+    pub fn etcd_endpoints(mut self, e: impl Into<String>) -> Self {
+        self.etcd_endpoints = e.into();
+        self
+    }
+    /// Sets the etcd prefix.
+    #[must_use]
+    pub fn etcd_prefix(mut self, p: impl Into<String>) -> Self {
+        self.etcd_prefix = p.into();
+        self
+    }
+
+    /// Checks flannel's rules; every problem at once. Paths use the spec's names.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let v = self.version;
+        if v.major != 0 || !(11..=27).contains(&v.minor) {
+            p.push(Problem::new("version", v, "flannel 0.11 to 0.27 is supported").fix("use for example 0.26.1"));
+        }
+        let net = self.network;
+        if net.prefix() > 28 {
+            p.push(Problem::new("pod_cidr", net, "flannel rejects networks smaller than /28").fix("use for example 10.244.0.0/16"));
+        }
+        if self.subnet_len > 30 {
+            p.push(Problem::new("subnet_len", self.subnet_len, "flannel's SubnetLen must be <= 30").fix("use 24"));
+        } else if u32::from(self.subnet_len) < u32::from(net.prefix()) + 2 {
+            p.push(
+                Problem::new("subnet_len", self.subnet_len, format!("the network {net} must hold at least 4 subnets of /{}", self.subnet_len))
+                    .fix(format!("use a SubnetLen of at least {}", net.prefix() + 2)),
+            );
+        }
+        let sub_mask = if self.subnet_len == 0 || self.subnet_len > 32 { 0 } else { u32::MAX << (32 - u32::from(self.subnet_len)) };
+        for (field, ip) in [("subnet_min", self.subnet_min), ("subnet_max", self.subnet_max)] {
+            if let Some(ip) = ip {
+                if !net.contains(ip) {
+                    p.push(Problem::new(field, ip, format!("must be inside the network {net}")));
+                } else if u32::from(ip) & !sub_mask != 0 {
+                    p.push(Problem::new(field, ip, format!("must be aligned to SubnetLen /{}", self.subnet_len)).fix(format!("use {}", Ipv4Addr::from(u32::from(ip) & sub_mask))));
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (self.subnet_min, self.subnet_max)
+            && a > b
+        {
+            p.push(Problem::new("subnet_min", a, format!("must not be above subnet_max {b}")));
+        }
+        match &self.backend {
+            Backend::Vxlan { vni, port, .. } => {
+                if *vni == 0 || *vni > 16_777_215 {
+                    p.push(Problem::new("backend.vni", vni, "a VXLAN VNI is 1-16777215"));
+                }
+                if *port == 0 {
+                    p.push(Problem::new("backend.port", port, "ports are 1-65535"));
+                }
+            }
+            Backend::Udp { port } if *port == 0 => p.push(Problem::new("backend.port", port, "ports are 1-65535")),
+            Backend::Wireguard { listen_port } => {
+                if *listen_port == 0 {
+                    p.push(Problem::new("backend.listen_port", listen_port, "ports are 1-65535"));
+                }
+                if v.major_minor() < (0, 13) {
+                    p.push(Problem::new("backend.type", "wireguard", format!("flannel {v} has no wireguard backend (from 0.13)")).fix("use vxlan"));
+                }
+            }
+            _ => {}
+        }
+        if !self.etcd_prefix.starts_with('/') || self.etcd_prefix.ends_with('/') || self.etcd_prefix.contains(char::is_whitespace) {
+            p.push(Problem::new("etcd_prefix", &self.etcd_prefix, "an etcd prefix starts with / and has no trailing / or spaces").fix(format!("use {DEFAULT_PREFIX}")));
+        }
+        for (field, path) in [("kubernetes_dir", &self.kubernetes_dir), ("systemd_dir", &self.systemd_dir)] {
+            if let Some(rule) = crate::spec::path_rule(path) {
+                p.push(Problem::new(field, path, rule));
+            }
+        }
+        p
+    }
+
+    /// The etcd API this flannel version reads its config through.
+    pub fn etcd_api(&self) -> EtcdApi {
+        if needs_etcd_v2(self.version) { EtcdApi::V2 } else { EtcdApi::V3 }
+    }
+
+    /// The etcd key of the network config (`<prefix>/config`).
+    pub fn config_key(&self) -> String {
+        format!("{}/config", self.etcd_prefix)
+    }
+
+    /// The network config JSON (compact, keys in flannel's order; `Backend.Type` always set).
+    pub fn network_config_json(&self) -> String {
+        let mut m = Fields::default();
+        m.insert("Network".into(), json!(self.network.to_string()));
+        m.insert("SubnetLen".into(), json!(self.subnet_len));
+        if let Some(a) = self.subnet_min {
+            m.insert("SubnetMin".into(), json!(a.to_string()));
+        }
+        if let Some(a) = self.subnet_max {
+            m.insert("SubnetMax".into(), json!(a.to_string()));
+        }
+        m.raw("Backend", self.backend.to_json());
+        m.finish()
+    }
+
+    /// The command that writes the network config into etcd, through the
+    /// admin wrapper of `etcd`: `set` over v2 for flannel <= 0.17, `put`
+    /// over v3 from 0.18. Skipped when the key already holds this JSON.
+    pub fn config_command(&self, etcd: &EtcdCluster) -> Command {
+        let api = self.etcd_api();
+        let wrapper = etcd.etcdctl_wrapper(api);
+        let json = self.network_config_json();
+        let key = self.config_key();
+        let (verb, get) = match api {
+            EtcdApi::V2 => ("set", vec![wrapper.clone(), "get".into(), key.clone()]),
+            EtcdApi::V3 => ("put", vec![wrapper.clone(), "get".into(), "--print-value-only".into(), key.clone()]),
+        };
+        let check = format!("[ \"$({})\" = {} ]", join_argv(&get), crate::shell::shell_quote(&json));
+        Command::new(
+            Phase::FlannelConfig,
+            format!("write flannel's network config through the etcd {api:?} API (flannel {} reads it there)", self.version),
+            [wrapper, verb.to_string(), key, json],
+        )
+        .unless(["sh".to_string(), "-c".to_string(), check])
+    }
+
+    fn dir(&self, sub: &str) -> String {
+        format!("{}/{sub}", self.kubernetes_dir.trim_end_matches('/'))
+    }
+
+    /// Path of flanneld's options file (`/opt/kubernetes/cfg/flanneld`).
+    pub fn env_file(&self) -> String {
+        format!("{}/flanneld", self.dir("cfg"))
+    }
+
+    /// Path of the unit (`/usr/lib/systemd/system/flanneld.service`).
+    pub fn unit_file(&self) -> String {
+        format!("{}/flanneld.service", self.systemd_dir.trim_end_matches('/'))
+    }
+
+    fn cert(&self, id: CertId) -> HostCert {
+        let id = match self.cert_layout {
+            CertLayout::Tutorial if id != CertId::Ca => CertId::TutorialServer,
+            _ => id,
+        };
+        HostCert::new(id, &self.dir("ssl"))
+    }
+
+    /// flanneld's command-line options for a host (`public_ip`, and `iface` or the address).
+    pub fn options(&self, public_ip: Ipv4Addr, iface: Option<&str>) -> Vec<String> {
+        let ca = self.cert(CertId::Ca);
+        let client = self.cert(CertId::FlannelClient);
+        let mut o = vec![
+            format!("--etcd-endpoints={}", self.etcd_endpoints),
+            format!("--etcd-cafile={}", ca.cert_path),
+            format!("--etcd-certfile={}", client.cert_path),
+            format!("--etcd-keyfile={}", client.key_path.unwrap_or_default()),
+            format!("--etcd-prefix={}", self.etcd_prefix),
+            format!("--iface={}", iface.map(str::to_string).unwrap_or_else(|| public_ip.to_string())),
+            format!("--public-ip={public_ip}"),
+        ];
+        if self.ip_masq {
+            o.push("--ip-masq".into());
+        }
+        o
+    }
+
+    /// The command line that writes docker's options to their own file,
+    /// never over flannel's subnet.env.
+    pub fn docker_opts_argv(&self) -> Vec<String> {
+        vec![
+            "/bin/sh".into(),
+            format!("{}/mk-docker-opts.sh", self.dir("bin")),
+            "-k".into(),
+            "DOCKER_NETWORK_OPTIONS".into(),
+            "-f".into(),
+            SUBNET_ENV.into(),
+            "-d".into(),
+            DOCKER_OPTS_FILE.into(),
+        ]
+    }
+
+    /// Renders the files, commands and certs of a node.
+    pub fn render_node(&self, host: &str, public_ip: Ipv4Addr, iface: Option<&str>) -> Result<HostRender> {
+        let problems = self.validate();
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        let mut out = HostRender::default();
+        let env_file = self.env_file();
+        let env = EnvTemplate { version: self.version, host, options: self.options(public_ip, iface).join(" ") };
+        out.files.push(RenderedFile::new(&env_file, tmpl(&env_file, env.render())?, 0o644));
+        let flanneld_bin = format!("{}/flanneld", self.dir("bin"));
+        let unit = UnitTemplate {
+            version: self.version,
+            env_file: &env_file,
+            flanneld_bin: &flanneld_bin,
+            exec_start_post: self.docker_opts.then(|| self.docker_opts_argv().join(" ")),
+        };
+        let unit_file = self.unit_file();
+        out.files.push(RenderedFile::new(&unit_file, tmpl(&unit_file, unit.render())?, 0o644));
+        out.commands.push(Command::new(Phase::Install, "make systemd read the new units", ["systemctl", "daemon-reload"]));
+        out.commands.push(Command::new(Phase::Install, "enable flanneld at boot", ["systemctl", "enable", "flanneld"]).unless(["systemctl", "is-enabled", "--quiet", "flanneld"]));
+        out.commands.push(
+            Command::new(Phase::FlannelStart, "start flanneld (ready once it has written its subnet lease)", ["systemctl", "start", "flanneld"])
+                .unless(["systemctl", "is-active", "--quiet", "flanneld"]),
+        );
+        out.certs = vec![self.cert(CertId::Ca), self.cert(CertId::FlannelClient)];
+        out.certs.dedup();
+        Ok(out)
+    }
+}

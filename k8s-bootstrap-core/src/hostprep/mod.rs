@@ -1,0 +1,388 @@
+//! [`HostPrep`]: the tutorial's manual host preparation as idempotent
+//! commands. Every step is a check plus a change: the change runs only when
+//! the check fails, so a second run changes nothing. Steps that differ by OS
+//! carry an [`OsFamily`]; the family comes from `/etc/os-release`
+//! ([`OsFamily::from_os_release`]).
+//!
+//! ```
+//! use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily};
+//! let r = HostPrep::new("etcd01").os(OsFamily::Rhel).render();
+//! assert!(r.commands.iter().all(|c| c.check.is_some()));
+//! assert!(r.commands.iter().any(|c| c.argv == ["hostnamectl", "set-hostname", "etcd01"]));
+//! assert!(r.commands.iter().all(|c| c.argv[0] != "ntpdate"));
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::render::{Command, HostRender, Phase, RenderedFile};
+use crate::shell::shell_quote;
+use crate::spec::{ClusterSpec, HostSpec, Problem, Role};
+
+/// The error of the host preparation builder.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The settings break rules.
+    #[error("invalid host preparation settings:{}", crate::spec::error_list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+/// `Result` of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An OS family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OsFamily {
+    /// CentOS, RHEL, Rocky, Alma, Fedora (yum/dnf, firewalld, SELinux, chrony).
+    Rhel,
+    /// Debian, Ubuntu (apt, ufw, systemd-timesyncd).
+    Debian,
+}
+
+impl OsFamily {
+    /// `rhel` or `debian`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OsFamily::Rhel => "rhel",
+            OsFamily::Debian => "debian",
+        }
+    }
+
+    /// The family from the text of `/etc/os-release` (`ID` and `ID_LIKE`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::OsFamily;
+    /// let rocky = "NAME=\"Rocky Linux\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n";
+    /// assert_eq!(OsFamily::from_os_release(rocky), Some(OsFamily::Rhel));
+    /// assert_eq!(OsFamily::from_os_release("ID=ubuntu\nID_LIKE=debian\n"), Some(OsFamily::Debian));
+    /// assert_eq!(OsFamily::from_os_release("ID=alpine\n"), None);
+    /// ```
+    pub fn from_os_release(text: &str) -> Option<OsFamily> {
+        let mut ids = Vec::new();
+        for line in text.lines() {
+            if let Some((k, v)) = line.split_once('=')
+                && (k.trim() == "ID" || k.trim() == "ID_LIKE")
+            {
+                ids.extend(v.trim().trim_matches(|c| c == '"' || c == '\'').split_whitespace().map(str::to_ascii_lowercase));
+            }
+        }
+        ids.iter().find_map(|id| match id.as_str() {
+            "rhel" | "centos" | "rocky" | "almalinux" | "fedora" => Some(OsFamily::Rhel),
+            "debian" | "ubuntu" => Some(OsFamily::Debian),
+            _ => None,
+        })
+    }
+
+    /// A POSIX sh snippet that sets `$os_family` to `rhel`, `debian` or `unknown`.
+    pub fn detect_script() -> &'static str {
+        concat!(
+            "os_family=unknown\n",
+            "for id in $(. /etc/os-release; echo \"$ID $ID_LIKE\"); do\n",
+            "  case \"$id\" in\n",
+            "    rhel|centos|rocky|almalinux|fedora) os_family=rhel; break ;;\n",
+            "    debian|ubuntu) os_family=debian; break ;;\n",
+            "  esac\n",
+            "done\n",
+        )
+    }
+}
+
+/// SELinux handling (RHEL family only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelinuxMode {
+    /// `setenforce 0` and `SELINUX=permissive` (default).
+    #[default]
+    Permissive,
+    /// `setenforce 0` and `SELINUX=disabled` (the tutorial's choice).
+    Disabled,
+    /// Do nothing.
+    Leave,
+}
+
+/// Firewall handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirewallMode {
+    /// Open the needed ports: 2379/2380 tcp on members, the backend's UDP port on nodes (default).
+    #[default]
+    OpenPorts,
+    /// Stop and disable firewalld / ufw (the tutorial's choice).
+    Stop,
+    /// Do nothing.
+    Leave,
+}
+
+/// Time synchronisation (never a one-shot ntpdate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeSync {
+    /// chrony on RHEL, systemd-timesyncd on Debian (default).
+    #[default]
+    Auto,
+    /// chrony everywhere.
+    Chrony,
+    /// systemd-timesyncd everywhere.
+    Timesyncd,
+    /// Do nothing.
+    Leave,
+}
+
+/// Where HostPrep writes kernel modules to load at boot.
+pub const MODULES_FILE: &str = "/etc/modules-load.d/k8s-bootstrap.conf";
+/// Where HostPrep writes sysctls.
+pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-k8s-bootstrap.conf";
+
+/// Host preparation of one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPrep {
+    /// Hostname to set, `None`: leave it.
+    pub hostname: Option<String>,
+    /// Known OS family; `None`: both variants are rendered, guarded by `/etc/os-release`.
+    pub os: Option<OsFamily>,
+    /// SELinux.
+    pub selinux: SelinuxMode,
+    /// Firewall.
+    pub firewall: FirewallMode,
+    /// TCP ports to open (open-ports mode).
+    pub tcp_ports: Vec<u16>,
+    /// UDP ports to open (open-ports mode).
+    pub udp_ports: Vec<u16>,
+    /// Time sync.
+    pub time_sync: TimeSync,
+    /// Turn swap off now and at boot.
+    pub swap_off: bool,
+    /// Kernel modules to load now and at boot.
+    pub modules: Vec<String>,
+    /// sysctls to set now and at boot.
+    pub sysctls: Vec<(String, String)>,
+}
+
+impl HostPrep {
+    /// Preparation for a host named `hostname`, with the defaults of a node:
+    /// overlay + br_netfilter, ip_forward and bridge-nf-call-iptables.
+    pub fn new(hostname: impl Into<String>) -> Self {
+        HostPrep {
+            hostname: Some(hostname.into()),
+            os: None,
+            selinux: SelinuxMode::default(),
+            firewall: FirewallMode::default(),
+            tcp_ports: Vec::new(),
+            udp_ports: Vec::new(),
+            time_sync: TimeSync::default(),
+            swap_off: true,
+            modules: vec!["overlay".into(), "br_netfilter".into()],
+            sysctls: vec![
+                ("net.ipv4.ip_forward".into(), "1".into()),
+                ("net.bridge.bridge-nf-call-iptables".into(), "1".into()),
+                ("net.bridge.bridge-nf-call-ip6tables".into(), "1".into()),
+            ],
+        }
+    }
+
+    /// Preparation of `host` as the spec describes it: etcd ports on
+    /// members, the flannel backend's UDP port, modules and sysctls on nodes.
+    pub fn from_spec(spec: &ClusterSpec, host: &HostSpec) -> Self {
+        let hp = &spec.hostprep;
+        let mut p = HostPrep::new(&host.name);
+        if !hp.set_hostname {
+            p.hostname = None;
+        }
+        p.os = host.os;
+        p.selinux = hp.selinux;
+        p.firewall = hp.firewall;
+        p.time_sync = hp.time_sync;
+        p.swap_off = hp.swap_off;
+        if host.has(Role::Etcd) {
+            p.tcp_ports = vec![spec.etcd.client_port, spec.etcd.peer_port];
+        }
+        if host.has(Role::Node) {
+            p.udp_ports.extend(spec.network.backend.udp_port());
+        } else {
+            p.modules.clear();
+            p.sysctls.clear();
+        }
+        p
+    }
+
+    /// Sets the OS family.
+    #[must_use]
+    pub fn os(mut self, os: OsFamily) -> Self {
+        self.os = Some(os);
+        self
+    }
+    /// Sets the firewall handling.
+    #[must_use]
+    pub fn firewall(mut self, f: FirewallMode) -> Self {
+        self.firewall = f;
+        self
+    }
+    /// Sets the ports to open.
+    #[must_use]
+    pub fn ports(mut self, tcp: &[u16], udp: &[u16]) -> Self {
+        self.tcp_ports = tcp.to_vec();
+        self.udp_ports = udp.to_vec();
+        self
+    }
+    /// Sets the SELinux handling.
+    #[must_use]
+    pub fn selinux(mut self, s: SelinuxMode) -> Self {
+        self.selinux = s;
+        self
+    }
+    /// Sets the time sync.
+    #[must_use]
+    pub fn time_sync(mut self, t: TimeSync) -> Self {
+        self.time_sync = t;
+        self
+    }
+
+    /// Checks the settings; every problem at once.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if let Some(h) = &self.hostname
+            && let Some(rule) = crate::spec::name_rule(h)
+        {
+            p.push(Problem::new("hostname", h, rule));
+        }
+        for (i, m) in self.modules.iter().enumerate() {
+            if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                p.push(Problem::new(format!("modules[{i}]"), m, "a module name is [A-Za-z0-9_-]+"));
+            }
+        }
+        for (i, (k, v)) in self.sysctls.iter().enumerate() {
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b)) || v.is_empty() || v.contains(['\n', '\'']) {
+                p.push(Problem::new(format!("sysctls[{i}]"), format!("{k}={v}"), "a sysctl is key=value with a key of [A-Za-z0-9._-]"));
+            }
+        }
+        for (field, ports) in [("tcp_ports", &self.tcp_ports), ("udp_ports", &self.udp_ports)] {
+            if ports.contains(&0) {
+                p.push(Problem::new(field, 0, "ports are 1-65535"));
+            }
+        }
+        p
+    }
+
+    fn for_os(&self) -> Vec<OsFamily> {
+        match self.os {
+            Some(os) => vec![os],
+            None => vec![OsFamily::Rhel, OsFamily::Debian],
+        }
+    }
+
+    /// Renders the files (modules, sysctls) and the check-plus-change commands.
+    pub fn try_render(&self) -> Result<HostRender> {
+        let problems = self.validate();
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        Ok(self.render())
+    }
+
+    /// [`HostPrep::try_render`] for settings known to be valid.
+    ///
+    /// # Panics
+    /// Never for settings that pass [`HostPrep::validate`]; invalid
+    /// names are rendered quoted, so the output stays safe.
+    pub fn render(&self) -> HostRender {
+        let mut out = HostRender::default();
+        let c = |d: &str, argv: &[&str]| Command::new(Phase::HostPrep, d, argv.iter().copied());
+        let sh = |s: String| vec!["sh".to_string(), "-c".to_string(), s];
+        let os_guard = |os: OsFamily| if self.os.is_some() { None } else { Some(os) };
+        if let Some(h) = &self.hostname {
+            out.commands.push(
+                c("set the hostname", &["hostnamectl", "set-hostname", h]).unless(sh(format!("[ \"$(hostname)\" = {} ]", shell_quote(h)))),
+            );
+        }
+        // SELinux exists on the RHEL family only.
+        if self.selinux != SelinuxMode::Leave && self.for_os().contains(&OsFamily::Rhel) {
+            let g = os_guard(OsFamily::Rhel);
+            let word = if self.selinux == SelinuxMode::Disabled { "disabled" } else { "permissive" };
+            out.commands.push(
+                c("stop enforcing SELinux now", &["setenforce", "0"])
+                    .unless(sh("! command -v getenforce >/dev/null || [ \"$(getenforce)\" != Enforcing ]".into()))
+                    .on(g),
+            );
+            out.commands.push(
+                c(&format!("keep SELinux {word} after reboot"), &["sed", "-i", &format!("s/^SELINUX=.*/SELINUX={word}/"), "/etc/selinux/config"])
+                    .unless(sh(format!("[ ! -f /etc/selinux/config ] || grep -qx 'SELINUX={word}' /etc/selinux/config")))
+                    .on(g),
+            );
+        }
+        for os in self.for_os() {
+            let g = os_guard(os);
+            let (fw, fw_unit) = match os {
+                OsFamily::Rhel => ("firewalld", "firewalld"),
+                OsFamily::Debian => ("ufw", "ufw"),
+            };
+            match self.firewall {
+                FirewallMode::Stop => out.commands.push(
+                    c(&format!("stop and disable {fw}"), &["systemctl", "disable", "--now", fw_unit])
+                        .unless(sh(format!("! systemctl is-active --quiet {fw_unit} && ! systemctl is-enabled --quiet {fw_unit} 2>/dev/null")))
+                        .on(g),
+                ),
+                FirewallMode::OpenPorts => {
+                    let ports = self.tcp_ports.iter().map(|p| format!("{p}/tcp")).chain(self.udp_ports.iter().map(|p| format!("{p}/udp")));
+                    for port in ports {
+                        let (argv, check): (Vec<String>, Vec<String>) = match os {
+                            OsFamily::Rhel => (
+                                sh(format!("firewall-cmd --add-port={port} && firewall-cmd --permanent --add-port={port}")),
+                                sh(format!("! systemctl is-active --quiet firewalld || firewall-cmd --query-port={port}")),
+                            ),
+                            OsFamily::Debian => (
+                                vec!["ufw".into(), "allow".into(), port.clone()],
+                                sh(format!("! command -v ufw >/dev/null || ! ufw status | grep -q '^Status: active' || ufw status | grep -q '^{port} '")),
+                            ),
+                        };
+                        out.commands.push(Command::new(Phase::HostPrep, format!("open {port} in {fw}"), argv).unless(check).on(g));
+                    }
+                }
+                FirewallMode::Leave => {}
+            }
+            let ts = match (self.time_sync, os) {
+                (TimeSync::Leave, _) => None,
+                (TimeSync::Chrony, _) | (TimeSync::Auto, OsFamily::Rhel) => Some("chrony"),
+                (TimeSync::Timesyncd, _) | (TimeSync::Auto, OsFamily::Debian) => Some("systemd-timesyncd"),
+            };
+            if let Some(pkg) = ts {
+                let unit = match (pkg, os) {
+                    ("chrony", OsFamily::Rhel) => "chronyd",
+                    ("chrony", OsFamily::Debian) => "chrony",
+                    _ => "systemd-timesyncd",
+                };
+                let install: Vec<&str> = match os {
+                    OsFamily::Rhel => vec!["yum", "-y", "install", pkg],
+                    OsFamily::Debian => vec!["apt-get", "install", "-y", pkg],
+                };
+                let active = vec!["systemctl".to_string(), "is-active".into(), "--quiet".into(), unit.into()];
+                out.commands.push(c(&format!("install {pkg} for continuous time sync"), &install).unless(active.clone()).on(g));
+                out.commands.push(c(&format!("start {unit} now and at boot"), &["systemctl", "enable", "--now", unit]).unless(active).on(g));
+            }
+        }
+        if self.swap_off {
+            let check = "[ -z \"$(swapon --show --noheadings)\" ] && ! grep -Eq '^[^#]\\S*\\s+\\S+\\s+swap\\s' /etc/fstab";
+            out.commands.push(c("turn swap off now", &["swapoff", "-a"]).unless(sh(check.into())));
+            out.commands.push(
+                c("keep swap off after reboot (comment out swap lines of /etc/fstab)", &["sed", "-i", "-E", "s/^([^#]\\S*\\s+\\S+\\s+swap\\s.*)$/#\\1/", "/etc/fstab"])
+                    .unless(sh(check.into())),
+            );
+        }
+        if !self.modules.is_empty() {
+            let text: String = self.modules.iter().map(|m| format!("{m}\n")).collect();
+            out.files.push(RenderedFile::new(MODULES_FILE, format!("# Kernel modules for flannel and docker, rendered by k8s-bootstrap.\n{text}"), 0o644));
+            for m in &self.modules {
+                out.commands.push(c(&format!("load kernel module {m}"), &["modprobe", m]).unless(["grep", "-q", &format!("^{m} "), "/proc/modules"]));
+            }
+        }
+        if !self.sysctls.is_empty() {
+            let text: String = self.sysctls.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+            out.files.push(RenderedFile::new(SYSCTL_FILE, format!("# sysctls for flannel and docker, rendered by k8s-bootstrap.\n{text}"), 0o644));
+            for (k, v) in &self.sysctls {
+                out.commands.push(
+                    c(&format!("set {k} = {v}"), &["sysctl", "-w", &format!("{k}={v}")]).unless(sh(format!("[ \"$(sysctl -n {k})\" = {} ]", shell_quote(v)))),
+                );
+            }
+        }
+        out
+    }
+}

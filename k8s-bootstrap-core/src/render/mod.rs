@@ -1,0 +1,144 @@
+//! Rendering a whole cluster: [`ClusterSpec::render`] validates the spec and
+//! returns, for every host, its files, its commands and the certificates
+//! it needs. Nothing touches a disk or a network.
+//!
+//! ```
+//! use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+//! let hosts = vec![HostSpec::new("etcd01", "192.168.1.30".parse().unwrap(), &[Role::Etcd, Role::Node])];
+//! let spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
+//! let cluster = spec.render().unwrap();
+//! let host = &cluster.hosts["etcd01"];
+//! for f in &host.files {
+//!     println!("{} ({:o}, {} bytes)", f.path, f.mode, f.contents.len());
+//! }
+//! print!("{}", host.commands_sh("etcd01"));
+//! assert!(host.file("/usr/lib/systemd/system/flanneld.service").is_some());
+//! ```
+
+mod types;
+
+use askama::Template;
+
+pub use types::{Command, HostCert, HostRender, Phase, RenderedCluster, RenderedFile};
+
+use crate::docker::DockerUnit;
+use crate::etcd::EtcdCluster;
+use crate::flannel::FlannelConfig;
+use crate::hostprep::{HostPrep, OsFamily};
+use crate::spec::{ClusterSpec, Role, SpecError};
+
+/// The error of rendering a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec is invalid.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// etcd's files could not be rendered.
+    #[error("etcd files of host {host}")]
+    Etcd {
+        /// The host.
+        host: String,
+        /// The cause.
+        #[source]
+        source: crate::etcd::Error,
+    },
+    /// flannel's files could not be rendered.
+    #[error("flannel files of host {host}")]
+    Flannel {
+        /// The host.
+        host: String,
+        /// The cause.
+        #[source]
+        source: crate::flannel::Error,
+    },
+    /// docker's files could not be rendered.
+    #[error("docker files of host {host}")]
+    Docker {
+        /// The host.
+        host: String,
+        /// The cause.
+        #[source]
+        source: crate::docker::Error,
+    },
+    /// The host preparation could not be rendered.
+    #[error("host preparation of host {host}")]
+    HostPrep {
+        /// The host.
+        host: String,
+        /// The cause.
+        #[source]
+        source: crate::hostprep::Error,
+    },
+}
+
+/// `Result` of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl ClusterSpec {
+    /// Validates the spec and renders every host. The warnings of
+    /// validation are in [`RenderedCluster::warnings`].
+    pub fn render(&self) -> Result<RenderedCluster> {
+        let warnings = self.validate()?;
+        let etcd = EtcdCluster::from_spec(self);
+        let flannel = FlannelConfig::from_spec(self);
+        let first_member = self.hosts_with(Role::Etcd).next().map(|h| h.name.clone());
+        let mut out = RenderedCluster { warnings, ..RenderedCluster::default() };
+        for h in &self.hosts {
+            let mut hr = HostRender::default();
+            let prep = HostPrep::from_spec(self, h).try_render().map_err(|source| Error::HostPrep { host: h.name.clone(), source })?;
+            hr.merge(prep);
+            if h.has(Role::Etcd) {
+                let r = etcd.render_member(&h.name).map_err(|source| Error::Etcd { host: h.name.clone(), source })?;
+                hr.merge(r);
+                if first_member.as_deref() == Some(h.name.as_str()) {
+                    hr.commands.push(flannel.config_command(&etcd));
+                }
+            }
+            if h.has(Role::Node) {
+                let r = flannel
+                    .render_node(&h.name, h.address, h.iface.as_deref())
+                    .map_err(|source| Error::Flannel { host: h.name.clone(), source })?;
+                hr.merge(r);
+                let r = DockerUnit::from_spec(self, h).render().map_err(|source| Error::Docker { host: h.name.clone(), source })?;
+                hr.merge(r);
+            }
+            hr.finish();
+            out.hosts.insert(h.name.clone(), hr);
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "commands.sh")]
+struct CommandsTemplate<'a> {
+    host: &'a str,
+    os_detect: bool,
+    detect_script: &'static str,
+    phases: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl HostRender {
+    /// The commands as a POSIX sh script a person can read (every argument
+    /// quoted, checks as `if ! CHECK; then ...; fi`, OS guards on
+    /// `$os_family`). The real runner executes the argv vectors instead.
+    pub fn commands_sh(&self, host: &str) -> String {
+        let mut phases: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for c in &self.commands {
+            let name = serde_json::to_value(c.phase).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            if phases.last().is_none_or(|(p, _)| *p != name) {
+                phases.push((name, Vec::new()));
+            }
+            if let Some(last) = phases.last_mut() {
+                last.1.push((c.description.replace('\n', " "), c.to_shell()));
+            }
+        }
+        let t = CommandsTemplate {
+            host,
+            os_detect: self.commands.iter().any(|c| c.os.is_some()),
+            detect_script: OsFamily::detect_script().trim_end(),
+            phases,
+        };
+        t.render().expect("the commands template has no fallible parts") + "\n"
+    }
+}

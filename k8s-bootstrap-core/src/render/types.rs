@@ -1,0 +1,185 @@
+//! The data a render produces: files, commands and the certificates a host needs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::hostprep::OsFamily;
+use crate::pki::CertId;
+use crate::shell::join_argv;
+use crate::spec::Warning;
+
+/// One file to put on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderedFile {
+    /// Absolute path on the host.
+    pub path: String,
+    /// The bytes.
+    pub contents: Vec<u8>,
+    /// Unix permission bits (0o644, 0o755 for scripts, 0o600 for secrets).
+    pub mode: u32,
+    /// `user:group` that owns it.
+    pub owner: String,
+}
+
+impl RenderedFile {
+    /// A root-owned file.
+    pub fn new(path: impl Into<String>, contents: impl Into<Vec<u8>>, mode: u32) -> Self {
+        RenderedFile { path: path.into(), contents: contents.into(), mode, owner: "root:root".into() }
+    }
+    /// The contents as text (every rendered file is UTF-8).
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.contents).unwrap_or("<binary>")
+    }
+}
+
+/// When a command runs, relative to the other hosts: a runner finishes a
+/// phase on every host before it starts the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Host preparation.
+    HostPrep,
+    /// Directories, daemon-reload, enabling units.
+    Install,
+    /// Starting etcd members (all in parallel: Type=notify waits for quorum).
+    EtcdStart,
+    /// Waiting for a healthy etcd cluster.
+    EtcdHealthy,
+    /// Writing flannel's network config into etcd (on one member).
+    FlannelConfig,
+    /// Starting flanneld.
+    FlannelStart,
+    /// (Re)starting docker.
+    DockerStart,
+}
+
+/// One command of a host, as an argv vector, with an optional check: when the
+/// check exits 0 the command is skipped (it has nothing to change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Command {
+    /// What it does, for people.
+    pub description: String,
+    /// When it runs.
+    pub phase: Phase,
+    /// The command to run.
+    pub argv: Vec<String>,
+    /// Skip `argv` when this exits 0.
+    pub check: Option<Vec<String>>,
+    /// Only on this OS family (from `/etc/os-release`); `None`: on all.
+    pub os: Option<OsFamily>,
+}
+
+impl Command {
+    /// A command without check, on every OS.
+    pub fn new<S: Into<String>>(phase: Phase, description: impl Into<String>, argv: impl IntoIterator<Item = S>) -> Self {
+        Command {
+            description: description.into(),
+            phase,
+            argv: argv.into_iter().map(Into::into).collect(),
+            check: None,
+            os: None,
+        }
+    }
+    /// Adds a check: the command is skipped when the check exits 0.
+    #[must_use]
+    pub fn unless<S: Into<String>>(mut self, check: impl IntoIterator<Item = S>) -> Self {
+        self.check = Some(check.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Restricts the command to one OS family.
+    #[must_use]
+    pub fn on(mut self, os: Option<OsFamily>) -> Self {
+        self.os = os;
+        self
+    }
+    /// The command as one shell line, every argument quoted, with its check
+    /// and OS guard: `if ! CHECK; then ARGV; fi`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::{Command, Phase};
+    /// let c = Command::new(Phase::HostPrep, "swap off", ["swapoff", "-a"])
+    ///     .unless(["sh", "-c", "[ -z \"$(swapon --show)\" ]"]);
+    /// assert_eq!(c.to_shell(), r#"if ! sh -c '[ -z "$(swapon --show)" ]'; then swapoff -a; fi"#);
+    /// ```
+    pub fn to_shell(&self) -> String {
+        let run = join_argv(&self.argv);
+        let mut conds = Vec::new();
+        if let Some(os) = self.os {
+            conds.push(format!("[ \"$os_family\" = {} ]", os.as_str()));
+        }
+        if let Some(check) = &self.check {
+            conds.push(format!("! {}", join_argv(check)));
+        }
+        if conds.is_empty() { run } else { format!("if {}; then {run}; fi", conds.join(" && ")) }
+    }
+}
+
+/// A certificate a host needs, and where its files go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostCert {
+    /// Which certificate.
+    pub id: CertId,
+    /// Absolute path of the certificate on the host.
+    pub cert_path: String,
+    /// Absolute path of the private key on the host (`None` for the CA: its key never leaves the workstation).
+    pub key_path: Option<String>,
+}
+
+impl HostCert {
+    /// The cert of `id` in directory `ssl_dir`.
+    pub fn new(id: CertId, ssl_dir: &str) -> Self {
+        let key_path = (id != CertId::Ca).then(|| format!("{ssl_dir}/{}", id.key_file()));
+        HostCert { cert_path: format!("{ssl_dir}/{}", id.cert_file()), key_path, id }
+    }
+}
+
+/// Everything one host gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostRender {
+    /// Files, written before the commands run.
+    pub files: Vec<RenderedFile>,
+    /// Commands, in order (sorted by [`Phase`], stable within a phase).
+    pub commands: Vec<Command>,
+    /// Certificates (from the PKI bundle) to install before the commands run.
+    pub certs: Vec<HostCert>,
+}
+
+impl HostRender {
+    /// The file at an absolute path.
+    pub fn file(&self, path: &str) -> Option<&RenderedFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+    /// Adds the files, commands and certs of `other`, skipping duplicates.
+    pub fn merge(&mut self, other: HostRender) {
+        for f in other.files {
+            if !self.files.iter().any(|g| g.path == f.path) {
+                self.files.push(f);
+            }
+        }
+        for c in other.commands {
+            if !self.commands.contains(&c) {
+                self.commands.push(c);
+            }
+        }
+        for c in other.certs {
+            if !self.certs.iter().any(|d| d.cert_path == c.cert_path) {
+                self.certs.push(c);
+            }
+        }
+    }
+    /// Sorts commands by phase (stable).
+    pub(crate) fn finish(&mut self) {
+        self.commands.sort_by_key(|c| c.phase);
+    }
+}
+
+/// The render of a whole cluster: host name to what that host gets, plus
+/// the warnings of validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RenderedCluster {
+    /// Per host, by name.
+    pub hosts: BTreeMap<String, HostRender>,
+    /// Warnings of the spec (risky but working settings).
+    pub warnings: Vec<Warning>,
+}

@@ -1,0 +1,122 @@
+//! Errors and warnings of the cluster spec.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// One rule a value breaks: where (`field path`), what (`value`), which
+/// rule, and how to fix it.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::Problem;
+/// let p = Problem::new("network.subnet_len", "31", "flannel's SubnetLen must be <= 30")
+///     .fix("use 24");
+/// assert_eq!(
+///     p.to_string(),
+///     "network.subnet_len = 31: flannel's SubnetLen must be <= 30 (fix: use 24)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Field path in the spec, like `hosts[1].address`.
+    pub path: String,
+    /// The offending value as text.
+    pub value: String,
+    /// The rule the value breaks.
+    pub rule: String,
+    /// A suggested fix, when there is an obvious one.
+    pub fix: Option<String>,
+}
+
+impl Problem {
+    /// A problem without a suggested fix.
+    pub fn new(path: impl Into<String>, value: impl fmt::Display, rule: impl Into<String>) -> Self {
+        Problem { path: path.into(), value: value.to_string(), rule: rule.into(), fix: None }
+    }
+    /// Adds a suggested fix.
+    #[must_use]
+    pub fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+    /// Prefixes the field path (`members[0].name` becomes `etcd.members[0].name`).
+    #[must_use]
+    pub fn under(mut self, prefix: &str) -> Self {
+        if !prefix.is_empty() {
+            self.path = if self.path.is_empty() {
+                prefix.to_string()
+            } else if self.path.starts_with('[') {
+                format!("{prefix}{}", self.path)
+            } else {
+                format!("{prefix}.{}", self.path)
+            };
+        }
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}: {}", self.path, self.value, self.rule)?;
+        if let Some(fix) = &self.fix {
+            write!(f, " (fix: {fix})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A setting that works but is risky; rendering goes on.
+pub type Warning = Problem;
+
+/// Formats a list of problems, one per line.
+pub(crate) fn list(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("\n  - {p}")).collect()
+}
+
+/// The error of reading or validating a [`ClusterSpec`](super::ClusterSpec).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// The YAML could not be read into the spec's types: a syntax error, an
+    /// unknown field, a missing field or a value of the wrong type.
+    #[error("{path}{}: {rule}{}", location(*line, *column), value.as_ref().map(|v| format!("\n  | {v}")).unwrap_or_default())]
+    Parse {
+        /// Field path (`hosts[0].ssh.prot`), `.` for the document root.
+        path: String,
+        /// 1-based line in the YAML, when known.
+        line: Option<usize>,
+        /// 1-based column in the YAML, when known.
+        column: Option<usize>,
+        /// The YAML source line at that location, when known.
+        value: Option<String>,
+        /// What is wrong (the rule), as the YAML reader reported it.
+        rule: String,
+    },
+    /// The spec was read but breaks rules; every problem found is listed.
+    #[error("the cluster spec has {} problem(s):{}", problems.len(), list(problems))]
+    Invalid {
+        /// All problems found.
+        problems: Vec<Problem>,
+    },
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+        (Some(l), None) => format!(" (line {l})"),
+        _ => String::new(),
+    }
+}
+
+impl SpecError {
+    /// The problems of an [`SpecError::Invalid`], or the parse error as one problem.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            SpecError::Invalid { problems } => problems.clone(),
+            SpecError::Parse { path, value, rule, .. } => vec![Problem::new(
+                path.clone(),
+                value.clone().unwrap_or_default(),
+                rule.clone(),
+            )],
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! The cluster spec: one typed description of the tutorial's cluster
+//! (hosts, roles, versions, layout, network, PKI, etcd and docker settings),
+//! read from YAML or built in Rust, validated as a whole.
+//!
+//! ```
+//! use k8s_bootstrap_core::spec::ClusterSpec;
+//! let spec = ClusterSpec::from_yaml_str(r#"
+//! hosts:
+//!   - { name: etcd01, address: 192.168.1.30, roles: [etcd, node] }
+//!   - { name: etcd02, address: 192.168.1.31, roles: [etcd, node] }
+//!   - { name: etcd03, address: 192.168.1.32, roles: [etcd, node] }
+//! versions: { etcd: "3.5.17", flannel: "0.26.1" }
+//! "#).unwrap();
+//! assert!(spec.validate().unwrap().is_empty()); // no warnings
+//! let rendered = spec.render().unwrap();
+//! assert!(rendered.hosts["etcd01"].file("/opt/etcd/cfg/etcd").is_some());
+//! ```
+//!
+//! Unknown fields are rejected with their path and position:
+//!
+//! ```
+//! use k8s_bootstrap_core::spec::{ClusterSpec, SpecError};
+//! let err = ClusterSpec::from_yaml_str("hosts: []\nversions: { etcd: '3.5', flannel: '0.26' }\nnetwrk: {}\n")
+//!     .unwrap_err();
+//! let SpecError::Parse { path, line, .. } = &err else { panic!() };
+//! assert_eq!((path.as_str(), *line), ("netwrk", Some(3)));
+//! assert!(err.to_string().contains("unknown field `netwrk`"));
+//! ```
+
+mod error;
+mod net;
+mod validate;
+mod version;
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{Problem, SpecError, Warning};
+pub(crate) use error::list as error_list;
+pub(crate) use validate::{name_rule, path_rule};
+pub use net::{CidrParseError, Ipv4Cidr};
+pub use version::{Version, VersionParseError};
+
+use crate::docker::{CgroupDriver, DockerMode};
+use crate::etcd::{InitialClusterState, TlsMinVersion};
+use crate::flannel::Backend;
+use crate::hostprep::{FirewallMode, OsFamily, SelinuxMode, TimeSync};
+use crate::pki::{KeyAlgorithm, Subject};
+
+/// The whole cluster. See the [module docs](self) for an example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// The machines, in order; etcd members keep this order.
+    pub hosts: Vec<HostSpec>,
+    /// Component versions.
+    pub versions: Versions,
+    /// Where things are installed.
+    #[serde(default)]
+    pub layout: Layout,
+    /// The pod network (flannel) and the service CIDR.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// PKI settings, for the certificate bundle.
+    #[serde(default)]
+    pub pki: PkiSpec,
+    /// etcd settings shared by all members.
+    #[serde(default)]
+    pub etcd: EtcdSpec,
+    /// docker settings of the nodes.
+    #[serde(default)]
+    pub docker: DockerSpec,
+    /// Host preparation (hostname, SELinux, firewall, time, swap, modules, sysctls).
+    #[serde(default)]
+    pub hostprep: HostPrepSpec,
+}
+
+/// A role a host plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// An etcd member.
+    Etcd,
+    /// A node: flanneld and docker.
+    Node,
+}
+
+/// One machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// Host name; also the etcd member name. `[a-z0-9-]`, starts with a letter or digit, at most 63 characters.
+    pub name: String,
+    /// The IPv4 address the other hosts reach it on.
+    pub address: Ipv4Addr,
+    /// Its roles.
+    pub roles: Vec<Role>,
+    /// How to reach it over SSH (used by the runner, not by rendering).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshSpec>,
+    /// The network interface flannel uses (`--iface`); default: the one holding `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iface: Option<String>,
+    /// The OS family, when known; otherwise commands are guarded by a check of `/etc/os-release`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<OsFamily>,
+    /// docker's bridge address in daemon-json mode (`10.244.5.1/24`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_bip: Option<String>,
+}
+
+impl HostSpec {
+    /// A host with a name, an address and roles.
+    pub fn new(name: impl Into<String>, address: Ipv4Addr, roles: &[Role]) -> Self {
+        HostSpec { name: name.into(), address, roles: roles.to_vec(), ssh: None, iface: None, os: None, docker_bip: None }
+    }
+    /// Whether the host has `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// SSH access to a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSpec {
+    /// Login user (default `root`).
+    #[serde(default = "default_ssh_user")]
+    pub user: String,
+    /// Port (default 22).
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+    /// Path of the private key; default: the ssh agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// Expected host key fingerprint (`SHA256:...`), pinned instead of known_hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+}
+
+fn default_ssh_user() -> String {
+    "root".into()
+}
+fn default_ssh_port() -> u16 {
+    22
+}
+
+/// Component versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Versions {
+    /// etcd, 3.3 to 3.6 (`"3.4.23"`).
+    pub etcd: Version,
+    /// flannel, 0.11 to 0.27 (`"0.26.1"`).
+    pub flannel: Version,
+}
+
+/// Install layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Layout {
+    /// etcd's root, with `cfg/`, `bin/`, `ssl/` (default `/opt/etcd`).
+    pub etcd_dir: String,
+    /// flannel's root, with `cfg/`, `bin/`, `ssl/` (default `/opt/kubernetes`).
+    pub kubernetes_dir: String,
+    /// Where unit files go (default `/usr/lib/systemd/system`, as in the tutorial).
+    pub systemd_dir: String,
+    /// dockerd's path (default `/usr/bin/dockerd`).
+    pub dockerd: String,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            etcd_dir: "/opt/etcd".into(),
+            kubernetes_dir: "/opt/kubernetes".into(),
+            systemd_dir: "/usr/lib/systemd/system".into(),
+            dockerd: "/usr/bin/dockerd".into(),
+        }
+    }
+}
+
+/// The pod network and flannel's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    /// flannel's `Network` (default 10.244.0.0/16; 172.17.0.0/16 collides with docker's default bridge).
+    pub pod_cidr: Ipv4Cidr,
+    /// flannel's `SubnetLen` (default 24).
+    pub subnet_len: u8,
+    /// flannel's `SubnetMin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_min: Option<Ipv4Addr>,
+    /// flannel's `SubnetMax`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_max: Option<Ipv4Addr>,
+    /// flannel's backend (default vxlan, VNI 1, port 8472).
+    pub backend: Backend,
+    /// The Kubernetes service CIDR, which must not overlap the pod network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_cidr: Option<Ipv4Cidr>,
+    /// etcd key prefix of flannel (default `/coreos.com/network`).
+    pub etcd_prefix: String,
+    /// flanneld `--ip-masq` (default true).
+    pub ip_masq: bool,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            pod_cidr: crate::flannel::DEFAULT_NETWORK,
+            subnet_len: 24,
+            subnet_min: None,
+            subnet_max: None,
+            backend: Backend::default(),
+            service_cidr: Some(Ipv4Cidr::new(Ipv4Addr::new(10, 96, 0, 0), 12).expect("valid")),
+            etcd_prefix: crate::flannel::DEFAULT_PREFIX.into(),
+            ip_masq: true,
+        }
+    }
+}
+
+/// Where each certificate goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertLayout {
+    /// Per-member server and peer certs, separate admin and flanneld client certs (default).
+    #[default]
+    PerMember,
+    /// The tutorial's single `server.pem` for everything (kept for comparison only).
+    Tutorial,
+}
+
+/// PKI settings; the certificate bundle is built from them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PkiSpec {
+    /// The CA's subject.
+    pub ca_subject: Subject,
+    /// Key algorithm of every key (default rsa-2048).
+    pub key_algorithm: KeyAlgorithm,
+    /// CA validity in days (default 3650).
+    pub ca_validity_days: u32,
+    /// Leaf validity in days (default 365).
+    pub leaf_validity_days: u32,
+    /// Renew leaves this many days before they expire (default 30).
+    pub renew_before_days: u32,
+    /// Extra SANs (names or IPs) added to every server and peer cert.
+    pub extra_sans: Vec<String>,
+    /// Which files (default per-member).
+    pub layout: CertLayout,
+}
+
+impl Default for PkiSpec {
+    fn default() -> Self {
+        PkiSpec {
+            ca_subject: Subject::new("etcd CA").country("CN").state("Beijing").locality("Beijing"),
+            key_algorithm: KeyAlgorithm::default(),
+            ca_validity_days: 3650,
+            leaf_validity_days: 365,
+            renew_before_days: 30,
+            extra_sans: Vec::new(),
+            layout: CertLayout::default(),
+        }
+    }
+}
+
+/// etcd settings shared by the members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdSpec {
+    /// Client port (default 2379).
+    pub client_port: u16,
+    /// Peer port (default 2380).
+    pub peer_port: u16,
+    /// Data directory (default `/var/lib/etcd/default.etcd`).
+    pub data_dir: String,
+    /// Initial cluster token (default `etcd-cluster`).
+    pub token: String,
+    /// Initial cluster state (default new).
+    pub initial_state: InitialClusterState,
+    /// `--tls-min-version` (default auto: TLS1.2 where the version knows the flag).
+    pub tls_min_version: TlsMinVersion,
+}
+
+impl Default for EtcdSpec {
+    fn default() -> Self {
+        let d = crate::etcd::EtcdCluster::default();
+        EtcdSpec {
+            client_port: d.client_port,
+            peer_port: d.peer_port,
+            data_dir: d.data_dir,
+            token: d.token,
+            initial_state: d.initial_state,
+            tls_min_version: d.tls_min_version,
+        }
+    }
+}
+
+/// docker settings of the nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerSpec {
+    /// How docker gets its bridge settings (default flannel-env).
+    pub mode: DockerMode,
+    /// `data-root`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_root: Option<String>,
+    /// `storage-driver`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_driver: Option<String>,
+    /// `registry-mirrors` (the tutorial sets one).
+    pub registry_mirrors: Vec<String>,
+    /// cgroup driver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_driver: Option<CgroupDriver>,
+    /// `mtu` in daemon.json (daemon-json mode only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+}
+
+/// Host preparation settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostPrepSpec {
+    /// Set the hostname to the host's name (default true).
+    pub set_hostname: bool,
+    /// SELinux (default permissive).
+    pub selinux: SelinuxMode,
+    /// Firewall (default open-ports).
+    pub firewall: FirewallMode,
+    /// Time sync (default auto: chrony on RHEL, systemd-timesyncd on Debian).
+    pub time_sync: TimeSync,
+    /// Turn swap off (default true).
+    pub swap_off: bool,
+}
+
+impl Default for HostPrepSpec {
+    fn default() -> Self {
+        HostPrepSpec {
+            set_hostname: true,
+            selinux: SelinuxMode::default(),
+            firewall: FirewallMode::default(),
+            time_sync: TimeSync::default(),
+            swap_off: true,
+        }
+    }
+}
+
+impl ClusterSpec {
+    /// A spec with these hosts and versions and every other section at its default.
+    pub fn new(hosts: Vec<HostSpec>, etcd: Version, flannel: Version) -> Self {
+        ClusterSpec {
+            hosts,
+            versions: Versions { etcd, flannel },
+            layout: Layout::default(),
+            network: NetworkSpec::default(),
+            pki: PkiSpec::default(),
+            etcd: EtcdSpec::default(),
+            docker: DockerSpec::default(),
+            hostprep: HostPrepSpec::default(),
+        }
+    }
+
+    /// Reads a spec from YAML. Errors carry the field path and the line and
+    /// column. The result is not validated yet: see [`ClusterSpec::validate`].
+    pub fn from_yaml_str(yaml: &str) -> Result<Self, SpecError> {
+        let de = serde_yaml_ng::Deserializer::from_str(yaml);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let loc = inner.location();
+            let line = loc.as_ref().map(|l| l.line());
+            let column = loc.as_ref().map(|l| l.column());
+            let value = line
+                .and_then(|l| yaml.lines().nth(l.saturating_sub(1)))
+                .map(|s| s.trim_end().to_string());
+            let mut rule = inner.to_string();
+            // serde_yaml_ng appends " at line L column C"; we report those as fields.
+            if let Some(i) = rule.find(" at line ") {
+                rule.truncate(i);
+            }
+            // ... and starts with its own copy of the path.
+            if let Some((pre, rest)) = rule.split_once(": ")
+                && !pre.contains(' ')
+            {
+                rule = rest.to_string();
+            }
+            SpecError::Parse { path, line, column, value, rule }
+        })
+    }
+
+    /// Writes the spec as YAML.
+    pub fn to_yaml_string(&self) -> String {
+        serde_yaml_ng::to_string(self).expect("a ClusterSpec always serializes")
+    }
+
+    /// The hosts with `role`, in spec order.
+    pub fn hosts_with(&self, role: Role) -> impl Iterator<Item = &HostSpec> {
+        self.hosts.iter().filter(move |h| h.has(role))
+    }
+
+    /// Checks every rule at once. Returns the warnings when the spec is
+    /// usable, or [`SpecError::Invalid`] with every problem found.
+    pub fn validate(&self) -> Result<Vec<Warning>, SpecError> {
+        let (problems, warnings) = validate::check(self);
+        if problems.is_empty() { Ok(warnings) } else { Err(SpecError::Invalid { problems }) }
+    }
+
+    /// Whether flannel needs etcd's v2 API (flannel <= 0.17).
+    pub fn needs_etcd_v2(&self) -> bool {
+        crate::flannel::needs_etcd_v2(self.versions.flannel)
+    }
+}
