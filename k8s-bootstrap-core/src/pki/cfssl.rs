@@ -333,12 +333,6 @@ impl CfsslImport {
             },
             other => other,
         })?;
-        if self.server_validity_days > self.ca_validity_days {
-            bundle.warnings.push(format!(
-                "server certificate expiry ({} days) is longer than the CA's ({} days): it is cut to the CA's notAfter",
-                self.server_validity_days, self.ca_validity_days
-            ));
-        }
         bundle.cfssl = Some(CfsslOverrides {
             server_key_algorithm: self.server_key_algorithm,
             server_validity_days: self.server_validity_days,
