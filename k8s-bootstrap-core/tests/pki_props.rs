@@ -16,7 +16,7 @@ fn der(pem_bytes: &[u8]) -> Vec<u8> {
 
 fn ip_strategy() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
-        any::<[u8; 4]>().prop_filter("unicast", |b| b[0] != 0 && b[0] < 224 && b[0] != 127).prop_map(|b| IpAddr::from(b)),
+        any::<[u8; 4]>().prop_filter("unicast", |b| b[0] != 0 && b[0] < 224 && b[0] != 127).prop_map(IpAddr::from),
         any::<[u8; 16]>().prop_filter("unicast v6", |b| b[0] != 0xff && b.iter().any(|x| *x != 0)).prop_map(IpAddr::from),
     ]
 }
@@ -123,10 +123,10 @@ proptest! {
         let _ = CfsslImport::parse(&a, &b, &c, None);
         let server = serde_json::json!({"CN": "etcd", "hosts": hosts}).to_string();
         let ca = serde_json::json!({"CN": a, "key": {"algo": "ecdsa", "size": 256}}).to_string();
-        if let Ok(i) = CfsslImport::parse(r#"{"signing":{"default":{"expiry":"1h"}}}"#, &ca, &server, None) {
-            if let Ok(bundle) = i.into_bundle() {
-                prop_assert!(bundle.generate().is_ok());
-            }
+        if let Ok(i) = CfsslImport::parse(r#"{"signing":{"default":{"expiry":"1h"}}}"#, &ca, &server, None)
+            && let Ok(bundle) = i.into_bundle()
+        {
+            prop_assert!(bundle.generate().is_ok());
         }
     }
 }

@@ -105,8 +105,11 @@ pub struct CertBundleBuilder {
     tutorial_server_subject: Option<Subject>,
     external_ca: Option<(String, Option<String>)>,
     replace_expiring_ca: bool,
-    target_versions: (Option<(u32, u32)>, Option<(u32, u32)>),
+    target_versions: (Option<MajorMinor>, Option<MajorMinor>),
 }
+
+/// A `(major, minor)` version.
+type MajorMinor = (u32, u32);
 
 impl Default for CertBundleBuilder {
     fn default() -> Self {

@@ -92,9 +92,7 @@ pub fn parse_go_duration_hours(s: &str) -> Option<i64> {
     let mut secs: i64 = 0;
     let mut num = String::new();
     let mut chars = s.trim().chars().peekable();
-    if chars.peek().is_none() {
-        return None;
-    }
+    chars.peek()?;
     while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
             num.push(c);
