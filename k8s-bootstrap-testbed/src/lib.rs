@@ -254,11 +254,15 @@ fn is_root() -> bool {
     run(&["id", "-u"]).map(|s| s.trim() == "0").unwrap_or(false)
 }
 
-/// Start time (field 22 of /proc/PID/stat) of a live process.
+/// Start time (field 22 of /proc/PID/stat) of a live process (zombies count as gone).
 fn starttime(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_comm = &stat[stat.rfind(')')? + 2..];
-    after_comm.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = after_comm.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 fn is_mountpoint(path: &Path) -> bool {

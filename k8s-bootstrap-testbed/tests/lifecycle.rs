@@ -1,0 +1,90 @@
+//! The testbed itself: boots, is reachable, and leaves nothing behind on
+//! drop or on panic. Needs root; fails (never skips) without it.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_bootstrap_testbed::{BRIDGE, Testbed};
+
+fn netns_list() -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn assert_gone(pids: &[u32], dir: &Path) {
+    assert!(
+        !netns_list().contains("kbtb-h"),
+        "netns left: {}",
+        netns_list()
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("k8s-bootstrap-testbed"), "mounts left");
+    assert!(
+        !Path::new("/sys/class/net").join(BRIDGE).exists(),
+        "bridge left"
+    );
+    assert!(!dir.exists(), "state dir left");
+    for p in pids {
+        assert!(
+            !Path::new(&format!("/proc/{p}")).exists(),
+            "host systemd {p} still running"
+        );
+    }
+}
+
+#[test]
+fn boots_and_tears_down_on_drop_and_on_panic() {
+    let tb =
+        Testbed::up(2).unwrap_or_else(|e| panic!("cannot start the test hosts (needs root): {e}"));
+    let dir = tb.dir().to_path_buf();
+    let pids: Vec<u32> = tb.hosts().iter().map(|h| h.pid).collect();
+    for h in tb.hosts() {
+        TcpStream::connect_timeout(&h.addr(), Duration::from_secs(2)).expect("sshd reachable");
+        assert_eq!(
+            h.sh("systemctl is-system-running").unwrap().trim(),
+            "running"
+        );
+        assert_eq!(h.sh("cat /proc/1/comm").unwrap().trim(), "systemd");
+        assert_eq!(h.sh("hostname").unwrap().trim(), h.name);
+        // nothing the machine's image enables for itself runs in a host
+        assert!(
+            h.exec(&["systemctl", "is-active", "--quiet", "etcd"])
+                .unwrap()
+                .status
+                .code()
+                != Some(0)
+        );
+    }
+    // hosts reach each other over the bridge
+    let h1 = &tb.hosts()[0];
+    h1.sh("exec 3<>/dev/tcp/10.77.0.12/22 && head -c 4 <&3")
+        .map(|s| assert_eq!(s, "SSH-"))
+        .unwrap_or_else(|_| {
+            // /bin/sh may be dash (no /dev/tcp): use bash explicitly
+            let out = h1
+                .exec(&[
+                    "bash",
+                    "-c",
+                    "exec 3<>/dev/tcp/10.77.0.12/22 && head -c 4 <&3",
+                ])
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "SSH-");
+        });
+    drop(tb);
+    assert_gone(&pids, &dir);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = std::panic::catch_unwind(move || {
+        let tb = Testbed::up(1).expect("testbed");
+        tx.send((tb.hosts()[0].pid, tb.dir().to_path_buf()))
+            .unwrap();
+        panic!("a failing test");
+    });
+    assert!(r.is_err());
+    let (pid, dir) = rx.recv().unwrap();
+    assert_gone(&[pid], &dir);
+}
