@@ -60,8 +60,10 @@ pub struct SshConfig {
     /// Private key files to try, in order; empty means the OpenSSH defaults.
     pub identity_files: Vec<PathBuf>,
     passphrase: Option<String>,
-    /// Try the keys of the ssh-agent at `SSH_AUTH_SOCK` first.
+    /// Try the keys of the ssh-agent first.
     pub use_agent: bool,
+    /// The agent's socket; `None` means `$SSH_AUTH_SOCK`.
+    pub agent_socket: Option<PathBuf>,
     /// known_hosts file; `None` means `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
     /// Host key checking mode.
@@ -86,6 +88,7 @@ impl std::fmt::Debug for SshConfig {
             .field("identity_files", &self.identity_files)
             .field("passphrase", &self.passphrase.as_ref().map(|_| "***"))
             .field("use_agent", &self.use_agent)
+            .field("agent_socket", &self.agent_socket)
             .field("known_hosts", &self.known_hosts)
             .field("host_key_check", &self.host_key_check)
             .field("connect_timeout", &self.connect_timeout)
@@ -106,6 +109,7 @@ impl SshConfig {
             identity_files: Vec::new(),
             passphrase: None,
             use_agent: true,
+            agent_socket: None,
             known_hosts: None,
             host_key_check: HostKeyCheck::Strict,
             connect_timeout: Duration::from_secs(10),
@@ -147,6 +151,14 @@ impl SshConfig {
     #[must_use]
     pub fn use_agent(mut self, yes: bool) -> Self {
         self.use_agent = yes;
+        self
+    }
+
+    /// Uses the ssh-agent listening on this socket (instead of `$SSH_AUTH_SOCK`).
+    #[must_use]
+    pub fn agent_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.agent_socket = Some(path.into());
+        self.use_agent = true;
         self
     }
 
@@ -568,8 +580,12 @@ async fn authenticate(handle: &mut Handle<Client>, config: &SshConfig) -> Result
             reason: e.to_string(),
         })?
         .flatten();
-    if config.use_agent && std::env::var_os("SSH_AUTH_SOCK").is_some() {
-        match keys::agent::client::AgentClient::connect_env().await {
+    let agent_socket = config
+        .agent_socket
+        .clone()
+        .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from));
+    if let (true, Some(sock)) = (config.use_agent, agent_socket) {
+        match keys::agent::client::AgentClient::connect_uds(&sock).await {
             Ok(mut agent) => {
                 let ids = agent.request_identities().await.unwrap_or_default();
                 for id in ids {
@@ -636,7 +652,16 @@ impl Transport for SshTransport {
     }
 
     async fn run(&self, cmd: &Command) -> Result<Output> {
-        let line = cmd.to_shell_line()?;
+        let mut line = cmd.to_shell_line()?;
+        if let Some(t) = cmd.timeout {
+            // sshd may ignore "signal" requests: coreutils `timeout` makes sure the
+            // remote command dies too, not only our wait for it.
+            line = format!(
+                "exec timeout -s KILL {:.3} sh -c {}",
+                t.as_secs_f64(),
+                quote(&line)
+            );
+        }
         let shown = cmd.to_string();
         let stdin: Option<Box<dyn AsyncRead + Send + Unpin>> = cmd
             .stdin
