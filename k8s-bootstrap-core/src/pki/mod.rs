@@ -40,6 +40,7 @@
 mod bundle;
 pub mod cfssl;
 mod error;
+mod from_spec;
 mod inspect;
 mod issue;
 mod keys;
