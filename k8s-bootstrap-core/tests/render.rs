@@ -1,8 +1,8 @@
 //! Rendering the tutorial's cluster: snapshots of every file, the tutorial's
 //! bugs (shared/notes/traps.md) as regression tests, validation, parsing.
 
-#[path = "render_common.rs"]
-mod common;
+mod render_support;
+use render_support as common;
 
 use common::{tutorial, tutorial_yaml};
 use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};

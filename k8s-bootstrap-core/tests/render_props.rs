@@ -1,8 +1,8 @@
 //! proptest over spec inputs: valid specs render, invalid ones give errors,
 //! nothing panics (neither typed specs nor arbitrary YAML).
 
-#[path = "render_common.rs"]
-mod common;
+mod render_support;
+use render_support as common;
 
 use std::net::Ipv4Addr;
 

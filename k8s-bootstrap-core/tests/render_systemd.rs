@@ -6,8 +6,8 @@
 //! `Exec*=` binary (verify checks that they exist).
 //! Needs `systemd-analyze` (Debian package `systemd`): the test fails without it.
 
-#[path = "render_common.rs"]
-mod common;
+mod render_support;
+use render_support as common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -44,6 +44,10 @@ fn stub(root: &Path, abs: &str) {
 
 /// Verifies every `.service` of `host`; returns how many were checked.
 fn verify_host(label: &str, host: &HostRender) -> usize {
+    assert!(
+        Path::new("/usr/lib/systemd/system/multi-user.target").is_file(),
+        "systemd's unit directory /usr/lib/systemd/system is needed: install the Debian package `systemd`"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     copy_dir(Path::new("/usr/lib/systemd/system"), &root.join("usr/lib/systemd/system"));

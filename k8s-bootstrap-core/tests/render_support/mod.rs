@@ -1,4 +1,4 @@
-//! Helpers shared by the render tests (included with `#[path]`).
+//! Helpers shared by the render tests.
 #![allow(dead_code)]
 
 use k8s_bootstrap_core::spec::{ClusterSpec, Version};
