@@ -258,10 +258,7 @@ impl DockerUnit {
         let mut out = HostRender::default();
         let unit_file = self.unit_file();
         let t = UnitTemplate { flannel: self.mode == DockerMode::FlannelEnv, opts_file: &self.opts_file, dockerd: &self.dockerd };
-        let mut text = t.render().map_err(|source| Error::Template { file: unit_file.clone(), source })?;
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
+        let text = crate::render::text_file(t.render()).map_err(|source| Error::Template { file: unit_file.clone(), source })?;
         out.files.push(RenderedFile::new(&unit_file, text, 0o644));
         if let Some(json) = self.daemon_json() {
             out.files.push(RenderedFile::new(DAEMON_JSON, json, 0o644));

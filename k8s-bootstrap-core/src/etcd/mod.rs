@@ -220,11 +220,7 @@ struct EtcdctlTemplate<'a> {
 }
 
 fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
-    let mut s = r.map_err(|source| Error::Template { file: file.to_string(), source })?;
-    if !s.ends_with('\n') {
-        s.push('\n');
-    }
-    Ok(s)
+    crate::render::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
 }
 
 impl EtcdCluster {
@@ -444,11 +440,7 @@ impl EtcdCluster {
     }
 
     fn cert(&self, id: CertId) -> HostCert {
-        let id = match self.cert_layout {
-            CertLayout::Tutorial if id != CertId::Ca => CertId::TutorialServer,
-            _ => id,
-        };
-        HostCert::new(id, &self.dir("ssl"))
+        HostCert::new(self.cert_layout.cert(id), &self.dir("ssl"))
     }
 
     /// The certificates a member's host needs: CA, its server and peer certs, admin client.

@@ -229,11 +229,7 @@ struct UnitTemplate<'a> {
 }
 
 fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
-    let mut s = r.map_err(|source| Error::Template { file: file.to_string(), source })?;
-    if !s.ends_with('\n') {
-        s.push('\n');
-    }
-    Ok(s)
+    crate::render::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
 }
 
 impl FlannelConfig {
@@ -440,11 +436,7 @@ impl FlannelConfig {
     }
 
     fn cert(&self, id: CertId) -> HostCert {
-        let id = match self.cert_layout {
-            CertLayout::Tutorial if id != CertId::Ca => CertId::TutorialServer,
-            _ => id,
-        };
-        HostCert::new(id, &self.dir("ssl"))
+        HostCert::new(self.cert_layout.cert(id), &self.dir("ssl"))
     }
 
     /// flanneld's command-line options for a host (`public_ip`, and `iface` or the address).

@@ -279,11 +279,8 @@ impl HostPrep {
         Ok(self.render())
     }
 
-    /// [`HostPrep::try_render`] for settings known to be valid.
-    ///
-    /// # Panics
-    /// Never for settings that pass [`HostPrep::validate`]; invalid
-    /// names are rendered quoted, so the output stays safe.
+    /// [`HostPrep::try_render`] without the validation: every value placed
+    /// into a shell snippet is quoted, so even invalid names stay inert.
     pub fn render(&self) -> HostRender {
         let mut out = HostRender::default();
         let c = |d: &str, argv: &[&str]| Command::new(Phase::HostPrep, d, argv.iter().copied());

@@ -109,6 +109,16 @@ impl ClusterSpec {
     }
 }
 
+/// Finishes a rendered template: every text file ends with a newline
+/// (askama drops the template file's last one).
+pub(crate) fn text_file(r: askama::Result<String>) -> askama::Result<String> {
+    let mut s = r?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
 #[derive(Template)]
 #[template(path = "commands.sh")]
 struct CommandsTemplate<'a> {

@@ -46,7 +46,7 @@ use crate::docker::{CgroupDriver, DockerMode};
 use crate::etcd::{InitialClusterState, TlsMinVersion};
 use crate::flannel::Backend;
 use crate::hostprep::{FirewallMode, OsFamily, SelinuxMode, TimeSync};
-use crate::pki::{KeyAlgorithm, Subject};
+use crate::pki::{CertId, KeyAlgorithm, Subject};
 
 /// The whole cluster. See the [module docs](self) for an example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -230,6 +230,25 @@ pub enum CertLayout {
     PerMember,
     /// The tutorial's single `server.pem` for everything (kept for comparison only).
     Tutorial,
+}
+
+impl CertLayout {
+    /// The certificate that plays the role `id` in this layout: in the
+    /// tutorial layout every leaf is the shared `server.pem`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::CertId;
+    /// use k8s_bootstrap_core::spec::CertLayout;
+    /// assert_eq!(CertLayout::Tutorial.cert(CertId::AdminClient), CertId::TutorialServer);
+    /// assert_eq!(CertLayout::PerMember.cert(CertId::AdminClient), CertId::AdminClient);
+    /// assert_eq!(CertLayout::Tutorial.cert(CertId::Ca), CertId::Ca);
+    /// ```
+    pub fn cert(self, id: CertId) -> CertId {
+        match self {
+            CertLayout::Tutorial if id != CertId::Ca => CertId::TutorialServer,
+            _ => id,
+        }
+    }
 }
 
 /// PKI settings; the certificate bundle is built from them.
