@@ -16,7 +16,8 @@ fn main() -> anyhow::Result<()> {
         bail!("usage: tutorial_render SPEC.yaml OUT_DIR");
     };
     let yaml = std::fs::read_to_string(spec_path).with_context(|| format!("reading {spec_path}"))?;
-    let spec = ClusterSpec::from_yaml_str(&yaml).with_context(|| format!("reading {spec_path}"))?;
+    // Parse and validate first: problems then carry their YAML line and column.
+    let (spec, _warnings) = ClusterSpec::load(&yaml).with_context(|| format!("reading {spec_path}"))?;
     let cluster = spec.render().with_context(|| format!("rendering {spec_path}"))?;
     for w in &cluster.warnings {
         eprintln!("warning: {w}");

@@ -311,6 +311,15 @@ pki: { leaf_validity_days: 5000, key_algorithm: ed25519 }
     }
     let msg = err.to_string();
     assert!(msg.starts_with("the cluster spec has "), "{msg}");
+    // Loaded from YAML, every problem whose field is written there has its place.
+    let SpecError::Invalid { problems } = ClusterSpec::load(yaml).unwrap_err() else { panic!() };
+    let at = |path: &str| problems.iter().find(|p| p.path == path).and_then(|p| p.location);
+    assert_eq!(at("hosts[1].address"), Some((4, 30)));
+    assert_eq!(at("hosts[2].name"), Some((5, 13)));
+    assert_eq!(at("network.subnet_len"), Some((7, 49)));
+    assert_eq!(at("etcd.peer_port"), Some((8, 39)));
+    assert_eq!(at("versions.etcd"), Some((6, 19)));
+    assert!(problems.iter().all(|p| p.location.is_some() || p.path == "versions"), "{problems:#?}");
     assert!(msg.contains("network.subnet_len = 31: flannel's SubnetLen must be <= 30 (fix: use 24)"), "{msg}");
 }
 

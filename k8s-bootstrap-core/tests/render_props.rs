@@ -138,6 +138,7 @@ proptest! {
     #[test]
     fn arbitrary_yaml_never_panics(yaml in "\\PC{0,200}") {
         let _ = ClusterSpec::from_yaml_str(&yaml);
+        let _ = ClusterSpec::load(&yaml);
     }
 
     #[test]
@@ -148,6 +149,7 @@ proptest! {
         let mut end = (at + cut).min(yaml.len());
         while !yaml.is_char_boundary(end) { end -= 1; }
         let mutated = format!("{}{}{}", &yaml[..at], insert, &yaml[end..]);
+        let _ = ClusterSpec::load(&mutated);
         if let Ok(spec) = ClusterSpec::from_yaml_str(&mutated) {
             match spec.validate() {
                 Ok(_) => prop_assert!(spec.render().is_ok()),

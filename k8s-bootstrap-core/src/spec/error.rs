@@ -26,12 +26,15 @@ pub struct Problem {
     pub rule: String,
     /// A suggested fix, when there is an obvious one.
     pub fix: Option<String>,
+    /// 1-based line and column in the YAML, when the spec came from YAML
+    /// ([`ClusterSpec::load`](super::ClusterSpec::load)) and the field is written there.
+    pub location: Option<(usize, usize)>,
 }
 
 impl Problem {
     /// A problem without a suggested fix.
     pub fn new(path: impl Into<String>, value: impl fmt::Display, rule: impl Into<String>) -> Self {
-        Problem { path: path.into(), value: value.to_string(), rule: rule.into(), fix: None }
+        Problem { path: path.into(), value: value.to_string(), rule: rule.into(), fix: None, location: None }
     }
     /// Adds a suggested fix.
     #[must_use]
@@ -57,7 +60,11 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = {}: {}", self.path, self.value, self.rule)?;
+        write!(f, "{}", self.path)?;
+        if let Some((l, c)) = self.location {
+            write!(f, " (line {l}, column {c})")?;
+        }
+        write!(f, " = {}: {}", self.value, self.rule)?;
         if let Some(fix) = &self.fix {
             write!(f, " (fix: {fix})")?;
         }

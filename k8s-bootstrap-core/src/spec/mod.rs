@@ -28,6 +28,7 @@
 //! ```
 
 mod error;
+mod locate;
 mod net;
 mod validate;
 mod version;
@@ -408,6 +409,33 @@ impl ClusterSpec {
             }
             SpecError::Parse { path, line, column, value, rule }
         })
+    }
+
+    /// Reads and validates a spec from YAML: [`ClusterSpec::from_yaml_str`]
+    /// then [`ClusterSpec::validate`], with the line and column of every
+    /// problem and warning whose field is written in the YAML.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, SpecError};
+    /// let yaml = "hosts:\n  - { name: etcd01, address: 10.0.0.1, roles: [etcd] }\n\
+    ///             versions: { etcd: '3.5.17', flannel: '0.26.1' }\n\
+    ///             network:\n  subnet_len: 31\n";
+    /// let SpecError::Invalid { problems } = ClusterSpec::load(yaml).unwrap_err() else { panic!() };
+    /// assert_eq!(problems[0].path, "network.subnet_len");
+    /// assert_eq!(problems[0].location, Some((5, 15)));
+    /// assert!(problems[0].to_string().starts_with("network.subnet_len (line 5, column 15) = 31: "));
+    /// ```
+    pub fn load(yaml: &str) -> Result<(ClusterSpec, Vec<Warning>), SpecError> {
+        let spec = ClusterSpec::from_yaml_str(yaml)?;
+        let at = |mut p: Problem| {
+            p.location = locate::locate(yaml, &p.path);
+            p
+        };
+        match spec.validate() {
+            Ok(w) => Ok((spec, w.into_iter().map(at).collect())),
+            Err(SpecError::Invalid { problems }) => Err(SpecError::Invalid { problems: problems.into_iter().map(at).collect() }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes the spec as YAML.

@@ -186,7 +186,8 @@ pub(crate) fn check(spec: &ClusterSpec) -> (Vec<Problem>, Vec<Warning>) {
             }
         }
         for p in HostPrep::from_spec(spec, h).validate() {
-            push_unique(&mut problems, p.under(&format!("hostprep[{}]", h.name)));
+            let path = if p.path == "hostname" { format!("hosts[{i}].name") } else { "hostprep".to_string() };
+            push_unique(&mut problems, Problem { path, ..p });
         }
     }
 
