@@ -176,6 +176,23 @@ impl HostRender {
 
 /// The render of a whole cluster: host name to what that host gets, plus
 /// the warnings of validation.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::CertId;
+/// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// let hosts = vec![
+///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd]),
+///     HostSpec::new("node01", [192, 168, 1, 40].into(), &[Role::Node]),
+/// ];
+/// let mut spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// spec.network.pod_cidr = "172.17.0.0/16".parse().unwrap();
+/// let cluster = spec.render().unwrap();
+/// assert_eq!(cluster.warnings[0].path, "network.pod_cidr"); // docker's own bridge network
+/// let node = &cluster.hosts["node01"];
+/// let certs: Vec<_> = node.certs.iter().map(|c| c.id.clone()).collect();
+/// assert_eq!(certs, [CertId::Ca, CertId::FlannelClient]);
+/// assert!(node.commands.iter().any(|c| c.argv == ["systemctl", "restart", "docker"]));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RenderedCluster {
     /// Per host, by name.

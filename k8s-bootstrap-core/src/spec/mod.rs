@@ -49,7 +49,21 @@ use crate::flannel::Backend;
 use crate::hostprep::{FirewallMode, OsFamily, SelinuxMode, TimeSync};
 use crate::pki::{CertId, KeyAlgorithm, Subject};
 
-/// The whole cluster. See the [module docs](self) for an example.
+/// The whole cluster: read it from YAML ([`ClusterSpec::load`]) or build it
+/// in Rust, then [`render`](ClusterSpec::render) it.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// let hosts = (0..3)
+///     .map(|i| HostSpec::new(format!("etcd0{}", i + 1), [192, 168, 1, 30 + i].into(), &[Role::Etcd, Role::Node]))
+///     .collect();
+/// let mut spec = ClusterSpec::new(hosts, Version::new(3, 3, 13), Version::new(0, 11, 0));
+/// spec.docker.registry_mirrors.push("http://f1361db2.m.daocloud.io".into());
+/// let cluster = spec.render().unwrap();
+/// let env = cluster.hosts["etcd02"].file("/opt/etcd/cfg/etcd").unwrap().text();
+/// assert!(env.contains(r#"ETCD_ENABLE_V2="true""#)); // flannel 0.11 reads its config over v2
+/// assert!(!env.contains("TLS_MIN_VERSION")); // etcd 3.3 has no such flag
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
