@@ -413,6 +413,17 @@ async fn host_keys(c: Arc<Ctx>) {
     }
     assert!(!e.is_retryable());
     println!("changed key: {e}");
+    // never retried, even when retries are allowed
+    let start = Instant::now();
+    let e = SshTransport::connect(cfg.clone().connect_retries(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, TransportError::HostKeyMismatch { .. }), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
     let log = h1
         .sh("journalctl -u ssh --no-pager -o cat | tail -n 20")
         .unwrap_or_default();
@@ -629,6 +640,18 @@ async fn unreachable(c: Arc<Ctx>) {
     assert!(e.is_retryable());
     assert!(took < Duration::from_millis(1500), "took {took:?}");
     println!("unreachable: {e} after {took:?}");
+    // retryable: 1 retry = two timeouts + 1 s pause
+    let start = Instant::now();
+    let cfg = SshConfig::new(UNUSED_IP.to_string())
+        .identity_file(&c.key)
+        .connect_timeout(Duration::from_millis(300))
+        .connect_retries(1);
+    assert!(SshTransport::connect(cfg).await.is_err());
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
 }
 
 async fn all_hosts_and_jump(c: Arc<Ctx>) {

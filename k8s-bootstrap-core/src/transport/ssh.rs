@@ -76,6 +76,9 @@ pub struct SshConfig {
     pub sudo: Option<bool>,
     /// One jump host to connect through (like OpenSSH `ProxyJump`).
     pub proxy_jump: Option<Box<SshConfig>>,
+    /// Extra connect attempts after a retryable failure (connect refused or
+    /// timed out), 1 s apart. Host key and authentication errors are never retried.
+    pub connect_retries: u32,
 }
 
 /// Never prints the passphrase.
@@ -95,6 +98,7 @@ impl std::fmt::Debug for SshConfig {
             .field("keepalive", &self.keepalive)
             .field("sudo", &self.sudo)
             .field("proxy_jump", &self.proxy_jump)
+            .field("connect_retries", &self.connect_retries)
             .finish()
     }
 }
@@ -116,6 +120,7 @@ impl SshConfig {
             keepalive: Some(Duration::from_secs(15)),
             sudo: None,
             proxy_jump: None,
+            connect_retries: 0,
         }
     }
 
@@ -201,6 +206,13 @@ impl SshConfig {
     #[must_use]
     pub fn proxy_jump(mut self, jump: SshConfig) -> Self {
         self.proxy_jump = Some(Box::new(jump));
+        self
+    }
+
+    /// Sets the number of extra connect attempts for retryable failures.
+    #[must_use]
+    pub fn connect_retries(mut self, n: u32) -> Self {
+        self.connect_retries = n;
         self
     }
 
@@ -366,7 +378,17 @@ impl SshTransport {
     /// Connects, checks the host key and authenticates (agent keys first,
     /// then key files). Host key and auth errors are final (not retryable).
     pub async fn connect(config: SshConfig) -> Result<Self> {
-        Box::pin(Self::connect_inner(config)).await
+        let mut attempt = 0;
+        loop {
+            match Box::pin(Self::connect_inner(config.clone())).await {
+                Err(e) if e.is_retryable() && attempt < config.connect_retries => {
+                    attempt += 1;
+                    tracing::warn!(host = %config.host, attempt, "connect failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                r => return r,
+            }
+        }
     }
 
     async fn connect_inner(config: SshConfig) -> Result<Self> {
