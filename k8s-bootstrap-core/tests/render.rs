@@ -387,3 +387,54 @@ fn every_backend_parses_and_renders_with_type() {
     let err = ClusterSpec::from_yaml_str(&tutorial_yaml().replace("vni: 1", "vnii: 1")).unwrap_err();
     assert!(err.to_string().contains("unknown field `vnii`"), "{err}");
 }
+
+// ---- the shell side of the render ----
+
+fn sh(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("sh").args(args).output().expect("`sh` must be installed")
+}
+
+#[test]
+fn every_rendered_script_is_valid_sh() {
+    let dir = tempfile::tempdir().unwrap();
+    for (e, f) in [("3.3.13", "0.11.0"), ("3.5.17", "0.26.1")] {
+        for (host, h) in &render(e, f).hosts {
+            let mut scripts = vec![(format!("{host}-commands.sh"), h.commands_sh(host))];
+            for file in h.files.iter().filter(|f| f.text().starts_with("#!/bin/sh")) {
+                scripts.push((file.path.replace('/', "_"), file.text().to_string()));
+            }
+            for (name, text) in scripts {
+                let path = dir.path().join(name);
+                std::fs::write(&path, text).unwrap();
+                let out = sh(&["-n", path.to_str().unwrap()]);
+                assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            }
+        }
+    }
+}
+
+#[test]
+fn os_detection_finds_this_debian_machine() {
+    let script = format!("{}\necho \"$os_family\"", OsFamily::detect_script());
+    let out = sh(&["-c", &script]);
+    let release = std::fs::read_to_string("/etc/os-release").expect("/etc/os-release");
+    let want = OsFamily::from_os_release(&release).map(|f| f.as_str()).unwrap_or("unknown");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+}
+
+#[test]
+fn host_prep_checks_are_well_formed_commands() {
+    // Checks only read; run the Debian ones here. A syntax error (sh exit 2)
+    // or a missing command (126/127) would make a check always "fail" and
+    // its change run on every pass.
+    let r = HostPrep::new("etcd01").os(OsFamily::Debian).ports(&[2379], &[8472]).render();
+    for c in &r.commands {
+        let check = c.check.as_ref().unwrap();
+        if check[0] == "systemctl" || check.iter().any(|a| a.contains("systemctl")) {
+            continue; // needs a running systemd
+        }
+        let out = std::process::Command::new(&check[0]).args(&check[1..]).output().unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        assert!(![2, 126, 127].contains(&code), "{}: {check:?} exited {code}: {}", c.description, String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -368,7 +368,7 @@ impl HostPrep {
             let text: String = self.modules.iter().map(|m| format!("{m}\n")).collect();
             out.files.push(RenderedFile::new(MODULES_FILE, format!("# Kernel modules for flannel and docker, rendered by k8s-bootstrap.\n{text}"), 0o644));
             for m in &self.modules {
-                out.commands.push(c(&format!("load kernel module {m}"), &["modprobe", m]).unless(["grep", "-q", &format!("^{m} "), "/proc/modules"]));
+                out.commands.push(c(&format!("load kernel module {m}"), &["modprobe", m]).unless(["test", "-d", &format!("/sys/module/{m}")]));
             }
         }
         if !self.sysctls.is_empty() {
