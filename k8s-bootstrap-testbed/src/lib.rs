@@ -134,6 +134,13 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 /// One running test host.
+///
+/// ```no_run
+/// let tb = k8s_bootstrap_testbed::Testbed::up(1).unwrap();
+/// let h = &tb.hosts()[0];
+/// assert_eq!(h.sh("hostname").unwrap().trim(), h.name);
+/// println!("ssh root@{} (systemd is PID {} on this machine)", h.ip, h.pid);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Host {
     /// Host name (`kbtb1`, ...), also its `/etc/hostname`.

@@ -9,6 +9,18 @@ use super::{Command, Output};
 pub type Result<T, E = TransportError> = std::result::Result<T, E>;
 
 /// What went wrong acting on a host. Every variant names the host.
+///
+/// ```no_run
+/// use k8s_bootstrap_core::transport::{SshConfig, SshTransport, TransportError};
+/// # async fn demo() {
+/// match SshTransport::connect(SshConfig::new("10.77.0.11")).await {
+///     Err(TransportError::HostKeyUnknown { fingerprint, .. }) => eprintln!("verify {fingerprint}"),
+///     Err(e) if e.is_retryable() => eprintln!("try again later: {e}"),
+///     Err(e) => eprintln!("{e}"),
+///     Ok(_) => {}
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {

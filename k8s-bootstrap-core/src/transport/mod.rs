@@ -197,6 +197,13 @@ impl fmt::Debug for Command {
 }
 
 /// What a command produced.
+///
+/// ```
+/// use k8s_bootstrap_core::transport::Output;
+/// let out = Output { stdout: b"active\n".to_vec(), stderr: vec![], exit_code: Some(0) };
+/// assert!(out.success());
+/// assert_eq!(out.stdout_str().trim(), "active");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Output {
     /// Everything written to stdout.
@@ -225,6 +232,13 @@ impl Output {
 }
 
 /// The content of a file to put on a host.
+///
+/// ```
+/// use k8s_bootstrap_core::transport::FileSource;
+/// let small = FileSource::from("ETCD_NAME=etcd1\n");
+/// let big = FileSource::Path("/var/cache/etcd-v3.4.23-linux-amd64/etcd".into()); // streamed
+/// # let _ = (small, big);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileSource {
     /// Bytes in memory.
@@ -340,6 +354,12 @@ impl PutOptions {
 }
 
 /// What [`Transport::put_file`] did.
+///
+/// ```
+/// use k8s_bootstrap_core::transport::PutOutcome;
+/// assert!(PutOutcome::Updated.changed());
+/// assert!(!PutOutcome::Unchanged.changed());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
     /// The file did not exist and was written.
@@ -373,6 +393,16 @@ pub enum FileKind {
 }
 
 /// Metadata of a path on a host.
+///
+/// ```no_run
+/// use k8s_bootstrap_core::transport::{FileKind, LocalTransport, Transport};
+/// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
+/// if let Some(st) = LocalTransport::new().stat("/etc/etcd/etcd.env").await? {
+///     assert_eq!(st.kind, FileKind::File);
+///     println!("mode {:o}, {} bytes", st.mode, st.size);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileStat {
     /// Kind of entry.

@@ -1,5 +1,6 @@
 //! Shell scripts for file operations built on exec (the k0sproject/rig way):
 //! used by exec-based transports such as SSH. Every value is escaped.
+#![cfg_attr(not(feature = "ssh"), allow(dead_code))]
 
 use super::quote::quote;
 use super::{FileKind, FileStat, PutOptions};

@@ -17,6 +17,14 @@ use super::{
 };
 
 /// How the host key of the server is checked.
+///
+/// ```
+/// use k8s_bootstrap_core::transport::{HostKeyCheck, SshConfig};
+/// let pinned = SshConfig::new("10.77.0.11")
+///     .host_key_check(HostKeyCheck::Pinned("SHA256:thrKgDEHhpIztuM39PM3KfKOuoSRDPC+xeut9MAYpas".into()));
+/// assert_eq!(SshConfig::new("h").host_key_check, HostKeyCheck::Strict);
+/// # let _ = pinned;
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum HostKeyCheck {
     /// The key must be in known_hosts; unknown or changed keys are errors
