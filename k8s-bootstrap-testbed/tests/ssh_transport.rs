@@ -612,6 +612,23 @@ async fn auth(c: Arc<Ctx>) {
             .unwrap(),
         b"secret=1\n"
     );
+    // escaping survives the extra `sudo -n -- sh -c` layer
+    let mut runner = TestRunner::deterministic();
+    let s = proptest::string::string_regex("(?s).{0,30}")
+        .unwrap()
+        .prop_map(|s| s.replace('\0', ""));
+    for _ in 0..16 {
+        let args: Vec<String> = (0..3)
+            .map(|_| s.new_tree(&mut runner).unwrap().current())
+            .collect();
+        let mut argv = vec!["printf".to_string(), "%s\\0".to_string()];
+        argv.extend(args.iter().cloned());
+        let cmd = Command::new(argv).env("KB_V", args[0].clone());
+        let out = t.run_ok(&cmd).await.unwrap();
+        let want: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        assert_eq!(out.stdout, want, "args {args:?}");
+    }
+    println!("auth: 16 escaping round trips through sudo -n ok");
     // without sudo the same user cannot
     let t = SshTransport::connect(c.cfg(2).user("deploy").sudo(false))
         .await

@@ -76,7 +76,7 @@ pub struct SshConfig {
     pub known_hosts: Option<PathBuf>,
     /// Host key checking mode.
     pub host_key_check: HostKeyCheck,
-    /// Limit for TCP connect + SSH handshake.
+    /// Limit for TCP connect + SSH handshake, and again for authentication.
     pub connect_timeout: Duration,
     /// Keepalive interval (`None`: off).
     pub keepalive: Option<Duration>,
@@ -478,7 +478,13 @@ impl SshTransport {
             }
         };
         let mut handle = handle;
-        authenticate(&mut handle, &config).await?;
+        // a server that stalls during authentication must not hang us either
+        tokio::time::timeout(config.connect_timeout, authenticate(&mut handle, &config))
+            .await
+            .map_err(|_| TransportError::ConnectTimeout {
+                host: config.host.clone(),
+                timeout: config.connect_timeout,
+            })??;
         tracing::debug!(host = %config.host, user = %config.user, "ssh connected");
         Ok(Self {
             inner: Arc::new(Inner {
