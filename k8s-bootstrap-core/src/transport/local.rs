@@ -200,37 +200,28 @@ impl Transport for LocalTransport {
         opts: &PutOptions,
     ) -> Result<PutOutcome> {
         let target = self.map_path(path);
-        let (sha, _len) = source
-            .sha256()
-            .await
-            .map_err(|e| self.err("read upload source", e))?;
+        let (sha, _) = source.digest_for(&self.host()).await?;
+        let target_str = target.to_string_lossy();
         let probe = self
-            .run_ok(&Command::shell(script::probe(&target.to_string_lossy())))
+            .run_ok(&Command::shell(script::probe(&target_str)))
             .await?;
         let existing = script::parse_probe(&probe.stdout_str());
-        if let Some(p) = &existing
-            && p.sha256 == sha
-        {
-            let owner_ok = opts
-                .owner
-                .as_deref()
-                .is_none_or(|o| script::owner_matches(o, &p.names, &p.ids));
-            if p.mode == opts.mode && owner_ok {
-                return Ok(PutOutcome::Unchanged);
+        match script::plan(existing.as_ref(), &sha, opts) {
+            script::Plan::Unchanged => Ok(PutOutcome::Unchanged),
+            script::Plan::MetadataOnly => {
+                self.run_ok(&Command::shell(script::set_meta(&target_str, opts)))
+                    .await?;
+                Ok(PutOutcome::MetadataUpdated)
             }
-            self.run_ok(&Command::shell(script::set_meta(
-                &target.to_string_lossy(),
-                opts,
-            )))
-            .await?;
-            return Ok(PutOutcome::MetadataUpdated);
+            script::Plan::Write { existed } => {
+                self.write_new(&target, source, opts).await?;
+                Ok(if existed {
+                    PutOutcome::Updated
+                } else {
+                    PutOutcome::Created
+                })
+            }
         }
-        self.write_new(&target, source, opts).await?;
-        Ok(if existing.is_some() {
-            PutOutcome::Updated
-        } else {
-            PutOutcome::Created
-        })
     }
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {

@@ -39,7 +39,6 @@ use async_trait::async_trait;
 
 mod error;
 mod local;
-mod quote;
 mod recording;
 mod script;
 #[cfg(feature = "ssh")]
@@ -52,19 +51,6 @@ pub use local::LocalTransport;
 pub use recording::{RecordedOp, RecordingTransport};
 #[cfg(feature = "ssh")]
 pub use ssh::{HostKeyCheck, SshConfig, SshTransport};
-
-/// Quotes one argument for a POSIX shell (`'...'` unless it is plainly safe).
-///
-/// Used for every value this module places into a remote shell command.
-///
-/// ```
-/// use k8s_bootstrap_core::transport::shell_escape;
-/// assert_eq!(shell_escape("/etc/etcd"), "/etc/etcd");
-/// assert_eq!(shell_escape("it's $HOME"), r"'it'\''s $HOME'");
-/// ```
-pub fn shell_escape(arg: &str) -> std::borrow::Cow<'_, str> {
-    quote::quote(arg)
-}
 
 /// A command to run on a host: argv (never a shell string), optional stdin,
 /// extra environment, optional timeout.
@@ -143,11 +129,11 @@ impl Command {
         for (k, v) in &self.env {
             line.push_str(k);
             line.push('=');
-            line.push_str(&quote::quote(v));
+            line.push_str(&crate::shell::shell_quote(v));
             line.push(' ');
         }
         line.push_str("exec ");
-        line.push_str(&quote::join(&self.argv));
+        line.push_str(&crate::shell::join_argv(&self.argv));
         Ok(line)
     }
 
@@ -180,7 +166,7 @@ impl fmt::Display for Command {
         for k in self.env.keys() {
             write!(f, "{k}=*** ")?;
         }
-        f.write_str(&quote::join(&self.argv))
+        f.write_str(&crate::shell::join_argv(&self.argv))
     }
 }
 
@@ -291,6 +277,13 @@ impl FileSource {
                 Ok((hex::encode(h.finalize()), n))
             }
         }
+    }
+
+    /// [`sha256`](Self::sha256) with the error as a [`TransportError`] of `host`.
+    pub(crate) async fn digest_for(&self, host: &str) -> Result<(String, u64)> {
+        self.sha256()
+            .await
+            .map_err(|e| TransportError::io(host, "read upload source", e))
     }
 
     /// An async reader over the content.

@@ -106,10 +106,7 @@ impl Transport for RecordingTransport {
         source: &FileSource,
         opts: &PutOptions,
     ) -> Result<PutOutcome> {
-        let (sha256, size) = source
-            .sha256()
-            .await
-            .map_err(|e| super::TransportError::io(&self.host, "read upload source", e))?;
+        let (sha256, size) = source.digest_for(&self.host).await?;
         self.push(RecordedOp::Put {
             path: path.to_string(),
             sha256,

@@ -2,8 +2,8 @@
 //! used by exec-based transports such as SSH. Every value is escaped.
 #![cfg_attr(not(feature = "ssh"), allow(dead_code))]
 
-use super::quote::quote;
 use super::{FileKind, FileStat, PutOptions};
+use crate::shell::shell_quote as quote;
 
 /// Exit code the scripts use for "path does not exist".
 pub(crate) const ABSENT: u32 = 44;
@@ -61,6 +61,36 @@ pub(crate) fn owner_matches(want: &str, names: &str, ids: &str) -> bool {
         (wu == nu || wu == iu || wu.is_empty()) && (wg == ng || wg == ig || wg.is_empty())
     } else {
         want == user_part(names) || want == user_part(ids)
+    }
+}
+
+/// What a put has to do, given the probe of the target.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Content, mode and owner match: write nothing.
+    Unchanged,
+    /// Content matches: chmod/chown only ([`set_meta`]).
+    MetadataOnly,
+    /// Write the content; `existed` tells Created from Updated.
+    Write { existed: bool },
+}
+
+pub(crate) fn plan(existing: Option<&Probe>, sha256: &str, opts: &PutOptions) -> Plan {
+    match existing {
+        Some(p) if p.sha256 == sha256 => {
+            let owner_ok = opts
+                .owner
+                .as_deref()
+                .is_none_or(|o| owner_matches(o, &p.names, &p.ids));
+            if p.mode == opts.mode && owner_ok {
+                Plan::Unchanged
+            } else {
+                Plan::MetadataOnly
+            }
+        }
+        other => Plan::Write {
+            existed: other.is_some(),
+        },
     }
 }
 

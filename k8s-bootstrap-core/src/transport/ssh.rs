@@ -11,9 +11,11 @@ use russh::keys::{self, HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCe
 use russh::{ChannelMsg, Sig};
 use tokio::io::AsyncRead;
 
+use crate::shell::shell_quote as quote;
+
 use super::{
     Command, FileSource, FileStat, Output, PutOptions, PutOutcome, Result, Transport,
-    TransportError, quote::quote, script,
+    TransportError, script,
 };
 
 /// How the host key of the server is checked.
@@ -713,10 +715,7 @@ impl Transport for SshTransport {
         opts: &PutOptions,
     ) -> Result<PutOutcome> {
         let host = self.host();
-        let (sha, _len) = source
-            .sha256()
-            .await
-            .map_err(|e| TransportError::io(&host, "read upload source", e))?;
+        let (sha, _) = source.digest_for(&host).await?;
         let shown = format!("probe {path}");
         let probe = self.script(script::probe(path), &shown).await?;
         if !probe.success() {
@@ -727,28 +726,23 @@ impl Transport for SshTransport {
             ));
         }
         let existing = script::parse_probe(&probe.stdout_str());
-        if let Some(p) = &existing
-            && p.sha256 == sha
-        {
-            let owner_ok = opts
-                .owner
-                .as_deref()
-                .is_none_or(|o| script::owner_matches(o, &p.names, &p.ids));
-            if p.mode == opts.mode && owner_ok {
-                return Ok(PutOutcome::Unchanged);
+        let existed = match script::plan(existing.as_ref(), &sha, opts) {
+            script::Plan::Unchanged => return Ok(PutOutcome::Unchanged),
+            script::Plan::MetadataOnly => {
+                let out = self
+                    .script(script::set_meta(path, opts), &format!("chmod/chown {path}"))
+                    .await?;
+                if !out.success() {
+                    return Err(TransportError::Transfer {
+                        host,
+                        path: path.into(),
+                        reason: super::error::tail(&out.stderr),
+                    });
+                }
+                return Ok(PutOutcome::MetadataUpdated);
             }
-            let out = self
-                .script(script::set_meta(path, opts), &format!("chmod/chown {path}"))
-                .await?;
-            if !out.success() {
-                return Err(TransportError::Transfer {
-                    host,
-                    path: path.into(),
-                    reason: super::error::tail(&out.stderr),
-                });
-            }
-            return Ok(PutOutcome::MetadataUpdated);
-        }
+            script::Plan::Write { existed } => existed,
+        };
         let reader = source
             .reader()
             .await
@@ -773,7 +767,7 @@ impl Transport for SshTransport {
                 ),
             });
         }
-        Ok(if existing.is_some() {
+        Ok(if existed {
             PutOutcome::Updated
         } else {
             PutOutcome::Created

@@ -15,7 +15,7 @@ fn rt() -> tokio::runtime::Runtime {
 /// through the same double wrapping `sudo -n -- sh -c` uses.
 fn sh(line: &str, stdin: &[u8], nested: bool) -> Output {
     let line = if nested {
-        format!("sh -c {}", quote::quote(line))
+        format!("sh -c {}", crate::shell::shell_quote(line))
     } else {
         line.to_string()
     };
