@@ -94,6 +94,16 @@ fn authorize(h: &Host, user_home: &str, pubkey: &str) {
     std::fs::write(&p, cur).unwrap();
 }
 
+/// A `Vm*` line of /proc/self/status, in KiB.
+fn vm_kib(field: &str) -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
 // ---------------------------------------------------------------- scenarios
 
 async fn exec(c: Arc<Ctx>) {
@@ -243,17 +253,28 @@ async fn escaping_round_trips(c: Arc<Ctx>) {
 async fn upload_50mb(c: Arc<Ctx>) {
     let t = c.connect(0).await;
     let src = c.path("big.bin");
-    let mut data = vec![0u8; 50 << 20];
-    let mut x: u64 = 0x9E3779B97F4A7C15;
-    for b in data.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
+    // written and hashed in 1 MiB chunks, so this process never holds 50 MiB
+    let mut hasher = sha2::Sha256::new();
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&src).unwrap();
+        let mut x: u64 = 0x9E3779B97F4A7C15;
+        let mut chunk = vec![0u8; 1 << 20];
+        for _ in 0..50 {
+            for b in chunk.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            hasher.update(&chunk);
+            f.write_all(&chunk).unwrap();
+        }
     }
-    std::fs::write(&src, &data).unwrap();
-    let want = hex::encode(sha2::Sha256::digest(&data));
-    drop(data);
+    let want = hex::encode(hasher.finalize());
+    // reset the peak RSS, so VmHWM below is the peak during the upload
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let rss_before = vm_kib("VmRSS");
 
     let start = Instant::now();
     let opts = PutOptions::new(0o640).owner("daemon:adm");
@@ -262,7 +283,15 @@ async fn upload_50mb(c: Arc<Ctx>) {
         .await
         .unwrap();
     assert_eq!(r, PutOutcome::Created);
-    println!("upload: 50 MiB in {:?}", start.elapsed());
+    let peak_growth_mib = (vm_kib("VmHWM") - rss_before) / 1024;
+    println!(
+        "upload: 50 MiB in {:?}, peak RSS growth {peak_growth_mib} MiB",
+        start.elapsed()
+    );
+    assert!(
+        peak_growth_mib < 25,
+        "upload held the file in memory: +{peak_growth_mib} MiB"
+    );
     let on_host = c.hosts[0]
         .sh("sha256sum /opt/kb/big.bin; stat -c '%a %U %G' /opt/kb/big.bin")
         .unwrap();
