@@ -104,6 +104,30 @@ fn vm_kib(field: &str) -> i64 {
         .unwrap()
 }
 
+/// A 50 MiB pseudo-random file and its sha256, written and hashed in 1 MiB
+/// chunks so this process never holds 50 MiB.
+fn big_file(c: &Ctx) -> (PathBuf, String) {
+    let src = c.path("big.bin");
+    let mut hasher = sha2::Sha256::new();
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&src).unwrap();
+        let mut x: u64 = 0x9E3779B97F4A7C15;
+        let mut chunk = vec![0u8; 1 << 20];
+        for _ in 0..50 {
+            for b in chunk.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            hasher.update(&chunk);
+            f.write_all(&chunk).unwrap();
+        }
+    }
+    (src, hex::encode(hasher.finalize()))
+}
+
 // ---------------------------------------------------------------- scenarios
 
 async fn exec(c: Arc<Ctx>) {
@@ -252,26 +276,7 @@ async fn escaping_round_trips(c: Arc<Ctx>) {
 
 async fn upload_50mb(c: Arc<Ctx>) {
     let t = c.connect(0).await;
-    let src = c.path("big.bin");
-    // written and hashed in 1 MiB chunks, so this process never holds 50 MiB
-    let mut hasher = sha2::Sha256::new();
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&src).unwrap();
-        let mut x: u64 = 0x9E3779B97F4A7C15;
-        let mut chunk = vec![0u8; 1 << 20];
-        for _ in 0..50 {
-            for b in chunk.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
-            }
-            hasher.update(&chunk);
-            f.write_all(&chunk).unwrap();
-        }
-    }
-    let want = hex::encode(hasher.finalize());
+    let (src, want) = big_file(&c);
     // reset the peak RSS, so VmHWM below is the peak during the upload
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let rss_before = vm_kib("VmRSS");
@@ -352,7 +357,7 @@ async fn killed_mid_transfer(c: Arc<Ctx>) {
     drop(t);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let src = c.path("big.bin"); // written by upload_50mb
+    let (src, _) = big_file(&c);
     let t = c.connect(1).await;
     let up = tokio::spawn(async move {
         t.put_file(
@@ -364,31 +369,32 @@ async fn killed_mid_transfer(c: Arc<Ctx>) {
     });
     let dir = h.root.join("opt/kb");
     let mut killed = false;
-    for _ in 0..200 {
+    for _ in 0..1000 {
         let tmp = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
             .find(|e| e.file_name().to_string_lossy().contains(".kbtmp."));
-        if let Some(e) = tmp {
-            if e.metadata().map(|m| m.len()).unwrap_or(0) > (2 << 20) {
-                // kill by PID, inside the host's own PID namespace
-                let ps = h.sh("ps -eo pid=,args=").unwrap();
-                let pids: Vec<&str> = ps
-                    .lines()
-                    .filter(|l| {
-                        l.trim_start()
-                            .split_once(' ')
-                            .is_some_and(|(_, a)| a.starts_with("sshd: root@notty"))
-                    })
-                    .map(|l| l.split_whitespace().next().unwrap())
-                    .collect();
-                assert!(!pids.is_empty(), "no sshd session process found:\n{ps}");
-                let mut argv = vec!["kill", "-KILL"];
-                argv.extend(pids.iter());
-                h.exec(&argv).unwrap();
-                killed = true;
-                break;
-            }
+        if let Some(e) = tmp
+            && e.metadata().map(|m| m.len()).unwrap_or(0) > (2 << 20)
+        {
+            // kill the whole connection (privsep monitor + session) by PID,
+            // inside the host's own PID namespace
+            let ps = h.sh("ps -eo pid=,args=").unwrap();
+            let pids: Vec<&str> = ps
+                .lines()
+                .filter(|l| {
+                    l.trim_start()
+                        .split_once(' ')
+                        .is_some_and(|(_, a)| a.starts_with("sshd: root"))
+                })
+                .map(|l| l.split_whitespace().next().unwrap())
+                .collect();
+            assert!(!pids.is_empty(), "no sshd session process found:\n{ps}");
+            let mut argv = vec!["kill", "-KILL"];
+            argv.extend(pids.iter());
+            h.exec(&argv).unwrap();
+            killed = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
