@@ -13,9 +13,11 @@
 //! - [`spec`]: [`spec::ClusterSpec`], the typed cluster description (YAML), validated as a whole.
 //! - [`render`]: [`spec::ClusterSpec::render`], every file and command of every host.
 //! - [`etcd`], [`flannel`], [`docker`], [`hostprep`]: the builders, usable on their own.
+//! - [`apply`]: [`apply::Engine`], plan and apply a spec on hosts, idempotently, and read its status.
 //! - [`shell`]: quoting of commands for people to read.
 #![deny(missing_docs)]
 
+pub mod apply;
 pub mod pki;
 pub mod docker;
 pub mod etcd;

@@ -89,6 +89,42 @@ pub struct ClusterSpec {
     /// Host preparation (hostname, SELinux, firewall, time, swap, modules, sysctls).
     #[serde(default)]
     pub hostprep: HostPrepSpec,
+    /// Binaries to install, as paths on the machine that runs k8s-bootstrap
+    /// (used by apply, not by rendering).
+    #[serde(default, skip_serializing_if = "BinariesSpec::is_empty")]
+    pub binaries: BinariesSpec,
+}
+
+/// Binaries apply installs, each a path on the control machine (the one
+/// running k8s-bootstrap). A binary left out is expected on the host already.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::BinariesSpec;
+/// let b = BinariesSpec { etcd: Some("/usr/bin/etcd".into()), ..Default::default() };
+/// assert!(!b.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BinariesSpec {
+    /// etcd, installed to `<etcd_dir>/bin/etcd` on etcd members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<String>,
+    /// etcdctl, installed to `<etcd_dir>/bin/etcdctl` on etcd members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcdctl: Option<String>,
+    /// flanneld, installed to `<kubernetes_dir>/bin/flanneld` on nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flanneld: Option<String>,
+    /// mk-docker-opts.sh, installed to `<kubernetes_dir>/bin/mk-docker-opts.sh` on nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mk_docker_opts: Option<String>,
+}
+
+impl BinariesSpec {
+    /// Whether no binary is named.
+    pub fn is_empty(&self) -> bool {
+        self.etcd.is_none() && self.etcdctl.is_none() && self.flanneld.is_none() && self.mk_docker_opts.is_none()
+    }
 }
 
 /// A role a host plays.
@@ -394,6 +430,7 @@ impl ClusterSpec {
             etcd: EtcdSpec::default(),
             docker: DockerSpec::default(),
             hostprep: HostPrepSpec::default(),
+            binaries: BinariesSpec::default(),
         }
     }
 

@@ -1,0 +1,820 @@
+//! Plan and apply: bring a [`ClusterSpec`] up on hosts through
+//! [`Transport`]s, idempotently.
+//!
+//! An [`Engine`] takes the spec, the cluster's certificate bundle (see
+//! [`crate::pki::CertBundle::for_cluster`]) and one transport per host. It
+//! works in [`Stage`]s with a barrier between them; within a stage the hosts
+//! run in parallel (bounded by [`ApplyOptions::concurrency`]):
+//!
+//! 1. host preparation (each step a check, then a change only if the check fails);
+//! 2. files: certificates (each host only the ones it needs, keys 0600),
+//!    binaries, every rendered file, written atomically; unchanged files are
+//!    not touched;
+//! 3. install: data dirs, `daemon-reload` (only when a unit changed), enabling units;
+//! 4. etcd: members that are not running start together (a Type=notify
+//!    member only reports ready once a quorum exists), running members whose
+//!    unit, environment file, certificates or binary changed restart one at a
+//!    time, then the cluster must report healthy over TLS;
+//! 5. flannel's network config written into etcd through the API its version reads;
+//! 6. flanneld, started or restarted when something it depends on changed;
+//! 7. docker, likewise, once flannel has given it a subnet.
+//!
+//! [`Engine::plan`] runs the same stages reading only (checks, file reads)
+//! and reports what would change with unified diffs (private keys
+//! redacted); [`Engine::apply`] changes things and reports what changed. A
+//! second apply of the same spec changes nothing and restarts nothing.
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use std::sync::Arc;
+//! use k8s_bootstrap_core::apply::{ApplyOptions, Engine};
+//! use k8s_bootstrap_core::pki::CertBundle;
+//! use k8s_bootstrap_core::spec::ClusterSpec;
+//! use k8s_bootstrap_core::transport::{LocalTransport, Transport};
+//! # async fn demo(yaml: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let (spec, _warnings) = ClusterSpec::load(yaml)?;
+//! let pki = CertBundle::for_cluster(&spec)?.generate()?;
+//! let mut hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
+//! for h in &spec.hosts {
+//!     hosts.insert(h.name.clone(), Arc::new(LocalTransport::rooted(format!("/tmp/out/{}", h.name))));
+//! }
+//! let engine = Engine::new(&spec, &pki, hosts)?;
+//! let report = engine.apply(&ApplyOptions::default()).await;
+//! println!("{} changes, ok: {}", report.change_count(), report.ok());
+//! # Ok(()) }
+//! ```
+
+mod diff;
+mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::hostprep::OsFamily;
+use crate::pki::Issued;
+use crate::render::{HostRender, Phase, RenderedCluster};
+use crate::docker::DockerMode;
+use crate::spec::{ClusterSpec, Role};
+use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
+
+pub use status::{ClusterStatus, EtcdMemberStatus, HostStatus};
+
+/// Errors that stop an engine before it acts on any host.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The spec does not render.
+    #[error(transparent)]
+    Render(#[from] crate::render::Error),
+    /// A host of the spec has no transport.
+    #[error("host {host}: no transport given for it")]
+    NoTransport {
+        /// The host.
+        host: String,
+    },
+    /// A certificate a host needs is not in the bundle.
+    #[error("host {host}: certificate file {file} is not in the PKI bundle")]
+    MissingCert {
+        /// The host.
+        host: String,
+        /// The bundle file.
+        file: String,
+    },
+}
+
+/// A stage of an apply; every host finishes a stage before the next starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Hostname, SELinux, firewall, time sync, swap, modules, sysctls.
+    HostPrep,
+    /// Certificates, binaries, rendered files.
+    Files,
+    /// Data dirs, daemon-reload, enabling units.
+    Install,
+    /// Starting/restarting etcd members and waiting for a healthy cluster.
+    Etcd,
+    /// flannel's network config in etcd.
+    FlannelConfig,
+    /// flanneld.
+    Flanneld,
+    /// docker.
+    Docker,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 7] =
+        [Stage::HostPrep, Stage::Files, Stage::Install, Stage::Etcd, Stage::FlannelConfig, Stage::Flanneld, Stage::Docker];
+
+    /// The stage's name (`host-prep`, `files`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::HostPrep => "host-prep",
+            Stage::Files => "files",
+            Stage::Install => "install",
+            Stage::Etcd => "etcd",
+            Stage::FlannelConfig => "flannel-config",
+            Stage::Flanneld => "flanneld",
+            Stage::Docker => "docker",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Stage::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            format!("unknown stage {s:?} (one of {})", Stage::ALL.map(Stage::as_str).join(", "))
+        })
+    }
+}
+
+/// Options of [`Engine::apply`].
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Hosts acted on at once within a stage (default 16).
+    pub concurrency: usize,
+    /// How long to wait for a healthy etcd cluster (default 90 s).
+    pub etcd_timeout: Duration,
+    /// Only these hosts (default: all). etcd's health gate still checks the whole cluster.
+    pub only: Option<BTreeSet<String>>,
+    /// Stop after this stage (default: run every stage).
+    pub until: Option<Stage>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions { concurrency: 16, etcd_timeout: Duration::from_secs(90), only: None, until: None }
+    }
+}
+
+/// What happened (or would happen) on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeRecord {
+    /// The stage.
+    pub stage: Stage,
+    /// What changed, for people (`write /opt/etcd/cfg/etcd (updated)`, `restart etcd`).
+    pub what: String,
+    /// A unified diff (plan only; private keys redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// Why a host failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The stage.
+    pub stage: Stage,
+    /// The step (`write /opt/etcd/cfg/etcd`, `start etcd`).
+    pub step: String,
+    /// The error, with host and command in it.
+    pub error: String,
+}
+
+/// The report of one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostReport {
+    /// Changes made (apply) or that would be made (plan).
+    pub changes: Vec<ChangeRecord>,
+    /// Steps that found nothing to do.
+    pub unchanged: usize,
+    /// Things worth knowing that are neither changes nor failures.
+    pub notes: Vec<String>,
+    /// Set when the host failed; it then takes no part in later stages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failure>,
+    /// Time spent per stage, in milliseconds.
+    pub stage_ms: BTreeMap<Stage, u64>,
+}
+
+/// The report of a plan or an apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Whether this was a plan (nothing was changed).
+    pub dry_run: bool,
+    /// Per host.
+    pub hosts: BTreeMap<String, HostReport>,
+    /// Set when a cluster-wide gate stopped the run (e.g. etcd never became healthy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+impl Report {
+    /// Total number of changes.
+    pub fn change_count(&self) -> usize {
+        self.hosts.values().map(|h| h.changes.len()).sum()
+    }
+    /// No host failed and nothing was aborted.
+    pub fn ok(&self) -> bool {
+        self.aborted.is_none() && self.hosts.values().all(|h| h.failed.is_none())
+    }
+}
+
+/// A progress event, for front ends that show progress.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A stage starts.
+    StageStarted(Stage),
+    /// A host changed something (or would, in a plan).
+    Changed {
+        /// The host.
+        host: String,
+        /// The change.
+        change: ChangeRecord,
+    },
+    /// A host failed.
+    Failed {
+        /// The host.
+        host: String,
+        /// Why.
+        failure: Failure,
+    },
+    /// A note (e.g. a skipped service).
+    Note {
+        /// The host, if any.
+        host: Option<String>,
+        /// The note.
+        message: String,
+    },
+    /// A stage ended on every host.
+    StageDone(Stage),
+}
+
+/// Receives [`Event`]s while an engine runs.
+pub trait Progress: Send + Sync {
+    /// Called for each event, from any task.
+    fn event(&self, event: &Event);
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn event(&self, _event: &Event) {}
+}
+
+/// A file to put on a host.
+#[derive(Clone)]
+struct Item {
+    path: String,
+    source: FileSource,
+    mode: u32,
+    owner: Option<String>,
+    secret: bool,
+    binary: bool,
+}
+
+/// What the engine knows of a host before a run.
+struct HostDef {
+    name: String,
+    transport: Arc<dyn Transport>,
+    render: HostRender,
+    items: Vec<Item>,
+    roles: BTreeSet<Role>,
+    os: Option<OsFamily>,
+}
+
+/// Plans and applies a cluster spec on hosts. See the [module docs](self).
+pub struct Engine {
+    spec: ClusterSpec,
+    rendered: RenderedCluster,
+    hosts: Vec<HostDef>,
+    progress: Arc<dyn Progress>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine").field("hosts", &self.hosts.iter().map(|h| &h.name).collect::<Vec<_>>()).finish()
+    }
+}
+
+/// The systemd units the engine manages, in start order.
+const UNITS: [&str; 3] = ["etcd", "flanneld", "docker"];
+
+impl Engine {
+    /// An engine for `spec` with the cluster's certificates `pki` and one
+    /// transport per host (by host name).
+    ///
+    /// # Errors
+    /// [`Error::Render`] when the spec does not validate or render;
+    /// [`Error::NoTransport`] for a host without transport;
+    /// [`Error::MissingCert`] when the bundle lacks a certificate a host needs.
+    pub fn new(spec: &ClusterSpec, pki: &Issued, mut transports: BTreeMap<String, Arc<dyn Transport>>) -> Result<Self, Error> {
+        let rendered = spec.render()?;
+        let mut hosts = Vec::new();
+        for h in &spec.hosts {
+            let transport = transports.remove(&h.name).ok_or_else(|| Error::NoTransport { host: h.name.clone() })?;
+            let render = rendered.hosts.get(&h.name).cloned().unwrap_or_default();
+            let mut items = Vec::new();
+            for c in &render.certs {
+                let cert = pki.file(&c.id.cert_file()).ok_or_else(|| Error::MissingCert {
+                    host: h.name.clone(),
+                    file: c.id.cert_file(),
+                })?;
+                items.push(Item {
+                    path: c.cert_path.clone(),
+                    source: FileSource::Bytes(cert.contents.clone()),
+                    mode: 0o644,
+                    owner: Some("root:root".into()),
+                    secret: false,
+                    binary: false,
+                });
+                if let Some(kp) = &c.key_path {
+                    let key = pki.file(&c.id.key_file()).ok_or_else(|| Error::MissingCert {
+                        host: h.name.clone(),
+                        file: c.id.key_file(),
+                    })?;
+                    items.push(Item {
+                        path: kp.clone(),
+                        source: FileSource::Bytes(key.contents.clone()),
+                        mode: 0o600,
+                        owner: Some("root:root".into()),
+                        secret: true,
+                        binary: false,
+                    });
+                }
+            }
+            let bins = &spec.binaries;
+            let etcd_bin = format!("{}/bin", spec.layout.etcd_dir);
+            let k8s_bin = format!("{}/bin", spec.layout.kubernetes_dir);
+            let mut bin = |local: &Option<String>, remote: String| {
+                if let Some(l) = local {
+                    items.push(Item {
+                        path: remote,
+                        source: FileSource::Path(l.into()),
+                        mode: 0o755,
+                        owner: Some("root:root".into()),
+                        secret: false,
+                        binary: true,
+                    });
+                }
+            };
+            if h.has(Role::Etcd) {
+                bin(&bins.etcd, format!("{etcd_bin}/etcd"));
+                bin(&bins.etcdctl, format!("{etcd_bin}/etcdctl"));
+            }
+            if h.has(Role::Node) {
+                bin(&bins.flanneld, format!("{k8s_bin}/flanneld"));
+                bin(&bins.mk_docker_opts, format!("{k8s_bin}/mk-docker-opts.sh"));
+            }
+            for f in &render.files {
+                items.push(Item {
+                    path: f.path.clone(),
+                    source: FileSource::Bytes(f.contents.clone()),
+                    mode: f.mode,
+                    owner: Some(f.owner.clone()),
+                    secret: f.mode & 0o077 == 0 && f.mode != 0o700,
+                    binary: false,
+                });
+            }
+            hosts.push(HostDef {
+                name: h.name.clone(),
+                transport,
+                render,
+                items,
+                roles: h.roles.iter().copied().collect(),
+                os: h.os,
+            });
+        }
+        Ok(Engine { spec: spec.clone(), rendered, hosts, progress: Arc::new(NoProgress) })
+    }
+
+    /// Sends progress events to `p`.
+    #[must_use]
+    pub fn with_progress(mut self, p: Arc<dyn Progress>) -> Self {
+        self.progress = p;
+        self
+    }
+
+    /// The rendered cluster the engine works from.
+    pub fn rendered(&self) -> &RenderedCluster {
+        &self.rendered
+    }
+
+    /// What an apply would change, changing nothing: checks and file reads
+    /// only, with unified diffs of every file that would change.
+    pub async fn plan(&self, opts: &ApplyOptions) -> Report {
+        self.run(opts, true).await
+    }
+
+    /// Brings every host to the spec and reports what changed.
+    pub async fn apply(&self, opts: &ApplyOptions) -> Report {
+        self.run(opts, false).await
+    }
+
+    async fn run(&self, opts: &ApplyOptions, dry: bool) -> Report {
+        let start = Instant::now();
+        let mut hosts: Vec<HostView> = self
+            .hosts
+            .iter()
+            .map(|h| HostView {
+                name: h.name.clone(),
+                transport: h.transport.clone(),
+                render: &h.render,
+                items: &h.items,
+                roles: h.roles.clone(),
+                os: h.os,
+                changed_paths: BTreeSet::new(),
+                report: HostReport::default(),
+                selected: opts.only.as_ref().is_none_or(|o| o.contains(&h.name)),
+            })
+            .collect();
+        let ctx = Ctx { spec: &self.spec, dry, progress: self.progress.clone(), sem: Arc::new(Semaphore::new(opts.concurrency.max(1))) };
+        let mut aborted = None;
+        for stage in Stage::ALL {
+            if aborted.is_some() {
+                break;
+            }
+            self.progress.event(&Event::StageStarted(stage));
+            let result = match stage {
+                Stage::Etcd => ctx.etcd_stage(&mut hosts, opts).await,
+                _ => {
+                    ctx.per_host(&mut hosts, stage, |c, h| Box::pin(c.host_stage(stage, h))).await;
+                    Ok(())
+                }
+            };
+            if let Err(why) = result {
+                self.progress.event(&Event::Note { host: None, message: why.clone() });
+                aborted = Some(why);
+            }
+            self.progress.event(&Event::StageDone(stage));
+            if opts.until == Some(stage) {
+                break;
+            }
+        }
+        Report {
+            dry_run: dry,
+            hosts: hosts.into_iter().filter(|h| h.selected).map(|h| (h.name, h.report)).collect(),
+            aborted,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// Reads the cluster's state: units per host, etcd health and members
+    /// over TLS (with the admin certificate, through etcdctl on a member),
+    /// and flannel's network config read back through the API its version uses.
+    pub async fn status(&self) -> ClusterStatus {
+        status::collect(&self.spec, self.hosts.iter().map(|h| (h.name.as_str(), &h.transport, &h.roles))).await
+    }
+}
+
+/// Per-run view of a host (the engine itself stays immutable, so that plan
+/// and apply can run from `&self`).
+struct HostView<'a> {
+    name: String,
+    transport: Arc<dyn Transport>,
+    render: &'a HostRender,
+    items: &'a [Item],
+    roles: BTreeSet<Role>,
+    os: Option<OsFamily>,
+    changed_paths: BTreeSet<String>,
+    report: HostReport,
+    selected: bool,
+}
+
+impl HostView<'_> {
+    fn active(&self) -> bool {
+        self.selected && self.report.failed.is_none()
+    }
+}
+
+type StageFuture<'f> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'f>>;
+
+struct Ctx<'s> {
+    spec: &'s ClusterSpec,
+    dry: bool,
+    progress: Arc<dyn Progress>,
+    sem: Arc<Semaphore>,
+}
+
+impl Ctx<'_> {
+    fn unit_path(&self, unit: &str) -> String {
+        format!("{}/{unit}.service", self.spec.layout.systemd_dir)
+    }
+
+    fn changed(&self, h: &mut HostView<'_>, stage: Stage, what: String, diff: Option<String>) {
+        let change = ChangeRecord { stage, what, diff };
+        self.progress.event(&Event::Changed { host: h.name.clone(), change: change.clone() });
+        h.report.changes.push(change);
+    }
+
+    fn note(&self, h: &mut HostView<'_>, message: String) {
+        self.progress.event(&Event::Note { host: Some(h.name.clone()), message: message.clone() });
+        h.report.notes.push(message);
+    }
+
+    fn fail(&self, h: &mut HostView<'_>, stage: Stage, step: String, e: &TransportError) {
+        let failure = Failure { stage, step, error: e.to_string() };
+        self.progress.event(&Event::Failed { host: h.name.clone(), failure: failure.clone() });
+        h.report.failed = Some(failure);
+    }
+
+    /// Runs `f` on every active host, at most `concurrency` at once.
+    async fn per_host<'h, 'a, F>(&'h self, hosts: &'h mut [HostView<'a>], stage: Stage, f: F)
+    where
+        F: for<'x> Fn(&'x Self, &'x mut HostView<'a>) -> StageFuture<'x>,
+    {
+        let futs = hosts.iter_mut().filter(|h| h.active()).map(|h| {
+            let sem = self.sem.clone();
+            let f = &f;
+            async move {
+                let _permit = sem.acquire_owned().await.expect("semaphore never closed");
+                let t = Instant::now();
+                f(self, h).await;
+                *h.report.stage_ms.entry(stage).or_default() += t.elapsed().as_millis() as u64;
+            }
+        });
+        futures::future::join_all(futs).await;
+    }
+
+    async fn host_stage(&self, stage: Stage, h: &mut HostView<'_>) {
+        let r = match stage {
+            Stage::HostPrep => self.host_prep(h).await,
+            Stage::Files => self.files(h).await,
+            Stage::Install => self.install(h).await,
+            Stage::FlannelConfig => self.commands(h, Stage::FlannelConfig, Phase::FlannelConfig).await,
+            Stage::Flanneld => self.flanneld(h).await,
+            Stage::Docker => self.docker(h).await,
+            Stage::Etcd => Ok(()),
+        };
+        if let Err((step, e)) = r {
+            self.fail(h, stage, step, &e);
+        }
+    }
+
+    async fn host_prep(&self, h: &mut HostView<'_>) -> StepResult {
+        if h.os.is_none() {
+            let text = h.transport.read_file("/etc/os-release").await.map_err(|e| ("read /etc/os-release".to_string(), e))?;
+            h.os = text.and_then(|t| OsFamily::from_os_release(&String::from_utf8_lossy(&t)));
+            if h.os.is_none() {
+                self.note(h, "OS family not recognised from /etc/os-release: OS-specific steps are skipped".into());
+            }
+        }
+        self.commands(h, Stage::HostPrep, Phase::HostPrep).await
+    }
+
+    /// Runs the rendered commands of `phase`: a command whose check passes
+    /// (or whose OS guard does not match) has nothing to do.
+    async fn commands(&self, h: &mut HostView<'_>, stage: Stage, phase: Phase) -> StepResult {
+        let cmds: Vec<_> = h.render.commands.iter().filter(|c| c.phase == phase).cloned().collect();
+        for c in cmds {
+            if c.argv == ["systemctl", "daemon-reload"] {
+                continue; // the engine reloads only when a unit changed
+            }
+            if let Some(os) = c.os
+                && h.os != Some(os)
+            {
+                continue;
+            }
+            if let Some(check) = &c.check {
+                let out = h.transport.run(&Command::new(check.clone())).await.map_err(|e| (c.description.clone(), e))?;
+                if out.success() {
+                    h.report.unchanged += 1;
+                    continue;
+                }
+            }
+            if !self.dry {
+                h.transport.run_ok(&Command::new(c.argv.clone())).await.map_err(|e| (c.description.clone(), e))?;
+            }
+            self.changed(h, stage, c.description.clone(), None);
+        }
+        Ok(())
+    }
+
+    async fn files(&self, h: &mut HostView<'_>) -> StepResult {
+        let items: Vec<Item> = h.items.to_vec();
+        for it in items {
+            let step = format!("write {}", it.path);
+            if self.dry {
+                let t = &h.transport;
+                let (differs, diff) = if it.binary {
+                    let (local, _) = it.source.sha256().await.map_err(|e| (step.clone(), TransportError::io(&t.host(), "read local binary", e)))?;
+                    let remote = t.sha256(&it.path).await.map_err(|e| (step.clone(), e))?;
+                    (remote.as_deref() != Some(local.as_str()), Some(format!("binary {}: sha256 {}\n", it.path, local)))
+                } else {
+                    let FileSource::Bytes(new) = &it.source else { unreachable!("text items are bytes") };
+                    let old = t.read_file(&it.path).await.map_err(|e| (step.clone(), e))?;
+                    let differs = old.as_deref() != Some(new.as_slice());
+                    (differs, differs.then(|| diff::unified(&it.path, old.as_deref(), new, it.secret)))
+                };
+                let mode_differs = !differs
+                    && t.stat(&it.path).await.map_err(|e| (step.clone(), e))?.is_some_and(|s| s.mode & 0o7777 != it.mode);
+                if differs {
+                    h.changed_paths.insert(it.path.clone());
+                    self.changed(h, Stage::Files, step, diff);
+                } else if mode_differs {
+                    self.changed(h, Stage::Files, format!("chmod {:o} {}", it.mode, it.path), None);
+                } else {
+                    h.report.unchanged += 1;
+                }
+                continue;
+            }
+            let mut opts = PutOptions::new(it.mode);
+            if let Some(o) = &it.owner {
+                opts = opts.owner(o.clone());
+            }
+            let outcome = h.transport.put_file(&it.path, &it.source, &opts).await.map_err(|e| (step.clone(), e))?;
+            use crate::transport::PutOutcome::*;
+            match outcome {
+                Unchanged => h.report.unchanged += 1,
+                MetadataUpdated => self.changed(h, Stage::Files, format!("{step} (mode/owner)"), None),
+                Created | Updated => {
+                    h.changed_paths.insert(it.path.clone());
+                    let how = if outcome == Created { "created" } else { "updated" };
+                    self.changed(h, Stage::Files, format!("{step} ({how})"), None);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn install(&self, h: &mut HostView<'_>) -> StepResult {
+        let systemd_dir = format!("{}/", self.spec.layout.systemd_dir);
+        if h.changed_paths.iter().any(|p| p.starts_with(&systemd_dir) && p.ends_with(".service")) {
+            if !self.dry {
+                h.transport.daemon_reload().await.map_err(|e| ("systemctl daemon-reload".to_string(), e))?;
+            }
+            self.changed(h, Stage::Install, "systemctl daemon-reload (a unit changed)".into(), None);
+        }
+        self.commands(h, Stage::Install, Phase::Install).await
+    }
+
+    /// Whether anything `unit` depends on changed on this host: its unit
+    /// file, any file whose path its unit or environment files mention
+    /// (binaries, configs, certificates), and docker's daemon.json.
+    fn deps_changed(&self, h: &HostView<'_>, unit: &str) -> Option<String> {
+        let unit_path = self.unit_path(unit);
+        if h.changed_paths.contains(&unit_path) {
+            return Some(unit_path);
+        }
+        let unit_text = h.render.file(&unit_path).map(|f| f.text().to_string()).unwrap_or_default();
+        let mut texts = vec![unit_text.clone()];
+        for line in unit_text.lines() {
+            if let Some(p) = line.strip_prefix("EnvironmentFile=") {
+                let p = p.trim_start_matches('-');
+                if let Some(f) = h.render.file(p) {
+                    texts.push(f.text().to_string());
+                }
+            }
+        }
+        let implicit = (unit == "docker").then_some("/etc/docker/daemon.json");
+        h.changed_paths
+            .iter()
+            .find(|p| Some(p.as_str()) == implicit || texts.iter().any(|t| t.contains(p.as_str())))
+            .cloned()
+    }
+
+    /// Starts `unit` if it is not running, restarts it if something it
+    /// depends on changed. `block`: wait for the unit to report ready.
+    async fn ensure_unit(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool) -> StepResult {
+        let active = h.transport.is_active(unit).await.map_err(|e| (format!("systemctl is-active {unit}"), e))?;
+        let (verb, why) = if !active {
+            ("start", "not running".to_string())
+        } else if let Some(p) = self.deps_changed(h, unit) {
+            ("restart", format!("{p} changed"))
+        } else {
+            h.report.unchanged += 1;
+            return Ok(());
+        };
+        if !self.dry {
+            let mut argv = vec!["systemctl", verb];
+            if !block {
+                argv.push("--no-block");
+            }
+            argv.push(unit);
+            h.transport
+                .run_ok(&Command::new(argv).timeout(Duration::from_secs(120)))
+                .await
+                .map_err(|e| (format!("{verb} {unit}"), e))?;
+        }
+        self.changed(h, stage, format!("{verb} {unit} ({why})"), None);
+        Ok(())
+    }
+
+    async fn etcd_stage<'a>(&self, hosts: &mut [HostView<'a>], opts: &ApplyOptions) -> Result<(), String> {
+        let etcd_unit = self.unit_path("etcd");
+        let is_member = |h: &HostView<'_>| h.roles.contains(&Role::Etcd) && h.render.file(&etcd_unit).is_some();
+        // Members that are down start together; running ones that changed
+        // restart one at a time, each waiting for the cluster to be healthy.
+        let mut down = Vec::new();
+        let mut changed = Vec::new();
+        for (i, h) in hosts.iter_mut().enumerate().filter(|(_, h)| h.active() && is_member(h)) {
+            match h.transport.is_active("etcd").await {
+                Ok(false) => down.push(i),
+                Ok(true) if self.deps_changed(h, "etcd").is_some() => changed.push(i),
+                Ok(true) => h.report.unchanged += 1,
+                Err(e) => self.fail(h, Stage::Etcd, "systemctl is-active etcd".into(), &e),
+            }
+        }
+        let t = Instant::now();
+        let starts = hosts.iter_mut().enumerate().filter(|(i, _)| down.contains(i)).map(|(_, h)| async move {
+            if let Err((step, e)) = self.ensure_unit(h, Stage::Etcd, "etcd", false).await {
+                self.fail(h, Stage::Etcd, step, &e);
+            }
+        });
+        futures::future::join_all(starts).await;
+        if self.dry {
+            for i in changed {
+                let h = &mut hosts[i];
+                let why = self.deps_changed(h, "etcd").unwrap_or_default();
+                self.changed(h, Stage::Etcd, format!("restart etcd ({why} changed)"), None);
+            }
+            return Ok(());
+        }
+        let any_member = hosts.iter().any(|h| h.selected && is_member(h));
+        if !any_member {
+            return Ok(());
+        }
+        self.wait_healthy(hosts, opts.etcd_timeout).await?;
+        for i in changed {
+            let h = &mut hosts[i];
+            if let Err((step, e)) = self.ensure_unit(h, Stage::Etcd, "etcd", true).await {
+                self.fail(h, Stage::Etcd, step, &e);
+                return Err(format!("{}: etcd restart failed; later members were not restarted", h.name));
+            }
+            self.wait_healthy(hosts, opts.etcd_timeout).await?;
+        }
+        let ms = t.elapsed().as_millis() as u64;
+        for h in hosts.iter_mut().filter(|h| h.active() && is_member(h)) {
+            *h.report.stage_ms.entry(Stage::Etcd).or_default() += ms;
+        }
+        Ok(())
+    }
+
+    /// Polls the rendered health command on a member until every endpoint
+    /// is healthy, or gives up after `timeout` (later stages do not start).
+    async fn wait_healthy(&self, hosts: &[HostView<'_>], timeout: Duration) -> Result<(), String> {
+        let probe = hosts
+            .iter()
+            .filter(|h| h.report.failed.is_none())
+            .find_map(|h| h.render.commands.iter().find(|c| c.phase == Phase::EtcdHealthy).map(|c| (h, c.argv.clone())));
+        let Some((h, argv)) = probe else {
+            return Err("no reachable etcd member to check the cluster's health on".into());
+        };
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match h.transport.run(&Command::new(argv.clone()).timeout(Duration::from_secs(15))).await {
+                Ok(out) if out.success() => return Ok(()),
+                Ok(out) => last = format!("{}{}", out.stdout_str(), out.stderr_str()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let tail: String = last.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        Err(format!("etcd cluster not healthy after {timeout:?} (checked on {}): {tail}; later stages not started", h.name))
+    }
+
+    async fn flanneld(&self, h: &mut HostView<'_>) -> StepResult {
+        if h.render.file(&self.unit_path("flanneld")).is_none() {
+            return Ok(());
+        }
+        let bin = format!("{}/bin/flanneld", self.spec.layout.kubernetes_dir);
+        let present = self.dry && h.changed_paths.contains(&bin)
+            || h.transport.stat(&bin).await.map_err(|e| (format!("stat {bin}"), e))?.is_some();
+        if !present {
+            self.note(h, format!("{bin} is absent (give binaries.flanneld): the flanneld unit is installed but not started"));
+            return Ok(());
+        }
+        self.ensure_unit(h, Stage::Flanneld, "flanneld", true).await
+    }
+
+    async fn docker(&self, h: &mut HostView<'_>) -> StepResult {
+        if h.render.file(&self.unit_path("docker")).is_none() {
+            return Ok(());
+        }
+        if self.spec.docker.mode == DockerMode::FlannelEnv {
+            let flannel_up = h.transport.is_active("flanneld").await.map_err(|e| ("systemctl is-active flanneld".to_string(), e))?;
+            if !flannel_up && !self.dry {
+                self.note(h, "docker not started: flanneld is not running, and docker takes its bridge from flannel's subnet".into());
+                return Ok(());
+            }
+        }
+        self.ensure_unit(h, Stage::Docker, "docker", true).await
+    }
+}
+
+type StepResult = Result<(), (String, TransportError)>;
+
+/// The units the engine manages (`etcd`, `flanneld`, `docker`).
+pub fn managed_units() -> &'static [&'static str] {
+    &UNITS
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+//! `status`: the state of a cluster, read through the transports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::spec::{ClusterSpec, Role};
+use crate::transport::{Command, Transport};
+
+use super::UNITS;
+
+/// The state of one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostStatus {
+    /// Whether the host answered.
+    pub reachable: bool,
+    /// The error when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `etcd`, `flanneld`, `docker` -> systemd's ActiveState (`active`,
+    /// `inactive`, `failed`, ...) or `not-installed`.
+    pub units: BTreeMap<String, String>,
+}
+
+/// One etcd endpoint's health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EtcdMemberStatus {
+    /// The client URL.
+    pub endpoint: String,
+    /// Whether it answered a health check over TLS with the admin certificate.
+    pub healthy: bool,
+}
+
+/// The state of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterStatus {
+    /// Per host.
+    pub hosts: BTreeMap<String, HostStatus>,
+    /// Health of every endpoint, as etcdctl reports it.
+    pub etcd_endpoints: Vec<EtcdMemberStatus>,
+    /// Member names etcd reports (`member list`).
+    pub etcd_members: Vec<String>,
+    /// Whether those are exactly the spec's etcd hosts.
+    pub etcd_members_match_spec: bool,
+    /// Whether every endpoint is healthy and the members match the spec.
+    pub etcd_healthy: bool,
+    /// flannel's network config as read back from etcd.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flannel_config: Option<String>,
+    /// The etcd API it was read through (`v2` for flannel <= 0.17, `v3` after).
+    pub flannel_api: String,
+    /// What could not be read.
+    pub problems: Vec<String>,
+}
+
+async fn units(t: &Arc<dyn Transport>) -> Result<BTreeMap<String, String>, String> {
+    let mut argv = vec!["systemctl", "show", "-p", "Id,LoadState,ActiveState"];
+    argv.extend(UNITS.iter().map(|u| match *u {
+        "etcd" => "etcd.service",
+        "flanneld" => "flanneld.service",
+        _ => "docker.service",
+    }));
+    let out = t.run_ok(&Command::new(argv).timeout(Duration::from_secs(20))).await.map_err(|e| e.to_string())?;
+    let mut map = BTreeMap::new();
+    for block in out.stdout_str().split("\n\n") {
+        let kv: BTreeMap<&str, &str> = block.lines().filter_map(|l| l.split_once('=')).collect();
+        let Some(id) = kv.get("Id") else { continue };
+        let name = id.trim_end_matches(".service").to_string();
+        let state = if kv.get("LoadState") == Some(&"not-found") {
+            "not-installed".to_string()
+        } else {
+            kv.get("ActiveState").copied().unwrap_or("unknown").to_string()
+        };
+        map.insert(name, state);
+    }
+    Ok(map)
+}
+
+pub(super) async fn collect<'a>(
+    spec: &ClusterSpec,
+    hosts: impl Iterator<Item = (&'a str, &'a Arc<dyn Transport>, &'a BTreeSet<Role>)>,
+) -> ClusterStatus {
+    let hosts: Vec<_> = hosts.collect();
+    let mut st = ClusterStatus {
+        flannel_api: if spec.needs_etcd_v2() { "v2" } else { "v3" }.to_string(),
+        ..ClusterStatus::default()
+    };
+    let results = futures::future::join_all(hosts.iter().map(|(_, t, _)| units(t))).await;
+    for ((name, _, _), r) in hosts.iter().zip(results) {
+        let hs = match r {
+            Ok(units) => HostStatus { reachable: true, error: None, units },
+            Err(e) => HostStatus { reachable: false, error: Some(e), units: BTreeMap::new() },
+        };
+        st.hosts.insert(name.to_string(), hs);
+    }
+    let bin = format!("{}/bin", spec.layout.etcd_dir);
+    let member = hosts
+        .iter()
+        .find(|(name, _, roles)| roles.contains(&Role::Etcd) && st.hosts[*name].units.get("etcd").is_some_and(|s| s == "active"));
+    let Some((member_name, t, _)) = member else {
+        st.problems.push("no etcd member is running: etcd health and flannel config not read".into());
+        return st;
+    };
+    // Endpoint health: "<url> is healthy: ..." / "<url> is unhealthy: ...".
+    match t.run(&Command::new([format!("{bin}/etcdctl-admin"), "endpoint".into(), "health".into()]).timeout(Duration::from_secs(30))).await {
+        Ok(out) => {
+            let text = format!("{}\n{}", out.stdout_str(), out.stderr_str());
+            for line in text.lines() {
+                if let Some((ep, rest)) = line.split_once(" is ") {
+                    let ep = ep.trim().trim_start_matches("{\"level\"").to_string();
+                    if ep.starts_with("https://") || ep.starts_with("http://") {
+                        st.etcd_endpoints.push(EtcdMemberStatus { endpoint: ep, healthy: rest.starts_with("healthy") });
+                    }
+                }
+            }
+        }
+        Err(e) => st.problems.push(format!("{member_name}: endpoint health: {e}")),
+    }
+    match t.run_ok(&Command::new([format!("{bin}/etcdctl-admin"), "member".into(), "list".into()]).timeout(Duration::from_secs(30))).await {
+        Ok(out) => {
+            st.etcd_members = out
+                .stdout_str()
+                .lines()
+                .filter_map(|l| l.split(", ").nth(2).map(str::to_string))
+                .collect();
+            st.etcd_members.sort();
+        }
+        Err(e) => st.problems.push(format!("{member_name}: member list: {e}")),
+    }
+    let mut want: Vec<String> = spec.hosts_with(Role::Etcd).map(|h| h.name.clone()).collect();
+    want.sort();
+    st.etcd_members_match_spec = st.etcd_members == want;
+    st.etcd_healthy = st.etcd_members_match_spec
+        && st.etcd_endpoints.len() == want.len()
+        && st.etcd_endpoints.iter().all(|e| e.healthy);
+
+    let key = format!("{}/config", spec.network.etcd_prefix);
+    let argv: Vec<String> = if spec.needs_etcd_v2() {
+        vec![format!("{bin}/etcdctl-admin-v2"), "get".into(), key]
+    } else {
+        vec![format!("{bin}/etcdctl-admin"), "get".into(), "--print-value-only".into(), key]
+    };
+    match t.run(&Command::new(argv).timeout(Duration::from_secs(30))).await {
+        Ok(out) if out.success() && !out.stdout_str().trim().is_empty() => st.flannel_config = Some(out.stdout_str().trim().to_string()),
+        Ok(out) => st.problems.push(format!("{member_name}: flannel config not readable through {}: {}", st.flannel_api, out.stderr_str().trim())),
+        Err(e) => st.problems.push(format!("{member_name}: flannel config: {e}")),
+    }
+    st
+}

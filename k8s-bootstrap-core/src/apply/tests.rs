@@ -1,0 +1,256 @@
+//! Orchestration tests of the engine on in-memory hosts. The real thing
+//! (sshd, systemd, etcd on test hosts) is in the testbed's apply tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::pki::CertBundle;
+use crate::transport::{FileKind, FileStat, Output, PutOutcome, Result as TResult};
+
+/// An in-memory host: files, a set of running units, a log of commands.
+/// Checks (the `unless` of rendered commands) pass once `converged` is set,
+/// as they do on a host where the commands already ran.
+#[derive(Default)]
+struct FakeHost {
+    name: String,
+    files: Mutex<BTreeMap<String, (Vec<u8>, u32)>>,
+    active: Mutex<BTreeSet<String>>,
+    log: Mutex<Vec<String>>,
+    converged: AtomicBool,
+    healthy: AtomicBool,
+}
+
+impl FakeHost {
+    fn new(name: &str) -> Arc<Self> {
+        let h = FakeHost { name: name.into(), ..Default::default() };
+        h.files.lock().unwrap().insert("/etc/os-release".into(), (b"ID=debian\n".to_vec(), 0o644));
+        h.healthy.store(true, Ordering::SeqCst);
+        Arc::new(h)
+    }
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+    fn clear_log(&self) {
+        self.log.lock().unwrap().clear();
+    }
+}
+
+fn ok(stdout: &str) -> Output {
+    Output { stdout: stdout.as_bytes().to_vec(), stderr: Vec::new(), exit_code: Some(0) }
+}
+fn fail() -> Output {
+    Output { stdout: Vec::new(), stderr: b"no".to_vec(), exit_code: Some(1) }
+}
+
+#[async_trait]
+impl Transport for FakeHost {
+    fn host(&self) -> String {
+        self.name.clone()
+    }
+    async fn run(&self, cmd: &Command) -> TResult<Output> {
+        let a: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+        let out = match a.as_slice() {
+            ["systemctl", "is-active", "--quiet", u] if managed_units().contains(u) => {
+                if self.active.lock().unwrap().contains(*u) { ok("") } else { fail() }
+            }
+            ["systemctl", verb @ ("start" | "restart"), rest @ ..] => {
+                let unit = rest.last().unwrap().to_string();
+                self.log.lock().unwrap().push(format!("{verb} {unit}"));
+                self.active.lock().unwrap().insert(unit);
+                ok("")
+            }
+            ["systemctl", "daemon-reload"] => {
+                self.log.lock().unwrap().push("daemon-reload".into());
+                ok("")
+            }
+            [p, "endpoint", "health", ..] if p.ends_with("etcdctl-admin") => {
+                if self.healthy.load(Ordering::SeqCst) { ok("healthy") } else { fail() }
+            }
+            _ if self.converged.load(Ordering::SeqCst) => ok(""),
+            _ => {
+                self.log.lock().unwrap().push(cmd.argv.join(" "));
+                // Before convergence every check fails, every command succeeds.
+                if cmd.argv.first().is_some_and(|p| p == "sh" || p == "test" || p == "grep") { fail() } else { ok("") }
+            }
+        };
+        Ok(out)
+    }
+    async fn put_file(&self, path: &str, source: &FileSource, opts: &PutOptions) -> TResult<PutOutcome> {
+        let FileSource::Bytes(b) = source else { panic!("binaries are not used in these tests") };
+        let mut files = self.files.lock().unwrap();
+        let outcome = match files.get(path) {
+            None => PutOutcome::Created,
+            Some((old, m)) if old == b && *m == opts.mode => return Ok(PutOutcome::Unchanged),
+            Some((old, _)) if old == b => PutOutcome::MetadataUpdated,
+            Some(_) => PutOutcome::Updated,
+        };
+        self.log.lock().unwrap().push(format!("put {path}"));
+        files.insert(path.into(), (b.clone(), opts.mode));
+        Ok(outcome)
+    }
+    async fn read_file(&self, path: &str) -> TResult<Option<Vec<u8>>> {
+        Ok(self.files.lock().unwrap().get(path).map(|(b, _)| b.clone()))
+    }
+    async fn stat(&self, path: &str) -> TResult<Option<FileStat>> {
+        Ok(self.files.lock().unwrap().get(path).map(|(b, m)| FileStat {
+            kind: FileKind::File,
+            size: b.len() as u64,
+            mode: *m,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        }))
+    }
+}
+
+const SPEC: &str = r#"
+hosts:
+  - { name: etcd01, address: 10.0.0.1, roles: [etcd, node] }
+  - { name: etcd02, address: 10.0.0.2, roles: [etcd, node] }
+  - { name: etcd03, address: 10.0.0.3, roles: [etcd, node] }
+  - { name: node01, address: 10.0.0.4, roles: [node] }
+versions: { etcd: "3.4.23", flannel: "0.26.1" }
+pki: { key_algorithm: ecdsa-p256 }
+"#;
+
+struct Cluster {
+    spec: ClusterSpec,
+    pki: Issued,
+    hosts: BTreeMap<String, Arc<FakeHost>>,
+}
+
+impl Cluster {
+    fn new(yaml: &str) -> Self {
+        let spec = ClusterSpec::from_yaml_str(yaml).unwrap();
+        let pki = CertBundle::for_cluster(&spec)
+            .unwrap()
+            .generate()
+            .unwrap();
+        let hosts = spec.hosts.iter().map(|h| (h.name.clone(), FakeHost::new(&h.name))).collect();
+        Cluster { spec, pki, hosts }
+    }
+    fn engine(&self, spec: &ClusterSpec) -> Engine {
+        let t = self.hosts.iter().map(|(n, h)| (n.clone(), h.clone() as Arc<dyn Transport>)).collect();
+        Engine::new(spec, &self.pki, t).unwrap()
+    }
+    fn converge(&self) {
+        for h in self.hosts.values() {
+            h.converged.store(true, Ordering::SeqCst);
+            h.clear_log();
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn second_apply_changes_and_restarts_nothing() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        let first = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        assert!(first.ok(), "{first:#?}");
+        assert!(first.change_count() > 20);
+        for (name, h) in &c.hosts {
+            let log = h.log();
+            assert_eq!(log.iter().filter(|l| *l == "daemon-reload").count(), 1, "{name}: {log:?}");
+            if name.starts_with("etcd") {
+                assert!(log.contains(&"start etcd".to_string()), "{name}: {log:?}");
+            } else {
+                assert!(!log.iter().any(|l| l.contains("etcd ") || l.ends_with("etcd")), "node01 runs no etcd: {log:?}");
+            }
+            // No flanneld binary: not started, and so docker is not started either.
+            assert!(!log.iter().any(|l| l == "start flanneld" || l == "start docker"), "{name}: {log:?}");
+        }
+        let keys: Vec<_> = c.hosts["node01"].files.lock().unwrap().iter().filter(|(_, (_, m))| *m == 0o600).map(|(p, _)| p.clone()).collect();
+        assert_eq!(keys, ["/opt/kubernetes/ssl/flanneld-key.pem"], "a node only gets flanneld's key");
+
+        c.converge();
+        let second = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        assert!(second.ok(), "{second:#?}");
+        assert_eq!(second.change_count(), 0, "{:#?}", second.hosts.values().flat_map(|h| &h.changes).collect::<Vec<_>>());
+        for h in c.hosts.values() {
+            assert!(h.log().is_empty(), "{}: {:?}", h.name, h.log());
+        }
+    });
+}
+
+#[test]
+fn a_changed_setting_restarts_only_what_depends_on_it() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        assert!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.ok());
+        c.converge();
+        let mut spec = c.spec.clone();
+        spec.etcd.token = "another-token".into();
+        let r = c.engine(&spec).apply(&ApplyOptions::default()).await;
+        assert!(r.ok(), "{r:#?}");
+        for (name, h) in &c.hosts {
+            let log = h.log();
+            if name.starts_with("etcd") {
+                assert_eq!(log, ["put /opt/etcd/cfg/etcd", "restart etcd"], "{name}");
+            } else {
+                assert!(log.is_empty(), "{name}: {log:?}");
+            }
+        }
+        let why = &r.hosts["etcd02"].changes.last().unwrap().what;
+        assert_eq!(why, "restart etcd (/opt/etcd/cfg/etcd changed)");
+    });
+}
+
+#[test]
+fn plan_changes_nothing_and_shows_redacted_diffs() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        let plan = c.engine(&c.spec).plan(&ApplyOptions::default()).await;
+        assert!(plan.dry_run && plan.ok(), "{plan:#?}");
+        for h in c.hosts.values() {
+            assert!(h.log().iter().all(|l| !l.starts_with("put") && !l.starts_with("start")), "{:?}", h.log());
+            assert_eq!(h.files.lock().unwrap().len(), 1, "only /etc/os-release");
+        }
+        let changes = &plan.hosts["etcd01"].changes;
+        let env = changes.iter().find(|c| c.what == "write /opt/etcd/cfg/etcd").unwrap();
+        assert!(env.diff.as_deref().unwrap().contains("+ETCD_NAME=\"etcd01\""));
+        let key = changes.iter().find(|c| c.what == "write /opt/etcd/ssl/etcd01-peer-key.pem").unwrap();
+        assert!(!key.diff.as_deref().unwrap().contains("PRIVATE"), "key contents never shown");
+        assert!(changes.iter().any(|c| c.what.starts_with("start etcd")));
+        assert!(!format!("{plan:?}").contains("BEGIN PRIVATE KEY"));
+    });
+}
+
+#[test]
+fn unhealthy_etcd_stops_later_stages() {
+    let c = Cluster::new(SPEC);
+    for h in c.hosts.values() {
+        h.healthy.store(false, Ordering::SeqCst);
+    }
+    rt().block_on(async {
+        let opts = ApplyOptions { etcd_timeout: Duration::from_millis(300), ..ApplyOptions::default() };
+        let r = c.engine(&c.spec).apply(&opts).await;
+        assert!(!r.ok());
+        let why = r.aborted.as_deref().unwrap();
+        assert!(why.contains("not healthy") && why.contains("later stages not started"), "{why}");
+        assert!(r.hosts.values().all(|h| h.changes.iter().all(|c| c.stage <= Stage::Etcd)));
+    });
+}
+
+#[test]
+fn only_and_until_limit_the_run() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        let opts = ApplyOptions {
+            only: Some(["node01".to_string()].into()),
+            until: Some(Stage::Files),
+            ..ApplyOptions::default()
+        };
+        let r = c.engine(&c.spec).apply(&opts).await;
+        assert_eq!(r.hosts.keys().collect::<Vec<_>>(), ["node01"]);
+        assert!(c.hosts["etcd01"].log().is_empty());
+        assert!(r.hosts["node01"].changes.iter().all(|c| c.stage <= Stage::Files));
+    });
+}
