@@ -14,6 +14,7 @@ from typing import Any, Optional, TypeVar, Union, final, overload
 __version__: str
 
 __all__ = [
+    "__version__",
     "ClusterSpec",
     "Problem",
     "RenderedCluster",

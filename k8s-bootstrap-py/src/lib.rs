@@ -75,7 +75,7 @@ fn k8s_bootstrap(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .keys()
         .iter()
         .filter_map(|k| k.extract::<String>().ok())
-        .filter(|k| !k.starts_with('_'))
+        .filter(|k| !k.starts_with('_') || k == "__version__")
         .collect();
     m.add("__all__", all)?;
     Ok(())

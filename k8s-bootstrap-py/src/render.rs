@@ -5,6 +5,7 @@
 use k8s_bootstrap_core::render as core;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList};
 
 use crate::spec::{Problem, problems};
@@ -148,8 +149,9 @@ impl HostCert {
 #[pyclass(module = "k8s_bootstrap", frozen, mapping)]
 pub struct HostRender {
     files: Py<PyDict>,
-    commands: Py<PyList>,
-    certs: Py<PyList>,
+    // Made on first access: most scripts read a few hosts' commands only.
+    commands: PyOnceLock<Py<PyList>>,
+    certs: PyOnceLock<Py<PyList>>,
     inner: core::HostRender,
 }
 
@@ -165,15 +167,7 @@ impl HostRender {
             };
             files.set_item(&f.path, Bound::new(py, rf)?)?;
         }
-        let commands = PyList::empty(py);
-        for c in &inner.commands {
-            commands.append(Bound::new(py, Command::new(c.clone()))?)?;
-        }
-        let certs = PyList::empty(py);
-        for c in &inner.certs {
-            certs.append(Bound::new(py, HostCert { inner: c.clone() })?)?;
-        }
-        Ok(HostRender { files: files.unbind(), commands: commands.unbind(), certs: certs.unbind(), inner })
+        Ok(HostRender { files: files.unbind(), commands: PyOnceLock::new(), certs: PyOnceLock::new(), inner })
     }
 }
 
@@ -187,12 +181,26 @@ impl HostRender {
     /// The commands, in order (sorted by phase, stable within a phase).
     #[getter]
     fn commands<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.commands.bind(py).iter())
+        let all = self.commands.get_or_try_init(py, || {
+            let l = PyList::empty(py);
+            for c in &self.inner.commands {
+                l.append(Bound::new(py, Command::new(c.clone()))?)?;
+            }
+            Ok::<_, PyErr>(l.unbind())
+        })?;
+        PyList::new(py, all.bind(py).iter())
     }
     /// The certificates this host needs.
     #[getter]
     fn certs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.certs.bind(py).iter())
+        let all = self.certs.get_or_try_init(py, || {
+            let l = PyList::empty(py);
+            for c in &self.inner.certs {
+                l.append(Bound::new(py, HostCert { inner: c.clone() })?)?;
+            }
+            Ok::<_, PyErr>(l.unbind())
+        })?;
+        PyList::new(py, all.bind(py).iter())
     }
     /// The commands as a POSIX sh script a person can read (what the Rust
     /// renderer writes as ``commands.sh``).
@@ -232,8 +240,8 @@ impl HostRender {
         format!(
             "HostRender({} files, {} commands, {} certs)",
             self.files.bind(py).len(),
-            self.commands.bind(py).len(),
-            self.certs.bind(py).len()
+            self.inner.commands.len(),
+            self.inner.certs.len()
         )
     }
 }

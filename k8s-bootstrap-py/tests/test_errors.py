@@ -59,3 +59,9 @@ def test_validation_error_attributes_exist_on_class() -> None:
         assert getattr(kb.ValidationError, a) is None
     e = kb.ValidationError("plain")  # constructible from Python too
     assert str(e) == "plain" and e.path is None
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    assert kb.__version__ == version("k8s-bootstrap")
