@@ -34,24 +34,6 @@ def write(path: Path, content: bytes, mode: int) -> None:
         os.close(fd)
 
 
-def bundle_for(spec: kb.ClusterSpec) -> kb.CertBundle:
-    """The certificate bundle the spec's `pki` section and etcd hosts describe."""
-    d = spec.to_dict()
-    pki = d["pki"]
-    return kb.CertBundle(
-        members=[{"name": h["name"], "addresses": [h["address"]]} for h in d["hosts"] if "etcd" in h["roles"]],
-        ca_subject=pki["ca_subject"],
-        key_algorithm=pki["key_algorithm"],
-        ca_validity_days=pki["ca_validity_days"],
-        leaf_validity_days=pki["leaf_validity_days"],
-        renew_before_days=pki["renew_before_days"],
-        extra_sans=pki["extra_sans"],
-        layout=pki["layout"],
-        etcd_version=d["versions"]["etcd"],
-        flannel_version=d["versions"]["flannel"],
-    )
-
-
 def main(argv: list[str]) -> int:
     spec_path = Path(argv[1]) if len(argv) > 1 else HERE / "tutorial-cluster.yaml"
     out = Path(argv[2]) if len(argv) > 2 else Path("tutorial-out")
@@ -69,7 +51,7 @@ def main(argv: list[str]) -> int:
     # 2. The PKI (the tutorial's cfssl.sh and etcd-cert.sh), kept when still right.
     pki_dir = out / "pki"
     existing = {p.name: p.read_bytes() for p in pki_dir.glob("*.pem")} if pki_dir.is_dir() else {}
-    issued = bundle_for(spec).reconcile(existing)
+    issued = kb.CertBundle.for_cluster(spec).reconcile(existing)
     for bf in issued.files.values():
         write(pki_dir / bf.path, bf.content, bf.mode)
     for a in issued.actions:

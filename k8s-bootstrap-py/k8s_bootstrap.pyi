@@ -296,6 +296,9 @@ class CertBundle:
         etcd_version: Optional[str] = None,
         flannel_version: Optional[str] = None,
     ) -> CertBundle: ...
+    @classmethod
+    def for_cluster(cls, spec: ClusterSpec) -> CertBundle:
+        """The bundle a cluster spec needs (its etcd hosts, pki settings, versions)."""
     @property
     def warnings(self) -> list[str]:
         """Warnings found while validating."""

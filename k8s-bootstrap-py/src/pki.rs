@@ -9,6 +9,7 @@ use pyo3::types::{PyBytes, PyDict, PyType};
 
 use crate::convert::{self, extract};
 use crate::error::Error;
+use crate::spec::ClusterSpec;
 
 /// The TLS PKI of a cluster: a CA, per etcd member a server and a peer
 /// certificate, an etcd admin and a flanneld client certificate (or, with
@@ -137,6 +138,15 @@ impl CertBundle {
             b = b.target_versions(etcd, flannel);
         }
         let inner = py.detach(|| b.build()).map_err(Error::from)?;
+        Ok(CertBundle { inner })
+    }
+
+    /// The bundle a cluster spec needs: every etcd host is a member (its
+    /// name and address), with the spec's ``pki`` settings and versions.
+    /// Raises ``ValidationError`` (paths under ``pki.``).
+    #[classmethod]
+    fn for_cluster(_cls: &Bound<'_, PyType>, py: Python<'_>, spec: &ClusterSpec) -> PyResult<Self> {
+        let inner = py.detach(|| core::CertBundle::for_cluster(&spec.inner)).map_err(Error::from)?;
         Ok(CertBundle { inner })
     }
 
@@ -269,10 +279,14 @@ pub struct Issued {
     /// Existing files that belong to no certificate of the bundle (not in ``files``).
     #[pyo3(get)]
     unmanaged: Vec<String>,
+    /// The core value, for the plan/apply engine (issue 6) to take as it is.
+    #[allow(dead_code)]
+    pub(crate) inner: core::Issued,
 }
 
 impl Issued {
     fn new(py: Python<'_>, i: core::Issued) -> PyResult<Self> {
+        let inner = i.clone();
         let files = PyDict::new(py);
         for f in i.files {
             let bf = BundleFile { content: PyBytes::new(py, &f.contents).unbind(), mode: f.mode, secret: f.secret, path: f.path };
@@ -292,7 +306,7 @@ impl Issued {
                 CertAction { id: a.id.stem(), change, reason, not_after: convert::datetime(py, a.not_after)?.unbind() },
             )?);
         }
-        Ok(Issued { files: files.unbind(), actions, warnings: i.warnings, unmanaged: i.unmanaged })
+        Ok(Issued { files: files.unbind(), actions, warnings: i.warnings, unmanaged: i.unmanaged, inner })
     }
 }
 

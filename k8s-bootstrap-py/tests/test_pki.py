@@ -174,3 +174,20 @@ def test_warnings_and_validation_errors() -> None:
             kb.CertBundle(**kwargs)  # type: ignore[arg-type]
         assert ei.value.path == path, (kwargs, ei.value.path, str(ei.value))
         assert isinstance(ei.value, ValueError)
+
+
+def test_for_cluster(tutorial_spec: kb.ClusterSpec) -> None:
+    b = kb.CertBundle.for_cluster(tutorial_spec)
+    assert b.wanted() == [
+        "ca", "etcd01-server", "etcd01-peer", "etcd02-server", "etcd02-peer",
+        "etcd03-server", "etcd03-peer", "admin", "flanneld",
+    ]
+    assert b.key_algorithm == "rsa-2048" and b.layout == "per-member"
+    # every cert a rendered host needs is in the bundle
+    needed = {c.cert_file for h in tutorial_spec.render().values() for c in h.certs}
+    assert needed <= {f"{stem}.pem" for stem in b.wanted()}
+    d = tutorial_spec.to_dict()
+    d["pki"]["leaf_validity_days"] = 0
+    with pytest.raises(kb.ValidationError) as ei:
+        kb.CertBundle.for_cluster(kb.ClusterSpec.from_dict(d))
+    assert (ei.value.path or "").startswith("pki.")
