@@ -109,6 +109,13 @@ impl ClusterSpec {
         RenderedCluster::new(py, r)
     }
 
+    /// The core's render alone, without making Python objects (returns the
+    /// number of files): the benchmark's baseline for the binding overhead.
+    fn _render_core_only(&self, py: Python<'_>) -> PyResult<usize> {
+        let r = py.detach(|| self.inner.render()).map_err(Error::from)?;
+        Ok(r.hosts.values().map(|h| h.files.len()).sum())
+    }
+
     /// Whether flannel needs etcd's v2 API (flannel <= 0.17).
     fn needs_etcd_v2(&self) -> bool {
         self.inner.needs_etcd_v2()
