@@ -128,6 +128,23 @@ pub enum TimeSync {
     Leave,
 }
 
+/// A shell test that succeeds when kernel module `m` is usable, loaded or
+/// built into the kernel: built-in modules without parameters have no
+/// `/sys/module` entry, so the features of the modules flannel and docker
+/// need are probed directly (`overlay` in /proc/filesystems,
+/// `/proc/sys/net/bridge` for br_netfilter).
+fn module_present_check(m: &str) -> String {
+    let quoted = shell_quote(m);
+    let builtin = format!(
+        "[ -d /sys/module/{quoted} ] || grep -qs \"/{quoted}.ko\" \"/lib/modules/$(uname -r)/modules.builtin\""
+    );
+    match m {
+        "overlay" => format!("{builtin} || grep -qw overlay /proc/filesystems"),
+        "br_netfilter" => format!("{builtin} || [ -d /proc/sys/net/bridge ]"),
+        _ => builtin,
+    }
+}
+
 /// Where HostPrep writes kernel modules to load at boot.
 pub const MODULES_FILE: &str = "/etc/modules-load.d/k8s-bootstrap.conf";
 /// Where HostPrep writes sysctls.
@@ -368,7 +385,7 @@ impl HostPrep {
             let text: String = self.modules.iter().map(|m| format!("{m}\n")).collect();
             out.files.push(RenderedFile::new(MODULES_FILE, format!("# Kernel modules for flannel and docker, rendered by k8s-bootstrap.\n{text}"), 0o644));
             for m in &self.modules {
-                out.commands.push(c(&format!("load kernel module {m}"), &["modprobe", m]).unless(["test", "-d", &format!("/sys/module/{m}")]));
+                out.commands.push(c(&format!("load kernel module {m}"), &["modprobe", m]).unless(sh(module_present_check(m))));
             }
         }
         if !self.sysctls.is_empty() {
