@@ -56,12 +56,16 @@ pub const MAX_HOSTS: usize = 20;
 const LOCK_FILE: &str = "/run/k8s-bootstrap-testbed.lock";
 const DEFAULT_DIR: &str = "/run/k8s-bootstrap-testbed";
 
+/// Units of the machine's image that k8s-bootstrap itself installs and
+/// manages on a host (etcd, docker): a test host must not start them at
+/// boot, but it must not mask them either (masking would refuse the
+/// product's own `systemctl enable`), so they are only disabled (their
+/// `*.wants/` links removed in the host's own layer).
+const DISABLED_UNITS: &[&str] = &["etcd.service", "docker.service", "docker.socket"];
+
 /// Units of the machine's image a test host must not run.
 const MASKED_UNITS: &[&str] = &[
-    "etcd.service",
     "etcd2.service",
-    "docker.service",
-    "docker.socket",
     "containerd.service",
     "postgresql.service",
     "postgresql@.service",
@@ -594,6 +598,14 @@ impl Testbed {
         fs::write(m("/etc/ssh/sshd_config.d/kbtb.conf"), "UseDNS no\nPermitRootLogin prohibit-password\nMaxSessions 100\nMaxStartups 100:30:200\n")
             .map_err(io("write sshd config"))?;
         let units = m("/etc/systemd/system");
+        for wants in fs::read_dir(&units).map_err(io("read /etc/systemd/system"))? {
+            let wants = wants.map_err(io("read /etc/systemd/system"))?.path();
+            if wants.extension().is_some_and(|e| e == "wants") {
+                for u in DISABLED_UNITS {
+                    let _ = fs::remove_file(wants.join(u));
+                }
+            }
+        }
         for u in MASKED_UNITS {
             let p = units.join(u);
             let _ = fs::remove_file(&p);
