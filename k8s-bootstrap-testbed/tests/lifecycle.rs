@@ -82,7 +82,7 @@ fn boots_and_tears_down_on_drop_and_on_panic() {
         let tb = Testbed::up(1).expect("testbed");
         tx.send((tb.hosts()[0].pid, tb.dir().to_path_buf()))
             .unwrap();
-        panic!("a failing test");
+        panic!("intended panic: checks that a failing test still tears down");
     });
     assert!(r.is_err());
     let (pid, dir) = rx.recv().unwrap();
