@@ -129,10 +129,10 @@ pub(crate) fn classes(py: Python<'_>) -> PyResult<&Classes> {
             "ValidationError",
             &[&b, &value_error],
             "A value breaks a rule of the core (a spec field, a builder setting, a PKI input).\n\n\
-             Attributes: ``path`` (field path such as ``hosts[1].address``), ``value`` (the offending\n\
-             value as text), ``rule``, ``fix`` (suggested fix or None), ``line``/``column`` (1-based\n\
-             position in the YAML, or None) and ``problems`` (every Problem found; the attributes\n\
-             above describe the first one).",
+             Attributes: ``path`` (field path such as ``hosts[1].address``), ``value`` (the\n\
+             offending value as text; for a YAML parse error, the YAML line), ``rule``, ``fix``\n\
+             (suggested fix or None), ``line``/``column`` (1-based position in the YAML, or None)\n\
+             and ``problems`` (every Problem found; the attributes above describe the first one).",
             &["path", "value", "rule", "fix", "line", "column", "problems"],
         )?;
         let pki = make_class(

@@ -56,6 +56,8 @@ def test_render_structure(tutorial_spec: kb.ClusterSpec) -> None:
     assert certs["etcd01-server"].cert_path == "/opt/etcd/ssl/etcd01-server.pem"
     assert certs["etcd01-server"].key_file == "etcd01-server-key.pem"
     assert rendered.warnings == []
+    assert h.commands[0] is h.commands[0]  # made once, on first access
+    assert h.commands is not h.commands  # a new list each time: the render stays as it was
 
 
 def test_mapping_protocol(tutorial_spec: kb.ClusterSpec) -> None:

@@ -140,3 +140,19 @@ def test_from_file_errors(tmp_path: Path) -> None:
 def test_needs_etcd_v2(tutorial_spec: kb.ClusterSpec, minimal_yaml: str) -> None:
     assert tutorial_spec.needs_etcd_v2()  # flannel 0.11
     assert not kb.ClusterSpec.from_yaml(minimal_yaml).needs_etcd_v2()
+
+
+def test_from_dict_accepts_tuples_and_mappings(minimal_yaml: str) -> None:
+    from types import MappingProxyType
+
+    d = kb.ClusterSpec.from_yaml(minimal_yaml).to_dict()
+    d["hosts"] = tuple(MappingProxyType({**h, "roles": tuple(h["roles"])}) for h in d["hosts"])
+    assert kb.ClusterSpec.from_dict(MappingProxyType(d)) == kb.ClusterSpec.from_yaml(minimal_yaml)
+
+
+def test_reprs(tutorial_spec: kb.ClusterSpec) -> None:
+    assert repr(tutorial_spec) == 'ClusterSpec(hosts=["etcd01", "etcd02", "etcd03"], etcd=3.3.13, flannel=0.11.0)'
+    r = tutorial_spec.render()
+    assert repr(r) == "RenderedCluster(3 hosts, 0 warnings)"
+    assert repr(r["etcd01"]["/opt/etcd/cfg/etcd"]).startswith('RenderedFile("/opt/etcd/cfg/etcd", mode=0o640')
+    assert "key_path=None" in repr(r["etcd01"].certs[0])
