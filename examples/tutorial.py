@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
         print(f"{host}: {len(r)} files, {len(r.certs)} certs, {len(r.commands)} commands -> {root}")
 
     # 4. Apply: not yet. The runner (plan/apply/status over SSH) is issue 6.
-    print(f"next: copy {out}/<host>/ onto each host and run its commands.sh (apply comes with issue 6)")
+    print(f"rendered into {out}/<host>/; applying it to the hosts over SSH (plan/apply/status) is not bound in Python yet")
     return 0
 
 
