@@ -45,6 +45,7 @@
 //! ```
 
 mod diff;
+mod hosts;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,10 +59,14 @@ use tokio::sync::Semaphore;
 use crate::hostprep::OsFamily;
 use crate::pki::Issued;
 use crate::render::{HostRender, Phase, RenderedCluster};
+use crate::shell::join_argv;
 use crate::docker::DockerMode;
 use crate::spec::{ClusterSpec, Role};
 use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
 
+#[cfg(feature = "ssh")]
+pub use hosts::connect;
+pub use hosts::{ConnectOptions, PkiDirError, Unreachable, sync_pki_dir};
 pub use status::{ClusterStatus, EtcdMemberStatus, HostStatus};
 
 /// Errors that stop an engine before it acts on any host.
@@ -434,7 +439,7 @@ impl Engine {
                 selected: opts.only.as_ref().is_none_or(|o| o.contains(&h.name)),
             })
             .collect();
-        let ctx = Ctx { spec: &self.spec, dry, progress: self.progress.clone(), sem: Arc::new(Semaphore::new(opts.concurrency.max(1))) };
+        let ctx = Ctx { spec: &self.spec, digests: Default::default(), dry, progress: self.progress.clone(), sem: Arc::new(Semaphore::new(opts.concurrency.max(1))) };
         let mut aborted = None;
         for stage in Stage::ALL {
             if aborted.is_some() {
@@ -497,6 +502,8 @@ type StageFuture<'f> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 
 
 struct Ctx<'s> {
     spec: &'s ClusterSpec,
+    /// SHA-256 of local binaries, computed once per run (not once per host).
+    digests: std::sync::Mutex<BTreeMap<std::path::PathBuf, String>>,
     dry: bool,
     progress: Arc<dyn Progress>,
     sem: Arc<Semaphore>,
@@ -571,57 +578,128 @@ impl Ctx<'_> {
     /// Runs the rendered commands of `phase`: a command whose check passes
     /// (or whose OS guard does not match) has nothing to do.
     async fn commands(&self, h: &mut HostView<'_>, stage: Stage, phase: Phase) -> StepResult {
-        let cmds: Vec<_> = h.render.commands.iter().filter(|c| c.phase == phase).cloned().collect();
-        for c in cmds {
-            if c.argv == ["systemctl", "daemon-reload"] {
-                continue; // the engine reloads only when a unit changed
-            }
-            if let Some(os) = c.os
-                && h.os != Some(os)
-            {
-                continue;
-            }
-            if let Some(check) = &c.check {
-                let out = h.transport.run(&Command::new(check.clone())).await.map_err(|e| (c.description.clone(), e))?;
-                if out.success() {
-                    h.report.unchanged += 1;
-                    continue;
+        let cmds: Vec<_> = h
+            .render
+            .commands
+            .iter()
+            .filter(|c| c.phase == phase)
+            // the engine reloads systemd itself, only when a unit changed
+            .filter(|c| c.argv != ["systemctl", "daemon-reload"])
+            .filter(|c| c.os.is_none() || c.os == h.os)
+            .cloned()
+            .collect();
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        // Every check of the phase in one round trip: one exit code per line.
+        let script: String = cmds
+            .iter()
+            .map(|c| match &c.check {
+                Some(check) => format!("{} >/dev/null 2>&1 </dev/null; echo $?\n", join_argv(check)),
+                None => "echo 1\n".to_string(),
+            })
+            .collect();
+        let step = format!("checks of {stage}");
+        let out = h.transport.run_ok(&Command::new(["sh", "-c", script.as_str()])).await.map_err(|e| (step.clone(), e))?;
+        let passed: Vec<bool> = out.stdout_str().lines().map(|l| l.trim() == "0").collect();
+        if passed.len() != cmds.len() {
+            let reason = format!("{} check results for {} commands", passed.len(), cmds.len());
+            return Err((step, TransportError::Connect { host: h.name.clone(), reason }));
+        }
+        let mut ran_any = false;
+        for (c, passed) in cmds.into_iter().zip(passed) {
+            // Once a command of this phase ran, a later check may have
+            // changed its answer: ask it again.
+            let passed = match (&c.check, ran_any && !self.dry) {
+                (Some(check), true) => {
+                    h.transport.run(&Command::new(check.clone())).await.map_err(|e| (c.description.clone(), e))?.success()
                 }
+                _ => passed,
+            };
+            if passed {
+                h.report.unchanged += 1;
+                continue;
             }
             if !self.dry {
                 h.transport.run_ok(&Command::new(c.argv.clone())).await.map_err(|e| (c.description.clone(), e))?;
             }
+            ran_any = true;
             self.changed(h, stage, c.description.clone(), None);
         }
         Ok(())
     }
 
+    /// One round trip: mode, owner and SHA-256 of every path on the host
+    /// (`None` for an absent path), in order.
+    async fn remote_digests(&self, h: &HostView<'_>, paths: &[String]) -> Result<Vec<Option<(u32, u32, u32, String)>>, (String, TransportError)> {
+        const SCRIPT: &str = r#"for f; do if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s %s\n' "$(stat -c %a:%u:%g "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; else echo -; fi; done"#;
+        let mut argv = vec!["sh".to_string(), "-c".into(), SCRIPT.into(), "sh".into()];
+        argv.extend(paths.iter().cloned());
+        let step = "read the state of the files".to_string();
+        let out = h.transport.run_ok(&Command::new(argv)).await.map_err(|e| (step.clone(), e))?;
+        let text = out.stdout_str();
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() != paths.len() {
+            let e = TransportError::Connect { host: h.name.clone(), reason: format!("file state: {} lines for {} paths", lines.len(), paths.len()) };
+            return Err((step, e));
+        }
+        Ok(lines
+            .iter()
+            .map(|l| {
+                let (meta, sum) = l.split_once(' ')?;
+                let mut m = meta.split(':');
+                let mode = u32::from_str_radix(m.next()?, 8).ok()?;
+                Some((mode, m.next()?.parse().ok()?, m.next()?.parse().ok()?, sum.to_string()))
+            })
+            .collect())
+    }
+
     async fn files(&self, h: &mut HostView<'_>) -> StepResult {
         let items: Vec<Item> = h.items.to_vec();
-        for it in items {
+        let paths: Vec<String> = items.iter().map(|i| i.path.clone()).collect();
+        let remote = self.remote_digests(h, &paths).await?;
+        for (it, remote) in items.into_iter().zip(remote) {
             let step = format!("write {}", it.path);
-            if self.dry {
-                let t = &h.transport;
-                let (differs, diff) = if it.binary {
-                    let (local, _) = it.source.sha256().await.map_err(|e| (step.clone(), TransportError::io(&t.host(), "read local binary", e)))?;
-                    let remote = t.sha256(&it.path).await.map_err(|e| (step.clone(), e))?;
-                    (remote.as_deref() != Some(local.as_str()), Some(format!("binary {}: sha256 {}\n", it.path, local)))
-                } else {
-                    let FileSource::Bytes(new) = &it.source else { unreachable!("text items are bytes") };
-                    let old = t.read_file(&it.path).await.map_err(|e| (step.clone(), e))?;
-                    let differs = old.as_deref() != Some(new.as_slice());
-                    (differs, differs.then(|| diff::unified(&it.path, old.as_deref(), new, it.secret)))
-                };
-                let mode_differs = !differs
-                    && t.stat(&it.path).await.map_err(|e| (step.clone(), e))?.is_some_and(|s| s.mode & 0o7777 != it.mode);
-                if differs {
-                    h.changed_paths.insert(it.path.clone());
-                    self.changed(h, Stage::Files, step, diff);
-                } else if mode_differs {
-                    self.changed(h, Stage::Files, format!("chmod {:o} {}", it.mode, it.path), None);
-                } else {
-                    h.report.unchanged += 1;
+            let local = match &it.source {
+                FileSource::Bytes(b) => {
+                    use sha2::Digest;
+                    hex::encode(sha2::Sha256::digest(b))
                 }
+                FileSource::Path(p) => {
+                    let cached = self.digests.lock().expect("digest cache").get(p).cloned();
+                    match cached {
+                        Some(d) => d,
+                        None => {
+                            let d = it.source.sha256().await.map_err(|e| (step.clone(), TransportError::io(&h.name, "read local binary", e)))?.0;
+                            self.digests.lock().expect("digest cache").insert(p.clone(), d.clone());
+                            d
+                        }
+                    }
+                }
+            };
+            let root_owned = it.owner.as_deref().is_none_or(|o| o == "root:root" || o == "root");
+            let (same_content, same_meta) = match &remote {
+                Some((mode, uid, gid, sum)) => (*sum == local, *mode == it.mode && (!root_owned || (*uid == 0 && *gid == 0))),
+                None => (false, false),
+            };
+            if same_content && same_meta && root_owned {
+                h.report.unchanged += 1;
+                continue;
+            }
+            if self.dry {
+                if same_content {
+                    self.changed(h, Stage::Files, format!("chmod/chown {:o} {}", it.mode, it.path), None);
+                    continue;
+                }
+                let diff = match &it.source {
+                    FileSource::Bytes(new) if !it.binary => {
+                        let old = if remote.is_some() { h.transport.read_file(&it.path).await.map_err(|e| (step.clone(), e))? } else { None };
+                        diff::unified(&it.path, old.as_deref(), new, it.secret)
+                    }
+                    _ => format!("binary {}: sha256 {local}\n", it.path),
+                };
+                h.changed_paths.insert(it.path.clone());
+                self.changed(h, Stage::Files, step, Some(diff));
                 continue;
             }
             let mut opts = PutOptions::new(it.mode);

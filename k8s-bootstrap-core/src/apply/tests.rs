@@ -70,6 +70,22 @@ impl Transport for FakeHost {
             [p, "endpoint", "health", ..] if p.ends_with("etcdctl-admin") => {
                 if self.healthy.load(Ordering::SeqCst) { ok("healthy") } else { fail() }
             }
+            ["sh", "-c", script, "sh", paths @ ..] if script.contains("sha256sum") => {
+                use sha2::Digest;
+                let files = self.files.lock().unwrap();
+                let lines: String = paths
+                    .iter()
+                    .map(|p| match files.get(*p) {
+                        Some((b, m)) => format!("{m:o}:0:0 {}\n", hex::encode(sha2::Sha256::digest(b))),
+                        None => "-\n".to_string(),
+                    })
+                    .collect();
+                ok(&lines)
+            }
+            ["sh", "-c", script] if script.contains("; echo $?") => {
+                let code = if self.converged.load(Ordering::SeqCst) { "0" } else { "1" };
+                ok(&script.lines().map(|_| format!("{code}\n")).collect::<String>())
+            }
             _ if self.converged.load(Ordering::SeqCst) => ok(""),
             _ => {
                 self.log.lock().unwrap().push(cmd.argv.join(" "));

@@ -1,0 +1,152 @@
+//! Reaching the hosts of a spec, and keeping the cluster's PKI in a folder
+//! of the control machine.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::pki::{CertBundle, Issued};
+use crate::spec::ClusterSpec;
+use crate::transport::{
+    Command, FileSource, FileStat, Output, PutOptions, PutOutcome, Result as TResult, Transport, TransportError,
+};
+
+/// A host that could not be reached: every operation fails with the error
+/// its connection attempt gave, so that an [`super::Engine`] reports that
+/// host as failed (with host and cause) while the others go on.
+#[derive(Debug, Clone)]
+pub struct Unreachable {
+    host: String,
+    reason: String,
+}
+
+impl Unreachable {
+    /// A host whose connection failed with `error`.
+    pub fn new(host: impl Into<String>, error: &TransportError) -> Self {
+        Unreachable { host: host.into(), reason: error.to_string() }
+    }
+    fn err(&self) -> TransportError {
+        TransportError::Connect { host: self.host.clone(), reason: self.reason.clone() }
+    }
+}
+
+#[async_trait]
+impl Transport for Unreachable {
+    fn host(&self) -> String {
+        self.host.clone()
+    }
+    async fn run(&self, _cmd: &Command) -> TResult<Output> {
+        Err(self.err())
+    }
+    async fn put_file(&self, _path: &str, _source: &FileSource, _opts: &PutOptions) -> TResult<PutOutcome> {
+        Err(self.err())
+    }
+    async fn read_file(&self, _path: &str) -> TResult<Option<Vec<u8>>> {
+        Err(self.err())
+    }
+    async fn stat(&self, _path: &str) -> TResult<Option<FileStat>> {
+        Err(self.err())
+    }
+}
+
+/// How to reach the hosts: OpenSSH conventions unless said otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// known_hosts file (default `~/.ssh/known_hosts`).
+    pub known_hosts: Option<PathBuf>,
+    /// Trust unknown host keys on first use and record them (changed keys stay errors).
+    pub accept_new_host_keys: bool,
+    /// Connect timeout (default 10 s).
+    pub connect_timeout: Option<Duration>,
+}
+
+/// Connects to every host of `spec` over SSH, in parallel, with the spec's
+/// `ssh` settings (user, port, identity file, pinned host key). A host that
+/// cannot be reached gets an [`Unreachable`] transport.
+#[cfg(feature = "ssh")]
+pub async fn connect(spec: &ClusterSpec, opts: &ConnectOptions) -> BTreeMap<String, Arc<dyn Transport>> {
+    use crate::transport::{HostKeyCheck, SshConfig, SshTransport};
+    let futs = spec.hosts.iter().map(|h| {
+        let mut cfg = SshConfig::new(h.address.to_string());
+        if let Some(ssh) = &h.ssh {
+            cfg = cfg.user(ssh.user.clone()).port(ssh.port);
+            if let Some(id) = &ssh.identity {
+                cfg = cfg.identity_file(expand_home(id));
+            }
+            if let Some(fp) = &ssh.host_key {
+                cfg = cfg.host_key_check(HostKeyCheck::Pinned(fp.clone()));
+            }
+        }
+        if let Some(k) = &opts.known_hosts {
+            cfg = cfg.known_hosts(k.clone());
+        }
+        if opts.accept_new_host_keys && cfg.host_key_check == HostKeyCheck::Strict {
+            cfg = cfg.host_key_check(HostKeyCheck::AcceptNew);
+        }
+        if let Some(t) = opts.connect_timeout {
+            cfg = cfg.connect_timeout(t);
+        }
+        let name = h.name.clone();
+        async move {
+            let t: Arc<dyn Transport> = match SshTransport::connect(cfg).await {
+                Ok(t) => Arc::new(t),
+                Err(e) => Arc::new(Unreachable::new(name.clone(), &e)),
+            };
+            (name, t)
+        }
+    });
+    futures::future::join_all(futs).await.into_iter().collect()
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// Errors of [`sync_pki_dir`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiDirError {
+    /// The bundle could not be built or reconciled.
+    #[error(transparent)]
+    Pki(#[from] crate::pki::Error),
+    /// Reading or writing the folder failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// Keeps the cluster's certificate bundle in folder `dir` of the machine
+/// `local` reaches (usually [`crate::transport::LocalTransport`]): reads the
+/// files there, reconciles them with what the spec asks (keeping every
+/// certificate that is still right), and, unless `dry_run`, writes what
+/// changed atomically (keys 0600). Returns the bundle.
+///
+/// # Errors
+/// [`PkiDirError::Pki`] for a bundle that cannot be built or a CA that is
+/// broken or expiring; [`PkiDirError::Transport`] for I/O errors, with the path.
+pub async fn sync_pki_dir(spec: &ClusterSpec, local: &dyn Transport, dir: &str, dry_run: bool) -> Result<Issued, PkiDirError> {
+    let bundle = CertBundle::for_cluster(spec)?;
+    let mut existing = BTreeMap::new();
+    let mut names: Vec<String> = vec!["ca-key.pem".into()];
+    for id in bundle.wanted() {
+        names.push(id.cert_file());
+        names.push(id.key_file());
+    }
+    for name in names {
+        if let Some(b) = local.read_file(&format!("{dir}/{name}")).await? {
+            existing.insert(name, b);
+        }
+    }
+    let issued = bundle.reconcile(&existing, time::OffsetDateTime::now_utc())?;
+    if !dry_run {
+        for f in &issued.files {
+            local.put_file(&format!("{dir}/{}", f.path), &FileSource::Bytes(f.contents.clone()), &PutOptions::new(f.mode)).await?;
+        }
+    }
+    Ok(issued)
+}
