@@ -60,6 +60,11 @@ pub fn report(r: &Report, format: OutputFormat) -> Result<ExitCode> {
                     None => "ok".into(),
                 };
                 println!("{host:<16} {:>8} {:>10} {:>8.1}s  {result}", h.changes.len(), h.unchanged, ms as f64 / 1000.0);
+                if let Some(log) = h.failed.as_ref().and_then(|f| f.log.as_ref()) {
+                    for l in log.lines() {
+                        println!("    | {l}");
+                    }
+                }
             }
             if let Some(a) = &r.aborted {
                 println!("aborted: {a}");

@@ -17,10 +17,15 @@ use k8s_bootstrap_core::spec::ClusterSpec;
 use k8s_bootstrap_core::transport::{SshConfig, SshTransport, Transport};
 use k8s_bootstrap_testbed::{Host, Testbed};
 
+/// examples/testbed-cluster.yaml, with test stand-ins for flanneld and
+/// mk-docker-opts.sh (no package carries them; see tests/fixtures).
 fn spec() -> ClusterSpec {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/testbed-cluster.yaml");
     let yaml = std::fs::read_to_string(path).expect("examples/testbed-cluster.yaml");
-    let (spec, _warnings) = ClusterSpec::load(&yaml).expect("valid testbed spec");
+    let (mut spec, _warnings) = ClusterSpec::load(&yaml).expect("valid testbed spec");
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    spec.binaries.flanneld = Some(format!("{fixtures}/flanneld-standin"));
+    spec.binaries.mk_docker_opts = Some(format!("{fixtures}/mk-docker-opts-standin.sh"));
     spec
 }
 
@@ -49,7 +54,13 @@ fn host<'a>(tb: &'a Testbed, ip: &str) -> &'a Host {
 }
 
 fn etcd_pid(h: &Host) -> String {
-    h.sh("systemctl show -p MainPID --value etcd").expect("MainPID").trim().to_string()
+    main_pid(h, "etcd")
+}
+
+fn main_pid(h: &Host, unit: &str) -> String {
+    let pid = h.sh(&format!("systemctl show -p MainPID --value {unit}")).expect("MainPID").trim().to_string();
+    assert_ne!(pid, "0", "{}: {unit} is not running", h.name);
+    pid
 }
 
 fn changes(r: &Report) -> Vec<String> {
@@ -100,8 +111,27 @@ fn tutorial_cluster_on_three_test_hosts() {
         Some(r#"{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1,"Port":8472}}"#)
     );
     for (name, hs) in &status.hosts {
-        assert_eq!(hs.units["etcd"], "active", "{name}");
-        assert_eq!(hs.units["flanneld"], "inactive", "{name}: installed, not started (no flanneld binary here)");
+        for unit in ["etcd", "flanneld", "docker"] {
+            assert_eq!(hs.units[unit], "active", "{name}: {unit}");
+        }
+    }
+    // docker took its bridge from flannel's subnet file, which flanneld
+    // wrote in its exact format and which is still whole (tutorial bug 5:
+    // mk-docker-opts.sh -d subnet.env used to overwrite it).
+    for (i, h) in tb.hosts().iter().enumerate() {
+        let n = 11 + i;
+        let subnet_env = h.sh("cat /run/flannel/subnet.env").unwrap();
+        assert_eq!(
+            subnet_env,
+            format!("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.{n}.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"),
+            "{}", h.name
+        );
+        let opts = h.sh("cat /run/flannel/docker").unwrap();
+        assert!(opts.contains(&format!("DOCKER_NETWORK_OPTIONS=\" --bip=10.244.{n}.1/24 --ip-masq=false --mtu=1450\"")), "{opts}");
+        let docker0 = h.sh("ip -4 -o addr show dev docker0").unwrap();
+        assert!(docker0.contains(&format!("inet 10.244.{n}.1/24")), "{}: {docker0}", h.name);
+        let mtu = h.sh("cat /sys/class/net/docker0/mtu").unwrap();
+        assert!(["1450", "1500"].contains(&mtu.trim()), "{mtu}");
     }
 
     let h1 = host(&tb, "10.77.0.11");
@@ -125,15 +155,19 @@ fn tutorial_cluster_on_three_test_hosts() {
         plaintext_gets_no_etcd_answer(ip, 2379);
         plaintext_gets_no_etcd_answer(ip, 2380);
     }
-    // The flanneld unit is installed and enabled.
-    assert_eq!(h1.sh("systemctl is-enabled flanneld").unwrap().trim(), "enabled");
+    // The flanneld and docker units are installed and enabled.
+    assert_eq!(h1.sh("systemctl is-enabled flanneld docker").unwrap().trim(), "enabled\nenabled");
 
     // --- second apply: nothing changes, no etcd restarts.
     let pids: Vec<String> = tb.hosts().iter().map(etcd_pid).collect();
+    let all_pids = || -> Vec<String> {
+        tb.hosts().iter().flat_map(|h| ["etcd", "flanneld", "docker"].map(|u| main_pid(h, u))).collect()
+    };
+    let before = all_pids();
     let second = rt.block_on(apply(&tb, &spec, &pki));
     assert!(second.ok(), "{second:#?}");
     assert_eq!(changes(&second), Vec::<String>::new(), "second apply changed things");
-    assert_eq!(tb.hosts().iter().map(etcd_pid).collect::<Vec<_>>(), pids, "etcd PIDs changed");
+    assert_eq!(all_pids(), before, "a second apply restarted etcd, flanneld or docker");
 
     // --- drift on one member: its env file edited by hand. The apply puts it
     // back and restarts etcd on that member only, the cluster stays healthy.

@@ -186,6 +186,9 @@ pub struct Failure {
     pub step: String,
     /// The error, with host and command in it.
     pub error: String,
+    /// The last lines of the unit's journal, when starting a unit failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 /// The report of one host.
@@ -526,7 +529,11 @@ impl Ctx<'_> {
     }
 
     fn fail(&self, h: &mut HostView<'_>, stage: Stage, step: String, e: &TransportError) {
-        let failure = Failure { stage, step, error: e.to_string() };
+        self.fail_with_log(h, stage, StepError { step, error: e.to_string(), log: None });
+    }
+
+    fn fail_with_log(&self, h: &mut HostView<'_>, stage: Stage, e: StepError) {
+        let failure = Failure { stage, step: e.step, error: e.error, log: e.log };
         self.progress.event(&Event::Failed { host: h.name.clone(), failure: failure.clone() });
         h.report.failed = Some(failure);
     }
@@ -559,8 +566,8 @@ impl Ctx<'_> {
             Stage::Docker => self.docker(h).await,
             Stage::Etcd => Ok(()),
         };
-        if let Err((step, e)) = r {
-            self.fail(h, stage, step, &e);
+        if let Err(e) = r {
+            self.fail_with_log(h, stage, e);
         }
     }
 
@@ -604,7 +611,7 @@ impl Ctx<'_> {
         let passed: Vec<bool> = out.stdout_str().lines().map(|l| l.trim() == "0").collect();
         if passed.len() != cmds.len() {
             let reason = format!("{} check results for {} commands", passed.len(), cmds.len());
-            return Err((step, TransportError::Connect { host: h.name.clone(), reason }));
+            return Err(StepError { step, error: format!("{}: {reason}", h.name), log: None });
         }
         let mut ran_any = false;
         for (c, passed) in cmds.into_iter().zip(passed) {
@@ -775,10 +782,14 @@ impl Ctx<'_> {
                 argv.push("--no-block");
             }
             argv.push(unit);
-            h.transport
-                .run_ok(&Command::new(argv).timeout(Duration::from_secs(120)))
-                .await
-                .map_err(|e| (format!("{verb} {unit}"), e))?;
+            if let Err(e) = h.transport.run_ok(&Command::new(argv).timeout(Duration::from_secs(120))).await {
+                let journal = Command::new(["journalctl", "-u", unit, "-n", "25", "--no-pager", "-o", "cat"]);
+                let log = match h.transport.run(&journal).await {
+                    Ok(out) => Some(out.stdout_str().trim_end().to_string()).filter(|l| !l.is_empty()),
+                    Err(_) => None,
+                };
+                return Err(StepError { step: format!("{verb} {unit}"), error: e.to_string(), log });
+            }
         }
         self.changed(h, stage, format!("{verb} {unit} ({why})"), None);
         Ok(())
@@ -801,8 +812,8 @@ impl Ctx<'_> {
         }
         let t = Instant::now();
         let starts = hosts.iter_mut().enumerate().filter(|(i, _)| down.contains(i)).map(|(_, h)| async move {
-            if let Err((step, e)) = self.ensure_unit(h, Stage::Etcd, "etcd", false).await {
-                self.fail(h, Stage::Etcd, step, &e);
+            if let Err(e) = self.ensure_unit(h, Stage::Etcd, "etcd", false).await {
+                self.fail_with_log(h, Stage::Etcd, e);
             }
         });
         futures::future::join_all(starts).await;
@@ -821,8 +832,8 @@ impl Ctx<'_> {
         self.wait_healthy(hosts, opts.etcd_timeout).await?;
         for i in changed {
             let h = &mut hosts[i];
-            if let Err((step, e)) = self.ensure_unit(h, Stage::Etcd, "etcd", true).await {
-                self.fail(h, Stage::Etcd, step, &e);
+            if let Err(e) = self.ensure_unit(h, Stage::Etcd, "etcd", true).await {
+                self.fail_with_log(h, Stage::Etcd, e);
                 return Err(format!("{}: etcd restart failed; later members were not restarted", h.name));
             }
             self.wait_healthy(hosts, opts.etcd_timeout).await?;
@@ -887,7 +898,21 @@ impl Ctx<'_> {
     }
 }
 
-type StepResult = Result<(), (String, TransportError)>;
+/// A failed step: what was being done, the error, and the unit's journal
+/// when a unit failed to start.
+struct StepError {
+    step: String,
+    error: String,
+    log: Option<String>,
+}
+
+impl From<(String, TransportError)> for StepError {
+    fn from((step, e): (String, TransportError)) -> Self {
+        StepError { step, error: e.to_string(), log: None }
+    }
+}
+
+type StepResult = Result<(), StepError>;
 
 /// The units the engine manages (`etcd`, `flanneld`, `docker`).
 pub fn managed_units() -> &'static [&'static str] {
