@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use k8s_bootstrap_core::apply::{ApplyOptions, Engine, Report, Stage};
+use k8s_bootstrap_core::apply::{ApplyOptions, Engine, Event, Progress, Report, Stage};
 use k8s_bootstrap_core::pki::{CertBundle, Issued};
 use k8s_bootstrap_core::spec::ClusterSpec;
 use k8s_bootstrap_core::transport::{SshConfig, SshTransport, Transport};
@@ -61,6 +62,25 @@ fn main_pid(h: &Host, unit: &str) -> String {
     let pid = h.sh(&format!("systemctl show -p MainPID --value {unit}")).expect("MainPID").trim().to_string();
     assert_ne!(pid, "0", "{}: {unit} is not running", h.name);
     pid
+}
+
+/// Kills every sshd of one host (listener and sessions) as soon as that
+/// host has written its first file.
+struct KillSshdOnFirstWrite {
+    victim: Host,
+    done: AtomicBool,
+}
+
+impl Progress for KillSshdOnFirstWrite {
+    fn event(&self, e: &Event) {
+        if let Event::Changed { host, change } = e
+            && host == "etcd03"
+            && change.stage == Stage::Files
+            && !self.done.swap(true, Ordering::SeqCst)
+        {
+            self.victim.sh("pkill -KILL -x sshd; true").expect("kill sshd");
+        }
+    }
 }
 
 fn changes(r: &Report) -> Vec<String> {
@@ -188,9 +208,47 @@ fn tutorial_cluster_on_three_test_hosts() {
     });
     assert!(status.etcd_healthy, "{status:#?}");
 
+    // --- sshd of one host killed in the middle of an apply (a changed
+    // token rewrites every member's env file): that host is reported
+    // failed with its address and cause, the others finish (etcd restarts
+    // one member at a time and keeps a quorum), later stages still run.
+    let mut spec2 = spec.clone();
+    spec2.etcd.token = "etcd-cluster-2".into();
+    let h3 = host(&tb, "10.77.0.13").clone();
+    let killer = Arc::new(KillSshdOnFirstWrite { victim: h3.clone(), done: AtomicBool::new(false) });
+    let cut = rt.block_on(async {
+        Engine::new(&spec2, &pki, transports(&tb, &spec2).await)
+            .unwrap()
+            .with_progress(killer.clone())
+            .apply(&ApplyOptions::default())
+            .await
+    });
+    assert!(killer.done.load(Ordering::SeqCst), "sshd was never killed");
+    assert!(!cut.ok() && cut.aborted.is_none(), "{cut:#?}");
+    let failure = cut.hosts["etcd03"].failed.as_ref().expect("etcd03 failed");
+    assert!(failure.error.contains("10.77.0.13"), "{failure:?}");
+    for ok_host in ["etcd01", "etcd02"] {
+        let r = &cut.hosts[ok_host];
+        assert!(r.failed.is_none(), "{ok_host}: {r:?}");
+        assert!(r.changes.iter().any(|c| c.what.starts_with("restart etcd")), "{ok_host}: {:?}", r.changes);
+    }
+    // sshd comes back; the next apply converges: etcd03's env file was
+    // already written, so its etcd restarts because the file is newer
+    // than the running process.
+    h3.sh("systemctl reset-failed ssh; systemctl restart ssh").unwrap();
+    let healed = rt.block_on(apply(&tb, &spec2, &pki));
+    assert!(healed.ok(), "{healed:#?}");
+    assert_eq!(
+        changes(&healed).into_iter().filter(|c| c.contains("restart")).collect::<Vec<_>>(),
+        ["etcd03: etcd restart etcd (/opt/etcd/cfg/etcd is newer than the running etcd: an earlier apply stopped before restarting it)"],
+        "{:?}", changes(&healed)
+    );
+    let again = rt.block_on(apply(&tb, &spec2, &pki));
+    assert_eq!(changes(&again), Vec::<String>::new());
+
     // --- a plan now shows nothing to do.
     let plan = rt.block_on(async {
-        Engine::new(&spec, &pki, transports(&tb, &spec).await).unwrap().plan(&ApplyOptions { until: Some(Stage::Etcd), ..Default::default() }).await
+        Engine::new(&spec2, &pki, transports(&tb, &spec2).await).unwrap().plan(&ApplyOptions::default()).await
     });
     assert_eq!(changes(&plan), Vec::<String>::new());
     drop(tb);

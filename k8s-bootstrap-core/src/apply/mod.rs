@@ -730,48 +730,85 @@ impl Ctx<'_> {
 
     async fn install(&self, h: &mut HostView<'_>) -> StepResult {
         let systemd_dir = format!("{}/", self.spec.layout.systemd_dir);
-        if h.changed_paths.iter().any(|p| p.starts_with(&systemd_dir) && p.ends_with(".service")) {
+        let unit_changed = h.changed_paths.iter().any(|p| p.starts_with(&systemd_dir) && p.ends_with(".service"));
+        // A unit written by an earlier, interrupted run: systemd says so.
+        let pending = if unit_changed {
+            false
+        } else {
+            let mut argv = vec!["systemctl".to_string(), "show".into(), "-P".into(), "NeedDaemonReload".into()];
+            argv.extend(UNITS.iter().map(|u| format!("{u}.service")));
+            let out = h.transport.run(&Command::new(argv)).await.map_err(|e| ("systemctl show NeedDaemonReload".to_string(), e))?;
+            out.stdout_str().lines().any(|l| l.trim() == "yes")
+        };
+        if unit_changed || pending {
             if !self.dry {
                 h.transport.daemon_reload().await.map_err(|e| ("systemctl daemon-reload".to_string(), e))?;
             }
-            self.changed(h, Stage::Install, "systemctl daemon-reload (a unit changed)".into(), None);
+            let why = if unit_changed { "a unit changed" } else { "systemd has not read a unit written earlier" };
+            self.changed(h, Stage::Install, format!("systemctl daemon-reload ({why})"), None);
         }
         self.commands(h, Stage::Install, Phase::Install).await
     }
 
-    /// Whether anything `unit` depends on changed on this host: its unit
-    /// file, any file whose path its unit or environment files mention
-    /// (binaries, configs, certificates), and docker's daemon.json.
-    fn deps_changed(&self, h: &HostView<'_>, unit: &str) -> Option<String> {
+    /// The files on this host that `unit` depends on: its unit file, every
+    /// file whose path its unit or EnvironmentFiles mention (binaries,
+    /// configs, certificates), and docker's daemon.json.
+    fn deps_of(&self, h: &HostView<'_>, unit: &str) -> Vec<String> {
         let unit_path = self.unit_path(unit);
-        if h.changed_paths.contains(&unit_path) {
-            return Some(unit_path);
-        }
         let unit_text = h.render.file(&unit_path).map(|f| f.text().to_string()).unwrap_or_default();
         let mut texts = vec![unit_text.clone()];
         for line in unit_text.lines() {
             if let Some(p) = line.strip_prefix("EnvironmentFile=") {
-                let p = p.trim_start_matches('-');
-                if let Some(f) = h.render.file(p) {
+                if let Some(f) = h.render.file(p.trim_start_matches('-')) {
                     texts.push(f.text().to_string());
                 }
             }
         }
         let implicit = (unit == "docker").then_some("/etc/docker/daemon.json");
-        h.changed_paths
+        h.items
             .iter()
-            .find(|p| Some(p.as_str()) == implicit || texts.iter().any(|t| t.contains(p.as_str())))
+            .map(|i| &i.path)
+            .filter(|p| **p == unit_path || Some(p.as_str()) == implicit || texts.iter().any(|t| t.contains(p.as_str())))
             .cloned()
+            .collect()
+    }
+
+    /// A dependency of `unit` that this run changed.
+    fn deps_changed(&self, h: &HostView<'_>, unit: &str) -> Option<String> {
+        self.deps_of(h, unit).into_iter().find(|p| h.changed_paths.contains(p))
+    }
+
+    /// Why a running `unit` must restart, if it must: a dependency changed
+    /// in this run, or one is newer than the unit's start (an earlier run
+    /// wrote it and stopped before the restart).
+    async fn restart_reason(&self, h: &HostView<'_>, unit: &str) -> Result<Option<String>, StepError> {
+        if let Some(p) = self.deps_changed(h, unit) {
+            return Ok(Some(format!("{p} changed")));
+        }
+        const SCRIPT: &str = r#"u=$1; shift; t=$(systemctl show -P ActiveEnterTimestamp --timestamp=unix "$u"); t=${t#@}; [ -n "$t" ] || exit 0; for f; do m=$(stat -c %Y "$f" 2>/dev/null) || continue; [ "$m" -gt "$t" ] && echo "$f"; done; true"#;
+        let mut argv = vec!["sh".to_string(), "-c".into(), SCRIPT.into(), "sh".into(), format!("{unit}.service")];
+        argv.extend(self.deps_of(h, unit));
+        let out = h
+            .transport
+            .run_ok(&Command::new(argv))
+            .await
+            .map_err(|e| StepError::from((format!("compare {unit}'s start with its files"), e)))?;
+        Ok(out
+            .stdout_str()
+            .lines()
+            .next()
+            .map(|p| format!("{p} is newer than the running {unit}: an earlier apply stopped before restarting it")))
     }
 
     /// Starts `unit` if it is not running, restarts it if something it
     /// depends on changed. `block`: wait for the unit to report ready.
     async fn ensure_unit(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool) -> StepResult {
         let active = h.transport.is_active(unit).await.map_err(|e| (format!("systemctl is-active {unit}"), e))?;
+        let reason = if active { self.restart_reason(h, unit).await? } else { None };
         let (verb, why) = if !active {
             ("start", "not running".to_string())
-        } else if let Some(p) = self.deps_changed(h, unit) {
-            ("restart", format!("{p} changed"))
+        } else if let Some(why) = reason {
+            ("restart", why)
         } else {
             h.report.unchanged += 1;
             return Ok(());
@@ -805,8 +842,11 @@ impl Ctx<'_> {
         for (i, h) in hosts.iter_mut().enumerate().filter(|(_, h)| h.active() && is_member(h)) {
             match h.transport.is_active("etcd").await {
                 Ok(false) => down.push(i),
-                Ok(true) if self.deps_changed(h, "etcd").is_some() => changed.push(i),
-                Ok(true) => h.report.unchanged += 1,
+                Ok(true) => match self.restart_reason(h, "etcd").await {
+                    Ok(Some(why)) => changed.push((i, why)),
+                    Ok(None) => h.report.unchanged += 1,
+                    Err(e) => self.fail_with_log(h, Stage::Etcd, e),
+                },
                 Err(e) => self.fail(h, Stage::Etcd, "systemctl is-active etcd".into(), &e),
             }
         }
@@ -818,10 +858,9 @@ impl Ctx<'_> {
         });
         futures::future::join_all(starts).await;
         if self.dry {
-            for i in changed {
+            for (i, why) in changed {
                 let h = &mut hosts[i];
-                let why = self.deps_changed(h, "etcd").unwrap_or_default();
-                self.changed(h, Stage::Etcd, format!("restart etcd ({why} changed)"), None);
+                self.changed(h, Stage::Etcd, format!("restart etcd ({why})"), None);
             }
             return Ok(());
         }
@@ -830,7 +869,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         self.wait_healthy(hosts, opts.etcd_timeout).await?;
-        for i in changed {
+        for (i, _) in changed {
             let h = &mut hosts[i];
             if let Err(e) = self.ensure_unit(h, Stage::Etcd, "etcd", true).await {
                 self.fail_with_log(h, Stage::Etcd, e);
@@ -845,28 +884,54 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Polls the rendered health command on a member until every endpoint
-    /// is healthy, or gives up after `timeout` (later stages do not start).
-    async fn wait_healthy(&self, hosts: &[HostView<'_>], timeout: Duration) -> Result<(), String> {
+    /// Polls the rendered health command on a member until the cluster can
+    /// go on: every member whose host is still in the run is healthy and
+    /// the healthy ones are a quorum of all members (a member whose host
+    /// failed earlier is reported, not waited for). Gives up after
+    /// `timeout`; later stages then do not start.
+    async fn wait_healthy(&self, hosts: &mut [HostView<'_>], timeout: Duration) -> Result<(), String> {
+        let etcd_unit = self.unit_path("etcd");
+        let members: Vec<(String, String, bool)> = self
+            .spec
+            .hosts_with(Role::Etcd)
+            .map(|m| {
+                let up = hosts.iter().any(|h| h.name == m.name && h.report.failed.is_none());
+                (m.name.clone(), format!("://{}:{}", m.address, self.spec.etcd.client_port), up)
+            })
+            .collect();
         let probe = hosts
             .iter()
-            .filter(|h| h.report.failed.is_none())
-            .find_map(|h| h.render.commands.iter().find(|c| c.phase == Phase::EtcdHealthy).map(|c| (h, c.argv.clone())));
-        let Some((h, argv)) = probe else {
-            return Err("no reachable etcd member to check the cluster's health on".into());
+            .filter(|h| h.report.failed.is_none() && h.render.file(&etcd_unit).is_some())
+            .find_map(|h| h.render.commands.iter().find(|c| c.phase == Phase::EtcdHealthy).map(|c| (h.name.clone(), h.transport.clone(), c.argv.clone())));
+        let Some((probe_host, transport, argv)) = probe else {
+            return Err("no reachable etcd member to check the cluster's health on; later stages not started".into());
         };
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         while Instant::now() < deadline {
-            match h.transport.run(&Command::new(argv.clone()).timeout(Duration::from_secs(15))).await {
-                Ok(out) if out.success() => return Ok(()),
-                Ok(out) => last = format!("{}{}", out.stdout_str(), out.stderr_str()),
+            match transport.run(&Command::new(argv.clone()).timeout(Duration::from_secs(15))).await {
+                Ok(out) => {
+                    last = format!("{}{}", out.stdout_str(), out.stderr_str());
+                    let healthy = |ep: &str| last.lines().any(|l| l.contains(ep) && l.contains(" is healthy"));
+                    let n_healthy = members.iter().filter(|(_, ep, _)| healthy(ep)).count();
+                    let expected_up = members.iter().filter(|(_, _, up)| *up).all(|(_, ep, _)| healthy(ep));
+                    if out.success() || (expected_up && n_healthy * 2 > members.len()) {
+                        for (name, _, _) in members.iter().filter(|(_, ep, _)| !healthy(ep)) {
+                            let note = format!("etcd member {name} is not healthy (its host failed); the cluster goes on with a quorum of {n_healthy}/{}", members.len());
+                            self.progress.event(&Event::Note { host: None, message: note.clone() });
+                            if let Some(h) = hosts.iter_mut().find(|h| h.name == *probe_host) {
+                                h.report.notes.push(note);
+                            }
+                        }
+                        return Ok(());
+                    }
+                }
                 Err(e) => last = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let tail: String = last.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-        Err(format!("etcd cluster not healthy after {timeout:?} (checked on {}): {tail}; later stages not started", h.name))
+        Err(format!("etcd cluster not healthy after {timeout:?} (checked on {probe_host}): {tail}; later stages not started"))
     }
 
     async fn flanneld(&self, h: &mut HostView<'_>) -> StepResult {

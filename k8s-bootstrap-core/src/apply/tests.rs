@@ -82,6 +82,8 @@ impl Transport for FakeHost {
                     .collect();
                 ok(&lines)
             }
+            ["sh", "-c", script, ..] if script.contains("ActiveEnterTimestamp") => ok(""),
+            ["systemctl", "show", "-P", "NeedDaemonReload", ..] => ok("no\nno\nno\n"),
             ["sh", "-c", script] if script.contains("; echo $?") => {
                 let code = if self.converged.load(Ordering::SeqCst) { "0" } else { "1" };
                 ok(&script.lines().map(|_| format!("{code}\n")).collect::<String>())
