@@ -64,6 +64,27 @@ pub struct ApplyArgs {
     pub phase: Option<String>,
 }
 
+/// Options of reset.
+#[derive(Args, Debug, Clone)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Also remove etcd's data directory and flannel's runtime files.
+    #[arg(long)]
+    pub purge: bool,
+    /// Only these hosts (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+fn only(spec: &ClusterSpec, hosts: &[String]) -> Result<Option<BTreeSet<String>>> {
+    let known: BTreeSet<&str> = spec.hosts.iter().map(|h| h.name.as_str()).collect();
+    if let Some(bad) = hosts.iter().find(|h| !known.contains(h.as_str())) {
+        return Err(Invalid(format!("--only: no host {bad:?} in the spec")).into());
+    }
+    Ok((!hosts.is_empty()).then(|| hosts.iter().cloned().collect()))
+}
+
 fn load(c: &Common) -> Result<(ClusterSpec, String)> {
     let path = &c.global.spec;
     let yaml = std::fs::read_to_string(path).map_err(|e| Invalid(format!("cannot read spec {}: {e}", path.display())))?;
@@ -110,13 +131,9 @@ pub async fn plan(c: Common) -> Result<ExitCode> {
 pub async fn apply(a: ApplyArgs) -> Result<ExitCode> {
     let (spec, dir) = load(&a.common)?;
     let until = a.phase.as_deref().map(str::parse::<Stage>).transpose().map_err(Invalid)?;
-    let known: BTreeSet<&str> = spec.hosts.iter().map(|h| h.name.as_str()).collect();
-    if let Some(bad) = a.only.iter().find(|h| !known.contains(h.as_str())) {
-        return Err(Invalid(format!("--only: no host {bad:?} in the spec")).into());
-    }
     let opts = ApplyOptions {
         concurrency: a.concurrency,
-        only: (!a.only.is_empty()).then(|| a.only.iter().cloned().collect()),
+        only: only(&spec, &a.only)?,
         until,
         ..ApplyOptions::default()
     };
@@ -130,4 +147,12 @@ pub async fn status(c: Common) -> Result<ExitCode> {
     let (spec, dir) = load(&c)?;
     let status = engine(&c, &spec, &dir, true).await?.status().await;
     output::status(&status, c.global.output)
+}
+
+/// `k8s-bootstrap reset`.
+pub async fn reset(r: ResetArgs) -> Result<ExitCode> {
+    let (spec, dir) = load(&r.common)?;
+    let opts = ApplyOptions { only: only(&spec, &r.only)?, ..ApplyOptions::default() };
+    let report = engine(&r.common, &spec, &dir, true).await?.reset(&opts, r.purge).await;
+    output::report(&report, r.common.global.output)
 }

@@ -28,6 +28,8 @@ enum Cmd {
     Apply(apply::ApplyArgs),
     /// Show etcd health and members, flannel's config and unit states.
     Status(apply::Common),
+    /// Stop and remove what apply installed (etcd's data only with --purge).
+    Reset(apply::ResetArgs),
 }
 
 /// How reports are printed.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
             Cmd::Plan(c) => apply::plan(c).await,
             Cmd::Apply(a) => apply::apply(a).await,
             Cmd::Status(c) => apply::status(c).await,
+            Cmd::Reset(r) => apply::reset(r).await,
         }
     });
     match result {

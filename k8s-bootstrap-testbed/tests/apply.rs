@@ -251,5 +251,35 @@ fn tutorial_cluster_on_three_test_hosts() {
         Engine::new(&spec2, &pki, transports(&tb, &spec2).await).unwrap().plan(&ApplyOptions::default()).await
     });
     assert_eq!(changes(&plan), Vec::<String>::new());
+
+    // --- reset: units stopped and disabled, installed files gone, etcd's
+    // data kept; a second reset changes nothing; apply brings the same
+    // cluster back with its data; reset --purge removes the data too.
+    let engine = |s: &ClusterSpec| {
+        let s = s.clone();
+        let pki = &pki;
+        let tb = &tb;
+        async move { Engine::new(&s, pki, transports(tb, &s).await).unwrap() }
+    };
+    let reset = rt.block_on(async { engine(&spec2).await.reset(&ApplyOptions::default(), false).await });
+    assert!(reset.ok(), "{reset:#?}");
+    for h in tb.hosts() {
+        let state = h.sh("systemctl is-active etcd flanneld docker || true; systemctl is-enabled etcd || true; \
+                          test -e /opt/etcd && echo opt-etcd || echo no-opt-etcd; test -d /var/lib/etcd/default.etcd/member && echo data || echo no-data").unwrap();
+        assert_eq!(state, "inactive\ninactive\ninactive\ndisabled\nno-opt-etcd\ndata\n", "{}", h.name);
+    }
+    let again = rt.block_on(async { engine(&spec2).await.reset(&ApplyOptions::default(), false).await });
+    assert!(again.ok() && again.change_count() == 0, "{:?}", changes(&again));
+    let back = rt.block_on(apply(&tb, &spec2, &pki));
+    assert!(back.ok(), "{back:#?}");
+    assert!(
+        !changes(&back).iter().any(|c| c.contains("network config")),
+        "flannel's config was still in the kept etcd data: {:?}", changes(&back)
+    );
+    let purge = rt.block_on(async { engine(&spec2).await.reset(&ApplyOptions::default(), true).await });
+    assert!(purge.ok(), "{purge:#?}");
+    for h in tb.hosts() {
+        assert_eq!(h.sh("test -e /var/lib/etcd/default.etcd && echo data || echo none").unwrap().trim(), "none", "{}", h.name);
+    }
     drop(tb);
 }

@@ -425,10 +425,8 @@ impl Engine {
         self.run(opts, false).await
     }
 
-    async fn run(&self, opts: &ApplyOptions, dry: bool) -> Report {
-        let start = Instant::now();
-        let mut hosts: Vec<HostView> = self
-            .hosts
+    fn views(&self, opts: &ApplyOptions) -> Vec<HostView<'_>> {
+        self.hosts
             .iter()
             .map(|h| HostView {
                 name: h.name.clone(),
@@ -441,7 +439,12 @@ impl Engine {
                 report: HostReport::default(),
                 selected: opts.only.as_ref().is_none_or(|o| o.contains(&h.name)),
             })
-            .collect();
+            .collect()
+    }
+
+    async fn run(&self, opts: &ApplyOptions, dry: bool) -> Report {
+        let start = Instant::now();
+        let mut hosts = self.views(opts);
         let ctx = Ctx { spec: &self.spec, digests: Default::default(), dry, progress: self.progress.clone(), sem: Arc::new(Semaphore::new(opts.concurrency.max(1))) };
         let mut aborted = None;
         for stage in Stage::ALL {
@@ -469,6 +472,36 @@ impl Engine {
             dry_run: dry,
             hosts: hosts.into_iter().filter(|h| h.selected).map(|h| (h.name, h.report)).collect(),
             aborted,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// Undoes an apply on every host (or `opts.only`): stops and disables
+    /// docker, flanneld and etcd, removes every file apply installs
+    /// (certificates, binaries, configs, units, wrappers) and the
+    /// directories left empty, and reloads systemd. etcd's data directory
+    /// and flannel's runtime files are removed only with `purge`: without
+    /// it, applying again brings the same cluster back with its data.
+    /// Host preparation (hostname, sysctls in effect, SELinux, firewall) is
+    /// not reverted. A second reset changes nothing.
+    pub async fn reset(&self, opts: &ApplyOptions, purge: bool) -> Report {
+        let start = Instant::now();
+        let mut hosts = self.views(opts);
+        let ctx = Ctx { spec: &self.spec, digests: Default::default(), dry: false, progress: self.progress.clone(), sem: Arc::new(Semaphore::new(opts.concurrency.max(1))) };
+        self.progress.event(&Event::StageStarted(Stage::Files));
+        ctx.per_host(&mut hosts, Stage::Files, |c, h| {
+            Box::pin(async move {
+                if let Err(e) = c.reset_host(h, purge).await {
+                    c.fail_with_log(h, Stage::Files, e);
+                }
+            })
+        })
+        .await;
+        self.progress.event(&Event::StageDone(Stage::Files));
+        Report {
+            dry_run: false,
+            hosts: hosts.into_iter().filter(|h| h.selected).map(|h| (h.name, h.report)).collect(),
+            aborted: None,
             elapsed_ms: start.elapsed().as_millis() as u64,
         }
     }
@@ -724,6 +757,72 @@ impl Ctx<'_> {
                     self.changed(h, Stage::Files, format!("{step} ({how})"), None);
                 }
             }
+        }
+        Ok(())
+    }
+
+    async fn reset_host(&self, h: &mut HostView<'_>, purge: bool) -> StepResult {
+        for unit in UNITS.iter().rev() {
+            if h.render.file(&self.unit_path(unit)).is_none() {
+                continue;
+            }
+            let active = h.transport.is_active(unit).await.map_err(|e| (format!("systemctl is-active {unit}"), e))?;
+            let enabled = h
+                .transport
+                .run(&Command::new(["systemctl", "is-enabled", "--quiet", unit]))
+                .await
+                .map_err(|e| (format!("systemctl is-enabled {unit}"), e))?
+                .success();
+            if active || enabled {
+                h.transport
+                    .run_ok(&Command::new(["systemctl", "disable", "--now", unit]).timeout(Duration::from_secs(120)))
+                    .await
+                    .map_err(|e| (format!("stop {unit}"), e))?;
+                self.changed(h, Stage::Files, format!("stop and disable {unit}"), None);
+            } else {
+                h.report.unchanged += 1;
+            }
+        }
+        let paths: Vec<String> = h.items.iter().map(|i| i.path.clone()).collect();
+        let present: Vec<String> = self
+            .remote_digests(h, &paths)
+            .await?
+            .into_iter()
+            .zip(paths)
+            .filter_map(|(d, p)| d.map(|_| p))
+            .collect();
+        let mut gone: Vec<String> = present.clone();
+        if purge {
+            for dir in [self.spec.etcd.data_dir.clone(), "/run/flannel".to_string()] {
+                if h.transport.stat(&dir).await.map_err(|e| (format!("stat {dir}"), e))?.is_some() {
+                    gone.push(dir);
+                }
+            }
+        }
+        if !gone.is_empty() {
+            let mut argv = vec!["rm".to_string(), "-rf".into(), "--".into()];
+            argv.extend(gone.iter().cloned());
+            h.transport.run_ok(&Command::new(argv)).await.map_err(|e| ("remove installed files".to_string(), e))?;
+            for p in &gone {
+                self.changed(h, Stage::Files, format!("remove {p}"), None);
+            }
+            // Directories apply created, when nothing else is in them.
+            let mut dirs: BTreeSet<String> = BTreeSet::new();
+            for p in &present {
+                let mut d = std::path::Path::new(p).parent();
+                while let Some(x) = d.filter(|x| x.components().count() > 2) {
+                    dirs.insert(x.to_string_lossy().into_owned());
+                    d = x.parent();
+                }
+            }
+            let mut dirs: Vec<String> = dirs.into_iter().filter(|d| d.starts_with(&self.spec.layout.etcd_dir) || d.starts_with(&self.spec.layout.kubernetes_dir)).collect();
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
+            if !dirs.is_empty() {
+                let mut argv = vec!["rmdir".to_string(), "--ignore-fail-on-non-empty".into(), "--".into()];
+                argv.extend(dirs);
+                h.transport.run(&Command::new(argv)).await.map_err(|e| ("remove empty directories".to_string(), e))?;
+            }
+            h.transport.daemon_reload().await.map_err(|e| ("systemctl daemon-reload".to_string(), e))?;
         }
         Ok(())
     }
