@@ -857,10 +857,10 @@ impl Ctx<'_> {
         let unit_text = h.render.file(&unit_path).map(|f| f.text().to_string()).unwrap_or_default();
         let mut texts = vec![unit_text.clone()];
         for line in unit_text.lines() {
-            if let Some(p) = line.strip_prefix("EnvironmentFile=") {
-                if let Some(f) = h.render.file(p.trim_start_matches('-')) {
-                    texts.push(f.text().to_string());
-                }
+            if let Some(p) = line.strip_prefix("EnvironmentFile=")
+                && let Some(f) = h.render.file(p.trim_start_matches('-'))
+            {
+                texts.push(f.text().to_string());
             }
         }
         let implicit = (unit == "docker").then_some("/etc/docker/daemon.json");
