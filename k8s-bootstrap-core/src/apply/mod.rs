@@ -631,40 +631,48 @@ impl Ctx<'_> {
         if cmds.is_empty() {
             return Ok(());
         }
-        // Every check of the phase in one round trip: one exit code per line.
-        let script: String = cmds
-            .iter()
-            .map(|c| match &c.check {
-                Some(check) => format!("{} >/dev/null 2>&1 </dev/null; echo $?\n", join_argv(check)),
-                None => "echo 1\n".to_string(),
-            })
-            .collect();
-        let step = format!("checks of {stage}");
-        let out = h.transport.run_ok(&Command::new(["sh", "-c", script.as_str()])).await.map_err(|e| (step.clone(), e))?;
-        let passed: Vec<bool> = out.stdout_str().lines().map(|l| l.trim() == "0").collect();
-        if passed.len() != cmds.len() {
-            let reason = format!("{} check results for {} commands", passed.len(), cmds.len());
-            return Err(StepError { step, error: format!("{}: {reason}", h.name), log: None });
-        }
-        let mut ran_any = false;
-        for (c, passed) in cmds.into_iter().zip(passed) {
-            // Once a command of this phase ran, a later check may have
-            // changed its answer: ask it again.
-            let passed = match (&c.check, ran_any && !self.dry) {
-                (Some(check), true) => {
-                    h.transport.run(&Command::new(check.clone())).await.map_err(|e| (c.description.clone(), e))?.success()
-                }
-                _ => passed,
+        // The whole stage in one round trip: each command runs right after
+        // its own check fails (as in commands.sh), one result line each; the
+        // first failing command stops the script and its output comes back
+        // on stderr. A plan runs only the checks.
+        let mut script = String::from("o=$(mktemp) || exit 97\ntrap 'rm -f -- \"$o\"' EXIT\n");
+        for c in &cmds {
+            let run = if self.dry {
+                "echo ran".to_string()
+            } else {
+                format!(
+                    "if {} >\"$o\" 2>&1 </dev/null; then echo ran; else rc=$?; echo \"fail $rc\"; tail -c 3000 \"$o\" >&2; exit 0; fi",
+                    join_argv(&c.argv)
+                )
             };
-            if passed {
-                h.report.unchanged += 1;
-                continue;
+            match &c.check {
+                Some(check) => script.push_str(&format!("if {} >/dev/null 2>&1 </dev/null; then echo skip; else {run}; fi\n", join_argv(check))),
+                None => script.push_str(&format!("{run}\n")),
             }
-            if !self.dry {
-                h.transport.run_ok(&Command::new(c.argv.clone())).await.map_err(|e| (c.description.clone(), e))?;
+        }
+        let step = format!("{stage} commands");
+        let out = h.transport.run_ok(&Command::new(["sh", "-c", script.as_str()])).await.map_err(|e| (step.clone(), e))?;
+        let text = out.stdout_str();
+        let mut lines = text.lines();
+        for c in cmds {
+            match lines.next().map(str::trim) {
+                Some("skip") => h.report.unchanged += 1,
+                Some("ran") => self.changed(h, stage, c.description.clone(), None),
+                Some(fail) if fail.starts_with("fail ") => {
+                    let error = format!(
+                        "{}: `{}` failed with exit code {}: {}",
+                        h.name,
+                        join_argv(&c.argv),
+                        fail.trim_start_matches("fail "),
+                        out.stderr_str().trim_end()
+                    );
+                    return Err(StepError { step: c.description.clone(), error, log: None });
+                }
+                other => {
+                    let error = format!("{}: no result for `{}` ({other:?}): {}", h.name, join_argv(&c.argv), out.stderr_str().trim_end());
+                    return Err(StepError { step: c.description.clone(), error, log: None });
+                }
             }
-            ran_any = true;
-            self.changed(h, stage, c.description.clone(), None);
         }
         Ok(())
     }
@@ -698,6 +706,7 @@ impl Ctx<'_> {
         let items: Vec<Item> = h.items.to_vec();
         let paths: Vec<String> = items.iter().map(|i| i.path.clone()).collect();
         let remote = self.remote_digests(h, &paths).await?;
+        let mut to_put = Vec::new();
         for (it, remote) in items.into_iter().zip(remote) {
             let step = format!("write {}", it.path);
             let local = match &it.source {
@@ -742,23 +751,42 @@ impl Ctx<'_> {
                 self.changed(h, Stage::Files, step, Some(diff));
                 continue;
             }
-            let mut opts = PutOptions::new(it.mode);
-            if let Some(o) = &it.owner {
-                opts = opts.owner(o.clone());
-            }
-            let outcome = h.transport.put_file(&it.path, &it.source, &opts).await.map_err(|e| (step.clone(), e))?;
+            to_put.push(it);
+        }
+        // One call for all writes: exec-based transports send every
+        // in-memory file in one round trip (each still atomic on its own).
+        let specs: Vec<(String, FileSource, PutOptions)> = to_put
+            .iter()
+            .map(|it| {
+                let mut opts = PutOptions::new(it.mode);
+                if let Some(o) = &it.owner {
+                    opts = opts.owner(o.clone());
+                }
+                (it.path.clone(), it.source.clone(), opts)
+            })
+            .collect();
+        let outcomes = h.transport.put_files(&specs).await;
+        let mut first_error = None;
+        for (it, outcome) in to_put.iter().zip(outcomes) {
+            let step = format!("write {}", it.path);
             use crate::transport::PutOutcome::*;
             match outcome {
-                Unchanged => h.report.unchanged += 1,
-                MetadataUpdated => self.changed(h, Stage::Files, format!("{step} (mode/owner)"), None),
-                Created | Updated => {
+                Err(e) => {
+                    first_error.get_or_insert((step, e));
+                }
+                Ok(Unchanged) => h.report.unchanged += 1,
+                Ok(MetadataUpdated) => self.changed(h, Stage::Files, format!("{step} (mode/owner)"), None),
+                Ok(outcome @ (Created | Updated)) => {
                     h.changed_paths.insert(it.path.clone());
                     let how = if outcome == Created { "created" } else { "updated" };
                     self.changed(h, Stage::Files, format!("{step} ({how})"), None);
                 }
             }
         }
-        Ok(())
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     async fn reset_host(&self, h: &mut HostView<'_>, purge: bool) -> StepResult {

@@ -84,9 +84,14 @@ impl Transport for FakeHost {
             }
             ["sh", "-c", script, ..] if script.contains("ActiveEnterTimestamp") => ok(""),
             ["systemctl", "show", "-P", "NeedDaemonReload", ..] => ok("no\nno\nno\n"),
-            ["sh", "-c", script] if script.contains("; echo $?") => {
-                let code = if self.converged.load(Ordering::SeqCst) { "0" } else { "1" };
-                ok(&script.lines().map(|_| format!("{code}\n")).collect::<String>())
+            ["sh", "-c", script] if script.starts_with("o=$(mktemp)") => {
+                // A stage's commands: each "ran" before convergence, "skip" after.
+                let steps: Vec<&str> = script.lines().skip(2).collect();
+                let converged = self.converged.load(Ordering::SeqCst);
+                if !converged {
+                    self.log.lock().unwrap().extend(steps.iter().map(|l| l.to_string()));
+                }
+                ok(&steps.iter().map(|_| if converged { "skip\n" } else { "ran\n" }).collect::<String>())
             }
             _ if self.converged.load(Ordering::SeqCst) => ok(""),
             _ => {

@@ -442,6 +442,18 @@ pub trait Transport: Send + Sync {
     /// Metadata of `path` (symlinks not followed); `Ok(None)` if absent.
     async fn stat(&self, path: &str) -> Result<Option<FileStat>>;
 
+    /// Puts several files, each atomically as [`put_file`](Transport::put_file)
+    /// does, and returns one outcome per file in order. The default puts
+    /// them one after another; exec-based transports override it to write
+    /// all in-memory files in one round trip.
+    async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<Result<PutOutcome>> {
+        let mut out = Vec::with_capacity(files.len());
+        for (path, source, opts) in files {
+            out.push(self.put_file(path, source, opts).await);
+        }
+        out
+    }
+
     /// Runs a command and fails with [`TransportError::CommandFailed`]
     /// (exit code + stderr tail) unless it exits 0.
     async fn run_ok(&self, cmd: &Command) -> Result<Output> {

@@ -137,6 +137,63 @@ pub(crate) fn put(path: &str, sha256: &str, opts: &PutOptions) -> String {
     s
 }
 
+/// One script that puts many files whose contents arrive concatenated on
+/// stdin (`files`: path, SHA-256, size, options). Each file is handled as
+/// [`put`] does (temp file in the target dir, hash check, chmod/chown,
+/// fsync, rename; unchanged content is consumed and not written) and gets
+/// one output line: `created`, `updated`, `meta`, `unchanged` or
+/// `error <reason>`. A cut connection truncates stdin: the file being
+/// written fails its hash check and its temp file is removed.
+pub(crate) fn put_many(files: &[(String, String, u64, PutOptions)]) -> String {
+    let mut s = String::from(
+        r#"t=
+trap 'if [ -n "$t" ]; then rm -f -- "$t"; fi' EXIT
+trap 'exit 1' HUP INT TERM PIPE
+owner_ok() {
+  case $1 in
+    *:*) [ "$(stat -c %U:%G -- "$2")" = "$1" ] || [ "$(stat -c %u:%g -- "$2")" = "$1" ] ;;
+    *) [ "$(stat -c %U -- "$2")" = "$1" ] || [ "$(stat -c %u -- "$2")" = "$1" ] ;;
+  esac
+}
+meta() { chmod "$2" -- "$1" && { [ -z "$3" ] || chown -- "$3" "$1"; }; }
+put() {
+  f=$1; d=${f%/*}; [ -n "$d" ] || d=/
+  s=
+  if [ -f "$f" ] && [ ! -L "$f" ]; then s=$(sha256sum < "$f"); s=${s%% *}; fi
+  if [ "$s" = "$2" ]; then
+    head -c "$3" > /dev/null
+    if [ "$(stat -c %a -- "$f")" = "$4" ] && { [ -z "$5" ] || owner_ok "$5" "$f"; }; then echo unchanged; return; fi
+    if meta "$f" "$4" "$5"; then echo meta; else echo "error chmod/chown failed"; fi
+    return
+  fi
+  if [ -e "$f" ]; then how=updated; else how=created; fi
+  if [ "$6" = 1 ]; then mkdir -p -- "$d"; fi
+  if ! t=$(mktemp -- "$d/.${f##*/}.kbtmp.XXXXXX"); then t=; head -c "$3" > /dev/null; echo "error cannot create a temp file in $d"; return; fi
+  head -c "$3" > "$t"
+  s=$(sha256sum < "$t"); s=${s%% *}
+  if [ "$s" != "$2" ]; then rm -f -- "$t"; t=; echo "error content hash mismatch: transfer incomplete"; return; fi
+  if meta "$t" "$4" "$5" && { sync -- "$t" 2>/dev/null || sync; } && mv -f -- "$t" "$f"; then
+    t=; sync -- "$d" 2>/dev/null; echo "$how"
+  else
+    rm -f -- "$t"; t=; echo "error write failed"
+  fi
+}
+"#,
+    );
+    for (path, sha, size, opts) in files {
+        s.push_str(&format!(
+            "put {} {} {size} {:o} {} {}
+",
+            quote(path),
+            quote(sha),
+            opts.mode,
+            quote(opts.owner.as_deref().unwrap_or("")),
+            if opts.create_parents { 1 } else { 0 }
+        ));
+    }
+    s
+}
+
 /// `cat` the file, exit [`ABSENT`] if missing.
 pub(crate) fn read(path: &str) -> String {
     let p = quote(path);
@@ -183,6 +240,57 @@ pub(crate) fn sha256(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The batch script run by the real `sh` on real files: every outcome,
+    /// and a truncated stdin leaving the old file and no temp file.
+    #[test]
+    fn put_many_on_real_files() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+        std::fs::write(p("same"), b"same\n").unwrap();
+        std::fs::write(p("chmod"), b"chmod\n").unwrap();
+        std::fs::write(p("old"), b"old\n").unwrap();
+        let files: Vec<(String, Vec<u8>, u32)> = vec![
+            (p("new/dir/created"), b"created\n".to_vec(), 0o600),
+            (p("same"), b"same\n".to_vec(), 0o644),
+            (p("chmod"), b"chmod\n".to_vec(), 0o600),
+            (p("old"), b"new content\n".to_vec(), 0o644),
+            (p("it's $(odd) name"), b"x".to_vec(), 0o644),
+        ];
+        std::fs::set_permissions(p("same"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        let specs: Vec<_> = files
+            .iter()
+            .map(|(path, b, mode)| (path.clone(), hex::encode(sha2::Sha256::digest(b)), b.len() as u64, PutOptions::new(*mode)))
+            .collect();
+        let run = |stdin: Vec<u8>| {
+            use std::io::Write;
+            let mut c = std::process::Command::new("sh")
+                .args(["-c", &put_many(&specs)])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            c.stdin.take().unwrap().write_all(&stdin).unwrap();
+            String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+        };
+        let all: Vec<u8> = files.iter().flat_map(|(_, b, _)| b.clone()).collect();
+        assert_eq!(run(all.clone()), "created\nunchanged\nmeta\nupdated\ncreated\n");
+        assert_eq!(std::fs::read(p("old")).unwrap(), b"new content\n");
+        assert_eq!(std::fs::read(p("it's $(odd) name")).unwrap(), b"x");
+        let mode = |n: &str| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p(n)).unwrap().permissions()) & 0o777;
+        assert_eq!((mode("new/dir/created"), mode("chmod")), (0o600, 0o600));
+        assert_eq!(run(all.clone()), "unchanged\nunchanged\nunchanged\nunchanged\nunchanged\n");
+        // Stdin cut in the middle of the 4th file: the 4th keeps its old
+        // content, nothing is left behind.
+        std::fs::write(p("old"), b"old\n").unwrap();
+        let cut = all.len() - 1 - 6;
+        let out = run(all[..cut].to_vec());
+        assert!(out.starts_with("unchanged\nunchanged\nunchanged\nerror content hash mismatch"), "{out}");
+        assert_eq!(std::fs::read(p("old")).unwrap(), b"old\n");
+        let litter: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("kbtmp")).collect();
+        assert!(litter.is_empty(), "{litter:?}");
+    }
 
     #[test]
     fn split_and_parse() {

@@ -774,6 +774,64 @@ impl Transport for SshTransport {
         })
     }
 
+    /// In-memory files go out in one round trip ([`script::put_many`]);
+    /// files from disk are streamed one by one by `put_file`.
+    async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<Result<PutOutcome>> {
+        let host = self.host();
+        let mut results: Vec<Option<Result<PutOutcome>>> = (0..files.len()).map(|_| None).collect();
+        let mut batch = Vec::new();
+        let mut stdin = Vec::new();
+        let mut idx = Vec::new();
+        for (i, (path, source, opts)) in files.iter().enumerate() {
+            match source {
+                FileSource::Bytes(b) => {
+                    use sha2::Digest;
+                    batch.push((path.clone(), hex::encode(sha2::Sha256::digest(b)), b.len() as u64, opts.clone()));
+                    stdin.extend_from_slice(b);
+                    idx.push(i);
+                }
+                _ => results[i] = Some(self.put_file(path, source, opts).await),
+            }
+        }
+        if !batch.is_empty() {
+            let line = format!("sh -c {}", quote(&script::put_many(&batch)));
+            let reader: Box<dyn AsyncRead + Send + Unpin + '_> = Box::new(&stdin[..]);
+            let shown = format!("upload {} files", batch.len());
+            match self.exec(line, Some(reader), None, &shown).await {
+                Ok(out) => {
+                    let text = out.stdout_str();
+                    let mut lines = text.lines();
+                    for (&i, (path, ..)) in idx.iter().zip(&batch) {
+                        let r = match lines.next() {
+                            Some("created") => Ok(PutOutcome::Created),
+                            Some("updated") => Ok(PutOutcome::Updated),
+                            Some("meta") => Ok(PutOutcome::MetadataUpdated),
+                            Some("unchanged") => Ok(PutOutcome::Unchanged),
+                            Some(other) => Err(TransportError::Transfer {
+                                host: host.clone(),
+                                path: path.clone(),
+                                reason: other.trim_start_matches("error ").to_string(),
+                            }),
+                            None => Err(TransportError::Transfer {
+                                host: host.clone(),
+                                path: path.clone(),
+                                reason: format!("no result (exit {:?}): {}", out.exit_code, super::error::tail(&out.stderr)),
+                            }),
+                        };
+                        results[i] = Some(r);
+                    }
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    for (&i, (path, ..)) in idx.iter().zip(&batch) {
+                        results[i] = Some(Err(TransportError::Transfer { host: host.clone(), path: path.clone(), reason: reason.clone() }));
+                    }
+                }
+            }
+        }
+        results.into_iter().map(|r| r.expect("every file has a result")).collect()
+    }
+
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let out = self
             .script(script::read(path), &format!("cat {path}"))
