@@ -12,7 +12,8 @@ set -euo pipefail
 runs=${1:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build -q --release -p k8s-bootstrap-cli -p k8s-bootstrap-testbed -p k8s-bootstrap-examples --examples
+cargo build -q --release -p k8s-bootstrap-cli -p k8s-bootstrap-testbed
+cargo build -q --release -p k8s-bootstrap-examples --examples
 bin=target/release
 spec=examples/testbed-cluster.yaml
 tb=/run/k8s-bootstrap-testbed
