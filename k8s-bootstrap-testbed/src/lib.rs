@@ -51,7 +51,7 @@ pub const FIRST_HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 11);
 /// An address on the test bridge that no host uses (for "unreachable" tests).
 pub const UNUSED_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 250);
 /// Most hosts one testbed boots.
-pub const MAX_HOSTS: usize = 20;
+pub const MAX_HOSTS: usize = 40;
 
 const LOCK_FILE: &str = "/run/k8s-bootstrap-testbed.lock";
 const DEFAULT_DIR: &str = "/run/k8s-bootstrap-testbed";
@@ -337,6 +337,19 @@ fn kill_host(h: &Host) {
     }
 }
 
+/// Every host's systemd holds several inotify instances, all owned by
+/// root: the kernel's default of 128 per user stops the 25th host from
+/// booting. Raise the limit (machine-wide, never lowered) to fit `n` hosts.
+fn raise_inotify_instances(n: usize) -> Result<()> {
+    const KNOB: &str = "/proc/sys/fs/inotify/max_user_instances";
+    let want = 128 + 16 * n as u64;
+    let have: u64 = fs::read_to_string(KNOB).map_err(io(KNOB))?.trim().parse().unwrap_or(0);
+    if have < want {
+        fs::write(KNOB, want.to_string()).map_err(io(format!("raise {KNOB} to {want}")))?;
+    }
+    Ok(())
+}
+
 /// Tears down everything recorded in state folder `dir` (idempotent).
 pub fn teardown_dir(dir: &Path) -> Result<()> {
     let hosts = read_state(dir);
@@ -404,6 +417,7 @@ impl Testbed {
         if !is_root() {
             return Err(Error::NotRoot);
         }
+        raise_inotify_instances(n)?;
         let lock = File::options()
             .create(true)
             .truncate(false)
