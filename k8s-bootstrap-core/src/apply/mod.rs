@@ -46,6 +46,7 @@
 
 mod diff;
 mod hosts;
+mod members;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -978,6 +979,29 @@ impl Ctx<'_> {
             }
         }
         let t = Instant::now();
+        // A member that is down and not in the running cluster's member
+        // list joins it: `member add` first, then it starts with initial
+        // state `existing`, one at a time.
+        let running: Option<usize> = hosts
+            .iter()
+            .enumerate()
+            .find(|(i, h)| h.active() && is_member(h) && !down.contains(i))
+            .map(|(i, _)| i);
+        let mut joining: Vec<(usize, Option<members::Member>)> = Vec::new();
+        if let (Some(probe), false) = (running, down.is_empty()) {
+            let list = self.member_list(&hosts[probe]).await?;
+            let mut returning = Vec::new();
+            for i in down {
+                let peer = self.peer_url(&hosts[i].name);
+                match list.iter().find(|m| m.peer == peer) {
+                    Some(m) if m.started => returning.push(i),
+                    Some(m) => joining.push((i, Some(m.clone()))),
+                    None => joining.push((i, None)),
+                }
+            }
+            down = returning;
+        }
+        let pending: BTreeSet<String> = joining.iter().map(|(i, _)| hosts[*i].name.clone()).collect();
         let starts = hosts.iter_mut().enumerate().filter(|(i, _)| down.contains(i)).map(|(_, h)| async move {
             if let Err(e) = self.ensure_unit(h, Stage::Etcd, "etcd", false).await {
                 self.fail_with_log(h, Stage::Etcd, e);
@@ -985,9 +1009,16 @@ impl Ctx<'_> {
         });
         futures::future::join_all(starts).await;
         if self.dry {
+            for (i, _) in joining {
+                let h = &mut hosts[i];
+                self.changed(h, Stage::Etcd, "add etcd member (member add, then start with initial state existing)".into(), None);
+            }
             for (i, why) in changed {
                 let h = &mut hosts[i];
                 self.changed(h, Stage::Etcd, format!("restart etcd ({why})"), None);
+            }
+            if let Some(probe) = running {
+                self.remove_members(hosts, probe, opts, true).await?;
             }
             return Ok(());
         }
@@ -995,14 +1026,30 @@ impl Ctx<'_> {
         if !any_member {
             return Ok(());
         }
-        self.wait_healthy(hosts, opts.etcd_timeout).await?;
+        self.wait_healthy(hosts, opts.etcd_timeout, &pending).await?;
+        let mut pending = pending;
+        for (i, known) in joining {
+            let probe = running.expect("joining implies a running member");
+            self.join(hosts, probe, i, known).await?;
+            pending.remove(&hosts[i].name);
+            self.wait_healthy(hosts, opts.etcd_timeout, &pending).await?;
+            let join_file = self.join_file();
+            hosts[i]
+                .transport
+                .run_ok(&Command::new(["rm", "-f", "--", join_file.as_str()]))
+                .await
+                .map_err(|e| format!("{}: removing {join_file}: {e}", hosts[i].name))?;
+        }
         for (i, _) in changed {
             let h = &mut hosts[i];
             if let Err(e) = self.ensure_unit(h, Stage::Etcd, "etcd", true).await {
                 self.fail_with_log(h, Stage::Etcd, e);
                 return Err(format!("{}: etcd restart failed; later members were not restarted", h.name));
             }
-            self.wait_healthy(hosts, opts.etcd_timeout).await?;
+            self.wait_healthy(hosts, opts.etcd_timeout, &BTreeSet::new()).await?;
+        }
+        if let Some(probe) = running.or_else(|| hosts.iter().position(|h| h.active() && is_member(h))) {
+            self.remove_members(hosts, probe, opts, false).await?;
         }
         let ms = t.elapsed().as_millis() as u64;
         for h in hosts.iter_mut().filter(|h| h.active() && is_member(h)) {
@@ -1016,11 +1063,12 @@ impl Ctx<'_> {
     /// the healthy ones are a quorum of all members (a member whose host
     /// failed earlier is reported, not waited for). Gives up after
     /// `timeout`; later stages then do not start.
-    async fn wait_healthy(&self, hosts: &mut [HostView<'_>], timeout: Duration) -> Result<(), String> {
+    async fn wait_healthy(&self, hosts: &mut [HostView<'_>], timeout: Duration, pending: &BTreeSet<String>) -> Result<(), String> {
         let etcd_unit = self.unit_path("etcd");
         let members: Vec<(String, String, bool)> = self
             .spec
             .hosts_with(Role::Etcd)
+            .filter(|m| !pending.contains(&m.name))
             .map(|m| {
                 let up = hosts.iter().any(|h| h.name == m.name && h.report.failed.is_none());
                 (m.name.clone(), format!("://{}:{}", m.address, self.spec.etcd.client_port), up)
@@ -1028,7 +1076,7 @@ impl Ctx<'_> {
             .collect();
         let probe = hosts
             .iter()
-            .filter(|h| h.report.failed.is_none() && h.render.file(&etcd_unit).is_some())
+            .filter(|h| h.report.failed.is_none() && h.render.file(&etcd_unit).is_some() && !pending.contains(&h.name))
             .find_map(|h| h.render.commands.iter().find(|c| c.phase == Phase::EtcdHealthy).map(|c| (h.name.clone(), h.transport.clone(), c.argv.clone())));
         let Some((probe_host, transport, argv)) = probe else {
             return Err("no reachable etcd member to check the cluster's health on; later stages not started".into());

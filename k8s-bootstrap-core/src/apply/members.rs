@@ -1,0 +1,170 @@
+//! etcd membership changes: joining members to a running cluster and
+//! removing the members the spec no longer has, one at a time.
+
+use std::collections::BTreeSet;
+
+use super::{ApplyOptions, Ctx, Event, HostView, Stage, StepError};
+use crate::spec::Role;
+use crate::transport::Command;
+
+/// One line of `etcdctl member list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Member {
+    pub id: String,
+    pub started: bool,
+    pub name: String,
+    pub peer: String,
+}
+
+/// Parses `etcdctl member list` (`id, started, name, peer urls, client urls[, learner]`).
+pub(super) fn parse_member_list(text: &str) -> Vec<Member> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(", ").collect();
+            (f.len() >= 5).then(|| Member {
+                id: f[0].trim().to_string(),
+                started: f[1].trim() == "started",
+                name: f[2].trim().to_string(),
+                peer: f[3].trim().split(',').next().unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Runs a membership change on `probe`. etcd refuses one ("unhealthy
+/// cluster") until the members it counts on have been connected for a few
+/// seconds (strict reconfiguration check): retried for up to a minute.
+async fn reconfigure(probe: &HostView<'_>, cmd: &Command) -> Result<crate::transport::Output, crate::transport::TransportError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match probe.transport.run_ok(cmd).await {
+            Err(e) if e.to_string().contains("unhealthy cluster") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+impl Ctx<'_> {
+    fn admin(&self) -> String {
+        format!("{}/bin/etcdctl-admin", self.spec.layout.etcd_dir)
+    }
+
+    /// The file the etcd unit reads (optionally) after its env file, written
+    /// only while a member joins a running cluster.
+    pub(super) fn join_file(&self) -> String {
+        format!("{}/cfg/etcd-join", self.spec.layout.etcd_dir)
+    }
+
+    /// The peer URL of the spec host `name`.
+    pub(super) fn peer_url(&self, name: &str) -> String {
+        let addr = self.spec.hosts.iter().find(|h| h.name == name).map(|h| h.address.to_string()).unwrap_or_default();
+        format!("https://{addr}:{}", self.spec.etcd.peer_port)
+    }
+
+    pub(super) async fn member_list(&self, probe: &HostView<'_>) -> Result<Vec<Member>, String> {
+        let out = probe
+            .transport
+            .run_ok(&Command::new([self.admin(), "member".into(), "list".into()]).timeout(std::time::Duration::from_secs(30)))
+            .await
+            .map_err(|e| format!("etcd member list on {}: {e}; later stages not started", probe.name))?;
+        Ok(parse_member_list(&out.stdout_str()))
+    }
+
+    /// Adds host `i` to the cluster (unless `known`: an earlier run added it
+    /// and it never started), writes its join file and starts it.
+    pub(super) async fn join(&self, hosts: &mut [HostView<'_>], probe: usize, i: usize, known: Option<Member>) -> Result<(), String> {
+        let name = hosts[i].name.clone();
+        let peer = self.peer_url(&name);
+        let initial_cluster = match known {
+            None => {
+                let add = Command::new([self.admin(), "member".into(), "add".into(), name.clone(), format!("--peer-urls={peer}")]);
+                let out = reconfigure(&hosts[probe], &add).await.map_err(|e| format!("etcd member add {name}: {e}; later stages not started"))?;
+                let text = out.stdout_str();
+                text.lines()
+                    .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER=").map(|v| v.trim_matches('"').to_string()))
+                    .ok_or_else(|| format!("etcd member add {name}: no ETCD_INITIAL_CLUSTER in its output: {text}"))?
+            }
+            Some(_) => {
+                let list = self.member_list(&hosts[probe]).await?;
+                let mut parts: Vec<String> =
+                    list.iter().filter(|m| m.started).map(|m| format!("{}={}", m.name, m.peer)).collect();
+                parts.push(format!("{name}={peer}"));
+                parts.join(",")
+            }
+        };
+        let join = format!(
+            "# Written by k8s-bootstrap while {name} joins the running cluster; removed once it is healthy.\n\
+             ETCD_INITIAL_CLUSTER=\"{initial_cluster}\"\nETCD_INITIAL_CLUSTER_STATE=\"existing\"\n"
+        );
+        let h = &mut hosts[i];
+        let join_file = self.join_file();
+        let r: Result<(), StepError> = async {
+            h.transport
+                .put_file(&join_file, &join.into_bytes().into(), &crate::transport::PutOptions::new(0o644))
+                .await
+                .map_err(|e| StepError::from((format!("write {join_file}"), e)))?;
+            self.ensure_unit(h, Stage::Etcd, "etcd", true).await
+        }
+        .await;
+        if let Err(e) = r {
+            self.fail_with_log(h, Stage::Etcd, e);
+            return Err(format!("{name}: joining the etcd cluster failed; later stages not started"));
+        }
+        self.changed(h, Stage::Etcd, format!("add etcd member {name} (member add, then start with initial state existing)"), None);
+        Ok(())
+    }
+
+    /// Removes, one at a time, every member the spec no longer lists. A
+    /// host of the run that ran a removed member has its etcd stopped and
+    /// its data dir wiped (a removed member can never rejoin with it).
+    pub(super) async fn remove_members(&self, hosts: &mut [HostView<'_>], probe: usize, opts: &ApplyOptions, dry: bool) -> Result<(), String> {
+        let want: BTreeSet<String> = self.spec.hosts_with(Role::Etcd).map(|h| self.peer_url(&h.name)).collect();
+        let list = self.member_list(&hosts[probe]).await?;
+        for m in list.into_iter().filter(|m| !want.contains(&m.peer)) {
+            let label = if m.name.is_empty() { m.peer.clone() } else { m.name.clone() };
+            if dry {
+                self.changed(&mut hosts[probe], Stage::Etcd, format!("remove etcd member {label}"), None);
+                continue;
+            }
+            let remove = Command::new([self.admin(), "member".into(), "remove".into(), m.id.clone()]);
+            reconfigure(&hosts[probe], &remove).await.map_err(|e| format!("etcd member remove {label}: {e}; later stages not started"))?;
+            self.changed(&mut hosts[probe], Stage::Etcd, format!("remove etcd member {label}"), None);
+            let host_of = self.spec.hosts.iter().find(|h| format!("https://{}:{}", h.address, self.spec.etcd.peer_port) == m.peer);
+            match host_of.and_then(|hs| hosts.iter().position(|h| h.name == hs.name && h.active())) {
+                Some(j) => {
+                    let data = self.spec.etcd.data_dir.clone();
+                    let h = &mut hosts[j];
+                    let stop = Command::new(["sh", "-c", "systemctl disable --now etcd && rm -rf -- \"$1\"", "sh", data.as_str()]);
+                    match h.transport.run_ok(&stop.timeout(std::time::Duration::from_secs(120))).await {
+                        Ok(_) => self.changed(h, Stage::Etcd, format!("stop etcd and remove {data} (no longer a member)"), None),
+                        Err(e) => self.fail(h, Stage::Etcd, "stop the removed etcd member".into(), &e),
+                    }
+                }
+                None => {
+                    let note = format!("etcd member {label} was removed from the cluster; its host is not in this run: stop etcd there");
+                    self.progress.event(&Event::Note { host: None, message: note.clone() });
+                    hosts[probe].report.notes.push(note);
+                }
+            }
+            self.wait_healthy(hosts, opts.etcd_timeout, &BTreeSet::new()).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_list_lines() {
+        let text = "8e9e05c52164694d, started, etcd01, https://10.77.0.11:2380, https://10.77.0.11:2379, false\n\
+                    91bc3c398fb3c146, unstarted, , https://10.77.0.14:2380, , false\n";
+        let l = parse_member_list(text);
+        assert_eq!(l.len(), 2);
+        assert_eq!((l[0].name.as_str(), l[0].started, l[0].peer.as_str()), ("etcd01", true, "https://10.77.0.11:2380"));
+        assert_eq!((l[1].name.as_str(), l[1].started, l[1].peer.as_str()), ("", false, "https://10.77.0.14:2380"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Day 2 on 5 real test hosts: grow the etcd cluster from 3 to 5 members
+//! and back to 3 by changing the spec and applying, while a client keeps
+//! writing; every write that etcd acknowledged is readable afterwards.
+//!
+//! Needs root (it boots the testbed); it fails, never skips, without it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_bootstrap_core::apply::{ApplyOptions, Engine, Report};
+use k8s_bootstrap_core::pki::{CertBundle, Issued};
+use k8s_bootstrap_core::spec::ClusterSpec;
+use k8s_bootstrap_core::transport::{SshConfig, SshTransport, Transport};
+use k8s_bootstrap_testbed::Testbed;
+
+/// etcd01-05 at 10.77.0.11-15; the first `members` are etcd members, all are nodes.
+fn spec(members: usize) -> ClusterSpec {
+    let mut yaml = String::from("hosts:\n");
+    for i in 1..=5 {
+        let roles = if i <= members { "[etcd, node]" } else { "[node]" };
+        yaml.push_str(&format!("  - {{ name: etcd0{i}, address: 10.77.0.{}, roles: {roles} }}\n", 10 + i));
+    }
+    yaml.push_str(
+        r#"versions: { etcd: "3.4.23", flannel: "0.26.1" }
+binaries: { etcd: /usr/bin/etcd, etcdctl: /usr/bin/etcdctl }
+layout: { dockerd: /usr/sbin/dockerd }
+hostprep: { time_sync: leave, swap_off: false }
+pki: { key_algorithm: ecdsa-p256 }
+"#,
+    );
+    ClusterSpec::load(&yaml).expect("valid spec").0
+}
+
+async fn apply(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Report {
+    let mut hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
+    for h in &spec.hosts {
+        let cfg = SshConfig::new(h.address.to_string())
+            .identity_file(tb.client_key())
+            .known_hosts(tb.known_hosts())
+            .use_agent(false)
+            .connect_timeout(Duration::from_secs(10));
+        hosts.insert(h.name.clone(), Arc::new(SshTransport::connect(cfg).await.expect("connect")));
+    }
+    Engine::new(spec, pki, hosts).expect("engine").apply(&ApplyOptions::default()).await
+}
+
+fn changes(r: &Report) -> Vec<String> {
+    r.hosts.iter().flat_map(|(n, h)| h.changes.iter().map(move |c| format!("{n}: {} {}", c.stage, c.what))).collect()
+}
+
+#[test]
+fn grow_to_five_members_and_back_while_a_client_writes() {
+    let tb = Testbed::up(5).expect("booting 5 test hosts (needs root)");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (three, five) = (spec(3), spec(5));
+    // One CA for both specs: the members' certs are issued per member.
+    let pki = CertBundle::for_cluster(&five).unwrap().generate().unwrap();
+    let h1 = &tb.hosts()[0];
+    let member_names = || -> Vec<String> {
+        let out = h1.sh("/opt/etcd/bin/etcdctl-admin member list").unwrap();
+        let mut v: Vec<String> = out.lines().filter_map(|l| l.split(", ").nth(2).map(str::to_string)).collect();
+        v.sort();
+        v
+    };
+
+    let r = rt.block_on(apply(&tb, &three, &pki));
+    assert!(r.ok(), "{r:#?}");
+    assert_eq!(member_names(), ["etcd01", "etcd02", "etcd03"]);
+
+    // A client on etcd01 writes keys /w/1, /w/2, ... and records each write
+    // etcd acknowledged, until told to stop.
+    h1.sh("rm -f /root/acked /root/stop-writer; nohup sh -c 'i=0; while [ ! -e /root/stop-writer ]; do i=$((i+1)); \
+           if /opt/etcd/bin/etcdctl-admin --command-timeout=5s put /w/$i $i >/dev/null 2>&1; then echo $i >> /root/acked; fi; \
+           done' >/dev/null 2>&1 &")
+        .unwrap();
+
+    let grow = rt.block_on(apply(&tb, &five, &pki));
+    assert!(grow.ok(), "{grow:#?}");
+    let c = changes(&grow);
+    for m in ["etcd04", "etcd05"] {
+        assert!(c.iter().any(|l| l.starts_with(&format!("{m}: etcd add etcd member {m}"))), "{m}: {c:#?}");
+    }
+    assert_eq!(member_names(), ["etcd01", "etcd02", "etcd03", "etcd04", "etcd05"]);
+    assert_eq!(h1.sh("/opt/etcd/bin/etcdctl-admin endpoint health --cluster 2>&1 | grep -c 'is healthy'").unwrap().trim(), "5");
+    let again = rt.block_on(apply(&tb, &five, &pki));
+    assert_eq!(changes(&again), Vec::<String>::new(), "growing is stable");
+
+    let shrink = rt.block_on(apply(&tb, &three, &pki));
+    assert!(shrink.ok(), "{shrink:#?}");
+    let c = changes(&shrink);
+    for m in ["etcd04", "etcd05"] {
+        assert!(c.iter().any(|l| l.ends_with(&format!("remove etcd member {m}"))), "{m}: {c:#?}");
+        assert!(c.iter().any(|l| l.starts_with(&format!("{m}: etcd stop etcd"))), "{m}: {c:#?}");
+    }
+    assert_eq!(member_names(), ["etcd01", "etcd02", "etcd03"]);
+    for h in &tb.hosts()[3..] {
+        assert_eq!(h.sh("systemctl is-active etcd || true").unwrap().trim(), "inactive", "{}", h.name);
+    }
+    let again = rt.block_on(apply(&tb, &three, &pki));
+    assert_eq!(changes(&again), Vec::<String>::new(), "shrinking is stable");
+
+    // Stop the client; every acknowledged write is there with its value.
+    h1.sh("touch /root/stop-writer; sleep 6").unwrap();
+    let acked: Vec<u64> = h1.sh("cat /root/acked").unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    assert!(acked.len() >= 20, "the client wrote too little to prove anything: {}", acked.len());
+    let dump = h1.sh("/opt/etcd/bin/etcdctl-admin get --prefix /w/").unwrap();
+    let lines: Vec<&str> = dump.lines().collect();
+    let stored: BTreeMap<&str, &str> = lines.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0], c[1])).collect();
+    let lost: Vec<u64> = acked.iter().copied().filter(|i| stored.get(format!("/w/{i}").as_str()) != Some(&i.to_string().as_str())).collect();
+    assert!(lost.is_empty(), "{} of {} acknowledged writes lost: {:?}", lost.len(), acked.len(), &lost[..lost.len().min(20)]);
+    eprintln!("{} acknowledged writes during grow and shrink, all readable", acked.len());
+    drop(tb);
+}
