@@ -112,12 +112,14 @@ async fn engine(c: &Common, spec: &ClusterSpec, pki_dir: &str, dry_run: bool) ->
         accept_new_host_keys: c.accept_new_host_keys,
         connect_timeout: Some(Duration::from_secs(c.connect_timeout)),
     };
+    let cache = std::path::Path::new(pki_dir).parent().unwrap_or(std::path::Path::new(".")).join(".k8s-bootstrap-cache");
+    let releases = apply::fetch_releases(spec, &LocalTransport::new(), &cache.to_string_lossy()).await?;
     let hosts = apply::connect(spec, &opts).await;
     let progress: Arc<dyn apply::Progress> = match c.global.output {
         OutputFormat::Text => Arc::new(output::Lines::default()),
         OutputFormat::Json => Arc::new(apply::NoProgress),
     };
-    Ok(Engine::new(spec, &pki, hosts).map_err(|e| Invalid(e.to_string()))?.with_progress(progress))
+    Ok(Engine::new(spec, &pki, hosts).map_err(|e| Invalid(e.to_string()))?.with_releases(&releases).with_progress(progress))
 }
 
 /// `k8s-bootstrap plan`.

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_bootstrap_core::apply::{ApplyOptions, Engine, Report};
+use k8s_bootstrap_core::apply::{ApplyOptions, Engine, Report, fetch_releases};
 use k8s_bootstrap_core::pki::{CertBundle, Issued};
-use k8s_bootstrap_core::spec::ClusterSpec;
-use k8s_bootstrap_core::transport::{SshConfig, SshTransport, Transport};
+use k8s_bootstrap_core::spec::{ClusterSpec, ReleaseSource};
+use k8s_bootstrap_core::transport::{LocalTransport, SshConfig, SshTransport, Transport};
 use k8s_bootstrap_testbed::Testbed;
 
 /// etcd01-05 at 10.77.0.11-15; the first `members` are etcd members, all are nodes.
@@ -32,7 +32,17 @@ pki: { key_algorithm: ecdsa-p256 }
     ClusterSpec::load(&yaml).expect("valid spec").0
 }
 
-async fn apply(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Report {
+/// A child process killed on drop.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn engine(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Engine {
     let mut hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
     for h in &spec.hosts {
         let cfg = SshConfig::new(h.address.to_string())
@@ -42,7 +52,11 @@ async fn apply(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Report {
             .connect_timeout(Duration::from_secs(10));
         hosts.insert(h.name.clone(), Arc::new(SshTransport::connect(cfg).await.expect("connect")));
     }
-    Engine::new(spec, pki, hosts).expect("engine").apply(&ApplyOptions::default()).await
+    Engine::new(spec, pki, hosts).expect("engine")
+}
+
+async fn apply(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Report {
+    engine(tb, spec, pki).await.apply(&ApplyOptions::default()).await
 }
 
 fn changes(r: &Report) -> Vec<String> {
@@ -110,5 +124,60 @@ fn grow_to_five_members_and_back_while_a_client_writes() {
     let lost: Vec<u64> = acked.iter().copied().filter(|i| stored.get(format!("/w/{i}").as_str()) != Some(&i.to_string().as_str())).collect();
     assert!(lost.is_empty(), "{} of {} acknowledged writes lost: {:?}", lost.len(), acked.len(), &lost[..lost.len().min(20)]);
     eprintln!("{} acknowledged writes during grow and shrink, all readable", acked.len());
+
+    // --- etcd from a release tarball in the upstream layout, downloaded
+    // over HTTP (a server on loopback) with its sha256: the hosts already
+    // have those very binaries, so apply changes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let rel = dir.path().join("etcd-v3.4.23-linux-amd64");
+    std::fs::create_dir(&rel).unwrap();
+    for b in ["etcd", "etcdctl"] {
+        std::fs::copy(format!("/usr/bin/{b}"), rel.join(b)).unwrap();
+    }
+    let ok = std::process::Command::new("tar")
+        .args(["czf", "etcd-v3.4.23-linux-amd64.tar.gz", "etcd-v3.4.23-linux-amd64"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let tgz = std::fs::read(dir.path().join("etcd-v3.4.23-linux-amd64.tar.gz")).unwrap();
+    let sha = { use sha2::Digest; hex::encode(sha2::Sha256::digest(&tgz)) };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = Server(
+        std::process::Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server"),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let mut from_url = three.clone();
+    from_url.binaries.etcd = None;
+    from_url.binaries.etcdctl = None;
+    from_url.binaries.etcd_release = Some(ReleaseSource {
+        url: Some(format!("http://127.0.0.1:{port}/etcd-v3.4.23-linux-amd64.tar.gz")),
+        sha256: Some(sha.clone()),
+        path: None,
+    });
+    from_url.validate().expect("valid");
+    let local = LocalTransport::new();
+    let cache = dir.path().join("cache").to_string_lossy().into_owned();
+    let releases = rt.block_on(fetch_releases(&from_url, &local, &cache)).expect("download");
+    assert_eq!(releases.names().collect::<Vec<_>>(), ["etcd", "etcdctl"]);
+    drop(server);
+    // Fetched once: the cache serves the next run with the server gone.
+    let again_rel = rt.block_on(fetch_releases(&from_url, &local, &cache)).expect("from the cache");
+    let r = rt.block_on(async { engine(&tb, &from_url, &pki).await.with_releases(&again_rel).apply(&ApplyOptions::default()).await });
+    assert!(r.ok(), "{r:#?}");
+    assert_eq!(changes(&r), Vec::<String>::new(), "same etcd already installed");
+    // A wrong sha256 is refused, naming the field.
+    let mut bad = from_url.clone();
+    bad.binaries.etcd_release.as_mut().unwrap().sha256 = Some("0".repeat(64));
+    bad.binaries.etcd_release.as_mut().unwrap().url = None;
+    bad.binaries.etcd_release.as_mut().unwrap().path = Some(dir.path().join("etcd-v3.4.23-linux-amd64.tar.gz").to_string_lossy().into_owned());
+    let e = rt.block_on(fetch_releases(&bad, &local, &cache)).unwrap_err().to_string();
+    assert!(e.contains("binaries.etcd_release") && e.contains(&sha), "{e}");
     drop(tb);
 }

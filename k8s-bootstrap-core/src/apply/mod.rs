@@ -47,6 +47,7 @@
 mod diff;
 mod hosts;
 mod members;
+mod releases;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,6 +69,7 @@ use crate::transport::{Command, FileSource, PutOptions, Transport, TransportErro
 #[cfg(feature = "ssh")]
 pub use hosts::connect;
 pub use hosts::{ConnectOptions, PkiDirError, Unreachable, sync_pki_dir};
+pub use releases::{ReleaseBinaries, ReleaseError, fetch_releases};
 pub use status::{ClusterStatus, EtcdMemberStatus, HostStatus};
 
 /// Errors that stop an engine before it acts on any host.
@@ -401,6 +403,37 @@ impl Engine {
             });
         }
         Ok(Engine { spec: spec.clone(), rendered, hosts, progress: Arc::new(NoProgress) })
+    }
+
+    /// Installs the binaries taken from release tarballs (see
+    /// [`fetch_releases`]): etcd and etcdctl on etcd members, flanneld and
+    /// mk-docker-opts.sh on nodes, like `binaries.etcd` and friends.
+    #[must_use]
+    pub fn with_releases(mut self, releases: &ReleaseBinaries) -> Self {
+        let etcd_bin = format!("{}/bin", self.spec.layout.etcd_dir);
+        let k8s_bin = format!("{}/bin", self.spec.layout.kubernetes_dir);
+        for h in &mut self.hosts {
+            for (name, bytes) in &releases.files {
+                let dir = match name.as_str() {
+                    "etcd" | "etcdctl" if h.roles.contains(&Role::Etcd) => &etcd_bin,
+                    "flanneld" | "mk-docker-opts.sh" if h.roles.contains(&Role::Node) => &k8s_bin,
+                    _ => continue,
+                };
+                let path = format!("{dir}/{name}");
+                h.items.retain(|i| i.path != path);
+                // Before the rendered files, as the other binaries.
+                let at = h.items.iter().position(|i| !i.binary && i.path.starts_with(dir.as_str()) && !i.path.ends_with(".pem")).unwrap_or(h.items.len());
+                h.items.insert(at, Item {
+                    path,
+                    source: FileSource::Bytes(bytes.clone()),
+                    mode: 0o755,
+                    owner: Some("root:root".into()),
+                    secret: false,
+                    binary: true,
+                });
+            }
+        }
+        self
     }
 
     /// Sends progress events to `p`.

@@ -118,12 +118,47 @@ pub struct BinariesSpec {
     /// mk-docker-opts.sh, installed to `<kubernetes_dir>/bin/mk-docker-opts.sh` on nodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mk_docker_opts: Option<String>,
+    /// etcd's release tarball in the upstream layout
+    /// (`etcd-v3.3.13-linux-amd64.tar.gz`): etcd and etcdctl come from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_release: Option<ReleaseSource>,
+    /// flannel's release tarball (`flannel-v0.11.0-linux-amd64.tar.gz`):
+    /// flanneld and mk-docker-opts.sh come from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flannel_release: Option<ReleaseSource>,
+}
+
+/// Where a release tarball comes from: a file on the control machine, or
+/// a URL (then `sha256` is required), fetched once on the control machine.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::ReleaseSource;
+/// let r: ReleaseSource = serde_yaml_ng::from_str("{ path: ./etcd-v3.3.13-linux-amd64.tar.gz }").unwrap();
+/// assert!(r.url.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSource {
+    /// A tarball on the control machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A tarball to download (http or https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Its SHA-256 (hex); required with `url`, checked with `path` too when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl BinariesSpec {
     /// Whether no binary is named.
     pub fn is_empty(&self) -> bool {
-        self.etcd.is_none() && self.etcdctl.is_none() && self.flanneld.is_none() && self.mk_docker_opts.is_none()
+        self.etcd.is_none()
+            && self.etcdctl.is_none()
+            && self.flanneld.is_none()
+            && self.mk_docker_opts.is_none()
+            && self.etcd_release.is_none()
+            && self.flannel_release.is_none()
     }
 }
 

@@ -77,6 +77,36 @@ pub(crate) fn check(spec: &ClusterSpec) -> (Vec<Problem>, Vec<Warning>) {
     if spec.hosts.is_empty() {
         problems.push(Problem::new("hosts", "[]", "a cluster needs at least one host"));
     }
+    let b = &spec.binaries;
+    for (field, release, singles) in [
+        ("etcd_release", &b.etcd_release, [("etcd", &b.etcd), ("etcdctl", &b.etcdctl)]),
+        ("flannel_release", &b.flannel_release, [("flanneld", &b.flanneld), ("mk_docker_opts", &b.mk_docker_opts)]),
+    ] {
+        let Some(r) = release else { continue };
+        let at = format!("binaries.{field}");
+        match (&r.path, &r.url) {
+            (Some(_), Some(_)) | (None, None) => {
+                problems.push(Problem::new(&at, format!("{r:?}"), "give exactly one of path and url"));
+            }
+            (None, Some(u)) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+                problems.push(Problem::new(format!("{at}.url"), u, "an http(s) URL"));
+            }
+            (None, Some(_)) if r.sha256.is_none() => {
+                problems.push(Problem::new(format!("{at}.sha256"), "<absent>", "a downloaded release needs its sha256").fix("sha256sum the tarball you trust and put the hex here"));
+            }
+            _ => {}
+        }
+        if let Some(h) = &r.sha256
+            && (h.len() != 64 || !h.bytes().all(|c| c.is_ascii_hexdigit()))
+        {
+            problems.push(Problem::new(format!("{at}.sha256"), h, "64 hex digits"));
+        }
+        for (name, single) in singles {
+            if single.is_some() {
+                problems.push(Problem::new(format!("binaries.{name}"), single.as_deref().unwrap_or_default(), format!("{name} also comes from binaries.{field}: give one or the other")));
+            }
+        }
+    }
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut addrs: HashMap<std::net::Ipv4Addr, usize> = HashMap::new();
     for (i, h) in spec.hosts.iter().enumerate() {

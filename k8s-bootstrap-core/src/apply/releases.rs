@@ -1,0 +1,194 @@
+//! Binaries from release tarballs in the upstream layout
+//! (`etcd-v3.3.13-linux-amd64.tar.gz`, `flannel-v0.11.0-linux-amd64.tar.gz`),
+//! from a file or a URL with a required SHA-256, fetched once on the
+//! control machine (through its transport) and then uploaded by apply.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+
+use crate::spec::{ClusterSpec, ReleaseSource};
+use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
+
+/// Errors of [`fetch_releases`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// Reading, writing or running on the control machine failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The tarball file does not exist.
+    #[error("{field}: {path} does not exist")]
+    NotFound {
+        /// The spec field.
+        field: String,
+        /// The path.
+        path: String,
+    },
+    /// The tarball's SHA-256 is not the one the spec gives.
+    #[error("{field}: sha256 of {source_name} is {got}, the spec says {expected}")]
+    Checksum {
+        /// The spec field.
+        field: String,
+        /// The file or URL.
+        source_name: String,
+        /// The spec's value.
+        expected: String,
+        /// What it is.
+        got: String,
+    },
+    /// The tarball could not be read, or lacks a binary.
+    #[error("{field}: {source_name}: {reason}")]
+    Archive {
+        /// The spec field.
+        field: String,
+        /// The file or URL.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Binaries taken from release tarballs, by file name (`etcd`, `etcdctl`,
+/// `flanneld`, `mk-docker-opts.sh`).
+#[derive(Default, Clone)]
+pub struct ReleaseBinaries {
+    pub(super) files: BTreeMap<String, Vec<u8>>,
+}
+
+impl std::fmt::Debug for ReleaseBinaries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.files.iter().map(|(k, v)| (k, v.len()))).finish()
+    }
+}
+
+impl ReleaseBinaries {
+    /// The names of the binaries it holds.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+}
+
+/// Takes the files named `names` (by their last path component) out of a
+/// gzipped tarball.
+pub(super) fn extract(tgz: &[u8], names: &[&str]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+    for entry in archive.entries().map_err(|e| format!("not a gzipped tarball: {e}"))? {
+        let mut entry = entry.map_err(|e| format!("broken tarball: {e}"))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        if names.contains(&name.as_str()) && !out.contains_key(&name) {
+            let mut buf = Vec::new();
+            entry.read_to_end(&mut buf).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            out.insert(name, buf);
+        }
+    }
+    let missing: Vec<&&str> = names.iter().filter(|n| !out.contains_key(**n)).collect();
+    if !missing.is_empty() {
+        return Err(format!("the tarball has no {missing:?}"));
+    }
+    Ok(out)
+}
+
+async fn tarball(field: &str, r: &ReleaseSource, local: &dyn Transport, cache_dir: &str) -> Result<Vec<u8>, ReleaseError> {
+    let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
+    let (source_name, bytes) = match (&r.path, &r.url, &r.sha256) {
+        (Some(p), _, _) => {
+            let b = local.read_file(p).await?.ok_or_else(|| ReleaseError::NotFound { field: field.into(), path: p.clone() })?;
+            (p.clone(), b)
+        }
+        (None, Some(url), Some(sha)) => {
+            let cached = format!("{cache_dir}/{sha}.tar.gz");
+            match local.read_file(&cached).await? {
+                Some(b) if hex(&b) == *sha => (url.clone(), b),
+                _ => {
+                    let part = format!("{cached}.part");
+                    local.run_ok(&Command::new(["mkdir", "-p", cache_dir])).await?;
+                    local
+                        .run_ok(&Command::new(["curl", "-fsSL", "--retry", "2", "--proto", "=https,http", "-o", part.as_str(), url.as_str()]))
+                        .await?;
+                    let b = local.read_file(&part).await?.unwrap_or_default();
+                    local.run_ok(&Command::new(["rm", "-f", part.as_str()])).await?;
+                    if hex(&b) == *sha {
+                        local.put_file(&cached, &FileSource::Bytes(b.clone()), &PutOptions::new(0o644)).await?;
+                    }
+                    (url.clone(), b)
+                }
+            }
+        }
+        _ => {
+            return Err(ReleaseError::Archive {
+                field: field.into(),
+                source_name: "-".into(),
+                reason: "give a path, or a url with its sha256".into(),
+            });
+        }
+    };
+    if let Some(expected) = &r.sha256 {
+        let got = hex(&bytes);
+        if got != expected.to_ascii_lowercase() {
+            return Err(ReleaseError::Checksum { field: field.into(), source_name, expected: expected.clone(), got });
+        }
+    }
+    Ok(bytes)
+}
+
+/// Reads (or downloads once, into `cache_dir` on the control machine) the
+/// release tarballs of the spec's `binaries` section and takes the
+/// binaries out of them. Pass the result to [`super::Engine::with_releases`].
+///
+/// # Errors
+/// [`ReleaseError`] naming the spec field: a missing file, a failed
+/// download, a SHA-256 that differs from the spec's, a tarball without the
+/// expected binaries.
+pub async fn fetch_releases(spec: &ClusterSpec, local: &dyn Transport, cache_dir: &str) -> Result<ReleaseBinaries, ReleaseError> {
+    let mut out = ReleaseBinaries::default();
+    for (field, release, names) in [
+        ("binaries.etcd_release", &spec.binaries.etcd_release, &["etcd", "etcdctl"][..]),
+        ("binaries.flannel_release", &spec.binaries.flannel_release, &["flanneld", "mk-docker-opts.sh"][..]),
+    ] {
+        let Some(r) = release else { continue };
+        let bytes = tarball(field, r, local, cache_dir).await?;
+        let source_name = r.path.clone().or_else(|| r.url.clone()).unwrap_or_default();
+        let files = extract(&bytes, names).map_err(|reason| ReleaseError::Archive { field: field.into(), source_name, reason })?;
+        out.files.extend(files);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tgz(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        for (path, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_cksum();
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn takes_binaries_out_of_the_upstream_layout() {
+        let t = tgz(&[
+            ("etcd-v3.3.13-linux-amd64/README.md", b"readme"),
+            ("etcd-v3.3.13-linux-amd64/etcd", b"ETCD"),
+            ("etcd-v3.3.13-linux-amd64/etcdctl", b"CTL"),
+        ]);
+        let f = extract(&t, &["etcd", "etcdctl"]).unwrap();
+        assert_eq!(f["etcd"], b"ETCD");
+        assert_eq!(f["etcdctl"], b"CTL");
+        let e = extract(&t, &["flanneld"]).unwrap_err();
+        assert!(e.contains("flanneld"), "{e}");
+        assert!(extract(b"not gzip", &["etcd"]).is_err());
+    }
+}
