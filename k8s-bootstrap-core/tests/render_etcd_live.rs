@@ -11,8 +11,8 @@
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_bootstrap_core::etcd::{EtcdApi, EtcdCluster, EtcdMember};
@@ -20,27 +20,9 @@ use k8s_bootstrap_core::flannel::FlannelConfig;
 use k8s_bootstrap_core::pki::{self, CertBundle};
 use k8s_bootstrap_core::spec::Version;
 
-fn tool(name: &str, package: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/bin"]) {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("required tool `{name}` not found: install the Debian package `{package}` (etcd 3.4)");
-}
+mod pki_support;
+use pki_support::{Procs, tool};
 
-/// Kills every started etcd by PID when dropped, also when the test panics.
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn free_port() -> u16 {
     TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()

@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 use k8s_bootstrap_core::pki::BundleFile;
 
@@ -103,5 +103,17 @@ pub fn openssl_verify(ca: &Path, cert: &Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Processes killed (and reaped) by PID when dropped, also when a test panics.
+pub struct Procs(pub Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
