@@ -88,6 +88,10 @@ pub fn status(s: &ClusterStatus, format: OutputFormat) -> Result<ExitCode> {
                 if let Some(e) = &h.error {
                     println!("    {e}");
                 }
+                if let Some(b) = &h.docker_bridge {
+                    let verdict = if b.matches { "matches flannel's subnet" } else { "DOES NOT match flannel's subnet" };
+                    println!("    docker0 {} {verdict} {}", b.docker0.as_deref().unwrap_or("-"), b.flannel_subnet.as_deref().unwrap_or("-"));
+                }
             }
             for e in &s.etcd_endpoints {
                 println!("etcd {} {}", e.endpoint, if e.healthy { "healthy" } else { "UNHEALTHY" });

@@ -134,6 +134,8 @@ fn tutorial_cluster_on_three_test_hosts() {
         for unit in ["etcd", "flanneld", "docker"] {
             assert_eq!(hs.units[unit], "active", "{name}: {unit}");
         }
+        let bridge = hs.docker_bridge.as_ref().expect("docker runs");
+        assert!(bridge.matches && bridge.docker0.as_deref().is_some_and(|a| a.starts_with("10.244.")), "{name}: {bridge:?}");
     }
     // docker took its bridge from flannel's subnet file, which flanneld
     // wrote in its exact format and which is still whole (tutorial bug 5:

@@ -70,7 +70,7 @@ use crate::transport::{Command, FileSource, PutOptions, Transport, TransportErro
 pub use hosts::connect;
 pub use hosts::{ConnectOptions, PkiDirError, Unreachable, sync_pki_dir};
 pub use releases::{ReleaseBinaries, ReleaseError, fetch_releases};
-pub use status::{ClusterStatus, EtcdMemberStatus, HostStatus};
+pub use status::{ClusterStatus, DockerBridge, EtcdMemberStatus, HostStatus};
 
 /// Errors that stop an engine before it acts on any host.
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,34 @@ pub struct HostStatus {
     /// `etcd`, `flanneld`, `docker` -> systemd's ActiveState (`active`,
     /// `inactive`, `failed`, ...) or `not-installed`.
     pub units: BTreeMap<String, String>,
+    /// When docker runs: flannel's subnet (`FLANNEL_SUBNET` of
+    /// /run/flannel/subnet.env) and docker0's address, which must be equal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_bridge: Option<DockerBridge>,
+}
+
+/// docker0 against flannel's subnet file on a host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DockerBridge {
+    /// `FLANNEL_SUBNET` (`10.244.11.1/24`), if the file has it.
+    pub flannel_subnet: Option<String>,
+    /// docker0's IPv4 address with prefix, if docker0 exists.
+    pub docker0: Option<String>,
+    /// Whether both exist and are equal.
+    pub matches: bool,
+}
+
+async fn docker_bridge(t: &Arc<dyn Transport>) -> Option<DockerBridge> {
+    let script = "sed -n 's/^FLANNEL_SUBNET=//p' /run/flannel/subnet.env 2>/dev/null | head -n1; echo; \
+                  ip -4 -o addr show dev docker0 2>/dev/null | awk '{print $4; exit}'";
+    let out = t.run(&Command::new(["sh", "-c", script]).timeout(Duration::from_secs(20))).await.ok()?;
+    let text = out.stdout_str();
+    let mut parts = text.splitn(2, "\n\n");
+    let clean = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let flannel_subnet = clean(parts.next());
+    let docker0 = clean(parts.next());
+    let matches = flannel_subnet.is_some() && flannel_subnet == docker0;
+    Some(DockerBridge { flannel_subnet, docker0, matches })
 }
 
 /// One etcd endpoint's health.
@@ -90,10 +118,19 @@ pub(super) async fn collect<'a>(
     let results = futures::future::join_all(hosts.iter().map(|(_, t, _)| units(t))).await;
     for ((name, _, _), r) in hosts.iter().zip(results) {
         let hs = match r {
-            Ok(units) => HostStatus { reachable: true, error: None, units },
-            Err(e) => HostStatus { reachable: false, error: Some(e), units: BTreeMap::new() },
+            Ok(units) => HostStatus { reachable: true, error: None, units, docker_bridge: None },
+            Err(e) => HostStatus { reachable: false, error: Some(e), units: BTreeMap::new(), docker_bridge: None },
         };
         st.hosts.insert(name.to_string(), hs);
+    }
+    for (name, t, _) in &hosts {
+        let hs = st.hosts.get_mut(*name).expect("inserted above");
+        if hs.units.get("docker").is_some_and(|s| s == "active") {
+            hs.docker_bridge = docker_bridge(t).await;
+            if let Some(b) = hs.docker_bridge.as_ref().filter(|b| !b.matches) {
+                st.problems.push(format!("{name}: docker0 is {:?} but flannel's subnet is {:?}", b.docker0, b.flannel_subnet));
+            }
+        }
     }
     let bin = format!("{}/bin", spec.layout.etcd_dir);
     let member = hosts
