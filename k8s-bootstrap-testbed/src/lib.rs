@@ -580,6 +580,11 @@ impl Testbed {
         ])?;
         let m = |p: &str| merged.join(p.trim_start_matches('/'));
         fs::write(m("/etc/hostname"), format!("{name}\n")).map_err(io("write hostname"))?;
+        // root lingers: its user manager (user@0.service) starts once and
+        // stays, instead of stopping 10 s after the last SSH session and
+        // racing the next login, which sshd then drops ("Disconnected").
+        fs::create_dir_all(m("/var/lib/systemd/linger")).map_err(io("create /var/lib/systemd/linger"))?;
+        fs::write(m("/var/lib/systemd/linger/root"), "").map_err(io("write linger flag"))?;
         fs::write(
             m("/etc/hosts"),
             format!("127.0.0.1 localhost\n{ip} {name}\n"),
