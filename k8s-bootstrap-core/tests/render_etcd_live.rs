@@ -118,7 +118,10 @@ fn rendered_env_files_start_a_healthy_tls_cluster() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let out = loop {
         let out = run(&health);
-        if out.status.success() {
+        // --cluster only checks members that have published their client
+        // URLs: wait for all three, not only for a zero exit.
+        let healthy = (String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)).matches("is healthy").count();
+        if out.status.success() && healthy == 3 {
             break out;
         }
         for c in &mut procs.0 {

@@ -68,7 +68,11 @@ impl Transport for FakeHost {
                 ok("")
             }
             [p, "endpoint", "health", ..] if p.ends_with("etcdctl-admin") => {
-                if self.healthy.load(Ordering::SeqCst) { ok("healthy") } else { fail() }
+                if self.healthy.load(Ordering::SeqCst) {
+                    ok(&(1..=3).map(|i| format!("https://10.0.0.{i}:2379 is healthy: successfully committed proposal\n")).collect::<String>())
+                } else {
+                    fail()
+                }
             }
             ["sh", "-c", script, "sh", paths @ ..] if script.contains("sha256sum") => {
                 use sha2::Digest;
