@@ -131,7 +131,7 @@ impl Ctx<'_> {
             let remove = Command::new([self.admin(), "member".into(), "remove".into(), m.id.clone()]);
             reconfigure(&hosts[probe], &remove).await.map_err(|e| format!("etcd member remove {label}: {e}; later stages not started"))?;
             self.changed(&mut hosts[probe], Stage::Etcd, format!("remove etcd member {label}"), None);
-            let host_of = self.spec.hosts.iter().find(|h| format!("https://{}:{}", h.address, self.spec.etcd.peer_port) == m.peer);
+            let host_of = self.spec.hosts.iter().find(|h| self.peer_url(&h.name) == m.peer);
             match host_of.and_then(|hs| hosts.iter().position(|h| h.name == hs.name && h.active())) {
                 Some(j) => {
                     let data = self.spec.etcd.data_dir.clone();

@@ -459,6 +459,16 @@ impl Engine {
         self.run(opts, false).await
     }
 
+    fn ctx(&self, opts: &ApplyOptions, dry: bool) -> Ctx<'_> {
+        Ctx {
+            spec: &self.spec,
+            digests: Default::default(),
+            dry,
+            progress: self.progress.clone(),
+            sem: Arc::new(Semaphore::new(opts.concurrency.max(1))),
+        }
+    }
+
     fn views(&self, opts: &ApplyOptions) -> Vec<HostView<'_>> {
         self.hosts
             .iter()
@@ -479,7 +489,7 @@ impl Engine {
     async fn run(&self, opts: &ApplyOptions, dry: bool) -> Report {
         let start = Instant::now();
         let mut hosts = self.views(opts);
-        let ctx = Ctx { spec: &self.spec, digests: Default::default(), dry, progress: self.progress.clone(), sem: Arc::new(Semaphore::new(opts.concurrency.max(1))) };
+        let ctx = self.ctx(opts, dry);
         let mut aborted = None;
         for stage in Stage::ALL {
             if aborted.is_some() {
@@ -521,7 +531,7 @@ impl Engine {
     pub async fn reset(&self, opts: &ApplyOptions, purge: bool) -> Report {
         let start = Instant::now();
         let mut hosts = self.views(opts);
-        let ctx = Ctx { spec: &self.spec, digests: Default::default(), dry: false, progress: self.progress.clone(), sem: Arc::new(Semaphore::new(opts.concurrency.max(1))) };
+        let ctx = self.ctx(opts, false);
         self.progress.event(&Event::StageStarted(Stage::Files));
         ctx.per_host(&mut hosts, Stage::Files, |c, h| {
             Box::pin(async move {

@@ -157,11 +157,7 @@ pub(super) async fn collect<'a>(
     }
     match t.run_ok(&Command::new([format!("{bin}/etcdctl-admin"), "member".into(), "list".into()]).timeout(Duration::from_secs(30))).await {
         Ok(out) => {
-            st.etcd_members = out
-                .stdout_str()
-                .lines()
-                .filter_map(|l| l.split(", ").nth(2).map(str::to_string))
-                .collect();
+            st.etcd_members = super::members::parse_member_list(&out.stdout_str()).into_iter().map(|m| m.name).collect();
             st.etcd_members.sort();
         }
         Err(e) => st.problems.push(format!("{member_name}: member list: {e}")),
