@@ -6,11 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use k8s_bootstrap_core::apply::{self, ApplyOptions, ConnectOptions, Engine, Stage};
+use k8s_bootstrap_core::apply::{self, ApplyOptions, ConnectOptions, Engine, OpenError, OpenOptions, Stage};
 use k8s_bootstrap_core::spec::ClusterSpec;
-use k8s_bootstrap_core::transport::LocalTransport;
 
 use crate::output;
 use crate::{Global, OutputFormat};
@@ -85,53 +84,51 @@ fn only(spec: &ClusterSpec, hosts: &[String]) -> Result<Option<BTreeSet<String>>
     Ok((!hosts.is_empty()).then(|| hosts.iter().cloned().collect()))
 }
 
-fn load(c: &Common) -> Result<(ClusterSpec, String)> {
+fn load(c: &Common) -> Result<ClusterSpec> {
     let path = &c.global.spec;
     let yaml = std::fs::read_to_string(path).map_err(|e| Invalid(format!("cannot read spec {}: {e}", path.display())))?;
     let (spec, warnings) = ClusterSpec::load(&yaml).map_err(|e| Invalid(format!("{}: {e}", path.display())))?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    let dir = match &c.pki_dir {
-        Some(d) => d.clone(),
-        None => path.parent().map(|p| p.join("pki")).unwrap_or_else(|| "pki".into()),
-    };
-    let dir = std::path::absolute(&dir).with_context(|| format!("pki dir {}", dir.display()))?;
-    Ok((spec, dir.to_string_lossy().into_owned()))
+    Ok(spec)
 }
 
-async fn engine(c: &Common, spec: &ClusterSpec, pki_dir: &str, dry_run: bool) -> Result<Engine> {
-    let pki = apply::sync_pki_dir(spec, &LocalTransport::new(), pki_dir, dry_run)
-        .await
-        .with_context(|| format!("certificates in {pki_dir}"))?;
-    for w in &pki.warnings {
-        eprintln!("warning: {w}");
-    }
-    let opts = ConnectOptions {
+async fn engine(c: &Common, spec: &ClusterSpec, dry_run: bool) -> Result<Engine> {
+    let mut opts = match &c.pki_dir {
+        Some(d) => OpenOptions::new(d),
+        None => OpenOptions::beside_spec(&c.global.spec),
+    };
+    opts.dry_run = dry_run;
+    opts.connect = ConnectOptions {
         known_hosts: c.known_hosts.clone(),
         accept_new_host_keys: c.accept_new_host_keys,
         connect_timeout: Some(Duration::from_secs(c.connect_timeout)),
     };
-    let cache = std::path::Path::new(pki_dir).parent().unwrap_or(std::path::Path::new(".")).join(".k8s-bootstrap-cache");
-    let releases = apply::fetch_releases(spec, &LocalTransport::new(), &cache.to_string_lossy()).await?;
-    let hosts = apply::connect(spec, &opts).await;
+    let opened = apply::open(spec, &opts).await.map_err(|e| match e {
+        OpenError::Engine(e) => anyhow::Error::from(Invalid(e.to_string())),
+        other => other.into(),
+    })?;
+    for w in &opened.warnings {
+        eprintln!("warning: {w}");
+    }
     let progress: Arc<dyn apply::Progress> = match c.global.output {
         OutputFormat::Text => Arc::new(output::Lines::default()),
         OutputFormat::Json => Arc::new(apply::NoProgress),
     };
-    Ok(Engine::new(spec, &pki, hosts).map_err(|e| Invalid(e.to_string()))?.with_releases(&releases).with_progress(progress))
+    Ok(opened.engine.with_progress(progress))
 }
 
 /// `k8s-bootstrap plan`.
 pub async fn plan(c: Common) -> Result<ExitCode> {
-    let (spec, dir) = load(&c)?;
-    let report = engine(&c, &spec, &dir, true).await?.plan(&ApplyOptions::default()).await;
+    let spec = load(&c)?;
+    let report = engine(&c, &spec, true).await?.plan(&ApplyOptions::default()).await;
     output::report(&report, c.global.output)
 }
 
 /// `k8s-bootstrap apply`.
 pub async fn apply(a: ApplyArgs) -> Result<ExitCode> {
-    let (spec, dir) = load(&a.common)?;
+    let spec = load(&a.common)?;
     let until = a.phase.as_deref().map(str::parse::<Stage>).transpose().map_err(Invalid)?;
     let opts = ApplyOptions {
         concurrency: a.concurrency,
@@ -139,22 +136,22 @@ pub async fn apply(a: ApplyArgs) -> Result<ExitCode> {
         until,
         ..ApplyOptions::default()
     };
-    let engine = engine(&a.common, &spec, &dir, a.dry_run).await?;
+    let engine = engine(&a.common, &spec, a.dry_run).await?;
     let report = if a.dry_run { engine.plan(&opts).await } else { engine.apply(&opts).await };
     output::report(&report, a.common.global.output)
 }
 
 /// `k8s-bootstrap status`.
 pub async fn status(c: Common) -> Result<ExitCode> {
-    let (spec, dir) = load(&c)?;
-    let status = engine(&c, &spec, &dir, true).await?.status().await;
+    let spec = load(&c)?;
+    let status = engine(&c, &spec, true).await?.status().await;
     output::status(&status, c.global.output)
 }
 
 /// `k8s-bootstrap reset`.
 pub async fn reset(r: ResetArgs) -> Result<ExitCode> {
-    let (spec, dir) = load(&r.common)?;
+    let spec = load(&r.common)?;
     let opts = ApplyOptions { only: only(&spec, &r.only)?, ..ApplyOptions::default() };
-    let report = engine(&r.common, &spec, &dir, true).await?.reset(&opts, r.purge).await;
+    let report = engine(&r.common, &spec, true).await?.reset(&opts, r.purge).await;
     output::report(&report, r.common.global.output)
 }

@@ -17,19 +17,20 @@ use crate::transport::{
 /// A host that could not be reached: every operation fails with the error
 /// its connection attempt gave, so that an [`super::Engine`] reports that
 /// host as failed (with host and cause) while the others go on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Unreachable {
     host: String,
-    reason: String,
+    error: TransportError,
 }
 
 impl Unreachable {
-    /// A host whose connection failed with `error`.
+    /// A host whose connection failed with `error`; every operation returns
+    /// a copy of it, so a host-key or authentication failure keeps its kind.
     pub fn new(host: impl Into<String>, error: &TransportError) -> Self {
-        Unreachable { host: host.into(), reason: error.to_string() }
+        Unreachable { host: host.into(), error: error.duplicate() }
     }
     fn err(&self) -> TransportError {
-        TransportError::Connect { host: self.host.clone(), reason: self.reason.clone() }
+        self.error.duplicate()
     }
 }
 

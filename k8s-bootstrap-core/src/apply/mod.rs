@@ -47,6 +47,7 @@
 mod diff;
 mod hosts;
 mod members;
+mod open;
 mod releases;
 mod status;
 
@@ -69,6 +70,9 @@ use crate::transport::{Command, FileSource, PutOptions, Transport, TransportErro
 #[cfg(feature = "ssh")]
 pub use hosts::connect;
 pub use hosts::{ConnectOptions, PkiDirError, Unreachable, sync_pki_dir};
+#[cfg(feature = "ssh")]
+pub use open::open;
+pub use open::{OpenError, OpenOptions, Opened};
 pub use releases::{ReleaseBinaries, ReleaseError, fetch_releases};
 pub use status::{ClusterStatus, DockerBridge, EtcdMemberStatus, HostStatus};
 
@@ -187,11 +191,66 @@ pub struct Failure {
     pub stage: Stage,
     /// The step (`write /opt/etcd/cfg/etcd`, `start etcd`).
     pub step: String,
+    /// What kind of failure this is (host key, authentication, connection,
+    /// command, ...), for callers that act on it.
+    pub kind: FailureKind,
     /// The error, with host and command in it.
     pub error: String,
     /// The last lines of the unit's journal, when starting a unit failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+}
+
+/// The kind of a [`Failure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The host key is unknown or differs from the recorded one.
+    HostKey,
+    /// The SSH server accepted none of the keys offered.
+    Auth,
+    /// The host could not be reached (refused, timed out, connection lost).
+    Connect,
+    /// A command on the host failed or timed out.
+    Command,
+    /// A file could not be written or read on the host.
+    Transfer,
+    /// Anything else (invalid input, a local error).
+    Other,
+}
+
+impl FailureKind {
+    /// The kind of a transport error.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::FailureKind;
+    /// use k8s_bootstrap_core::transport::TransportError;
+    /// let e = TransportError::Auth { host: "etcd01".into(), user: "root".into(), tried: "agent".into() };
+    /// assert_eq!(FailureKind::of(&e), FailureKind::Auth);
+    /// ```
+    pub fn of(e: &TransportError) -> Self {
+        match e {
+            TransportError::HostKeyUnknown { .. } | TransportError::HostKeyMismatch { .. } => Self::HostKey,
+            TransportError::Auth { .. } => Self::Auth,
+            TransportError::Connect { .. } | TransportError::ConnectTimeout { .. } | TransportError::Ssh { .. } => Self::Connect,
+            TransportError::CommandFailed { .. } | TransportError::Timeout { .. } => Self::Command,
+            TransportError::Transfer { .. } | TransportError::Io { .. } => Self::Transfer,
+            _ => Self::Other,
+        }
+    }
+
+    /// The kebab-case name (`host-key`, `auth`, ...), as in JSON reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HostKey => "host-key",
+            Self::Auth => "auth",
+            Self::Connect => "connect",
+            Self::Command => "command",
+            Self::Transfer => "transfer",
+            Self::Other => "other",
+        }
+    }
 }
 
 /// The report of one host.
@@ -606,11 +665,11 @@ impl Ctx<'_> {
     }
 
     fn fail(&self, h: &mut HostView<'_>, stage: Stage, step: String, e: &TransportError) {
-        self.fail_with_log(h, stage, StepError { step, error: e.to_string(), log: None });
+        self.fail_with_log(h, stage, StepError { step, kind: FailureKind::of(e), error: e.to_string(), log: None });
     }
 
     fn fail_with_log(&self, h: &mut HostView<'_>, stage: Stage, e: StepError) {
-        let failure = Failure { stage, step: e.step, error: e.error, log: e.log };
+        let failure = Failure { stage, step: e.step, kind: e.kind, error: e.error, log: e.log };
         self.progress.event(&Event::Failed { host: h.name.clone(), failure: failure.clone() });
         h.report.failed = Some(failure);
     }
@@ -710,11 +769,11 @@ impl Ctx<'_> {
                         fail.trim_start_matches("fail "),
                         out.stderr_str().trim_end()
                     );
-                    return Err(StepError { step: c.description.clone(), error, log: None });
+                    return Err(StepError { step: c.description.clone(), kind: FailureKind::Command, error, log: None });
                 }
                 other => {
                     let error = format!("{}: no result for `{}` ({other:?}): {}", h.name, join_argv(&c.argv), out.stderr_str().trim_end());
-                    return Err(StepError { step: c.description.clone(), error, log: None });
+                    return Err(StepError { step: c.description.clone(), kind: FailureKind::Command, error, log: None });
                 }
             }
         }
@@ -996,7 +1055,7 @@ impl Ctx<'_> {
                     Ok(out) => Some(out.stdout_str().trim_end().to_string()).filter(|l| !l.is_empty()),
                     Err(_) => None,
                 };
-                return Err(StepError { step: format!("{verb} {unit}"), error: e.to_string(), log });
+                return Err(StepError { step: format!("{verb} {unit}"), kind: FailureKind::of(&e), error: e.to_string(), log });
             }
         }
         self.changed(h, stage, format!("{verb} {unit} ({why})"), None);
@@ -1189,13 +1248,14 @@ impl Ctx<'_> {
 /// when a unit failed to start.
 struct StepError {
     step: String,
+    kind: FailureKind,
     error: String,
     log: Option<String>,
 }
 
 impl From<(String, TransportError)> for StepError {
     fn from((step, e): (String, TransportError)) -> Self {
-        StepError { step, error: e.to_string(), log: None }
+        StepError { step, kind: FailureKind::of(&e), error: e.to_string(), log: None }
     }
 }
 

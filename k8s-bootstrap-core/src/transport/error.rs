@@ -154,6 +154,43 @@ impl TransportError {
         )
     }
 
+    /// A copy of this error. An I/O cause keeps its kind and message (an
+    /// `std::io::Error` cannot be cloned); every other variant is copied as is.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Connect { host, reason } => Self::Connect { host: host.clone(), reason: reason.clone() },
+            Self::ConnectTimeout { host, timeout } => Self::ConnectTimeout { host: host.clone(), timeout: *timeout },
+            Self::Auth { host, user, tried } => Self::Auth { host: host.clone(), user: user.clone(), tried: tried.clone() },
+            Self::HostKeyUnknown { host, addr, port, fingerprint, known_hosts } => Self::HostKeyUnknown {
+                host: host.clone(),
+                addr: addr.clone(),
+                port: *port,
+                fingerprint: fingerprint.clone(),
+                known_hosts: known_hosts.clone(),
+            },
+            Self::HostKeyMismatch { host, fingerprint, expected } => {
+                Self::HostKeyMismatch { host: host.clone(), fingerprint: fingerprint.clone(), expected: expected.clone() }
+            }
+            Self::CommandFailed { host, command, code, stderr_tail } => Self::CommandFailed {
+                host: host.clone(),
+                command: command.clone(),
+                code: *code,
+                stderr_tail: stderr_tail.clone(),
+            },
+            Self::Timeout { host, command, timeout } => {
+                Self::Timeout { host: host.clone(), command: command.clone(), timeout: *timeout }
+            }
+            Self::Transfer { host, path, reason } => Self::Transfer { host: host.clone(), path: path.clone(), reason: reason.clone() },
+            Self::Io { host, context, source } => Self::Io {
+                host: host.clone(),
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::Ssh { host, reason } => Self::Ssh { host: host.clone(), reason: reason.clone() },
+            Self::InvalidInput { reason } => Self::InvalidInput { reason: reason.clone() },
+        }
+    }
+
     pub(crate) fn command_failed(host: &str, cmd: &Command, out: &Output) -> Self {
         Self::CommandFailed {
             host: host.to_string(),
