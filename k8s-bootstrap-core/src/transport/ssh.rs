@@ -774,8 +774,9 @@ impl Transport for SshTransport {
         })
     }
 
-    /// In-memory files go out in one round trip ([`script::put_many`]);
-    /// files from disk are streamed one by one by `put_file`.
+    /// In-memory files go out in one round trip (one remote `sh` script
+    /// that writes them all); files from disk are streamed one by one by
+    /// [`put_file`](Transport::put_file).
     async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<Result<PutOutcome>> {
         let host = self.host();
         let mut results: Vec<Option<Result<PutOutcome>>> = (0..files.len()).map(|_| None).collect();
