@@ -132,22 +132,10 @@ pub enum PkiDirError {
 /// broken or expiring; [`PkiDirError::Transport`] for I/O errors, with the path.
 pub async fn sync_pki_dir(spec: &ClusterSpec, local: &dyn Transport, dir: &str, dry_run: bool) -> Result<Issued, PkiDirError> {
     let bundle = CertBundle::for_cluster(spec)?;
-    let mut existing = BTreeMap::new();
-    let mut names: Vec<String> = vec!["ca-key.pem".into()];
-    for id in bundle.wanted() {
-        names.push(id.cert_file());
-        names.push(id.key_file());
-    }
-    for name in names {
-        if let Some(b) = local.read_file(&format!("{dir}/{name}")).await? {
-            existing.insert(name, b);
-        }
-    }
+    let existing = super::pki_dir::read_existing(&bundle, local, dir).await?;
     let issued = bundle.reconcile(&existing, time::OffsetDateTime::now_utc())?;
     if !dry_run {
-        for f in &issued.files {
-            local.put_file(&format!("{dir}/{}", f.path), &FileSource::Bytes(f.contents.clone()), &PutOptions::new(f.mode)).await?;
-        }
+        super::pki_dir::write_issued(&issued, local, dir).await?;
     }
     Ok(issued)
 }

@@ -48,6 +48,8 @@ mod diff;
 mod hosts;
 mod members;
 mod open;
+mod pki_dir;
+mod snapshot;
 mod releases;
 mod status;
 
@@ -72,6 +74,8 @@ pub use hosts::connect;
 pub use hosts::{ConnectOptions, PkiDirError, Unreachable, sync_pki_dir};
 #[cfg(feature = "ssh")]
 pub use open::open;
+pub use snapshot::{SnapshotError, SnapshotInfo};
+pub use pki_dir::{CertExpiry, CertState, Renew, check_expiration, renew_certs};
 pub use open::{OpenError, OpenOptions, Opened};
 pub use releases::{ReleaseBinaries, ReleaseError, fetch_releases};
 pub use status::{ClusterStatus, DockerBridge, EtcdMemberStatus, HostStatus};
@@ -164,11 +168,39 @@ pub struct ApplyOptions {
     pub only: Option<BTreeSet<String>>,
     /// Stop after this stage (default: run every stage).
     pub until: Option<Stage>,
+    /// Set from outside (a Ctrl-C handler) to stop early: steps already
+    /// running finish, no new stage or host step starts, and the report says
+    /// where it stopped (`aborted`). A rerun converges.
+    pub cancel: Cancel,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { concurrency: 16, etcd_timeout: Duration::from_secs(90), only: None, until: None }
+        ApplyOptions { concurrency: 16, etcd_timeout: Duration::from_secs(90), only: None, until: None, cancel: Cancel::default() }
+    }
+}
+
+/// A flag that asks a running plan, apply or reset to stop at the next step
+/// boundary. Clones share the flag.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{ApplyOptions, Cancel};
+/// let opts = ApplyOptions::default();
+/// let handle: Cancel = opts.cancel.clone(); // give this to a signal handler
+/// handle.cancel();
+/// assert!(opts.cancel.is_cancelled());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Asks the run to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// Whether stopping was asked.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -525,6 +557,7 @@ impl Engine {
             dry,
             progress: self.progress.clone(),
             sem: Arc::new(Semaphore::new(opts.concurrency.max(1))),
+            cancel: opts.cancel.clone(),
         }
     }
 
@@ -552,6 +585,12 @@ impl Engine {
         let mut aborted = None;
         for stage in Stage::ALL {
             if aborted.is_some() {
+                break;
+            }
+            if opts.cancel.is_cancelled() {
+                let why = format!("interrupted before stage {stage}: steps already started finished; run apply again to converge");
+                self.progress.event(&Event::Note { host: None, message: why.clone() });
+                aborted = Some(why);
                 break;
             }
             self.progress.event(&Event::StageStarted(stage));
@@ -646,6 +685,8 @@ struct Ctx<'s> {
     dry: bool,
     progress: Arc<dyn Progress>,
     sem: Arc<Semaphore>,
+    /// Checked before each host's step of a stage starts.
+    cancel: Cancel,
 }
 
 impl Ctx<'_> {
@@ -684,6 +725,9 @@ impl Ctx<'_> {
             let f = &f;
             async move {
                 let _permit = sem.acquire_owned().await.expect("semaphore never closed");
+                if self.cancel.is_cancelled() {
+                    return;
+                }
                 let t = Instant::now();
                 f(self, h).await;
                 *h.report.stage_ms.entry(stage).or_default() += t.elapsed().as_millis() as u64;

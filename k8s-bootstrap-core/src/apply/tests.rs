@@ -281,3 +281,31 @@ fn only_and_until_limit_the_run() {
         assert!(r.hosts["node01"].changes.iter().all(|c| c.stage <= Stage::Files));
     });
 }
+
+/// Cancels the run as soon as a given stage is done, like a Ctrl-C would.
+struct CancelAfter(Stage, Cancel);
+
+impl Progress for CancelAfter {
+    fn event(&self, e: &Event) {
+        if matches!(e, Event::StageDone(s) if *s == self.0) {
+            self.1.cancel();
+        }
+    }
+}
+
+#[test]
+fn cancel_stops_at_the_next_stage_and_a_rerun_converges() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        let opts = ApplyOptions::default();
+        let engine = c.engine(&c.spec).with_progress(Arc::new(CancelAfter(Stage::Files, opts.cancel.clone())));
+        let r = engine.apply(&opts).await;
+        let why = r.aborted.as_deref().expect("aborted");
+        assert!(why.contains("interrupted before stage install"), "{why}");
+        assert!(r.change_count() > 0);
+        assert!(r.hosts.values().all(|h| h.failed.is_none() && h.changes.iter().all(|c| c.stage <= Stage::Files)));
+        let again = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        assert!(again.ok(), "{again:?}");
+        assert!(again.hosts.values().any(|h| h.changes.iter().any(|c| c.stage > Stage::Files)));
+    });
+}

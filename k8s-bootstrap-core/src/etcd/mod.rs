@@ -150,6 +150,15 @@ impl EtcdMember {
     }
 }
 
+/// The etcd releases k8s-bootstrap renders for: the oldest and newest minor
+/// (3.3, the tutorial's, to 3.6). Others are refused by validation.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::SUPPORTED_VERSIONS;
+/// assert_eq!(SUPPORTED_VERSIONS.0.to_string(), "3.3");
+/// ```
+pub const SUPPORTED_VERSIONS: (Version, Version) = (Version::minor(3, 3), Version::minor(3, 6));
+
 /// An etcd cluster for one etcd version. `Default` is etcd 3.5.17 with no
 /// members and the tutorial's layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,7 +341,8 @@ impl EtcdCluster {
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         let v = self.version;
-        if v.major != 3 || !(3..=6).contains(&v.minor) {
+        let (lo, hi) = SUPPORTED_VERSIONS;
+        if v.major_minor() < lo.major_minor() || v.major_minor() > hi.major_minor() {
             p.push(Problem::new("version", v, "etcd 3.3, 3.4, 3.5 or 3.6 is supported").fix("use for example 3.5.17"));
         }
         if self.members.is_empty() {

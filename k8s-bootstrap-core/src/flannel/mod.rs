@@ -174,6 +174,15 @@ impl Fields {
     }
 }
 
+/// The flannel releases k8s-bootstrap renders for: the oldest and newest
+/// minor (0.11, the tutorial's, to 0.27). Others are refused by validation.
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::SUPPORTED_VERSIONS;
+/// assert_eq!(SUPPORTED_VERSIONS.1.to_string(), "0.27");
+/// ```
+pub const SUPPORTED_VERSIONS: (Version, Version) = (Version::minor(0, 11), Version::minor(0, 27));
+
 /// flannel for one version. `Default` is flannel 0.26.1 on 10.244.0.0/16, vxlan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlannelConfig {
@@ -314,7 +323,8 @@ impl FlannelConfig {
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         let v = self.version;
-        if v.major != 0 || !(11..=27).contains(&v.minor) {
+        let (lo, hi) = SUPPORTED_VERSIONS;
+        if v.major_minor() < lo.major_minor() || v.major_minor() > hi.major_minor() {
             p.push(Problem::new("version", v, "flannel 0.11 to 0.27 is supported").fix("use for example 0.26.1"));
         }
         let net = self.network;

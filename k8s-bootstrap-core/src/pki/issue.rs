@@ -253,6 +253,46 @@ impl CertBundle {
     /// but the CA key is absent; [`Error::InvalidField`] when the bundle's CA
     /// differs from the one given with `existing_ca`.
     pub fn reconcile(&self, existing: &BTreeMap<String, Vec<u8>>, now: OffsetDateTime) -> Result<Issued> {
+        self.reconcile_renewing(existing, now, &[])
+    }
+
+    /// [`Self::reconcile`], and also issues a new key and certificate for
+    /// every leaf in `renew` even when the existing one is still right
+    /// (`certs renew`). The CA is never renewed this way: a new CA means new
+    /// certificates everywhere, which is a migration, not a renewal.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, CertId, Change, EtcdMember, KeyAlgorithm};
+    /// let b = CertBundle::builder()
+    ///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+    ///     .member(EtcdMember::new("etcd01", ["10.0.0.1"]))
+    ///     .build()?;
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let first = b.reconcile(&Default::default(), now)?;
+    /// let renewed = b.reconcile_renewing(&first.as_existing(), now, &[CertId::AdminClient])?;
+    /// let ids: Vec<String> = renewed.issued().map(|a| a.id.to_string()).collect();
+    /// assert_eq!(ids, ["admin"]);
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Self::reconcile`], and [`Error::InvalidField`] when `renew`
+    /// names the CA or a certificate that is not in the bundle.
+    pub fn reconcile_renewing(&self, existing: &BTreeMap<String, Vec<u8>>, now: OffsetDateTime, renew: &[CertId]) -> Result<Issued> {
+        let wanted = self.wanted();
+        for id in renew {
+            if *id == CertId::Ca {
+                return Err(Error::invalid(
+                    "renew",
+                    "ca",
+                    "the CA is not renewed with its leaves: a new CA needs every certificate reissued and every member restarted; issue a new bundle instead",
+                ));
+            }
+            if !wanted.contains(id) {
+                let names: Vec<String> = wanted.iter().filter(|w| **w != CertId::Ca).map(|w| w.to_string()).collect();
+                return Err(Error::invalid("renew", id.to_string(), format!("not a certificate of this bundle (one of: {})", names.join(", "))));
+            }
+        }
         let now = now.replace_nanosecond(0).unwrap_or(now);
         let mut files = Vec::new();
         let mut actions = Vec::new();
@@ -270,6 +310,7 @@ impl CertBundle {
             let cert_path = spec.id.cert_file();
             let key_path = spec.id.key_file();
             let problem = match (existing.get(&cert_path), existing.get(&key_path)) {
+                _ if renew.contains(&spec.id) => Some("renewal requested".to_string()),
                 (Some(c), Some(k)) => leaf_problems(&spec, c, k, &ca, now, self.renew_before_days),
                 (None, None) => Some("absent".to_string()),
                 (Some(_), None) => Some(format!("{key_path} is absent")),

@@ -15,10 +15,12 @@
 //! assert!(host.file("/usr/lib/systemd/system/flanneld.service").is_some());
 //! ```
 
+mod tree;
 mod types;
 
 use askama::Template;
 
+pub use tree::TreeWritten;
 pub use types::{Command, HostCert, HostRender, Phase, RenderedCluster, RenderedFile};
 
 use crate::docker::DockerUnit;

@@ -1,0 +1,220 @@
+//! The cluster's PKI folder on the control machine: what is in it, when it
+//! expires (`certs check-expiration`) and renewing leaves (`certs renew`).
+//! Reads and writes go through a [`Transport`] (usually
+//! [`crate::transport::LocalTransport`]).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::hosts::PkiDirError;
+use crate::pki::{CertBundle, CertId, Issued, inspect_cert};
+use crate::spec::ClusterSpec;
+use crate::transport::{FileSource, PutOptions, Transport};
+
+/// Reads the files of `bundle` (certificates, keys, the CA key) that exist
+/// in `dir`, by bundle-relative path.
+pub(crate) async fn read_existing(bundle: &CertBundle, local: &dyn Transport, dir: &str) -> Result<BTreeMap<String, Vec<u8>>, PkiDirError> {
+    let mut existing = BTreeMap::new();
+    let mut names: Vec<String> = vec!["ca-key.pem".into()];
+    for id in bundle.wanted() {
+        names.push(id.cert_file());
+        names.push(id.key_file());
+    }
+    for name in names {
+        if let Some(b) = local.read_file(&format!("{dir}/{name}")).await? {
+            existing.insert(name, b);
+        }
+    }
+    Ok(existing)
+}
+
+/// Writes every file of `issued` into `dir` atomically (keys 0600).
+pub(crate) async fn write_issued(issued: &Issued, local: &dyn Transport, dir: &str) -> Result<(), PkiDirError> {
+    for f in &issued.files {
+        local.put_file(&format!("{dir}/{}", f.path), &FileSource::Bytes(f.contents.clone()), &PutOptions::new(f.mode)).await?;
+    }
+    Ok(())
+}
+
+/// The state of one certificate of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertState {
+    /// Valid and outside the renewal window.
+    Ok,
+    /// Valid, but within `renew_before_days` of expiry: the next apply (or
+    /// `certs renew`) issues a new one.
+    RenewalDue,
+    /// Past its notAfter.
+    Expired,
+    /// Not in the folder (the next `certs generate` or apply issues it).
+    Missing,
+}
+
+/// One row of [`check_expiration`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertExpiry {
+    /// The certificate's name (`ca`, `etcd01-server`, `admin`, ...), as
+    /// `certs renew NAME` takes it.
+    pub name: String,
+    /// Its file in the folder.
+    pub file: String,
+    /// notAfter (`None` when missing).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+    /// Whole days left (negative when expired; `None` when missing).
+    pub days_left: Option<i64>,
+    /// The name of the CA that signed it (`None` for the CA itself).
+    pub authority: Option<String>,
+    /// Its state.
+    pub state: CertState,
+}
+
+/// Every certificate the spec's bundle holds, as found in `dir` at `now`:
+/// expiry, residual time and state, CA first, like `kubeadm certs
+/// check-expiration`.
+///
+/// ```no_run
+/// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec) -> Result<(), Box<dyn std::error::Error>> {
+/// use k8s_bootstrap_core::apply::{check_expiration, CertState};
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// let rows = check_expiration(&spec, &LocalTransport::new(), "pki", time::OffsetDateTime::now_utc()).await?;
+/// for r in rows.iter().filter(|r| r.state != CertState::Ok) {
+///     println!("{}: {:?}", r.name, r.state);
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`PkiDirError::Pki`] when the spec's bundle cannot be built or a file is
+/// not a certificate; [`PkiDirError::Transport`] for read errors.
+pub async fn check_expiration(spec: &ClusterSpec, local: &dyn Transport, dir: &str, now: OffsetDateTime) -> Result<Vec<CertExpiry>, PkiDirError> {
+    let bundle = CertBundle::for_cluster(spec)?;
+    let existing = read_existing(&bundle, local, dir).await?;
+    let renew_before = i64::from(spec.pki.renew_before_days);
+    let mut rows = Vec::new();
+    for id in bundle.wanted() {
+        let file = id.cert_file();
+        let authority = (id != CertId::Ca).then(|| "ca".to_string());
+        let row = match existing.get(&file) {
+            None => CertExpiry { name: id.to_string(), file, expires: None, days_left: None, authority, state: CertState::Missing },
+            Some(pem) => {
+                let info = inspect_cert(&file, pem, now)?;
+                let state = if info.not_after <= now {
+                    CertState::Expired
+                } else if id != CertId::Ca && info.days_left < renew_before {
+                    CertState::RenewalDue
+                } else {
+                    CertState::Ok
+                };
+                CertExpiry {
+                    name: id.to_string(),
+                    file,
+                    expires: Some(info.not_after),
+                    days_left: Some(info.days_left),
+                    authority,
+                    state,
+                }
+            }
+        };
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Which leaves [`renew_certs`] renews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renew {
+    /// Every leaf certificate of the bundle (not the CA).
+    All,
+    /// These, by name (`etcd01-server`, `admin`, ...).
+    Named(Vec<String>),
+}
+
+/// Issues new keys and certificates for the chosen leaves of the bundle in
+/// `dir` (signed by the existing CA), keeps every other file as it is, and
+/// writes the result atomically unless `dry_run`. Hosts get the new
+/// certificates, and their units restart, on the next apply.
+///
+/// # Errors
+/// [`PkiDirError::Pki`] with [`crate::pki::Error::InvalidField`] naming
+/// `renew` and the value for an unknown name or the CA; other
+/// [`crate::pki::Error`]s for a broken or absent CA;
+/// [`PkiDirError::Transport`] for I/O errors.
+pub async fn renew_certs(spec: &ClusterSpec, local: &dyn Transport, dir: &str, which: &Renew, dry_run: bool) -> Result<Issued, PkiDirError> {
+    let bundle = CertBundle::for_cluster(spec)?;
+    let existing = read_existing(&bundle, local, dir).await?;
+    let leaves: Vec<CertId> = bundle.wanted().into_iter().filter(|id| *id != CertId::Ca).collect();
+    let ids: Vec<CertId> = match which {
+        Renew::All => leaves,
+        Renew::Named(names) => {
+            let mut ids = Vec::new();
+            for n in names {
+                match bundle.wanted().into_iter().find(|id| id.stem() == *n) {
+                    Some(id) => ids.push(id),
+                    None => {
+                        let known: Vec<String> = leaves.iter().map(|l| l.to_string()).collect();
+                        return Err(crate::pki::Error::invalid("renew", n.clone(), format!("no such certificate (one of: {})", known.join(", "))).into());
+                    }
+                }
+            }
+            ids
+        }
+    };
+    let issued = bundle.reconcile_renewing(&existing, OffsetDateTime::now_utc(), &ids)?;
+    if !dry_run {
+        write_issued(&issued, local, dir).await?;
+    }
+    Ok(issued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{HostSpec, Role, Version};
+    use crate::transport::LocalTransport;
+
+    fn spec() -> ClusterSpec {
+        let hosts = vec![
+            HostSpec::new("etcd01", "10.0.0.1".parse().unwrap(), &[Role::Etcd, Role::Node]),
+            HostSpec::new("etcd02", "10.0.0.2".parse().unwrap(), &[Role::Etcd, Role::Node]),
+        ];
+        let mut s = ClusterSpec::new(hosts, "3.4.23".parse::<Version>().unwrap(), "0.26.1".parse::<Version>().unwrap());
+        s.pki.key_algorithm = crate::pki::KeyAlgorithm::EcdsaP256;
+        s
+    }
+
+    #[tokio::test]
+    async fn expiration_then_renew_only_what_was_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_str().unwrap();
+        let local = LocalTransport::new();
+        let s = spec();
+        let rows = check_expiration(&s, &local, dir, OffsetDateTime::now_utc()).await.unwrap();
+        assert!(rows.iter().all(|r| r.state == CertState::Missing), "{rows:?}");
+        super::super::sync_pki_dir(&s, &local, dir, false).await.unwrap();
+        let rows = check_expiration(&s, &local, dir, OffsetDateTime::now_utc()).await.unwrap();
+        assert_eq!(rows[0].name, "ca");
+        assert!(rows[0].authority.is_none());
+        assert!(rows.iter().all(|r| r.state == CertState::Ok), "{rows:?}");
+        let admin_before = std::fs::read(tmp.path().join("admin.pem")).unwrap();
+        let server_before = std::fs::read(tmp.path().join("etcd01-server.pem")).unwrap();
+        // 340 days from now, every leaf is in its 30-day renewal window.
+        let later = OffsetDateTime::now_utc() + time::Duration::days(340);
+        let rows = check_expiration(&s, &local, dir, later).await.unwrap();
+        assert!(rows.iter().skip(1).all(|r| r.state == CertState::RenewalDue), "{rows:?}");
+        let issued = renew_certs(&s, &local, dir, &Renew::Named(vec!["admin".into()]), false).await.unwrap();
+        assert_eq!(issued.issued().map(|a| a.id.to_string()).collect::<Vec<_>>(), ["admin"]);
+        assert_ne!(std::fs::read(tmp.path().join("admin.pem")).unwrap(), admin_before);
+        assert_eq!(std::fs::read(tmp.path().join("etcd01-server.pem")).unwrap(), server_before);
+        let e = renew_certs(&s, &local, dir, &Renew::Named(vec!["etcd09-server".into()]), false).await.unwrap_err();
+        assert!(e.to_string().contains("etcd09-server") && e.to_string().contains("etcd01-server"), "{e}");
+        let e = renew_certs(&s, &local, dir, &Renew::Named(vec!["ca".into()]), false).await.unwrap_err();
+        assert!(e.to_string().contains("CA is not renewed"), "{e}");
+        let all = renew_certs(&s, &local, dir, &Renew::All, true).await.unwrap();
+        assert_eq!(all.issued().count(), rows.len() - 1);
+        assert_eq!(std::fs::read(tmp.path().join("etcd01-server.pem")).unwrap(), server_before, "dry run wrote nothing");
+    }
+}

@@ -1,0 +1,137 @@
+//! `etcd snapshot`: a real etcd v3 snapshot taken over TLS on a member and
+//! fetched to the control machine.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Engine;
+use crate::spec::Role;
+use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
+
+/// What [`Engine::snapshot`] saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotInfo {
+    /// The member the snapshot was taken from.
+    pub member: String,
+    /// Where it was written on the control machine.
+    pub path: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// The store revision it holds, from `etcdctl snapshot status`.
+    pub revision: u64,
+    /// The number of keys it holds.
+    pub total_keys: u64,
+}
+
+/// Errors of [`Engine::snapshot`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The spec has no etcd member.
+    #[error("the spec has no etcd member to take a snapshot from")]
+    NoMember,
+    /// No member could take and hand over a snapshot; one cause per member.
+    #[error("no member could take a snapshot:{}", .0.iter().map(|e| format!("\n  - {e}")).collect::<String>())]
+    AllFailed(Vec<TransportError>),
+    /// `etcdctl snapshot status` printed something unreadable.
+    #[error("{host}: unreadable `etcdctl snapshot status` output: {output}")]
+    Status {
+        /// The member.
+        host: String,
+        /// What it printed.
+        output: String,
+    },
+    /// Writing the snapshot on the control machine failed.
+    #[error("writing the snapshot: {0}")]
+    Write(#[source] TransportError),
+}
+
+impl Engine {
+    /// Takes an etcd snapshot (`etcdctl snapshot save`, v3 API, TLS with
+    /// the admin certificate) on the first etcd member that can, checks it
+    /// with `etcdctl snapshot status` there, fetches it, writes it to `out`
+    /// through `local` atomically with mode 0600 (it holds every key of the
+    /// cluster) and removes the member's temporary copy, also on failure.
+    ///
+    /// ```no_run
+    /// # async fn run(engine: k8s_bootstrap_core::apply::Engine) -> Result<(), Box<dyn std::error::Error>> {
+    /// use k8s_bootstrap_core::transport::LocalTransport;
+    /// let info = engine.snapshot(&LocalTransport::new(), "/backup/etcd.db").await?;
+    /// println!("{} keys at revision {} from {}", info.total_keys, info.revision, info.member);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SnapshotError`]: every member failed (each cause listed), or the
+    /// local write failed (the old file at `out`, if any, is intact).
+    pub async fn snapshot(&self, local: &dyn Transport, out: &str) -> Result<SnapshotInfo, SnapshotError> {
+        let members: Vec<_> = self.hosts.iter().filter(|h| h.roles.contains(&Role::Etcd)).collect();
+        if members.is_empty() {
+            return Err(SnapshotError::NoMember);
+        }
+        let mut errors = Vec::new();
+        for h in members {
+            let addr = self.spec.hosts.iter().find(|s| s.name == h.name).map(|s| s.address.to_string()).unwrap_or_default();
+            let endpoint = format!("--endpoints=https://{addr}:{}", self.spec.etcd.client_port);
+            match take(h.transport.as_ref(), &self.spec.layout.etcd_dir, &endpoint).await {
+                Ok((bytes, status)) => {
+                    let (revision, total_keys) = parse_status(&status).ok_or_else(|| SnapshotError::Status { host: h.name.clone(), output: status.clone() })?;
+                    local.put_file(out, &FileSource::Bytes(bytes.clone()), &PutOptions::new(0o600)).await.map_err(SnapshotError::Write)?;
+                    return Ok(SnapshotInfo {
+                        member: h.name.clone(),
+                        path: out.to_string(),
+                        bytes: bytes.len() as u64,
+                        sha256: hex::encode(Sha256::digest(&bytes)),
+                        revision,
+                        total_keys,
+                    });
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(SnapshotError::AllFailed(errors))
+    }
+}
+
+/// Saves a snapshot into a fresh temporary directory on the member, reads
+/// its status and bytes, and removes the directory whatever happened.
+async fn take(t: &dyn Transport, etcd_dir: &str, endpoint: &str) -> Result<(Vec<u8>, String), TransportError> {
+    let admin = format!("{etcd_dir}/bin/etcdctl-admin");
+    let tmp = t.run_ok(&Command::new(["mktemp", "-d", "/var/tmp/k8s-bootstrap-snapshot.XXXXXX"])).await?.stdout_str().trim().to_string();
+    let file = format!("{tmp}/snapshot.db");
+    let result = async {
+        let save = Command::new([admin.as_str(), endpoint, "snapshot", "save", file.as_str()]).timeout(Duration::from_secs(600));
+        t.run_ok(&save).await?;
+        let status = t.run_ok(&Command::new([admin.as_str(), "snapshot", "status", file.as_str(), "-w", "json"])).await?.stdout_str().to_string();
+        let bytes = t.read_file(&file).await?.ok_or_else(|| TransportError::Transfer {
+            host: t.host(),
+            path: file.clone(),
+            reason: "the snapshot vanished before it was fetched".into(),
+        })?;
+        Ok((bytes, status))
+    }
+    .await;
+    let _ = t.run(&Command::new(["rm", "-rf", "--", tmp.as_str()])).await;
+    result
+}
+
+/// `{"hash":..,"revision":12,"totalKey":34,"totalSize":..}` → (revision, keys).
+fn parse_status(s: &str) -> Option<(u64, u64)> {
+    let v: serde_json::Value = serde_json::from_str(s.trim()).ok()?;
+    Some((v.get("revision")?.as_u64()?, v.get("totalKey")?.as_u64()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_status;
+
+    #[test]
+    fn status_json_of_etcdctl() {
+        assert_eq!(parse_status("{\"hash\":3327418296,\"revision\":17,\"totalKey\":9,\"totalSize\":20480}\n"), Some((17, 9)));
+        assert_eq!(parse_status("Error: no such file"), None);
+    }
+}
