@@ -52,7 +52,20 @@ fn absolute(p: PathBuf) -> PathBuf {
     std::path::absolute(&p).unwrap_or(p)
 }
 
-/// Errors of [`open`].
+/// Errors of [`open`]: nothing was done on any host. A host that cannot be
+/// reached is not an error here; it fails its steps in the report.
+///
+/// ```no_run
+/// use k8s_bootstrap_core::apply::{open, OpenError, OpenOptions};
+/// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec) {
+/// match open(&spec, &OpenOptions::new("pki")).await {
+///     Ok(opened) => println!("{:?}", opened.engine),
+///     Err(OpenError::Pki { dir, source }) => eprintln!("fix the certificates in {}: {source}", dir.display()),
+///     Err(OpenError::Releases(e)) => eprintln!("a release tarball: {e}"),
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {

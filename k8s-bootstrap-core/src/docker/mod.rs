@@ -63,6 +63,21 @@ pub enum CgroupDriver {
 
 /// docker.service and daemon.json of a node. `Default` is flannel-env mode
 /// with the tutorial's paths.
+///
+/// ```
+/// use k8s_bootstrap_core::docker::{CgroupDriver, DockerMode, DockerUnit};
+/// // bip and mtu both in daemon.json and from flannel make dockerd refuse to start:
+/// let both = DockerUnit::default().bridge("10.244.5.1/24", Some(1450));
+/// assert_eq!(both.validate()[0].path, "bip");
+/// // In daemon-json mode they go to daemon.json and the unit has no network flags.
+/// let json = DockerUnit::default()
+///     .mode(DockerMode::DaemonJson)
+///     .bridge("10.244.5.1/24", Some(1450))
+///     .cgroup_driver(CgroupDriver::Systemd)
+///     .daemon_json()
+///     .unwrap();
+/// assert!(json.contains(r#""bip": "10.244.5.1/24""#) && json.contains("native.cgroupdriver=systemd"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DockerUnit {
     /// Mode.

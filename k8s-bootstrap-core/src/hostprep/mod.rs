@@ -151,6 +151,20 @@ pub const MODULES_FILE: &str = "/etc/modules-load.d/k8s-bootstrap.conf";
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-k8s-bootstrap.conf";
 
 /// Host preparation of one host.
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{FirewallMode, HostPrep, OsFamily, SelinuxMode, TimeSync};
+/// let r = HostPrep::new("etcd01")
+///     .os(OsFamily::Rhel)
+///     .selinux(SelinuxMode::Disabled)     // the tutorial's choice (default: permissive)
+///     .firewall(FirewallMode::OpenPorts)  // instead of stopping firewalld
+///     .ports(&[2379, 2380], &[8472])
+///     .time_sync(TimeSync::Chrony)        // instead of a one-shot ntpdate
+///     .render();
+/// let sh: Vec<String> = r.commands.iter().map(|c| c.to_shell()).collect();
+/// assert!(sh.iter().any(|l| l.contains("firewall-cmd") && l.contains("8472/udp")));
+/// assert!(sh.iter().any(|l| l.contains("SELINUX=disabled")));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostPrep {
     /// Hostname to set, `None`: leave it.

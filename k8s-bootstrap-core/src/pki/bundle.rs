@@ -354,6 +354,28 @@ pub(crate) enum KeyUsage {
 ///
 /// The bundle does no I/O: existing files come in as a map and new files go
 /// out as [`super::BundleFile`] values.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{CertBundle, CertId, Change, EtcdMember, KeyAlgorithm};
+/// let bundle = CertBundle::builder()
+///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+///     .members([EtcdMember::new("etcd01", ["192.168.1.30"]), EtcdMember::new("etcd02", ["192.168.1.31"])])
+///     .build()?;
+/// let now = time::OffsetDateTime::now_utc();
+/// let first = bundle.generate()?;
+/// assert_eq!(first.file("etcd01-server-key.pem").unwrap().mode, 0o600);
+///
+/// // Later: a member's address changed. Only its certificates are re-issued, with the reason.
+/// let moved = CertBundle::builder()
+///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+///     .members([EtcdMember::new("etcd01", ["192.168.1.30"]), EtcdMember::new("etcd02", ["192.168.1.41"])])
+///     .build()?
+///     .reconcile(&first.as_existing(), now)?;
+/// let reissued: Vec<&CertId> = moved.issued().map(|a| &a.id).collect();
+/// assert_eq!(reissued, [&CertId::Server("etcd02".into()), &CertId::Peer("etcd02".into())]);
+/// assert!(matches!(&moved.actions[0].change, Change::Kept)); // the CA is kept
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct CertBundle {
     pub(crate) ca_subject: Subject,

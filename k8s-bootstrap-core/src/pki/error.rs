@@ -4,6 +4,16 @@
 ///
 /// Each variant names the field, file or certificate concerned and the
 /// offending value, so that a user can fix the input without reading code.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{CertBundle, EtcdMember, Error};
+/// let err = CertBundle::builder()
+///     .member(EtcdMember::new("etcd01", ["192.168.1.300"]))
+///     .build()
+///     .unwrap_err();
+/// let Error::InvalidField { field, value, .. } = &err else { panic!("{err}") };
+/// assert_eq!((field.as_str(), value.as_str()), ("members[0].addresses[0]", "192.168.1.300"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

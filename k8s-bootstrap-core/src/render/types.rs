@@ -135,6 +135,19 @@ impl HostCert {
 }
 
 /// Everything one host gets.
+///
+/// ```
+/// use k8s_bootstrap_core::render::Phase;
+/// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// let hosts = vec![HostSpec::new("etcd01", [10, 0, 0, 1].into(), &[Role::Etcd, Role::Node])];
+/// let r = &ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)).render().unwrap().hosts["etcd01"];
+/// let env = r.file("/opt/etcd/cfg/etcd").unwrap();
+/// assert_eq!((env.mode, env.owner.as_str()), (0o640, "root:root"));
+/// // Commands run phase by phase; etcd members start together, then the health gate.
+/// let phases: Vec<Phase> = r.commands.iter().map(|c| c.phase).collect();
+/// assert!(phases.windows(2).all(|w| w[0] <= w[1]));
+/// assert!(r.certs.iter().all(|c| c.cert_path.ends_with(".pem")));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HostRender {
     /// Files, written before the commands run.

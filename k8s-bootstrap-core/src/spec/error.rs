@@ -81,6 +81,18 @@ pub(crate) fn list(problems: &[Problem]) -> String {
 }
 
 /// The error of reading or validating a [`ClusterSpec`](super::ClusterSpec).
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{ClusterSpec, SpecError};
+/// // A YAML problem: the field path, where it is, and the line itself.
+/// let err = ClusterSpec::from_yaml_str("hosts:\n  - { name: etcd01, address: 10.0.0.300, roles: [etcd] }\n").unwrap_err();
+/// assert!(matches!(&err, SpecError::Parse { path, line: Some(2), .. } if path == "hosts[0].address"));
+/// // Broken rules: every problem at once, each with path, value, rule and fix.
+/// let yaml = "hosts: []\nversions: { etcd: '3.5.17', flannel: '0.26.1' }\n";
+/// let err = ClusterSpec::load(yaml).unwrap_err();
+/// assert_eq!(err.problems().len(), 2);
+/// assert!(err.to_string().starts_with("the cluster spec has 2 problem(s):\n  - hosts (line 1, column 8) = []: "));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
     /// The YAML could not be read into the spec's types: a syntax error, an

@@ -417,6 +417,62 @@ pub struct FileStat {
 ///
 /// With the `mock` feature (or in this crate's own tests) mockall generates
 /// `MockTransport`.
+///
+/// Implement it to reach hosts another way (a container runtime, a serial
+/// console, an archive). The [`Engine`](crate::apply::Engine) needs `run` to
+/// execute a POSIX `sh` on the host; builders and your own code need only
+/// what they call. A minimal in-memory host:
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::sync::Mutex;
+/// use async_trait::async_trait;
+/// use k8s_bootstrap_core::transport::{
+///     Command, FileKind, FileSource, FileStat, Output, PutOptions, PutOutcome, Result, Transport,
+/// };
+///
+/// #[derive(Default)]
+/// struct Memory(Mutex<BTreeMap<String, (Vec<u8>, u32)>>);
+///
+/// #[async_trait]
+/// impl Transport for Memory {
+///     fn host(&self) -> String {
+///         "memory".into()
+///     }
+///     async fn run(&self, cmd: &Command) -> Result<Output> {
+///         println!("would run: {cmd}"); // Display is redacted: env values never shown
+///         Ok(Output { exit_code: Some(0), ..Output::default() })
+///     }
+///     async fn put_file(&self, path: &str, src: &FileSource, opts: &PutOptions) -> Result<PutOutcome> {
+///         let FileSource::Bytes(b) = src else { unimplemented!("streamed files") };
+///         let mut files = self.0.lock().unwrap();
+///         let new = (b.clone(), opts.mode);
+///         Ok(match files.insert(path.into(), new.clone()) {
+///             None => PutOutcome::Created,
+///             Some(old) if old == new => PutOutcome::Unchanged,
+///             Some(_) => PutOutcome::Updated,
+///         })
+///     }
+///     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+///         Ok(self.0.lock().unwrap().get(path).map(|(b, _)| b.clone()))
+///     }
+///     async fn stat(&self, path: &str) -> Result<Option<FileStat>> {
+///         Ok(self.0.lock().unwrap().get(path).map(|(b, mode)| FileStat {
+///             kind: FileKind::File, size: b.len() as u64, mode: *mode, uid: 0, gid: 0, mtime: 0,
+///         }))
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let host = Memory::default();
+/// // The default methods come for free: write_if_different, sha256, systemctl, ...
+/// assert!(host.write_if_different("/etc/x.conf", b"a=1\n", 0o644).await?);
+/// assert!(!host.write_if_different("/etc/x.conf", b"a=1\n", 0o644).await?);
+/// assert_eq!(host.sha256("/etc/absent").await?, None);
+/// host.systemctl("restart", "etcd").await?;
+/// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+/// # }).unwrap();
+/// ```
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait Transport: Send + Sync {
