@@ -357,6 +357,22 @@ pub enum Event {
 }
 
 /// Receives [`Event`]s while an engine runs.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use k8s_bootstrap_core::apply::{Event, Progress};
+/// #[derive(Default)]
+/// struct Counter(Mutex<usize>);
+/// impl Progress for Counter {
+///     fn event(&self, e: &Event) {
+///         if let Event::Changed { .. } = e {
+///             *self.0.lock().unwrap() += 1;
+///         }
+///     }
+/// }
+/// // engine.with_progress(std::sync::Arc::new(Counter::default()))
+/// # let _ = Counter::default();
+/// ```
 pub trait Progress: Send + Sync {
     /// Called for each event, from any task.
     fn event(&self, event: &Event);
@@ -392,6 +408,31 @@ struct HostDef {
 }
 
 /// Plans and applies a cluster spec on hosts. See the [module docs](self).
+///
+/// ```no_run
+/// use std::collections::BTreeSet;
+/// use k8s_bootstrap_core::apply::{open, ApplyOptions, OpenOptions, Stage};
+/// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec) -> Result<(), Box<dyn std::error::Error>> {
+/// let engine = open(&spec, &OpenOptions::beside_spec("cluster.yaml")).await?.engine;
+/// // Only etcd02, and stop after etcd is up (like `apply --only etcd02 --phase etcd`).
+/// let opts = ApplyOptions {
+///     only: Some(BTreeSet::from(["etcd02".to_string()])),
+///     until: Some(Stage::Etcd),
+///     ..ApplyOptions::default()
+/// };
+/// let plan = engine.plan(&opts).await;
+/// for (host, r) in &plan.hosts {
+///     for c in &r.changes {
+///         println!("{host}: {} {}", c.stage, c.what);
+///         if let Some(diff) = &c.diff { print!("{diff}"); } // private keys are redacted
+///     }
+/// }
+/// let report = engine.apply(&opts).await;
+/// if let Some((host, f)) = report.hosts.iter().find_map(|(h, r)| r.failed.as_ref().map(|f| (h, f))) {
+///     eprintln!("{host} failed in {} at {}: {}\n{}", f.stage, f.step, f.error, f.log.as_deref().unwrap_or(""));
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Engine {
     spec: ClusterSpec,
     rendered: RenderedCluster,

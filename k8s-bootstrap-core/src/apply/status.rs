@@ -62,6 +62,20 @@ pub struct EtcdMemberStatus {
 }
 
 /// The state of a cluster.
+///
+/// ```no_run
+/// # async fn run(engine: k8s_bootstrap_core::apply::Engine) {
+/// let s = engine.status().await;
+/// println!("etcd healthy: {} ({:?})", s.etcd_healthy, s.etcd_members);
+/// for e in &s.etcd_endpoints {
+///     println!("  {} {}", e.endpoint, if e.healthy { "healthy" } else { "UNHEALTHY" });
+/// }
+/// for (host, h) in &s.hosts {
+///     println!("  {host}: {:?} docker0 matches flannel: {:?}", h.units, h.docker_bridge.as_ref().map(|b| b.matches));
+/// }
+/// println!("{}", serde_json::to_string_pretty(&s).unwrap()); // as `status --output json`
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ClusterStatus {
     /// Per host.

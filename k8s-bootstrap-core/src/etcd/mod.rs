@@ -161,6 +161,24 @@ pub const SUPPORTED_VERSIONS: (Version, Version) = (Version::minor(3, 3), Versio
 
 /// An etcd cluster for one etcd version. `Default` is etcd 3.5.17 with no
 /// members and the tutorial's layout.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{EtcdApi, EtcdCluster, EtcdMember, TlsMinVersion};
+/// use k8s_bootstrap_core::spec::Version;
+/// // Two members on one machine need their own ports and data dirs.
+/// let etcd = EtcdCluster::new(Version::new(3, 3, 13))
+///     .with_member(EtcdMember::new("a", "10.0.0.1".parse().unwrap()))
+///     .with_member(EtcdMember::new("b", "10.0.0.1".parse().unwrap()).ports(12379, 12380).data_dir("/var/lib/etcd/b"))
+///     .enable_v2(true); // flannel <= 0.17 reads its config over v2
+/// assert!(etcd.validate().is_empty());
+/// assert_eq!(etcd.client_endpoints(), "https://10.0.0.1:2379,https://10.0.0.1:12379");
+/// // etcdctl's v2 and v3 TLS flags differ: --ca-file vs --cacert.
+/// assert!(etcd.etcdctl_flags(EtcdApi::V2)[1].starts_with("--ca-file="));
+/// assert!(etcd.etcdctl_flags(EtcdApi::V3)[1].starts_with("--cacert="));
+/// // etcd 3.3 has no --tls-min-version: asking for it is a problem, not a silent drop.
+/// let p = etcd.tls_min_version(TlsMinVersion::Tls12).validate();
+/// assert_eq!(p[0].path, "tls_min_version");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EtcdCluster {
     /// etcd version.

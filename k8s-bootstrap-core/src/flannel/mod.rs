@@ -184,6 +184,24 @@ impl Fields {
 pub const SUPPORTED_VERSIONS: (Version, Version) = (Version::minor(0, 11), Version::minor(0, 27));
 
 /// flannel for one version. `Default` is flannel 0.26.1 on 10.244.0.0/16, vxlan.
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::FlannelConfig;
+/// use k8s_bootstrap_core::spec::Version;
+/// let f = FlannelConfig::new(Version::new(0, 11, 0))
+///     .network("10.244.0.0/16".parse().unwrap())
+///     .subnet_len(24)
+///     .etcd_endpoints("https://192.168.1.30:2379,https://192.168.1.31:2379");
+/// let node = f.render_node("etcd02", "192.168.1.31".parse().unwrap(), Some("eth1")).unwrap();
+/// let unit = node.file("/usr/lib/systemd/system/flanneld.service").unwrap().text();
+/// // docker's options go to their own file, never over flannel's subnet.env
+/// assert!(unit.contains("-d /run/flannel/docker"));
+/// // flanneld authenticates with its own client certificate, not a server.pem
+/// let opts = f.options("192.168.1.31".parse().unwrap(), Some("eth1"));
+/// assert!(opts.contains(&"--etcd-certfile=/opt/kubernetes/ssl/flanneld.pem".to_string()));
+/// // rules are checked, all at once
+/// assert_eq!(f.clone().subnet_len(31).validate()[0].path, "subnet_len");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlannelConfig {
     /// flannel version.
