@@ -2,34 +2,69 @@
 //! into core types, calls the core and prints what it returns; it has no
 //! logic of its own.
 //!
-//! Exit codes: 0 ok, 1 failed (a host or a gate failed), 2 invalid input or usage.
+//! Exit codes: 0 ok, 1 failed (a host, a gate or a check failed), 2 invalid
+//! input or usage.
 
-mod apply;
+mod certs;
+mod cluster;
+mod etcd;
+mod init;
 mod output;
+mod progress;
+mod style;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-/// Bring up the foundations of a Kubernetes cluster (PKI, etcd, flannel, docker) on your own hosts.
+/// Bring up the foundations of a Kubernetes cluster (PKI, etcd, flannel,
+/// docker) on your own Linux hosts, over SSH, idempotently.
 #[derive(Parser, Debug)]
-#[command(name = "k8s-bootstrap", version, about)]
+#[command(name = "k8s-bootstrap", version, about, propagate_version = true)]
+#[command(after_help = "A first run: k8s-bootstrap init --host etcd01=192.168.1.30 --host etcd02=192.168.1.31 --host etcd03=192.168.1.32\n\
+                        then: validate, certs generate, plan, apply, status.")]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Cmd,
 }
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Write a commented spec skeleton (./cluster.yaml, or --out FILE).
+    Init(init::InitArgs),
+    /// Check a spec; print every problem at once (exit 2 when invalid).
+    Validate,
+    /// The cluster's certificates in the PKI folder.
+    Certs {
+        #[command(subcommand)]
+        cmd: certs::CertsCmd,
+    },
+    /// Write every file of every host into a folder (OUT/<host>/<path>), touching no host.
+    Render(init::RenderArgs),
     /// Show what apply would change on every host (diffs, restarts), changing nothing.
-    Plan(apply::Common),
+    Plan(cluster::Conn),
     /// Bring every host to the spec; a second run changes nothing.
-    Apply(apply::ApplyArgs),
+    Apply(cluster::ApplyArgs),
     /// Show etcd health and members, flannel's config and unit states.
-    Status(apply::Common),
+    Status(cluster::Conn),
     /// Stop and remove what apply installed (etcd's data only with --purge).
-    Reset(apply::ResetArgs),
+    Reset(cluster::ResetArgs),
+    /// etcd membership and snapshots.
+    Etcd {
+        #[command(subcommand)]
+        cmd: etcd::EtcdCmd,
+    },
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print this program's version and the etcd / flannel versions it knows.
+    Version,
 }
 
 /// How reports are printed.
@@ -42,19 +77,60 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Options every command shares.
+/// Options every command takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// The cluster spec (YAML).
-    #[arg(long, env = "K8S_BOOTSTRAP_SPEC", default_value = "cluster.yaml")]
+    #[arg(long, global = true, env = "K8S_BOOTSTRAP_SPEC", default_value = "cluster.yaml")]
     pub spec: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format of reports.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Folder of the cluster's certificates on this machine (default: pki/ beside the spec).
+    #[arg(long, global = true)]
+    pub pki_dir: Option<PathBuf>,
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors and the final report (no progress).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Invalid input or usage: exit code 2.
+#[derive(Debug)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Invalid {}
+
+fn init_tracing(g: &Global) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::new(v),
+        _ => EnvFilter::new(match (g.quiet, g.verbose) {
+            (true, _) => "error",
+            (_, 0) => "warn",
+            (_, 1) => "warn,k8s_bootstrap=info,k8s_bootstrap_core=info",
+            (_, 2) => "warn,k8s_bootstrap=debug,k8s_bootstrap_core=debug",
+            _ => "info,k8s_bootstrap=trace,k8s_bootstrap_core=trace",
+        }),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(style::stderr_color())
+        .with_target(false)
+        .try_init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing(&cli.global);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -62,19 +138,35 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let g = cli.global;
     let result = rt.block_on(async {
         match cli.command {
-            Cmd::Plan(c) => apply::plan(c).await,
-            Cmd::Apply(a) => apply::apply(a).await,
-            Cmd::Status(c) => apply::status(c).await,
-            Cmd::Reset(r) => apply::reset(r).await,
+            Cmd::Init(a) => init::init(&g, a).await,
+            Cmd::Validate => init::validate(&g),
+            Cmd::Certs { cmd } => certs::run(&g, cmd).await,
+            Cmd::Render(a) => init::render(&g, a).await,
+            Cmd::Plan(c) => cluster::plan(&g, c).await,
+            Cmd::Apply(a) => cluster::apply(&g, a).await,
+            Cmd::Status(c) => cluster::status(&g, c).await,
+            Cmd::Reset(r) => cluster::reset(&g, r).await,
+            Cmd::Etcd { cmd } => etcd::run(&g, cmd).await,
+            Cmd::Completion { shell } => {
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "k8s-bootstrap", &mut script);
+                match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::Error::from(e).context("writing the script")),
+                    _ => Ok(ExitCode::SUCCESS),
+                }
+            }
+            Cmd::Version => output::version(g.output),
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(e.downcast_ref::<apply::Invalid>().map_or(1, |_| 2))
+            let invalid = e.chain().any(|c| c.is::<Invalid>());
+            eprintln!("{} {e:#}", style::error_label());
+            ExitCode::from(if invalid { 2 } else { 1 })
         }
     }
 }

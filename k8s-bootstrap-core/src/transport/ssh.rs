@@ -690,6 +690,8 @@ impl Transport for SshTransport {
     }
 
     async fn run(&self, cmd: &Command) -> Result<Output> {
+        // Display of a Command is redacted: env values and stdin never appear.
+        tracing::debug!(host = %self.host(), command = %cmd, "run");
         let mut line = cmd.to_shell_line()?;
         if let Some(t) = cmd.timeout {
             // sshd may ignore "signal" requests: coreutils `timeout` makes sure the
@@ -715,6 +717,7 @@ impl Transport for SshTransport {
         opts: &PutOptions,
     ) -> Result<PutOutcome> {
         let host = self.host();
+        tracing::debug!(host = %host, path, mode = format_args!("{:o}", opts.mode), "put file");
         let (sha, _) = source.digest_for(&host).await?;
         let shown = format!("probe {path}");
         let probe = self.script(script::probe(path), &shown).await?;
@@ -779,6 +782,8 @@ impl Transport for SshTransport {
     /// [`put_file`](Transport::put_file).
     async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<Result<PutOutcome>> {
         let host = self.host();
+        // Paths and modes only: file contents (private keys) are never logged.
+        tracing::debug!(host = %host, files = files.len(), paths = ?files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), "put files");
         let mut results: Vec<Option<Result<PutOutcome>>> = (0..files.len()).map(|_| None).collect();
         let mut batch = Vec::new();
         let mut stdin = Vec::new();
