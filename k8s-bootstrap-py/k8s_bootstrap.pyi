@@ -7,7 +7,7 @@ A thin binding of the Rust crate k8s-bootstrap-core: every rule lives there.
 import builtins
 import datetime
 import os
-from collections.abc import Iterator, KeysView, ItemsView, Mapping, Sequence, ValuesView
+from collections.abc import Awaitable, Callable, Iterator, KeysView, ItemsView, Mapping, Sequence, ValuesView
 from typing import Any, Optional, TypeVar, Union, final, overload
 
 
@@ -31,6 +31,15 @@ __all__ = [
     "FlannelConfig",
     "DockerUnit",
     "HostPrep",
+    "Cluster",
+    "Report",
+    "HostReport",
+    "Change",
+    "Failure",
+    "ClusterStatus",
+    "HostStatus",
+    "EtcdMemberStatus",
+    "DockerBridge",
     "K8sBootstrapError",
     "ValidationError",
     "PkiError",
@@ -562,3 +571,245 @@ class HostPrep:
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
+
+# ---------------------------------------------------------------- plan / apply / status / reset
+
+_Path = Union[str, os.PathLike[str]]
+_Event = dict[str, Any]
+
+@final
+class Cluster:
+    """A cluster spec bound to where its PKI lives and how to reach its hosts over SSH.
+
+    ``plan``, ``apply``, ``status`` and ``reset`` act like the ``k8s-bootstrap``
+    commands of the same name, with the same options and defaults; blocking with
+    the GIL released, or as asyncio awaitables (``*_async``).
+    """
+
+    def __new__(
+        cls,
+        spec: ClusterSpec,
+        *,
+        spec_path: Optional[_Path] = None,
+        pki_dir: Optional[_Path] = None,
+        known_hosts: Optional[_Path] = None,
+        accept_new_host_keys: bool = False,
+        connect_timeout: float = 10.0,
+        progress: Optional[Callable[[_Event], object]] = None,
+    ) -> Cluster: ...
+    @classmethod
+    def from_file(
+        cls,
+        path: _Path,
+        *,
+        pki_dir: Optional[_Path] = None,
+        known_hosts: Optional[_Path] = None,
+        accept_new_host_keys: bool = False,
+        connect_timeout: float = 10.0,
+        progress: Optional[Callable[[_Event], object]] = None,
+    ) -> Cluster:
+        """Reads the spec at ``path``; certificates in ``pki/`` beside it (or ``pki_dir``)."""
+    @property
+    def spec(self) -> ClusterSpec:
+        """The spec."""
+    @property
+    def warnings(self) -> list[Problem]:
+        """The spec's warnings."""
+    @property
+    def pki_dir(self) -> str:
+        """The folder of the cluster's certificates (absolute)."""
+    def plan(self, *, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None) -> Report:
+        """What would change, with diffs; changes nothing."""
+    def apply(
+        self, *, dry_run: bool = False, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+    ) -> Report:
+        """Brings the cluster to the spec; failed hosts are in the report."""
+    def status(self) -> ClusterStatus:
+        """The cluster's state; changes nothing."""
+    def reset(self, *, purge: bool = False, only: Optional[Sequence[str]] = None) -> Report:
+        """Stops and removes what apply installed (etcd's data only with ``purge``)."""
+    def plan_async(
+        self, *, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+    ) -> Awaitable[Report]:
+        """``plan`` for asyncio."""
+    def apply_async(
+        self, *, dry_run: bool = False, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+    ) -> Awaitable[Report]:
+        """``apply`` for asyncio."""
+    def status_async(self) -> Awaitable[ClusterStatus]:
+        """``status`` for asyncio."""
+    def reset_async(self, *, purge: bool = False, only: Optional[Sequence[str]] = None) -> Awaitable[Report]:
+        """``reset`` for asyncio."""
+
+@final
+class Change:
+    """One change a host made (apply, reset) or would make (plan)."""
+
+    @property
+    def stage(self) -> str:
+        """``host-prep``, ``files``, ``install``, ``etcd``, ``flannel-config``, ``flanneld`` or ``docker``."""
+    @property
+    def what(self) -> str:
+        """What changed, for people."""
+    @property
+    def diff(self) -> Optional[str]:
+        """A unified diff (plan only; private keys redacted)."""
+
+@final
+class Failure:
+    """Why a host failed."""
+
+    @property
+    def host(self) -> str:
+        """The host."""
+    @property
+    def stage(self) -> str:
+        """The stage it failed in."""
+    @property
+    def step(self) -> str:
+        """The step."""
+    @property
+    def kind(self) -> str:
+        """``host-key``, ``auth``, ``connect``, ``command``, ``transfer`` or ``other``."""
+    @property
+    def error(self) -> str:
+        """The error."""
+    @property
+    def log(self) -> Optional[str]:
+        """The unit's journal when starting it failed."""
+    def exception(self) -> TransportError:
+        """The mapped exception, not raised."""
+
+@final
+class HostReport:
+    """The report of one host."""
+
+    @property
+    def changes(self) -> list[Change]:
+        """Changes made or that would be made."""
+    @property
+    def unchanged(self) -> int:
+        """Steps that found nothing to do."""
+    @property
+    def notes(self) -> list[str]:
+        """Notes."""
+    @property
+    def failed(self) -> Optional[Failure]:
+        """The failure, or None."""
+    @property
+    def stage_ms(self) -> dict[str, int]:
+        """Milliseconds per stage."""
+    @property
+    def ok(self) -> bool:
+        """Whether the host did not fail."""
+    def to_dict(self) -> dict[str, _Json]:
+        """The core's JSON form."""
+
+@final
+class Report:
+    """The report of plan, apply or reset."""
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether nothing was changed."""
+    @property
+    def hosts(self) -> dict[str, HostReport]:
+        """Host name -> HostReport."""
+    @property
+    def aborted(self) -> Optional[str]:
+        """Why a cluster-wide gate stopped the run, or None."""
+    @property
+    def elapsed_ms(self) -> int:
+        """Wall time in milliseconds."""
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings met while getting ready."""
+    @property
+    def ok(self) -> bool:
+        """No host failed and nothing was aborted."""
+    @property
+    def change_count(self) -> int:
+        """Total number of changes."""
+    @property
+    def failures(self) -> list[Failure]:
+        """One per failed host."""
+    def raise_for_failure(self) -> None:
+        """Raises the first failed host's exception, or K8sBootstrapError when aborted."""
+    def to_dict(self) -> dict[str, _Json]:
+        """The core's JSON form (``--output json``)."""
+
+@final
+class DockerBridge:
+    """docker0 against flannel's subnet file on a host."""
+
+    @property
+    def flannel_subnet(self) -> Optional[str]:
+        """``FLANNEL_SUBNET``."""
+    @property
+    def docker0(self) -> Optional[str]:
+        """docker0's address."""
+    @property
+    def matches(self) -> bool:
+        """Whether both exist and are equal."""
+
+@final
+class HostStatus:
+    """The state of one host."""
+
+    @property
+    def reachable(self) -> bool:
+        """Whether the host answered."""
+    @property
+    def error(self) -> Optional[str]:
+        """Why not."""
+    @property
+    def units(self) -> dict[str, str]:
+        """Unit -> ActiveState or ``not-installed``."""
+    @property
+    def docker_bridge(self) -> Optional[DockerBridge]:
+        """When docker runs."""
+
+@final
+class EtcdMemberStatus:
+    """One etcd endpoint's health."""
+
+    @property
+    def endpoint(self) -> str:
+        """The client URL."""
+    @property
+    def healthy(self) -> bool:
+        """Whether it answered a health check over TLS."""
+
+@final
+class ClusterStatus:
+    """The state of a cluster."""
+
+    @property
+    def hosts(self) -> dict[str, HostStatus]:
+        """Host name -> HostStatus."""
+    @property
+    def etcd_endpoints(self) -> list[EtcdMemberStatus]:
+        """Health of every endpoint."""
+    @property
+    def etcd_members(self) -> list[str]:
+        """Member names, sorted."""
+    @property
+    def etcd_members_match_spec(self) -> bool:
+        """Whether those are the spec's etcd hosts."""
+    @property
+    def etcd_healthy(self) -> bool:
+        """Every endpoint healthy and the members match the spec."""
+    @property
+    def flannel_config(self) -> Optional[str]:
+        """flannel's network config read back from etcd."""
+    @property
+    def flannel_api(self) -> str:
+        """``v2`` or ``v3``."""
+    @property
+    def problems(self) -> list[str]:
+        """What could not be read."""
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings met while getting ready."""
+    def to_dict(self) -> dict[str, _Json]:
+        """The core's JSON form (``--output json``)."""

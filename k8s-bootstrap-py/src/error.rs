@@ -12,6 +12,7 @@
 
 use std::error::Error as StdError;
 
+use k8s_bootstrap_core::apply::{self as core_apply, Failure, FailureKind, OpenError, PkiDirError, ReleaseError};
 use k8s_bootstrap_core::spec::{Problem as CoreProblem, SpecError};
 use k8s_bootstrap_core::transport::TransportError;
 use k8s_bootstrap_core::{docker, etcd, flannel, hostprep, pki, render};
@@ -53,6 +54,9 @@ pub enum Error {
     },
     /// Reading a file.
     Io(std::io::Error),
+    /// Getting ready to act on the hosts: the PKI folder, release tarballs,
+    /// the spec's render.
+    Open(Box<OpenError>),
 }
 
 macro_rules! from_core {
@@ -75,6 +79,12 @@ from_core!(
     Transport(TransportError),
     Io(std::io::Error),
 );
+
+impl From<OpenError> for Error {
+    fn from(e: OpenError) -> Self {
+        Error::Open(Box::new(e))
+    }
+}
 
 
 /// The exception classes, made once per interpreter.
@@ -324,7 +334,6 @@ fn map_transport(py: Python<'_>, e: &TransportError, msg: String) -> PyResult<Py
 }
 
 fn to_py_err(py: Python<'_>, e: Error) -> PyResult<PyErr> {
-    let c = classes(py)?;
     match e {
         Error::Spec(SpecError::Parse { path, line, column, value, rule }) => {
             let msg = SpecError::Parse { path: path.clone(), line, column, value: value.clone(), rule: rule.clone() }.to_string();
@@ -355,28 +364,12 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyResult<PyErr> {
             };
             builder_err(py, msg, None, e)
         }
-        Error::Pki(e) => {
-            let msg = chain(&e);
-            match e {
-                pki::Error::InvalidField { field, value, reason } => invalid_builder(py, msg, &[CoreProblem::new(field, value, reason)]),
-                pki::Error::BadPem { path, expected, reason } => {
-                    invalid_builder(py, msg, &[CoreProblem::new(path, "", format!("not a valid {expected}: {reason}"))])
-                }
-                pki::Error::NotACa { path } => {
-                    invalid_builder(py, msg, &[CoreProblem::new(path, "", "certificate is not a CA (basicConstraints CA:TRUE missing)")])
-                }
-                pki::Error::CaKeyMismatch { key_path, cert_path } => {
-                    invalid_builder(py, msg, &[CoreProblem::new(key_path, "", format!("does not match CA certificate {cert_path}"))])
-                }
-                pki::Error::Cfssl { file, field, reason } => invalid_builder(py, msg, &[CoreProblem::new(format!("{file}:{field}"), "", reason)]),
-                // CaExpiring, CaKeyAbsent, Crypto, and variants added later.
-                _ => raise(py, &c.pki, msg, &[]),
-            }
-        }
+        Error::Pki(e) => pki_err(py, chain(&e), e),
         Error::Transport(e) => {
             let msg = e.to_string();
             map_transport(py, &e, msg)
         }
+        Error::Open(e) => open_err(py, *e),
         Error::Convert { path, value, rule } => {
             let msg = format!("{path} = {value}: {rule}");
             invalid_builder(py, msg, &[CoreProblem::new(path, value, rule)])
@@ -384,6 +377,87 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyResult<PyErr> {
         // Python's own OSError subclasses (FileNotFoundError, ...).
         Error::Io(e) => Ok(PyErr::from(e)),
     }
+}
+
+/// A PKI error: bad inputs become a ValidationError, the rest a PkiError.
+fn pki_err(py: Python<'_>, msg: String, e: pki::Error) -> PyResult<PyErr> {
+    let c = classes(py)?;
+    match e {
+        pki::Error::InvalidField { field, value, reason } => invalid_builder(py, msg, &[CoreProblem::new(field, value, reason)]),
+        pki::Error::BadPem { path, expected, reason } => {
+            invalid_builder(py, msg, &[CoreProblem::new(path, "", format!("not a valid {expected}: {reason}"))])
+        }
+        pki::Error::NotACa { path } => {
+            invalid_builder(py, msg, &[CoreProblem::new(path, "", "certificate is not a CA (basicConstraints CA:TRUE missing)")])
+        }
+        pki::Error::CaKeyMismatch { key_path, cert_path } => {
+            invalid_builder(py, msg, &[CoreProblem::new(key_path, "", format!("does not match CA certificate {cert_path}"))])
+        }
+        pki::Error::Cfssl { file, field, reason } => invalid_builder(py, msg, &[CoreProblem::new(format!("{file}:{field}"), "", reason)]),
+        // CaExpiring, CaKeyAbsent, Crypto, and variants added later.
+        _ => raise(py, &c.pki, msg, &[]),
+    }
+}
+
+/// An error of `apply::open`, mapped like the core error inside it.
+fn open_err(py: Python<'_>, e: OpenError) -> PyResult<PyErr> {
+    let c = classes(py)?;
+    let msg = chain(&e);
+    match e {
+        OpenError::Pki { source: PkiDirError::Pki(p), .. } => pki_err(py, msg, p),
+        OpenError::Pki { source: PkiDirError::Transport(t), .. } | OpenError::Releases(ReleaseError::Transport(t)) => {
+            map_transport(py, &t, msg)
+        }
+        OpenError::Releases(ReleaseError::NotFound { field, path }) => {
+            invalid_builder(py, msg, &[CoreProblem::new(field, path, "the file does not exist")])
+        }
+        OpenError::Releases(ReleaseError::Checksum { field, got, expected, .. }) => {
+            invalid_builder(py, msg, &[CoreProblem::new(field, got, format!("sha256 differs from the spec's {expected}"))])
+        }
+        OpenError::Releases(ReleaseError::Archive { field, source_name, reason }) => {
+            invalid_builder(py, msg, &[CoreProblem::new(field, source_name, reason)])
+        }
+        OpenError::Engine(core_apply::Error::Render(r)) => to_py_err(py, Error::Render(r)),
+        OpenError::Engine(core_apply::Error::MissingCert { .. }) => raise(py, &c.pki, msg, &[]),
+        // NoTransport (open gives every host one), and variants added later.
+        _ => raise(py, &c.base, msg, &[]),
+    }
+}
+
+/// The exception for a host's [`Failure`] in a report: the class of its
+/// kind (``host-key`` -> HostKeyError, ``auth`` -> AuthenticationError,
+/// ``connect`` -> ConnectionError, ``command`` -> CommandError, else
+/// TransportError) with ``host`` set; the kind-specific attributes stay None
+/// (a report keeps the error as text). `others`: further failed hosts.
+pub(crate) fn failure_err(py: Python<'_>, host: &str, f: &Failure, others: usize) -> PyResult<PyErr> {
+    let c = classes(py)?;
+    let mut msg = format!("{host}: {} failed at {}: {}", f.step, f.stage, f.error);
+    if let Some(log) = &f.log {
+        msg.push('\n');
+        msg.push_str(log);
+    }
+    if others > 0 {
+        msg.push_str(&format!("\n(and {others} more failed host{})", if others == 1 { "" } else { "s" }));
+    }
+    let cls = match f.kind {
+        FailureKind::HostKey => &c.host_key,
+        FailureKind::Auth => &c.auth,
+        FailureKind::Connect => &c.connection,
+        FailureKind::Command => &c.command,
+        _ => &c.transport,
+    };
+    raise(py, cls, msg, &[("host", obj(py, host)?)])
+}
+
+/// A run stopped by a cluster-wide gate (``Report.aborted``): a K8sBootstrapError.
+pub(crate) fn aborted_err(py: Python<'_>, why: &str) -> PyResult<PyErr> {
+    raise(py, &classes(py)?.base, format!("aborted: {why}"), &[])
+}
+
+/// A ValidationError for one argument of a call (`only`, `phase`, ...).
+pub(crate) fn invalid_arg(path: &str, value: &str, rule: impl Into<String>) -> PyErr {
+    let rule = rule.into();
+    Error::Convert { path: path.to_string(), value: value.to_string(), rule }.into()
 }
 
 /// A builder error: its rule problems become a ValidationError, a

@@ -4,19 +4,19 @@
 //! types (`convert.rs`, through the core types' serde impls) and errors
 //! (`error.rs`, one mapping from core error kinds to Python exceptions).
 //!
-//! Later (issue 6): `plan()` / `apply()` / `status()` go on `ClusterSpec`
-//! (or a `Cluster` class holding a spec and a bundle) as blocking methods
-//! that release the GIL (`py.detach` around a static tokio runtime's
-//! `block_on`), and `*_async` variants through pyo3-async-runtimes; their
-//! transport failures already map to `TransportError` and its subclasses.
+//! `Cluster` (`cluster.rs`) acts on the hosts: `plan`/`apply`/`status`/
+//! `reset` over the core's engine, blocking with the GIL released or as
+//! asyncio awaitables; its results are in `report.rs`.
 
 use pyo3::prelude::*;
 
 mod builders;
+mod cluster;
 mod convert;
 mod error;
 mod pki;
 mod render;
+mod report;
 mod spec;
 
 /// Maps a sample core transport error of ``kind`` to its Python exception
@@ -51,6 +51,15 @@ fn k8s_bootstrap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<builders::FlannelConfig>()?;
     m.add_class::<builders::DockerUnit>()?;
     m.add_class::<builders::HostPrep>()?;
+    m.add_class::<cluster::Cluster>()?;
+    m.add_class::<report::Report>()?;
+    m.add_class::<report::HostReport>()?;
+    m.add_class::<report::Change>()?;
+    m.add_class::<report::Failure>()?;
+    m.add_class::<report::ClusterStatus>()?;
+    m.add_class::<report::HostStatus>()?;
+    m.add_class::<report::EtcdMemberStatus>()?;
+    m.add_class::<report::DockerBridge>()?;
     let c = error::classes(py)?;
     for (name, cls) in [
         ("K8sBootstrapError", &c.base),

@@ -1,0 +1,166 @@
+"""Cluster without test hosts: arguments, the PKI folder, and a host that
+refuses connections (this machine's loopback, port 1) as a failed host in
+the report, blocking and with asyncio. The apply on real hosts is in
+test_apply_hosts.py."""
+
+import asyncio
+import builtins
+import os
+import signal
+import socket
+import stat
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import k8s_bootstrap as kb
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def refused_spec() -> kb.ClusterSpec:
+    """One host on the loopback at a port nothing listens on."""
+    return kb.ClusterSpec.from_dict({
+        "hosts": [{"name": "etcd01", "address": "127.0.0.1", "roles": ["etcd", "node"],
+                   "ssh": {"user": "root", "port": 1}}],
+        "versions": {"etcd": "3.4.23", "flannel": "0.26.1"},
+    })
+
+
+def test_needs_a_pki_dir_or_a_spec_path(tutorial_spec: kb.ClusterSpec) -> None:
+    with pytest.raises(ValueError, match="pki_dir"):
+        kb.Cluster(tutorial_spec)
+
+
+def test_from_file_keeps_the_pki_beside_the_spec() -> None:
+    c = kb.Cluster.from_file(REPO / "examples" / "testbed-cluster.yaml")
+    assert c.pki_dir == str(REPO / "examples" / "pki")
+    assert c.spec.host_names == ["etcd01", "etcd02", "etcd03"]
+    assert "Cluster(hosts=" in repr(c)
+    c2 = kb.Cluster(c.spec, spec_path="clusters/prod/cluster.yaml", pki_dir="/srv/pki")
+    assert c2.pki_dir == "/srv/pki"
+
+
+def test_the_spec_is_validated_on_construction(tmp_path: Path, minimal_yaml: str) -> None:
+    bad = kb.ClusterSpec.from_yaml(minimal_yaml + "network: { subnet_len: 31 }\n")
+    with pytest.raises(kb.ValidationError) as e:
+        kb.Cluster(bad, pki_dir=tmp_path)
+    assert e.value.path == "network.subnet_len"
+
+
+def test_bad_arguments_name_the_argument(tmp_path: Path) -> None:
+    c = kb.Cluster(refused_spec(), pki_dir=tmp_path / "pki")
+    with pytest.raises(kb.ValidationError) as e:
+        c.apply(phase="etcd-start")
+    assert e.value.path == "phase" and e.value.value == "etcd-start" and "host-prep" in str(e.value)
+    with pytest.raises(kb.ValidationError) as e:
+        c.reset(only=["etcd01", "etcd09"])
+    assert e.value.path == "only" and e.value.value == "etcd09"
+    with pytest.raises(TypeError):
+        c.plan(only="etcd01")
+    with pytest.raises(ValueError, match="connect_timeout"):
+        kb.Cluster(refused_spec(), pki_dir=tmp_path, connect_timeout=0)
+    assert not (tmp_path / "pki").exists()
+
+
+def test_refused_connection_is_a_failed_host_with_its_kind(tmp_path: Path) -> None:
+    events: list[dict[str, Any]] = []
+    c = kb.Cluster(refused_spec(), pki_dir=tmp_path / "pki", progress=events.append, connect_timeout=3)
+
+    plan = c.plan()
+    assert plan.dry_run and not plan.ok and plan.change_count == 0
+    assert not (tmp_path / "pki").exists(), "a plan writes nothing, not even the PKI folder"
+    (f,) = plan.failures
+    assert (f.host, f.kind, f.stage) == ("etcd01", "connect", "host-prep")
+    assert "Connection refused" in f.error and f.log is None
+    assert plan.hosts["etcd01"].failed is not None and not plan.hosts["etcd01"].ok
+    assert isinstance(f.exception(), kb.ConnectionError)
+    with pytest.raises(kb.ConnectionError) as e:
+        plan.raise_for_failure()
+    assert isinstance(e.value, kb.TransportError) and isinstance(e.value, builtins.ConnectionError)
+    assert e.value.host == "etcd01" and "host-prep" in str(e.value)
+
+    d = plan.to_dict()
+    assert d["dry_run"] is True and d["hosts"]["etcd01"]["failed"]["kind"] == "connect"
+    assert plan.hosts["etcd01"].to_dict() == d["hosts"]["etcd01"]
+    kinds = [ev["event"] for ev in events]
+    assert kinds.count("stage-started") == 7 and kinds.count("stage-done") == 7
+    failed = [ev for ev in events if ev["event"] == "failed"]
+    assert failed == [{"event": "failed", "host": "etcd01", "stage": "host-prep", "step": f.step, "kind": "connect",
+                       "error": f.error, "log": None}]
+
+    # apply writes the PKI folder first (keys 0600), then fails on the host.
+    report = c.apply(phase="files")
+    assert not report.ok and report.failures[0].kind == "connect"
+    assert (tmp_path / "pki" / "ca.pem").is_file()
+    assert stat.S_IMODE((tmp_path / "pki" / "ca-key.pem").stat().st_mode) == 0o600
+
+    status = c.status()
+    assert not status.hosts["etcd01"].reachable and not status.etcd_healthy
+    assert "Connection refused" in (status.hosts["etcd01"].error or "")
+    assert status.to_dict()["hosts"]["etcd01"]["reachable"] is False
+
+
+def test_async_variants_leave_the_event_loop_free(tmp_path: Path) -> None:
+    c = kb.Cluster(refused_spec(), pki_dir=tmp_path / "pki", connect_timeout=3)
+
+    async def main() -> tuple[kb.Report, kb.ClusterStatus, kb.Report, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        t = asyncio.ensure_future(ticker())
+        plan, status, reset = await asyncio.gather(c.plan_async(), c.status_async(), c.reset_async(purge=True))
+        t.cancel()
+        return plan, status, reset, ticks
+
+    plan, status, reset, ticks = asyncio.run(main())
+    assert plan.dry_run and plan.failures[0].kind == "connect"
+    assert not status.hosts["etcd01"].reachable
+    assert not reset.ok and reset.failures[0].kind == "connect"
+    assert ticks > 0
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        c.apply_async()
+    with pytest.raises(kb.ValidationError):
+        c.apply_async(phase="nope")  # arguments are checked before any loop is needed
+
+
+def test_a_failing_progress_callback_does_not_stop_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[BaseException] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_value))
+
+    def boom(event: dict[str, Any]) -> None:
+        raise RuntimeError(f"callback broke on {event['event']}")
+
+    report = kb.Cluster(refused_spec(), pki_dir=tmp_path, progress=boom).plan()
+    assert report.failures[0].kind == "connect"
+    assert len(seen) == 15 and all(isinstance(x, RuntimeError) for x in seen)
+
+
+def test_ctrl_c_stops_a_blocking_run(tmp_path: Path) -> None:
+    # A listener on the loopback that never speaks SSH: the connect would
+    # wait for its 30 s timeout; SIGINT after 0.5 s ends the call.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        spec = kb.ClusterSpec.from_dict({
+            "hosts": [{"name": "etcd01", "address": "127.0.0.1", "roles": ["etcd", "node"],
+                       "ssh": {"user": "root", "port": server.getsockname()[1]}}],
+            "versions": {"etcd": "3.4.23", "flannel": "0.26.1"},
+        })
+        c = kb.Cluster(spec, pki_dir=tmp_path, connect_timeout=30)
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+        start = time.monotonic()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            c.plan()
+        timer.join()
+        assert time.monotonic() - start < 5
