@@ -7,7 +7,7 @@ A thin binding of the Rust crate k8s-bootstrap-core: every rule lives there.
 import builtins
 import datetime
 import os
-from collections.abc import Awaitable, Callable, Iterator, KeysView, ItemsView, Mapping, Sequence, ValuesView
+from collections.abc import Callable, Coroutine, Iterator, KeysView, ItemsView, Mapping, Sequence, ValuesView
 from typing import Any, Optional, TypeVar, Union, final, overload
 
 
@@ -583,7 +583,7 @@ class Cluster:
 
     ``plan``, ``apply``, ``status`` and ``reset`` act like the ``k8s-bootstrap``
     commands of the same name, with the same options and defaults; blocking with
-    the GIL released, or as asyncio awaitables (``*_async``).
+    the GIL released, or as asyncio coroutines (``*_async``).
     """
 
     def __new__(
@@ -630,15 +630,15 @@ class Cluster:
         """Stops and removes what apply installed (etcd's data only with ``purge``)."""
     def plan_async(
         self, *, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None
-    ) -> Awaitable[Report]:
+    ) -> Coroutine[Any, Any, Report]:
         """``plan`` for asyncio."""
     def apply_async(
         self, *, dry_run: bool = False, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None
-    ) -> Awaitable[Report]:
+    ) -> Coroutine[Any, Any, Report]:
         """``apply`` for asyncio."""
-    def status_async(self) -> Awaitable[ClusterStatus]:
+    def status_async(self) -> Coroutine[Any, Any, ClusterStatus]:
         """``status`` for asyncio."""
-    def reset_async(self, *, purge: bool = False, only: Optional[Sequence[str]] = None) -> Awaitable[Report]:
+    def reset_async(self, *, purge: bool = False, only: Optional[Sequence[str]] = None) -> Coroutine[Any, Any, Report]:
         """``reset`` for asyncio."""
 
 @final

@@ -8,19 +8,20 @@
 //!
 //! Blocking calls run on pyo3-async-runtimes' tokio runtime under
 //! `py.detach`, waking every 100 ms to let Python handle signals (Ctrl-C
-//! drops the run, like the CLI's). The `*_async` methods hand the same
-//! future to asyncio with `future_into_py`.
+//! drops the run, like the CLI's). The `*_async` methods return a coroutine
+//! that, once awaited, hands the same future to asyncio with `future_into_py`.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_bootstrap_core::apply::{self as core, ApplyOptions, ConnectOptions, Engine, OpenOptions, Stage};
 use k8s_bootstrap_core::spec as core_spec;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
 use crate::error::{Error, invalid_arg};
@@ -162,8 +163,35 @@ impl Cluster {
         block_on(py, run.go())
     }
 
+    /// A coroutine that runs `op` when awaited: `wrap(start)` of
+    /// [`ASYNC_WRAP`], so that `asyncio.run(cluster.apply_async())` works as
+    /// well as `await` (`future_into_py` alone needs a loop already running).
     fn future<'py>(&self, py: Python<'py>, op: Op, dry_run: bool) -> PyResult<Bound<'py, PyAny>> {
-        let run = self.run(py, op, dry_run);
+        let start = Start { run: Mutex::new(Some(self.run(py, op, dry_run))) };
+        ASYNC_WRAP
+            .get_or_try_init(py, || {
+                let m = PyModule::from_code(py, ASYNC_WRAP_SRC, c"k8s_bootstrap_async.py", c"k8s_bootstrap._async")?;
+                Ok::<_, PyErr>(m.getattr("wrap")?.unbind())
+            })?
+            .bind(py)
+            .call1((start,))
+    }
+}
+
+const ASYNC_WRAP_SRC: &std::ffi::CStr = c"async def wrap(start):\n    return await start()\n";
+static ASYNC_WRAP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Starts a run on the tokio runtime when called from a running asyncio
+/// loop; called once, by the coroutine of `Cluster::future`.
+#[pyclass(module = "k8s_bootstrap", name = "_AsyncStart", frozen)]
+struct Start {
+    run: Mutex<Option<Run>>,
+}
+
+#[pymethods]
+impl Start {
+    fn __call__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let run = self.run.lock().ok().and_then(|mut r| r.take()).ok_or_else(|| PyRuntimeError::new_err("already started"))?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move { run.go().await.map_err(PyErr::from) })
     }
 }
@@ -301,7 +329,8 @@ impl Cluster {
         }
     }
 
-    /// ``plan`` for asyncio: ``await cluster.plan_async(...)``. Needs a running event loop.
+    /// ``plan`` for asyncio: a coroutine (``await cluster.plan_async(...)``,
+    /// ``asyncio.run(cluster.plan_async(...))``). Arguments are checked at the call.
     #[pyo3(signature = (*, concurrency = 16, only = None, phase = None))]
     fn plan_async<'py>(
         &self,
@@ -314,8 +343,9 @@ impl Cluster {
         self.future(py, Op::Plan(o), true)
     }
 
-    /// ``apply`` for asyncio: ``await cluster.apply_async(...)``. Needs a
-    /// running event loop; cancelling the task drops the run.
+    /// ``apply`` for asyncio: a coroutine (``await cluster.apply_async(...)``,
+    /// ``asyncio.run(cluster.apply_async(...))``). Arguments are checked at
+    /// the call; cancelling the task drops the run.
     #[pyo3(signature = (*, dry_run = false, concurrency = 16, only = None, phase = None))]
     fn apply_async<'py>(
         &self,
@@ -330,12 +360,13 @@ impl Cluster {
         self.future(py, op, dry_run)
     }
 
-    /// ``status`` for asyncio: ``await cluster.status_async()``. Needs a running event loop.
+    /// ``status`` for asyncio: a coroutine (``await cluster.status_async()``).
     fn status_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.future(py, Op::Status, true)
     }
 
-    /// ``reset`` for asyncio: ``await cluster.reset_async(...)``. Needs a running event loop.
+    /// ``reset`` for asyncio: a coroutine (``await cluster.reset_async(...)``,
+    /// ``asyncio.run(cluster.reset_async(...))``). Arguments are checked at the call.
     #[pyo3(signature = (*, purge = false, only = None))]
     fn reset_async<'py>(&self, py: Python<'py>, purge: bool, only: Option<Vec<String>>) -> PyResult<Bound<'py, PyAny>> {
         let o = self.apply_options(ApplyOptions::default().concurrency, only, None)?;

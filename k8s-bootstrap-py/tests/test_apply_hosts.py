@@ -264,8 +264,5 @@ def test_reset_removes_what_apply_installed(spec: kb.ClusterSpec, testbed: Path,
         assert hs.reachable and all(s in ("not-installed", "inactive") for s in hs.units.values()), (name, hs.units)
     assert not status.etcd_healthy
 
-    async def again() -> kb.Report:
-        return await c.reset_async(purge=True)
-
-    second = asyncio.run(again())
+    second = asyncio.run(c.reset_async(purge=True))
     assert second.ok and second.change_count == 0
