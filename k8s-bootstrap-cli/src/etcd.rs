@@ -116,8 +116,8 @@ pub async fn run(g: &Global, cmd: EtcdCmd) -> Result<ExitCode> {
             }
             let info = info?;
             match g.output {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&info)?),
-                OutputFormat::Text => println!(
+                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&info)?),
+                OutputFormat::Text => outln!(
                     "snapshot of {} written to {}: {} bytes, revision {}, {} keys, sha256 {}",
                     info.member, info.path, info.bytes, info.revision, info.total_keys, info.sha256
                 ),

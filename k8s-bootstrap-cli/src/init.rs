@@ -37,7 +37,7 @@ pub enum Preset {
 /// Options of `render`.
 #[derive(Args, Debug, Clone)]
 pub struct RenderArgs {
-    /// The folder to write OUT/<host>/<absolute path> and OUT/<host>/commands.sh into.
+    /// The folder to write OUT/HOST/ABSOLUTE-PATH and OUT/HOST/commands.sh into.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -114,16 +114,16 @@ pub async fn render(g: &Global, a: RenderArgs) -> Result<ExitCode> {
     let dir = std::path::absolute(&a.out).with_context(|| a.out.display().to_string())?;
     let done = cluster.write_tree(&LocalTransport::new(), &dir.to_string_lossy()).await?;
     match g.output {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => outln!(
             "{}",
             serde_json::json!({ "out": dir, "written": done.written, "unchanged": done.unchanged,
                 "hosts": cluster.hosts.iter().map(|(h, r)| (h.clone(), r.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>())).collect::<std::collections::BTreeMap<_, _>>() })
         ),
         OutputFormat::Text => {
             for (host, r) in &cluster.hosts {
-                println!("{host}: {} files, {} commands -> {}/{host}/", r.files.len(), r.commands.len(), dir.display());
+                outln!("{host}: {} files, {} commands -> {}/{host}/", r.files.len(), r.commands.len(), dir.display());
             }
-            println!("{} written, {} unchanged", done.written, done.unchanged);
+            outln!("{} written, {} unchanged", done.written, done.unchanged);
         }
     }
     Ok(ExitCode::SUCCESS)

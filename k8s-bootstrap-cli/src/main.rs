@@ -5,6 +5,20 @@
 //! Exit codes: 0 ok, 1 failed (a host, a gate or a check failed), 2 invalid
 //! input or usage.
 
+/// `println!` that ends the program quietly when stdout is closed early
+/// (`k8s-bootstrap certs check-expiration | head`), as a SIGPIPE would,
+/// instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+        }
+    }};
+}
+
 mod certs;
 mod cluster;
 mod etcd;
@@ -42,7 +56,7 @@ enum Cmd {
         #[command(subcommand)]
         cmd: certs::CertsCmd,
     },
-    /// Write every file of every host into a folder (OUT/<host>/<path>), touching no host.
+    /// Write every file of every host into a folder (OUT/HOST/PATH), touching no host.
     Render(init::RenderArgs),
     /// Show what apply would change on every host (diffs, restarts), changing nothing.
     Plan(cluster::Conn),

@@ -17,7 +17,7 @@ fn code(ok: bool) -> ExitCode {
 /// Prints a plan/apply/reset report; exit code 1 when something failed.
 pub fn report(r: &Report, format: OutputFormat) -> Result<ExitCode> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(r)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(r)?),
         OutputFormat::Text => report_text(r),
     }
     Ok(code(r.ok()))
@@ -27,39 +27,39 @@ fn report_text(r: &Report) {
     if r.dry_run {
         for (host, h) in &r.hosts {
             for c in &h.changes {
-                println!("{host}: {} {}", c.stage, c.what);
+                outln!("{host}: {} {}", c.stage, c.what);
                 if let Some(d) = &c.diff {
                     for l in d.lines() {
-                        println!("    {l}");
+                        outln!("    {l}");
                     }
                 }
             }
         }
     }
-    println!("{:<16} {:>8} {:>10} {:>9}  RESULT", "HOST", "CHANGED", "UNCHANGED", "TIME");
+    outln!("{:<16} {:>8} {:>10} {:>9}  RESULT", "HOST", "CHANGED", "UNCHANGED", "TIME");
     for (host, h) in &r.hosts {
         let ms: u64 = h.stage_ms.values().sum();
         let result = match &h.failed {
             Some(f) => format!("{} in {} at {} ({}): {}", style::bad("failed"), f.stage, f.step, f.kind.as_str(), f.error),
             None => style::good("ok"),
         };
-        println!("{host:<16} {:>8} {:>10} {:>8.1}s  {result}", h.changes.len(), h.unchanged, ms as f64 / 1000.0);
+        outln!("{host:<16} {:>8} {:>10} {:>8.1}s  {result}", h.changes.len(), h.unchanged, ms as f64 / 1000.0);
         if let Some(log) = h.failed.as_ref().and_then(|f| f.log.as_ref()) {
             for l in log.lines() {
-                println!("    | {l}");
+                outln!("    | {l}");
             }
         }
         for n in &h.notes {
-            println!("    note: {n}");
+            outln!("    note: {n}");
         }
     }
     if let Some(a) = &r.aborted {
-        println!("{} {a}", style::bad("aborted:"));
+        outln!("{} {a}", style::bad("aborted:"));
     }
     let verb = if r.dry_run { "would change" } else { "changed" };
-    println!("{} {verb} in {:.1}s", r.change_count(), r.elapsed_ms as f64 / 1000.0);
+    outln!("{} {verb} in {:.1}s", r.change_count(), r.elapsed_ms as f64 / 1000.0);
     if let Some(hint) = next_step(r) {
-        println!("{hint}");
+        outln!("{hint}");
     }
 }
 
@@ -83,10 +83,10 @@ fn next_step(r: &Report) -> Option<String> {
 /// Prints two reports of one command (`etcd remove-member`: the apply, then the removed host's cleanup).
 pub fn report_pair(first: (&str, &Report), second: (&str, &Report), format: OutputFormat) -> Result<ExitCode> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json!({ first.0: first.1, second.0: second.1 }))?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&json!({ first.0: first.1, second.0: second.1 }))?),
         OutputFormat::Text => {
             for (name, r) in [first, second] {
-                println!("== {name}");
+                outln!("== {name}");
                 report_text(r);
             }
         }
@@ -97,34 +97,34 @@ pub fn report_pair(first: (&str, &Report), second: (&str, &Report), format: Outp
 /// Prints a status; exit code 1 when etcd is not healthy.
 pub fn status(s: &ClusterStatus, format: OutputFormat) -> Result<ExitCode> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(s)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(s)?),
         OutputFormat::Text => {
-            println!("{:<16} {:<10} {:<14} {:<14} {:<14}", "HOST", "REACHABLE", "ETCD", "FLANNELD", "DOCKER");
+            outln!("{:<16} {:<10} {:<14} {:<14} {:<14}", "HOST", "REACHABLE", "ETCD", "FLANNELD", "DOCKER");
             for (host, h) in &s.hosts {
                 let u = |n: &str| h.units.get(n).cloned().unwrap_or_else(|| "-".into());
-                println!("{host:<16} {:<10} {:<14} {:<14} {:<14}", h.reachable, u("etcd"), u("flanneld"), u("docker"));
+                outln!("{host:<16} {:<10} {:<14} {:<14} {:<14}", h.reachable, u("etcd"), u("flanneld"), u("docker"));
                 if let Some(e) = &h.error {
-                    println!("    {e}");
+                    outln!("    {e}");
                 }
                 if let Some(b) = &h.docker_bridge {
                     let verdict = if b.matches { style::good("matches flannel's subnet") } else { style::bad("DOES NOT match flannel's subnet") };
-                    println!("    docker0 {} {verdict} {}", b.docker0.as_deref().unwrap_or("-"), b.flannel_subnet.as_deref().unwrap_or("-"));
+                    outln!("    docker0 {} {verdict} {}", b.docker0.as_deref().unwrap_or("-"), b.flannel_subnet.as_deref().unwrap_or("-"));
                 }
             }
             for e in &s.etcd_endpoints {
-                println!("etcd {} {}", e.endpoint, if e.healthy { style::good("healthy") } else { style::bad("UNHEALTHY") });
+                outln!("etcd {} {}", e.endpoint, if e.healthy { style::good("healthy") } else { style::bad("UNHEALTHY") });
             }
-            println!(
+            outln!(
                 "etcd members: {} ({})",
                 s.etcd_members.join(", "),
                 if s.etcd_members_match_spec { style::good("as in the spec") } else { style::bad("DIFFERENT from the spec") }
             );
             match &s.flannel_config {
-                Some(c) => println!("flannel config ({}): {c}", s.flannel_api),
-                None => println!("flannel config ({}): not found", s.flannel_api),
+                Some(c) => outln!("flannel config ({}): {c}", s.flannel_api),
+                None => outln!("flannel config ({}): not found", s.flannel_api),
             }
             for p in &s.problems {
-                println!("{} {p}", style::bad("problem:"));
+                outln!("{} {p}", style::bad("problem:"));
             }
         }
     }
@@ -157,13 +157,13 @@ pub fn validation(file: &str, result: &Result<(ClusterSpec, Vec<Warning>), SpecE
     let warnings: &[Warning] = result.as_ref().map(|(_, w)| w.as_slice()).unwrap_or(&[]);
     match format {
         OutputFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&json!({ "file": file, "valid": result.is_ok(), "problems": problems, "warnings": warnings }))?);
+            outln!("{}", serde_json::to_string_pretty(&json!({ "file": file, "valid": result.is_ok(), "problems": problems, "warnings": warnings }))?);
         }
         OutputFormat::Text => match result {
             Ok((spec, _)) => {
                 let members = spec.hosts_with(Role::Etcd).count();
                 let nodes = spec.hosts_with(Role::Node).count();
-                println!(
+                outln!(
                     "{file}: {} ({} hosts: {members} etcd members, {nodes} nodes; etcd {}, flannel {})",
                     style::good("valid"),
                     spec.hosts.len(),
@@ -171,13 +171,13 @@ pub fn validation(file: &str, result: &Result<(ClusterSpec, Vec<Warning>), SpecE
                     spec.versions.flannel
                 );
                 for w in warnings {
-                    println!("  {} {}", style::warn("warning:"), problem_text(w));
+                    outln!("  {} {}", style::warn("warning:"), problem_text(w));
                 }
             }
             Err(_) => {
-                println!("{file}: {} problem(s):", problems.len());
+                outln!("{file}: {} problem(s):", problems.len());
                 for p in &problems {
-                    println!("  - {}", problem_text(p));
+                    outln!("  - {}", problem_text(p));
                 }
             }
         },
@@ -188,20 +188,20 @@ pub fn validation(file: &str, result: &Result<(ClusterSpec, Vec<Warning>), SpecE
 /// Prints what `certs generate` / `certs renew` did.
 pub fn issued(i: &Issued, dir: &str, dry_run: bool, format: OutputFormat) -> Result<ExitCode> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json!({ "dir": dir, "dry_run": dry_run, "actions": i.actions, "warnings": i.warnings }))?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&json!({ "dir": dir, "dry_run": dry_run, "actions": i.actions, "warnings": i.warnings }))?),
         OutputFormat::Text => {
-            println!("{:<22} {:<10} {:<22} REASON", "CERTIFICATE", "ACTION", "EXPIRES");
+            outln!("{:<22} {:<10} {:<22} REASON", "CERTIFICATE", "ACTION", "EXPIRES");
             for a in &i.actions {
                 let (action, reason) = match &a.change {
                     Change::Kept => ("kept".to_string(), String::new()),
                     Change::Issued { reason } => (if dry_run { "would issue" } else { "issued" }.to_string(), reason.clone()),
                     Change::Imported => ("imported".to_string(), String::new()),
                 };
-                println!("{:<22} {:<10} {:<22} {reason}", a.id.to_string(), action, date(a.not_after));
+                outln!("{:<22} {:<10} {:<22} {reason}", a.id.to_string(), action, date(a.not_after));
             }
             let n = i.issued().count();
             let verb = if dry_run { "would be issued" } else { "issued" };
-            println!("{n} {verb} in {dir}{}", if n > 0 && !dry_run { "; run `k8s-bootstrap apply` to install them on the hosts" } else { "" });
+            outln!("{n} {verb} in {dir}{}", if n > 0 && !dry_run { "; run `k8s-bootstrap apply` to install them on the hosts" } else { "" });
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -224,9 +224,9 @@ fn residual(days: i64) -> String {
 pub fn expiration(rows: &[CertExpiry], dir: &str, format: OutputFormat) -> Result<ExitCode> {
     let ok = rows.iter().all(|r| matches!(r.state, CertState::Ok | CertState::RenewalDue));
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json!({ "dir": dir, "certificates": rows }))?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&json!({ "dir": dir, "certificates": rows }))?),
         OutputFormat::Text => {
-            println!("{:<22} {:<24} {:<14} {:<14} STATE", "CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "AUTHORITY");
+            outln!("{:<22} {:<24} {:<14} {:<14} STATE", "CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "AUTHORITY");
             for r in rows {
                 let state = match r.state {
                     CertState::Ok => style::good("ok"),
@@ -234,7 +234,7 @@ pub fn expiration(rows: &[CertExpiry], dir: &str, format: OutputFormat) -> Resul
                     CertState::Expired => style::bad("EXPIRED"),
                     CertState::Missing => style::bad("missing"),
                 };
-                println!(
+                outln!(
                     "{:<22} {:<24} {:<14} {:<14} {state}",
                     r.name,
                     r.expires.map(date).unwrap_or_else(|| "-".into()),
@@ -253,15 +253,15 @@ pub fn version(format: OutputFormat) -> Result<ExitCode> {
     let (f0, f1) = k8s_bootstrap_core::flannel::SUPPORTED_VERSIONS;
     let v = env!("CARGO_PKG_VERSION");
     match format {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&json!({ "version": v, "etcd": { "min": e0.to_string(), "max": e1.to_string() }, "flannel": { "min": f0.to_string(), "max": f1.to_string() } }))?
         ),
         OutputFormat::Text => {
-            println!("k8s-bootstrap {v}");
-            println!("etcd:    {e0} to {e1} (v2 API enabled for flannel <= 0.17; not with etcd 3.6)");
-            println!("flannel: {f0} to {f1} (config through etcd v2 up to 0.17, v3 from 0.18)");
-            println!("docker:  any dockerd started by systemd (flannel-env or daemon-json)");
+            outln!("k8s-bootstrap {v}");
+            outln!("etcd:    {e0} to {e1} (v2 API enabled for flannel <= 0.17; not with etcd 3.6)");
+            outln!("flannel: {f0} to {f1} (config through etcd v2 up to 0.17, v3 from 0.18)");
+            outln!("docker:  any dockerd started by systemd (flannel-env or daemon-json)");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,4 +1,4 @@
-//! Colors only on a terminal, never with NO_COLOR (https://no-color.org) or TERM=dumb.
+//! Colors only on a terminal, never with NO_COLOR (<https://no-color.org>) or TERM=dumb.
 
 use std::io::IsTerminal;
 

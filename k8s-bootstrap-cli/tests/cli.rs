@@ -50,6 +50,27 @@ fn init_writes_a_valid_commented_spec_and_never_overwrites() {
         .success();
     let out = kb(d.path()).args(["validate", "--spec", "mine.yaml", "--output", "json"]).assert().success().get_output().stdout.clone();
     assert_eq!(json(&out)["valid"], true);
+    // Hosts on 10.0.0.x (where the tutorial put its service range) still give a valid spec.
+    kb(d.path()).args(["init", "--out", "ten.yaml", "--host", "etcd01=10.0.0.1"]).assert().success();
+    kb(d.path()).args(["validate", "--spec", "ten.yaml"]).assert().success();
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let d = tempfile::tempdir().unwrap();
+    tutorial(d.path());
+    kb(d.path()).args(["certs", "generate"]).assert().success();
+    let bin = assert_cmd::cargo::cargo_bin("k8s-bootstrap");
+    for cmd in ["certs check-expiration", "completion bash", "render --out r"] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("'{}' {cmd} | true", bin.display()))
+            .current_dir(d.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{cmd}: {err}");
+    }
 }
 
 #[test]

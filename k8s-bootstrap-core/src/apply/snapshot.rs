@@ -7,6 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Engine;
+use crate::etcd::{EtcdApi, EtcdCluster};
 use crate::spec::Role;
 use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
 
@@ -73,11 +74,17 @@ impl Engine {
         if members.is_empty() {
             return Err(SnapshotError::NoMember);
         }
+        // etcdctl itself with the admin wrapper's TLS flags, but one
+        // endpoint: etcd refuses a snapshot asked of several, and a second
+        // --endpoints would add to the wrapper's list, not replace it.
+        let etcdctl = format!("{}/bin/etcdctl", self.spec.layout.etcd_dir);
+        let tls: Vec<String> = EtcdCluster::from_spec(&self.spec).etcdctl_flags(EtcdApi::V3).into_iter().filter(|f| !f.starts_with("--endpoints=")).collect();
         let mut errors = Vec::new();
         for h in members {
             let addr = self.spec.hosts.iter().find(|s| s.name == h.name).map(|s| s.address.to_string()).unwrap_or_default();
-            let endpoint = format!("--endpoints=https://{addr}:{}", self.spec.etcd.client_port);
-            match take(h.transport.as_ref(), &self.spec.layout.etcd_dir, &endpoint).await {
+            let mut base = vec![etcdctl.clone(), format!("--endpoints=https://{addr}:{}", self.spec.etcd.client_port)];
+            base.extend(tls.iter().cloned());
+            match take(h.transport.as_ref(), &base).await {
                 Ok((bytes, status)) => {
                     let (revision, total_keys) = parse_status(&status).ok_or_else(|| SnapshotError::Status { host: h.name.clone(), output: status.clone() })?;
                     local.put_file(out, &FileSource::Bytes(bytes.clone()), &PutOptions::new(0o600)).await.map_err(SnapshotError::Write)?;
@@ -99,14 +106,17 @@ impl Engine {
 
 /// Saves a snapshot into a fresh temporary directory on the member, reads
 /// its status and bytes, and removes the directory whatever happened.
-async fn take(t: &dyn Transport, etcd_dir: &str, endpoint: &str) -> Result<(Vec<u8>, String), TransportError> {
-    let admin = format!("{etcd_dir}/bin/etcdctl-admin");
+async fn take(t: &dyn Transport, etcdctl: &[String]) -> Result<(Vec<u8>, String), TransportError> {
     let tmp = t.run_ok(&Command::new(["mktemp", "-d", "/var/tmp/k8s-bootstrap-snapshot.XXXXXX"])).await?.stdout_str().trim().to_string();
     let file = format!("{tmp}/snapshot.db");
     let result = async {
-        let save = Command::new([admin.as_str(), endpoint, "snapshot", "save", file.as_str()]).timeout(Duration::from_secs(600));
-        t.run_ok(&save).await?;
-        let status = t.run_ok(&Command::new([admin.as_str(), "snapshot", "status", file.as_str(), "-w", "json"])).await?.stdout_str().to_string();
+        let with = |args: &[&str]| {
+            let mut argv = etcdctl.to_vec();
+            argv.extend(args.iter().map(|a| a.to_string()));
+            Command::new(argv).env("ETCDCTL_API", "3")
+        };
+        t.run_ok(&with(&["snapshot", "save", file.as_str()]).timeout(Duration::from_secs(600))).await?;
+        let status = t.run_ok(&with(&["snapshot", "status", file.as_str(), "-w", "json"])).await?.stdout_str().to_string();
         let bytes = t.read_file(&file).await?.ok_or_else(|| TransportError::Transfer {
             host: t.host(),
             path: file.clone(),

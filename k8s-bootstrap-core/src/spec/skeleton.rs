@@ -67,7 +67,7 @@ impl Skeleton {
     /// # Ok::<(), k8s_bootstrap_core::spec::SpecError>(())
     /// ```
     pub fn to_yaml(&self) -> String {
-        let (title, hosts, etcd, flannel, mirrors) = match self {
+        let (title, hosts, etcd, flannel, mirrors, service) = match self {
             Skeleton::Tutorial => {
                 let hosts: Vec<HostSpec> = (0..3u8)
                     .map(|i| {
@@ -76,9 +76,10 @@ impl Skeleton {
                         h
                     })
                     .collect();
-                (" (the tutorial's cluster: three machines, each an etcd member and a flannel + docker node)", hosts, "3.3.13", "0.11.0", "[ \"http://f1361db2.m.daocloud.io\" ]")
+                (" (the tutorial's cluster: three machines, each an etcd member and a flannel + docker node)", hosts, "3.3.13", "0.11.0", "[ \"http://f1361db2.m.daocloud.io\" ]", "10.0.0.0/24")
             }
-            Skeleton::Hosts(h) => ("", h.clone(), "3.5.17", "0.26.1", "[]"),
+            // Kubernetes' default service range: hosts are often on 10.0.0.x.
+            Skeleton::Hosts(h) => ("", h.clone(), "3.5.17", "0.26.1", "[]", "10.96.0.0/12"),
         };
         TEMPLATE
             .replace("{{TITLE}}", title)
@@ -86,6 +87,7 @@ impl Skeleton {
             .replace("{{ETCD}}", etcd)
             .replace("{{FLANNEL}}", flannel)
             .replace("{{MIRRORS}}", mirrors)
+            .replace("{{SERVICE}}", service)
     }
 }
 
@@ -281,7 +283,7 @@ mod tests {
 
     #[test]
     fn hosts_skeleton_validates_and_has_current_versions() {
-        let hosts = ["a1=10.1.0.1", "a2=10.1.0.2", "w1=10.1.0.9:node"].map(|h| Skeleton::parse_host(h).unwrap());
+        let hosts = ["a1=10.0.0.1", "a2=10.0.0.2", "w1=10.0.0.9:node"].map(|h| Skeleton::parse_host(h).unwrap());
         let (spec, _) = ClusterSpec::load(&Skeleton::Hosts(hosts.to_vec()).to_yaml()).unwrap();
         assert_eq!(spec.hosts_with(Role::Etcd).count(), 2);
         assert_eq!(spec.versions.flannel.to_string(), "0.26.1");
