@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use k8s_bootstrap_core::apply::ApplyOptions;
-use k8s_bootstrap_core::spec::{MemberRemoval, Role, Skeleton, add_host, remove_etcd_member};
+use k8s_bootstrap_core::spec::{MemberRemoval, Role, Skeleton, add_etcd_member, remove_etcd_member};
 use k8s_bootstrap_core::transport::LocalTransport;
 
 use crate::cluster::{self, Conn, RunArgs};
@@ -16,7 +16,7 @@ use crate::{Global, Invalid, OutputFormat, output};
 /// `etcd` subcommands.
 #[derive(Subcommand, Debug, Clone)]
 pub enum EtcdCmd {
-    /// Add a member: write it into the spec (comments kept), then apply (it joins the running cluster).
+    /// Add a member (a new host, or a node of the spec gaining the etcd role): write it into the spec (comments kept), then apply (it joins the running cluster).
     AddMember {
         /// NAME=ADDR, or NAME=ADDR:etcd+node to make it a node too (default: etcd only).
         #[arg(value_name = "NAME=ADDR[:ROLES]")]
@@ -60,7 +60,7 @@ pub async fn run(g: &Global, cmd: EtcdCmd) -> Result<ExitCode> {
             if !member.contains(':') {
                 host.roles = vec![Role::Etcd];
             }
-            let (text, spec) = add_host(&yaml, &host).map_err(|e| Invalid(format!("{}: {e}", g.spec.display())))?;
+            let (text, spec) = add_etcd_member(&yaml, &host).map_err(|e| Invalid(format!("{}: {e}", g.spec.display())))?;
             write_text(&g.spec, &text).await?;
             eprintln!("{}: added {} ({}) as an etcd member", g.spec.display(), host.name, host.address);
             if no_apply {

@@ -2,7 +2,8 @@
 //! (systemd + sshd each; see k8s-bootstrap-testbed): `init` -> edit the
 //! addresses -> `certs generate` -> `plan` -> `apply` (under tmux, to see
 //! the live terminal) -> `apply` again piped (nothing changes, no control
-//! characters) -> `status --output json` -> `etcd snapshot` -> a changed
+//! characters) -> `status --output json` -> `etcd snapshot` -> `etcd remove-member` and
+//! `add-member` -> a changed
 //! host key refused -> `reset`; then Ctrl-C in the middle of an apply, and
 //! a rerun that converges.
 //!
@@ -145,6 +146,25 @@ fn binary_only_init_to_reset_on_three_test_hosts() {
     let local: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(local["revision"], info["revision"]);
     assert!(info["total_keys"].as_u64().unwrap() > 0, "the snapshot holds flannel's config at least: {info}");
+
+    // Membership through the CLI: etcd03 leaves (it stays a node), then
+    // joins again with a fresh data dir; the spec file is edited each time.
+    let members = |d: &Path| -> Vec<String> {
+        let a = kb(d).args(["status", "--output", "json", "--known-hosts", kh]).assert().success();
+        let v: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+        let mut m: Vec<String> = v["etcd_members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+        m.sort();
+        m
+    };
+    kb(d).args(["etcd", "remove-member", "etcd03", "--known-hosts", kh]).assert().success();
+    assert_eq!(members(d), ["etcd01", "etcd02"]);
+    let spec = std::fs::read_to_string(d.join("cluster.yaml")).unwrap();
+    assert!(spec.contains("- name: etcd03\n    address: 10.77.0.13\n    roles:\n    - node\n"), "{spec}");
+    assert!(spec.contains("# name: host name and etcd member name"), "comments kept");
+    kb(d).args(["etcd", "add-member", "etcd03=10.77.0.13", "--known-hosts", kh]).assert().success();
+    assert_eq!(members(d), ["etcd01", "etcd02", "etcd03"]);
+    let again = kb(d).args(["apply", "--known-hosts", kh]).assert().success();
+    assert!(text(&again.get_output().stdout).lines().any(|l| l.starts_with("0 changed")), "not converged after add-member");
 
     // A changed host key: refused, exit 1, and the report says what to do.
     let known = std::fs::read_to_string(tb.known_hosts()).unwrap();

@@ -1129,11 +1129,16 @@ impl Ctx<'_> {
             return Ok(());
         };
         if !self.dry {
-            let mut argv = vec!["systemctl", verb];
+            // reset-failed first: units restarted with a dependency (docker
+            // with flanneld) count towards systemd's StartLimitBurst, and an
+            // apply right after another one (add a member, then apply) must
+            // not be refused with "start of the service was attempted too
+            // often". Restart=on-failure loops stay limited between runs.
+            let script = "u=$1; shift; systemctl reset-failed -- \"$u\" 2>/dev/null; exec systemctl \"$@\" -- \"$u\"";
+            let mut argv = vec!["sh", "-c", script, "sh", unit, verb];
             if !block {
                 argv.push("--no-block");
             }
-            argv.push(unit);
             if let Err(e) = h.transport.run_ok(&Command::new(argv).timeout(Duration::from_secs(120))).await {
                 let journal = Command::new(["journalctl", "-u", unit, "-n", "25", "--no-pager", "-o", "cat"]);
                 let log = match h.transport.run(&journal).await {

@@ -57,8 +57,8 @@ impl Transport for FakeHost {
             ["systemctl", "is-active", "--quiet", u] if managed_units().contains(u) => {
                 if self.active.lock().unwrap().contains(*u) { ok("") } else { fail() }
             }
-            ["systemctl", verb @ ("start" | "restart"), rest @ ..] => {
-                let unit = rest.last().unwrap().to_string();
+            ["sh", "-c", script, "sh", unit, verb @ ("start" | "restart"), ..] if script.contains("reset-failed") => {
+                let unit = unit.to_string();
                 self.log.lock().unwrap().push(format!("{verb} {unit}"));
                 self.active.lock().unwrap().insert(unit);
                 ok("")

@@ -214,6 +214,60 @@ pub fn add_host(yaml: &str, host: &HostSpec) -> Result<(String, ClusterSpec), Sp
     reload(out.join("\n") + "\n")
 }
 
+/// Makes `host` an etcd member: a host of that name that is only a node
+/// (same address) gains the `etcd` role, with its item rewritten; a new name
+/// is added as [`add_host`] does. Other lines and comments are kept; the
+/// result is loaded and validated.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{add_etcd_member, remove_etcd_member, Role, Skeleton};
+/// let yaml = Skeleton::Tutorial.to_yaml();
+/// let (shrunk, _, _) = remove_etcd_member(&yaml, "etcd03")?;
+/// let back = Skeleton::parse_host("etcd03=192.168.1.32:etcd").unwrap();
+/// let (_, spec) = add_etcd_member(&shrunk, &back)?;
+/// assert_eq!(spec.hosts[2].roles, [Role::Etcd, Role::Node]);
+/// assert!(add_etcd_member(&yaml, &back).is_err()); // already a member
+/// # Ok::<(), k8s_bootstrap_core::spec::SpecError>(())
+/// ```
+///
+/// # Errors
+/// [`SpecError`] naming `member` when the host is already a member or has
+/// another address, and as [`add_host`].
+pub fn add_etcd_member(yaml: &str, host: &HostSpec) -> Result<(String, ClusterSpec), SpecError> {
+    let (before, _) = ClusterSpec::load(yaml)?;
+    let Some(existing) = before.hosts.iter().find(|h| h.name == host.name) else {
+        return add_host(yaml, host);
+    };
+    if existing.has(Role::Etcd) {
+        return Err(invalid(Problem::new("member", &host.name, "is already an etcd member")));
+    }
+    if existing.address != host.address {
+        return Err(invalid(
+            Problem::new("member", format!("{}={}", host.name, host.address), format!("host {} exists with address {}", host.name, existing.address))
+                .fix(format!("use {}={}, or another name", host.name, existing.address)),
+        ));
+    }
+    let mut member = existing.clone();
+    member.roles.insert(0, Role::Etcd);
+    let (text, spec) = rewrite_host(yaml, &host.name, Some(&member))?;
+    Ok((text, spec))
+}
+
+/// Replaces the item of host `name` in the hosts list by `with` (or removes
+/// it), keeping every other line; the result is loaded and validated.
+fn rewrite_host(yaml: &str, name: &str, with: Option<&HostSpec>) -> Result<(String, ClusterSpec), SpecError> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let block = hosts_block(&lines).map_err(invalid)?;
+    let Some(&range) = block.items.iter().find(|r| name_of(&lines, **r).as_deref() == Some(name)) else {
+        return Err(invalid(Problem::new("member", name, "its `- name:` item was not found in the hosts list").fix("edit the file by hand, then run apply")));
+    };
+    let replacement = with.map(|h| hosts_yaml(std::slice::from_ref(h), &block.indent)).unwrap_or_default();
+    let mut out: Vec<String> = lines[..range.0].iter().map(|l| l.to_string()).collect();
+    out.extend(replacement.lines().map(str::to_string));
+    out.extend(lines[range.1..].iter().map(|l| l.to_string()));
+    reload(out.join("\n") + "\n")
+}
+
 /// What [`remove_etcd_member`] did to the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberRemoval {
@@ -247,22 +301,10 @@ pub fn remove_etcd_member(yaml: &str, name: &str) -> Result<(String, ClusterSpec
         let members: Vec<&str> = before.hosts_with(Role::Etcd).map(|h| h.name.as_str()).collect();
         return Err(invalid(Problem::new("member", name, format!("no etcd member of that name (members: {})", members.join(", ")))));
     };
-    let lines: Vec<&str> = yaml.lines().collect();
-    let block = hosts_block(&lines).map_err(invalid)?;
-    let Some(&range) = block.items.iter().find(|r| name_of(&lines, **r).as_deref() == Some(name)) else {
-        return Err(invalid(Problem::new("member", name, "its `- name:` item was not found in the hosts list").fix("edit the file by hand, then run apply")));
-    };
     let mut rest = host.clone();
     rest.roles.retain(|r| *r != Role::Etcd);
-    let (replacement, how) = if rest.roles.is_empty() {
-        (String::new(), MemberRemoval::HostRemoved)
-    } else {
-        (hosts_yaml(&[rest], &block.indent), MemberRemoval::RoleDropped)
-    };
-    let mut out: Vec<String> = lines[..range.0].iter().map(|l| l.to_string()).collect();
-    out.extend(replacement.lines().map(str::to_string));
-    out.extend(lines[range.1..].iter().map(|l| l.to_string()));
-    let (text, spec) = reload(out.join("\n") + "\n")?;
+    let how = if rest.roles.is_empty() { MemberRemoval::HostRemoved } else { MemberRemoval::RoleDropped };
+    let (text, spec) = rewrite_host(yaml, name, (how == MemberRemoval::RoleDropped).then_some(&rest))?;
     Ok((text, spec, how))
 }
 
