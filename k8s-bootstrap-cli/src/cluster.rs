@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use k8s_bootstrap_core::apply::{self, ApplyOptions, Cancel, ConnectOptions, Engine, OpenError, OpenOptions, Stage};
+use k8s_bootstrap_core::apply::{self, ApplyOptions, Cancel, ConnectOptions, Engine, OpenError, OpenOptions, Report, Stage};
 use k8s_bootstrap_core::spec::ClusterSpec;
 
 use crate::init::load_spec;
@@ -143,14 +143,21 @@ pub async fn plan(g: &Global, c: Conn) -> Result<ExitCode> {
     output::report(&report, g.output)
 }
 
+/// Opens the engine for `spec` and applies it (or plans, with `dry_run`)
+/// with the run flags, Ctrl-C wired; the live progress is cleared after.
+pub async fn apply_spec(g: &Global, c: &Conn, spec: &ClusterSpec, r: &RunArgs, dry_run: bool) -> Result<Report> {
+    let opts = run_options(spec, r)?;
+    let (engine, p) = engine(g, c, spec, dry_run).await?;
+    on_ctrl_c(opts.cancel.clone());
+    let report = if dry_run { engine.plan(&opts).await } else { engine.apply(&opts).await };
+    finish(&p);
+    Ok(report)
+}
+
 /// `k8s-bootstrap apply`.
 pub async fn apply(g: &Global, a: ApplyArgs) -> Result<ExitCode> {
     let (spec, _) = load_spec(g)?;
-    let opts = run_options(&spec, &a.run)?;
-    let (engine, p) = engine(g, &a.conn, &spec, a.dry_run).await?;
-    on_ctrl_c(opts.cancel.clone());
-    let report = if a.dry_run { engine.plan(&opts).await } else { engine.apply(&opts).await };
-    finish(&p);
+    let report = apply_spec(g, &a.conn, &spec, &a.run, a.dry_run).await?;
     output::report(&report, g.output)
 }
 

@@ -66,13 +66,7 @@ pub async fn run(g: &Global, cmd: EtcdCmd) -> Result<ExitCode> {
             if no_apply {
                 return Ok(ExitCode::SUCCESS);
             }
-            let opts = cluster::run_options(&spec, &run)?;
-            let (engine, p) = cluster::engine(g, &conn, &spec, false).await?;
-            cluster::on_ctrl_c(opts.cancel.clone());
-            let report = engine.apply(&opts).await;
-            if let Some(p) = p {
-                p.finish();
-            }
+            let report = cluster::apply_spec(g, &conn, &spec, &run, false).await?;
             output::report(&report, g.output)
         }
         EtcdCmd::RemoveMember { name, no_apply, conn, run } => {
@@ -87,22 +81,16 @@ pub async fn run(g: &Global, cmd: EtcdCmd) -> Result<ExitCode> {
             if no_apply {
                 return Ok(ExitCode::SUCCESS);
             }
-            let opts = cluster::run_options(&spec, &run)?;
-            let (engine, p) = cluster::engine(g, &conn, &spec, false).await?;
-            cluster::on_ctrl_c(opts.cancel.clone());
-            let report = engine.apply(&opts).await;
+            let report = cluster::apply_spec(g, &conn, &spec, &run, false).await?;
             if how == MemberRemoval::HostRemoved && report.ok() {
                 // The host is no longer in the spec: clean it with the spec it was part of.
-                let (old, _) = cluster::engine(g, &conn, &old_spec, true).await?;
+                let (old, p) = cluster::engine(g, &conn, &old_spec, true).await?;
                 let only = ApplyOptions { only: Some([name.clone()].into()), ..ApplyOptions::default() };
                 let cleaned = old.reset(&only, true).await;
                 if let Some(p) = p {
                     p.finish();
                 }
                 return output::report_pair(("apply", &report), ("cleanup", &cleaned), g.output);
-            }
-            if let Some(p) = p {
-                p.finish();
             }
             output::report(&report, g.output)
         }
