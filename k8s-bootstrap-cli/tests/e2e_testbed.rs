@@ -192,6 +192,8 @@ fn binary_only_init_to_reset_on_three_test_hosts() {
         .args(["apply", "--known-hosts", kh])
         .current_dir(d)
         .env("CI", "true")
+        // Trace logs of everything (russh included) while every key is written.
+        .env("RUST_LOG", "trace")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -211,6 +213,14 @@ fn binary_only_init_to_reset_on_three_test_hosts() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{seen}");
     assert!(seen.contains("interrupted: letting the steps in flight finish"), "{seen}");
+    assert!(seen.contains("put files"), "no trace of the file writes: RUST_LOG ignored?");
+    for key in std::fs::read_dir(d.join("pki")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with("-key.pem")) {
+        let pem = std::fs::read_to_string(&key).unwrap();
+        let body: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let probe = body[body.len() / 2];
+        assert!(!seen.contains(probe) && !stdout.contains(probe), "{} appears in the trace output", key.display());
+    }
+    assert!(!seen.contains("PRIVATE KEY"));
     assert!(stdout.contains("aborted: interrupted before stage") && stdout.contains("HOST"), "{stdout}");
     assert!(!stdout.contains("failed in"), "an interrupted apply fails no host:\n{stdout}");
     let rerun = kb(d).args(["apply", "--known-hosts", kh]).assert().success();
