@@ -21,6 +21,14 @@ use crate::render::{Command, HostRender, Phase, RenderedFile};
 use crate::spec::{ClusterSpec, Problem};
 
 /// The error of the docker builder.
+///
+/// ```
+/// use k8s_bootstrap_core::docker::{DockerUnit, Error};
+/// let err = DockerUnit::default().registry_mirror("f1361db2.m.daocloud.io").render().unwrap_err();
+/// let Error::Invalid(problems) = &err else { panic!() };
+/// assert_eq!(problems[0].path, "registry_mirrors[0]");
+/// assert!(err.to_string().contains("a registry mirror is an http(s) URL"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
@@ -38,9 +46,26 @@ pub enum Error {
 }
 
 /// `Result` of this module.
+///
+/// ```
+/// use k8s_bootstrap_core::docker::{self, DockerUnit};
+/// fn unit_text(d: &DockerUnit) -> docker::Result<String> {
+///     Ok(d.render()?.file(&d.unit_file()).unwrap().text().to_string())
+/// }
+/// assert!(unit_text(&DockerUnit::default()).unwrap().contains("Requires=flanneld.service"));
+/// assert!(unit_text(&DockerUnit::default().bridge("10.244.5.1/24", None)).is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where docker's bridge settings come from.
+///
+/// ```
+/// use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};
+/// let unit = |m: DockerMode| DockerUnit::default().mode(m).render().unwrap().files[0].text().to_string();
+/// assert!(unit(DockerMode::FlannelEnv).contains("ExecStart=/usr/bin/dockerd $DOCKER_NETWORK_OPTIONS\n"));
+/// assert!(unit(DockerMode::DaemonJson).contains("ExecStart=/usr/bin/dockerd\n"));
+/// assert_eq!(serde_yaml_ng::from_str::<DockerMode>("daemon-json").unwrap(), DockerMode::DaemonJson);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DockerMode {
@@ -52,6 +77,13 @@ pub enum DockerMode {
 }
 
 /// docker's cgroup driver.
+///
+/// ```
+/// use k8s_bootstrap_core::docker::{CgroupDriver, DockerUnit};
+/// let json = DockerUnit::default().cgroup_driver(CgroupDriver::Systemd).daemon_json().unwrap();
+/// let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+/// assert_eq!(v["exec-opts"][0], "native.cgroupdriver=systemd");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CgroupDriver {
@@ -128,10 +160,29 @@ struct UnitTemplate<'a> {
 }
 
 /// Path of daemon.json.
+///
+/// ```
+/// use k8s_bootstrap_core::docker::{DockerUnit, DAEMON_JSON};
+/// let r = DockerUnit::default().registry_mirror("http://f1361db2.m.daocloud.io").render().unwrap();
+/// assert_eq!(r.file(DAEMON_JSON).unwrap().path, "/etc/docker/daemon.json");
+/// assert!(DockerUnit::default().render().unwrap().file(DAEMON_JSON).is_none()); // nothing to say
+/// ```
 pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
 
 impl DockerUnit {
     /// docker as a spec describes it for `host`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let mut host = HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]);
+    /// host.docker_bip = Some("10.244.5.1/24".into());
+    /// let mut spec = ClusterSpec::new(vec![host.clone()], Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// spec.docker.mode = DockerMode::DaemonJson;
+    /// let d = DockerUnit::from_spec(&spec, &host);
+    /// assert_eq!(d.bip.as_deref(), Some("10.244.5.1/24")); // per host
+    /// assert!(d.daemon_json().unwrap().contains(r#""bip": "10.244.5.1/24""#));
+    /// ```
     pub fn from_spec(spec: &ClusterSpec, host: &crate::spec::HostSpec) -> Self {
         let d = &spec.docker;
         DockerUnit {
@@ -148,36 +199,75 @@ impl DockerUnit {
         }
     }
     /// Sets the mode.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};
+    /// let r = DockerUnit::default().mode(DockerMode::DaemonJson).render().unwrap();
+    /// let unit = r.files[0].text();
+    /// assert!(!unit.contains("flanneld") && !unit.contains("EnvironmentFile"));
+    /// ```
     #[must_use]
     pub fn mode(mut self, m: DockerMode) -> Self {
         self.mode = m;
         self
     }
     /// Adds a registry mirror.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::DockerUnit;
+    /// let d = DockerUnit::default().registry_mirror("http://f1361db2.m.daocloud.io");
+    /// assert!(d.daemon_json().unwrap().contains(r#""registry-mirrors": ["#));
+    /// ```
     #[must_use]
     pub fn registry_mirror(mut self, url: impl Into<String>) -> Self {
         self.registry_mirrors.push(url.into());
         self
     }
     /// Sets `data-root`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::DockerUnit;
+    /// let d = DockerUnit::default().data_root("/data/docker");
+    /// assert!(d.daemon_json().unwrap().contains(r#""data-root": "/data/docker""#));
+    /// assert_eq!(DockerUnit::default().data_root("data/docker").validate()[0].path, "data_root"); // absolute only
+    /// ```
     #[must_use]
     pub fn data_root(mut self, dir: impl Into<String>) -> Self {
         self.data_root = Some(dir.into());
         self
     }
     /// Sets `storage-driver`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::DockerUnit;
+    /// let d = DockerUnit::default().storage_driver("overlay2");
+    /// assert!(d.daemon_json().unwrap().contains(r#""storage-driver": "overlay2""#));
+    /// ```
     #[must_use]
     pub fn storage_driver(mut self, d: impl Into<String>) -> Self {
         self.storage_driver = Some(d.into());
         self
     }
     /// Sets the cgroup driver.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::{CgroupDriver, DockerUnit};
+    /// let d = DockerUnit::default().cgroup_driver(CgroupDriver::Cgroupfs);
+    /// assert!(d.daemon_json().unwrap().contains("native.cgroupdriver=cgroupfs"));
+    /// ```
     #[must_use]
     pub fn cgroup_driver(mut self, d: CgroupDriver) -> Self {
         self.cgroup_driver = Some(d);
         self
     }
     /// Sets `bip` and `mtu` (daemon-json mode).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};
+    /// let d = DockerUnit::default().mode(DockerMode::DaemonJson).bridge("10.244.5.1/24", Some(1450));
+    /// let json = d.daemon_json().unwrap();
+    /// assert!(json.contains(r#""bip": "10.244.5.1/24""#) && json.contains(r#""mtu": 1450"#));
+    /// ```
     #[must_use]
     pub fn bridge(mut self, bip: impl Into<String>, mtu: Option<u32>) -> Self {
         self.bip = Some(bip.into());
@@ -186,6 +276,14 @@ impl DockerUnit {
     }
 
     /// Checks the settings; every problem at once.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};
+    /// let d = DockerUnit::default().mode(DockerMode::DaemonJson).bridge("10.244.5.1", Some(100));
+    /// let paths: Vec<String> = d.validate().into_iter().map(|p| p.path).collect();
+    /// assert_eq!(paths, ["bip", "mtu"]); // no prefix length; MTU below 576
+    /// assert!(DockerUnit::default().validate().is_empty());
+    /// ```
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         if self.mode == DockerMode::FlannelEnv {
@@ -225,6 +323,13 @@ impl DockerUnit {
     }
 
     /// daemon.json, or `None` when no setting needs it.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::DockerUnit;
+    /// assert_eq!(DockerUnit::default().daemon_json(), None);
+    /// let json = DockerUnit::default().registry_mirror("http://f1361db2.m.daocloud.io").daemon_json().unwrap();
+    /// assert_eq!(json, "{\n  \"registry-mirrors\": [\n    \"http://f1361db2.m.daocloud.io\"\n  ]\n}\n");
+    /// ```
     pub fn daemon_json(&self) -> Option<String> {
         let mut m = Map::new();
         if self.mode == DockerMode::DaemonJson {
@@ -260,11 +365,25 @@ impl DockerUnit {
     }
 
     /// Path of the unit.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::DockerUnit;
+    /// assert_eq!(DockerUnit::default().unit_file(), "/usr/lib/systemd/system/docker.service");
+    /// ```
     pub fn unit_file(&self) -> String {
         format!("{}/docker.service", self.systemd_dir.trim_end_matches('/'))
     }
 
     /// Renders docker.service, daemon.json and the commands that (re)start docker.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::docker::DockerUnit;
+    /// use k8s_bootstrap_core::render::Phase;
+    /// let r = DockerUnit::default().render().unwrap();
+    /// assert_eq!(r.files.len(), 1); // no daemon.json without settings
+    /// let restart = r.commands.last().unwrap();
+    /// assert_eq!((restart.phase, restart.to_shell().as_str()), (Phase::DockerStart, "systemctl restart docker"));
+    /// ```
     pub fn render(&self) -> Result<HostRender> {
         let problems = self.validate();
         if !problems.is_empty() {

@@ -31,6 +31,18 @@ use crate::shell::shell_quote;
 use crate::spec::{CertLayout, ClusterSpec, Problem, Role, Version};
 
 /// The error of the etcd builder.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{EtcdCluster, Error};
+/// use k8s_bootstrap_core::spec::Version;
+/// let etcd = EtcdCluster::new(Version::new(3, 5, 17)).member("etcd01", "192.168.1.30".parse().unwrap());
+/// let err = etcd.render_member("etcd09").unwrap_err();
+/// assert_eq!(err.to_string(), r#"no etcd member named "etcd09""#);
+/// // Broken rules are all reported, each with its path.
+/// let Err(Error::Invalid(problems)) = EtcdCluster::new(Version::new(3, 6, 0)).enable_v2(true).render_member("etcd01") else { panic!() };
+/// let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+/// assert_eq!(paths, ["members", "enable_v2"]);
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
@@ -51,9 +63,30 @@ pub enum Error {
 }
 
 /// `Result` of this module.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{self, EtcdCluster};
+/// fn env_of(cluster: &EtcdCluster, member: &str) -> etcd::Result<String> {
+///     Ok(cluster.render_member(member)?.file(&cluster.env_file()).unwrap().text().to_string())
+/// }
+/// let cluster = EtcdCluster::default().member("etcd01", "192.168.1.30".parse().unwrap());
+/// assert!(env_of(&cluster, "etcd01").unwrap().contains(r#"ETCD_NAME="etcd01""#));
+/// assert!(env_of(&cluster, "etcd02").is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `--initial-cluster-state`.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{EtcdCluster, InitialClusterState};
+/// // A member joining after `etcdctl member add` starts with state existing.
+/// let etcd = EtcdCluster::default()
+///     .member("etcd01", "192.168.1.30".parse().unwrap())
+///     .initial_state(serde_yaml_ng::from_str("existing").unwrap());
+/// assert_eq!(etcd.initial_state, InitialClusterState::Existing);
+/// let env = etcd.render_member("etcd01").unwrap().files[0].text().to_string();
+/// assert!(env.contains(r#"ETCD_INITIAL_CLUSTER_STATE="existing""#));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InitialClusterState {
@@ -66,6 +99,12 @@ pub enum InitialClusterState {
 
 impl InitialClusterState {
     /// `new` or `existing`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::InitialClusterState;
+    /// assert_eq!(InitialClusterState::default().as_str(), "new");
+    /// assert_eq!(InitialClusterState::Existing.as_str(), "existing");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             InitialClusterState::New => "new",
@@ -75,6 +114,18 @@ impl InitialClusterState {
 }
 
 /// `--tls-min-version`.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{EtcdCluster, TlsMinVersion};
+/// use k8s_bootstrap_core::spec::Version;
+/// let env = |v: Version, t: TlsMinVersion| {
+///     let c = EtcdCluster::new(v).member("etcd01", "192.168.1.30".parse().unwrap()).tls_min_version(t);
+///     c.render_member("etcd01").unwrap().files[0].text().to_string()
+/// };
+/// assert!(env(Version::new(3, 5, 17), TlsMinVersion::Auto).contains(r#"ETCD_TLS_MIN_VERSION="TLS1.2""#));
+/// assert!(!env(Version::new(3, 4, 23), TlsMinVersion::Auto).contains("TLS_MIN_VERSION")); // too old: left out
+/// assert_eq!(serde_yaml_ng::from_str::<TlsMinVersion>("tls1.3").unwrap(), TlsMinVersion::Tls13);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMinVersion {
@@ -92,6 +143,15 @@ pub enum TlsMinVersion {
 }
 
 /// Whether etcd `v` knows `--tls-min-version` (3.4.25, 3.5.8, 3.6.0 and later).
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::supports_tls_min_version;
+/// use k8s_bootstrap_core::spec::Version;
+/// assert!(!supports_tls_min_version(Version::new(3, 3, 13)));
+/// assert!(!supports_tls_min_version(Version::new(3, 4, 24)));
+/// assert!(supports_tls_min_version(Version::new(3, 4, 25)));
+/// assert!(supports_tls_min_version(Version::minor(3, 6)));
+/// ```
 pub fn supports_tls_min_version(v: Version) -> bool {
     match v.major_minor() {
         (3, 4) => v.triple() >= (3, 4, 25),
@@ -102,11 +162,25 @@ pub fn supports_tls_min_version(v: Version) -> bool {
 }
 
 /// Whether etcd `v` still has the v2 API (removed in 3.6).
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::has_v2_api;
+/// use k8s_bootstrap_core::spec::Version;
+/// assert!(has_v2_api(Version::new(3, 5, 17)));
+/// assert!(!has_v2_api(Version::new(3, 6, 0))); // flannel <= 0.17 cannot use it
+/// ```
 pub fn has_v2_api(v: Version) -> bool {
     v.major_minor() < (3, 6)
 }
 
 /// The etcd API an etcdctl call uses.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{EtcdApi, EtcdCluster};
+/// let etcd = EtcdCluster::default();
+/// assert_eq!(etcd.etcdctl_wrapper(EtcdApi::V3), "/opt/etcd/bin/etcdctl-admin");
+/// assert_eq!(etcd.etcdctl_wrapper(EtcdApi::V2), "/opt/etcd/bin/etcdctl-admin-v2");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EtcdApi {
     /// v2 (`set`, `cluster-health`, `--ca-file`).
@@ -116,6 +190,14 @@ pub enum EtcdApi {
 }
 
 /// One member.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{EtcdCluster, EtcdMember};
+/// let m = EtcdMember::new("etcd02", "192.168.1.31".parse().unwrap()).ports(12379, 12380);
+/// assert_eq!((m.client_port, m.peer_port, m.data_dir.as_deref()), (Some(12379), Some(12380), None));
+/// let etcd = EtcdCluster::default().with_member(m);
+/// assert_eq!(etcd.initial_cluster(), "etcd02=https://192.168.1.31:12380");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EtcdMember {
     /// Member name (also the host name).
@@ -132,10 +214,26 @@ pub struct EtcdMember {
 
 impl EtcdMember {
     /// A member with the cluster's ports and data dir.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdMember;
+    /// let m = EtcdMember::new("etcd01", "192.168.1.30".parse().unwrap());
+    /// assert_eq!(m.name, "etcd01");
+    /// assert_eq!((m.client_port, m.peer_port), (None, None)); // the cluster's ports
+    /// ```
     pub fn new(name: impl Into<String>, address: Ipv4Addr) -> Self {
         EtcdMember { name: name.into(), address, client_port: None, peer_port: None, data_dir: None }
     }
     /// Overrides the ports.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::{EtcdCluster, EtcdMember};
+    /// // A second member on the same machine needs its own ports.
+    /// let etcd = EtcdCluster::default()
+    ///     .member("a", "10.0.0.1".parse().unwrap())
+    ///     .with_member(EtcdMember::new("b", "10.0.0.1".parse().unwrap()).ports(12379, 12380));
+    /// assert_eq!(etcd.client_endpoints(), "https://10.0.0.1:2379,https://10.0.0.1:12379");
+    /// ```
     #[must_use]
     pub fn ports(mut self, client: u16, peer: u16) -> Self {
         self.client_port = Some(client);
@@ -143,6 +241,14 @@ impl EtcdMember {
         self
     }
     /// Overrides the data dir.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::{EtcdCluster, EtcdMember};
+    /// let etcd = EtcdCluster::default()
+    ///     .with_member(EtcdMember::new("b", "10.0.0.1".parse().unwrap()).data_dir("/var/lib/etcd/b"));
+    /// let env = etcd.render_member("b").unwrap().files[0].text().to_string();
+    /// assert!(env.contains(r#"ETCD_DATA_DIR="/var/lib/etcd/b""#));
+    /// ```
     #[must_use]
     pub fn data_dir(mut self, dir: impl Into<String>) -> Self {
         self.data_dir = Some(dir.into());
@@ -252,6 +358,14 @@ fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
 
 impl EtcdCluster {
     /// A cluster of etcd `version` with default settings and no members.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// use k8s_bootstrap_core::spec::Version;
+    /// let etcd = EtcdCluster::new(Version::new(3, 4, 23));
+    /// assert_eq!((etcd.client_port, etcd.peer_port, etcd.token.as_str()), (2379, 2380, "etcd-cluster"));
+    /// assert_eq!(etcd.validate()[0].path, "members"); // add members before rendering
+    /// ```
     pub fn new(version: Version) -> Self {
         EtcdCluster {
             version,
@@ -270,6 +384,18 @@ impl EtcdCluster {
     }
 
     /// The cluster a spec describes (its etcd hosts, in order).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let hosts = vec![
+    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]),
+    ///     HostSpec::new("node04", [192, 168, 1, 33].into(), &[Role::Node]),
+    /// ];
+    /// let etcd = EtcdCluster::from_spec(&ClusterSpec::new(hosts, Version::new(3, 3, 13), Version::new(0, 11, 0)));
+    /// assert_eq!(etcd.initial_cluster(), "etcd01=https://192.168.1.30:2380"); // members only
+    /// assert!(etcd.enable_v2); // flannel 0.11 needs the v2 API
+    /// ```
     pub fn from_spec(spec: &ClusterSpec) -> Self {
         EtcdCluster {
             version: spec.versions.etcd,
@@ -288,18 +414,40 @@ impl EtcdCluster {
     }
 
     /// Adds a member.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let etcd = EtcdCluster::default()
+    ///     .member("etcd01", "192.168.1.30".parse().unwrap())
+    ///     .member("etcd02", "192.168.1.31".parse().unwrap());
+    /// assert_eq!(etcd.members[1].name, "etcd02");
+    /// assert_eq!(etcd.client_endpoints(), "https://192.168.1.30:2379,https://192.168.1.31:2379");
+    /// ```
     #[must_use]
     pub fn member(mut self, name: impl Into<String>, address: Ipv4Addr) -> Self {
         self.members.push(EtcdMember::new(name, address));
         self
     }
     /// Adds a member with overrides.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::{EtcdCluster, EtcdMember};
+    /// let etcd = EtcdCluster::default().with_member(EtcdMember::new("etcd01", "192.168.1.30".parse().unwrap()).ports(2381, 2382));
+    /// assert_eq!(etcd.initial_cluster(), "etcd01=https://192.168.1.30:2382");
+    /// ```
     #[must_use]
     pub fn with_member(mut self, member: EtcdMember) -> Self {
         self.members.push(member);
         self
     }
     /// Sets the client and peer ports.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let etcd = EtcdCluster::default().member("etcd01", "192.168.1.30".parse().unwrap());
+    /// assert_eq!(etcd.clone().ports(12379, 12380).client_endpoints(), "https://192.168.1.30:12379");
+    /// assert_eq!(etcd.ports(2379, 2379).validate()[0].path, "peer_port"); // must differ
+    /// ```
     #[must_use]
     pub fn ports(mut self, client: u16, peer: u16) -> Self {
         self.client_port = client;
@@ -307,48 +455,112 @@ impl EtcdCluster {
         self
     }
     /// Sets the data dir.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let etcd = EtcdCluster::default().member("etcd01", "192.168.1.30".parse().unwrap()).data_dir("/data/etcd");
+    /// let r = etcd.render_member("etcd01").unwrap();
+    /// assert!(r.files[0].text().contains(r#"ETCD_DATA_DIR="/data/etcd""#));
+    /// assert!(r.commands.iter().any(|c| c.argv == ["install", "-d", "-m", "0700", "/data/etcd"]));
+    /// ```
     #[must_use]
     pub fn data_dir(mut self, dir: impl Into<String>) -> Self {
         self.data_dir = dir.into();
         self
     }
     /// Sets the initial cluster token.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let etcd = EtcdCluster::default().member("etcd01", "192.168.1.30".parse().unwrap());
+    /// let env = etcd.clone().token("etcd-cluster-prod").render_member("etcd01").unwrap().files[0].text().to_string();
+    /// assert!(env.contains(r#"ETCD_INITIAL_CLUSTER_TOKEN="etcd-cluster-prod""#));
+    /// assert_eq!(etcd.token("my token").validate()[0].path, "token");
+    /// ```
     #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = token.into();
         self
     }
     /// Sets the initial cluster state.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::{EtcdCluster, InitialClusterState};
+    /// let etcd = EtcdCluster::default()
+    ///     .member("etcd04", "192.168.1.33".parse().unwrap())
+    ///     .initial_state(InitialClusterState::Existing);
+    /// let env = etcd.render_member("etcd04").unwrap().files[0].text().to_string();
+    /// assert!(env.contains(r#"ETCD_INITIAL_CLUSTER_STATE="existing""#));
+    /// ```
     #[must_use]
     pub fn initial_state(mut self, state: InitialClusterState) -> Self {
         self.initial_state = state;
         self
     }
     /// Sets `--tls-min-version`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::{EtcdCluster, TlsMinVersion};
+    /// let etcd = EtcdCluster::default() // etcd 3.5.17
+    ///     .member("etcd01", "192.168.1.30".parse().unwrap())
+    ///     .tls_min_version(TlsMinVersion::Tls13);
+    /// let env = etcd.render_member("etcd01").unwrap().files[0].text().to_string();
+    /// assert!(env.contains(r#"ETCD_TLS_MIN_VERSION="TLS1.3""#));
+    /// ```
     #[must_use]
     pub fn tls_min_version(mut self, v: TlsMinVersion) -> Self {
         self.tls_min_version = v;
         self
     }
     /// Enables the v2 API (for flannel <= 0.17).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// use k8s_bootstrap_core::spec::Version;
+    /// let etcd = EtcdCluster::new(Version::new(3, 4, 23)).member("etcd01", "192.168.1.30".parse().unwrap()).enable_v2(true);
+    /// let r = etcd.render_member("etcd01").unwrap();
+    /// assert!(r.files[0].text().contains(r#"ETCD_ENABLE_V2="true""#));
+    /// assert!(r.file("/opt/etcd/bin/etcdctl-admin-v2").is_some()); // for `set` and `cluster-health`
+    /// ```
     #[must_use]
     pub fn enable_v2(mut self, on: bool) -> Self {
         self.enable_v2 = on;
         self
     }
     /// Sets the install root (`cfg/`, `bin/`, `ssl/` below it).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let etcd = EtcdCluster::default().etcd_dir("/srv/etcd");
+    /// assert_eq!(etcd.env_file(), "/srv/etcd/cfg/etcd");
+    /// assert_eq!(etcd.dir("ssl"), "/srv/etcd/ssl");
+    /// ```
     #[must_use]
     pub fn etcd_dir(mut self, dir: impl Into<String>) -> Self {
         self.etcd_dir = dir.into();
         self
     }
     /// Sets the unit directory.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let etcd = EtcdCluster::default().systemd_dir("/etc/systemd/system");
+    /// assert_eq!(etcd.unit_file(), "/etc/systemd/system/etcd.service");
+    /// ```
     #[must_use]
     pub fn systemd_dir(mut self, dir: impl Into<String>) -> Self {
         self.systemd_dir = dir.into();
         self
     }
     /// Sets the certificate layout.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// use k8s_bootstrap_core::spec::CertLayout;
+    /// let certs = EtcdCluster::default().cert_layout(CertLayout::Tutorial).member_certs("etcd01");
+    /// let paths: Vec<&str> = certs.iter().map(|c| c.cert_path.as_str()).collect();
+    /// assert_eq!(paths, ["/opt/etcd/ssl/ca.pem", "/opt/etcd/ssl/server.pem"]);
+    /// ```
     #[must_use]
     pub fn cert_layout(mut self, layout: CertLayout) -> Self {
         self.cert_layout = layout;
@@ -356,6 +568,16 @@ impl EtcdCluster {
     }
 
     /// Checks the settings; every problem at once. Paths are relative to this builder.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// use k8s_bootstrap_core::spec::Version;
+    /// let etcd = EtcdCluster::new(Version::new(3, 2, 26))
+    ///     .member("etcd01", "192.168.1.30".parse().unwrap())
+    ///     .member("etcd01", "192.168.1.31".parse().unwrap());
+    /// let paths: Vec<String> = etcd.validate().into_iter().map(|p| p.path).collect();
+    /// assert_eq!(paths, ["version", "members[1].name"]); // every problem at once
+    /// ```
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         let v = self.version;
@@ -430,18 +652,41 @@ impl EtcdCluster {
     }
 
     /// `cfg/`, `bin/`, `ssl/` below the install root.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// assert_eq!(EtcdCluster::default().dir("bin"), "/opt/etcd/bin");
+    /// assert_eq!(EtcdCluster::default().etcd_dir("/srv/etcd/").dir("ssl"), "/srv/etcd/ssl");
+    /// ```
     pub fn dir(&self, sub: &str) -> String {
         format!("{}/{sub}", self.etcd_dir.trim_end_matches('/'))
     }
     /// Path of the env file (`/opt/etcd/cfg/etcd`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// assert_eq!(EtcdCluster::default().env_file(), "/opt/etcd/cfg/etcd");
+    /// ```
     pub fn env_file(&self) -> String {
         format!("{}/etcd", self.dir("cfg"))
     }
     /// Path of the unit (`/usr/lib/systemd/system/etcd.service`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// assert_eq!(EtcdCluster::default().unit_file(), "/usr/lib/systemd/system/etcd.service");
+    /// ```
     pub fn unit_file(&self) -> String {
         format!("{}/etcd.service", self.systemd_dir.trim_end_matches('/'))
     }
     /// Path of the v3 admin etcdctl wrapper (`/opt/etcd/bin/etcdctl-admin`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::{EtcdApi, EtcdCluster};
+    /// let etcd = EtcdCluster::default().etcd_dir("/srv/etcd");
+    /// assert_eq!(etcd.etcdctl_wrapper(EtcdApi::V3), "/srv/etcd/bin/etcdctl-admin");
+    /// assert_eq!(etcd.etcdctl_wrapper(EtcdApi::V2), "/srv/etcd/bin/etcdctl-admin-v2");
+    /// ```
     pub fn etcdctl_wrapper(&self, api: EtcdApi) -> String {
         match api {
             EtcdApi::V3 => format!("{}/etcdctl-admin", self.dir("bin")),
@@ -450,6 +695,14 @@ impl EtcdCluster {
     }
 
     /// The client URLs of every member, comma-separated (`https://a:2379,...`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let etcd = EtcdCluster::default()
+    ///     .member("etcd01", "192.168.1.30".parse().unwrap())
+    ///     .member("etcd02", "192.168.1.31".parse().unwrap());
+    /// assert_eq!(etcd.client_endpoints(), "https://192.168.1.30:2379,https://192.168.1.31:2379");
+    /// ```
     pub fn client_endpoints(&self) -> String {
         self.members
             .iter()
@@ -459,6 +712,14 @@ impl EtcdCluster {
     }
 
     /// `--initial-cluster`: every member with its own name and peer URL.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let etcd = EtcdCluster::default()
+    ///     .member("etcd01", "192.168.1.30".parse().unwrap())
+    ///     .member("etcd02", "192.168.1.31".parse().unwrap());
+    /// assert_eq!(etcd.initial_cluster(), "etcd01=https://192.168.1.30:2380,etcd02=https://192.168.1.31:2380");
+    /// ```
     pub fn initial_cluster(&self) -> String {
         self.members
             .iter()
@@ -472,6 +733,17 @@ impl EtcdCluster {
     }
 
     /// The certificates a member's host needs: CA, its server and peer certs, admin client.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let certs = EtcdCluster::default().member_certs("etcd02");
+    /// let files: Vec<&str> = certs.iter().map(|c| c.cert_path.as_str()).collect();
+    /// assert_eq!(files, [
+    ///     "/opt/etcd/ssl/ca.pem", "/opt/etcd/ssl/etcd02-server.pem",
+    ///     "/opt/etcd/ssl/etcd02-peer.pem", "/opt/etcd/ssl/admin.pem",
+    /// ]);
+    /// assert_eq!(certs[0].key_path, None); // the CA key stays on the workstation
+    /// ```
     pub fn member_certs(&self, name: &str) -> Vec<HostCert> {
         let mut v = vec![
             self.cert(CertId::Ca),
@@ -543,6 +815,18 @@ impl EtcdCluster {
 
     /// etcdctl's TLS and endpoint flags for the admin client, in the form
     /// of `api` (v2: `--ca-file`, v3: `--cacert`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::{EtcdApi, EtcdCluster};
+    /// let etcd = EtcdCluster::default().member("etcd01", "192.168.1.30".parse().unwrap());
+    /// assert_eq!(etcd.etcdctl_flags(EtcdApi::V3), [
+    ///     "--endpoints=https://192.168.1.30:2379",
+    ///     "--cacert=/opt/etcd/ssl/ca.pem",
+    ///     "--cert=/opt/etcd/ssl/admin.pem",
+    ///     "--key=/opt/etcd/ssl/admin-key.pem",
+    /// ]);
+    /// assert_eq!(etcd.etcdctl_flags(EtcdApi::V2)[2], "--cert-file=/opt/etcd/ssl/admin.pem");
+    /// ```
     pub fn etcdctl_flags(&self, api: EtcdApi) -> Vec<String> {
         let ca = self.cert(CertId::Ca).cert_path;
         let admin = self.cert(CertId::AdminClient);
@@ -562,6 +846,13 @@ impl EtcdCluster {
     /// The health check for this version, as arguments after the v3 wrapper:
     /// `endpoint health --cluster` from 3.4, `endpoint health` over every
     /// listed endpoint for 3.3.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// use k8s_bootstrap_core::spec::Version;
+    /// assert_eq!(EtcdCluster::new(Version::new(3, 4, 23)).health_args(), ["endpoint", "health", "--cluster"]);
+    /// assert_eq!(EtcdCluster::new(Version::new(3, 3, 13)).health_args(), ["endpoint", "health"]);
+    /// ```
     pub fn health_args(&self) -> Vec<String> {
         let mut v = vec!["endpoint".to_string(), "health".to_string()];
         if self.version.major_minor() >= (3, 4) {
@@ -571,6 +862,14 @@ impl EtcdCluster {
     }
 
     /// The health check command (run on a member, through the admin wrapper).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// use k8s_bootstrap_core::render::Phase;
+    /// let c = EtcdCluster::default().health_command();
+    /// assert_eq!(c.phase, Phase::EtcdHealthy);
+    /// assert_eq!(c.to_shell(), "/opt/etcd/bin/etcdctl-admin endpoint health --cluster");
+    /// ```
     pub fn health_command(&self) -> Command {
         let mut argv = vec![self.etcdctl_wrapper(EtcdApi::V3)];
         argv.extend(self.health_args());
@@ -578,6 +877,19 @@ impl EtcdCluster {
     }
 
     /// Renders the files, commands and certs of one member.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let etcd = EtcdCluster::default()
+    ///     .member("etcd01", "192.168.1.30".parse().unwrap())
+    ///     .member("etcd02", "192.168.1.31".parse().unwrap());
+    /// let r = etcd.render_member("etcd02").unwrap();
+    /// let paths: Vec<&str> = r.files.iter().map(|f| f.path.as_str()).collect();
+    /// assert_eq!(paths, ["/opt/etcd/cfg/etcd", "/usr/lib/systemd/system/etcd.service", "/opt/etcd/bin/etcdctl-admin"]);
+    /// assert_eq!(r.files[0].mode, 0o640);
+    /// assert!(r.files[1].text().contains("ExecStart=/opt/etcd/bin/etcd\n")); // settings only in the env file
+    /// assert_eq!(r.certs.len(), 4);
+    /// ```
     pub fn render_member(&self, name: &str) -> Result<HostRender> {
         let problems = self.validate();
         if !problems.is_empty() {

@@ -29,23 +29,69 @@ use crate::shell::join_argv;
 use crate::spec::{CertLayout, ClusterSpec, Ipv4Cidr, Problem, Version};
 
 /// The default pod network: not docker's 172.17.0.0/16.
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::{FlannelConfig, DEFAULT_NETWORK};
+/// use k8s_bootstrap_core::spec::Ipv4Cidr;
+/// assert_eq!(DEFAULT_NETWORK.to_string(), "10.244.0.0/16");
+/// assert!(!DEFAULT_NETWORK.overlaps(&Ipv4Cidr::DOCKER_DEFAULT));
+/// assert_eq!(FlannelConfig::default().network, DEFAULT_NETWORK);
+/// ```
 pub const DEFAULT_NETWORK: Ipv4Cidr = match Ipv4Cidr::from_octets(10, 244, 0, 0, 16) {
     Some(c) => c,
     None => unreachable!(),
 };
 /// flannel's default etcd prefix.
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::{FlannelConfig, DEFAULT_PREFIX};
+/// assert_eq!(DEFAULT_PREFIX, "/coreos.com/network");
+/// assert_eq!(FlannelConfig::default().config_key(), "/coreos.com/network/config");
+/// ```
 pub const DEFAULT_PREFIX: &str = "/coreos.com/network";
 /// Where flannel writes its lease (read back on restart: never overwrite it).
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::{FlannelConfig, SUBNET_ENV};
+/// // mk-docker-opts.sh reads the lease from here (-f) and never writes to it.
+/// let argv = FlannelConfig::default().docker_opts_argv();
+/// assert_eq!(argv.iter().position(|a| a == "-f").map(|i| &argv[i + 1]), Some(&SUBNET_ENV.to_string()));
+/// ```
 pub const SUBNET_ENV: &str = "/run/flannel/subnet.env";
 /// Where docker's options from mk-docker-opts.sh go.
+///
+/// ```
+/// use k8s_bootstrap_core::docker::DockerUnit;
+/// use k8s_bootstrap_core::flannel::DOCKER_OPTS_FILE;
+/// // docker.service reads flannel's options from this file.
+/// let unit = DockerUnit::default().render().unwrap().files[0].text().to_string();
+/// assert!(unit.contains(&format!("EnvironmentFile={DOCKER_OPTS_FILE}\n")));
+/// ```
 pub const DOCKER_OPTS_FILE: &str = "/run/flannel/docker";
 
 /// Whether flannel `v` needs etcd's v2 API (flannel <= 0.17; v3 from 0.18).
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::needs_etcd_v2;
+/// use k8s_bootstrap_core::spec::Version;
+/// assert!(needs_etcd_v2(Version::new(0, 11, 0))); // the tutorial's flannel
+/// assert!(needs_etcd_v2(Version::new(0, 17, 0)));
+/// assert!(!needs_etcd_v2(Version::new(0, 18, 0)));
+/// ```
 pub fn needs_etcd_v2(v: Version) -> bool {
     v.major_minor() < (0, 18)
 }
 
 /// The error of the flannel builder.
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::{Error, FlannelConfig};
+/// let f = FlannelConfig::default().subnet_len(31);
+/// let err = f.render_node("etcd01", "192.168.1.30".parse().unwrap(), None).unwrap_err();
+/// let Error::Invalid(problems) = &err else { panic!() };
+/// assert_eq!(problems[0].path, "subnet_len");
+/// assert!(err.to_string().starts_with("invalid flannel settings:\n  - subnet_len = 31: "));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
@@ -63,6 +109,16 @@ pub enum Error {
 }
 
 /// `Result` of this module.
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::{self, FlannelConfig};
+/// fn options_line(f: &FlannelConfig) -> flannel::Result<String> {
+///     let r = f.render_node("etcd01", "192.168.1.30".parse().unwrap(), Some("eth1"))?;
+///     Ok(r.file(&f.env_file()).unwrap().text().to_string())
+/// }
+/// assert!(options_line(&FlannelConfig::default()).unwrap().contains("--iface=eth1"));
+/// assert!(options_line(&FlannelConfig::default().etcd_prefix("coreos.com/network/")).is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn default_vni() -> u32 {
@@ -80,6 +136,15 @@ fn default_wg_port() -> u16 {
 
 /// flannel's backend. The JSON always carries `Type` (without it flannel
 /// falls back to udp, whatever the docs say).
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::Backend;
+/// // In the spec, `network.backend` is tagged by `type`; ports default as flannel's do.
+/// let b: Backend = serde_yaml_ng::from_str("{ type: vxlan, vni: 4096 }").unwrap();
+/// assert_eq!(b, Backend::Vxlan { vni: 4096, port: 8472, direct_routing: false });
+/// let w: Backend = serde_yaml_ng::from_str("{ type: wireguard }").unwrap();
+/// assert_eq!(w.udp_port(), Some(51820));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Backend {
@@ -119,6 +184,12 @@ impl Default for Backend {
 
 impl Backend {
     /// The name in flannel's JSON.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::Backend;
+    /// assert_eq!(Backend::default().type_name(), "vxlan");
+    /// assert_eq!(Backend::HostGw.type_name(), "host-gw");
+    /// ```
     pub fn type_name(&self) -> &'static str {
         match self {
             Backend::Vxlan { .. } => "vxlan",
@@ -128,6 +199,13 @@ impl Backend {
         }
     }
     /// The UDP port the backend needs open between nodes.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::Backend;
+    /// assert_eq!(Backend::default().udp_port(), Some(8472)); // opened between nodes by host prep
+    /// assert_eq!(Backend::Udp { port: 8285 }.udp_port(), Some(8285));
+    /// assert_eq!(Backend::HostGw.udp_port(), None);
+    /// ```
     pub fn udp_port(&self) -> Option<u16> {
         match self {
             Backend::Vxlan { port, .. } | Backend::Udp { port } => Some(*port),
@@ -261,6 +339,15 @@ fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
 
 impl FlannelConfig {
     /// flannel `version` with default settings.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// use k8s_bootstrap_core::spec::Version;
+    /// let f = FlannelConfig::new(Version::new(0, 26, 1));
+    /// assert_eq!((f.network.to_string(), f.subnet_len), ("10.244.0.0/16".to_string(), 24));
+    /// assert_eq!(f.etcd_endpoints, "https://127.0.0.1:2379"); // set the members' endpoints
+    /// assert!(f.validate().is_empty());
+    /// ```
     pub fn new(version: Version) -> Self {
         FlannelConfig {
             version,
@@ -280,6 +367,18 @@ impl FlannelConfig {
     }
 
     /// flannel as a spec describes it.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let hosts = vec![
+    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]),
+    ///     HostSpec::new("etcd02", [192, 168, 1, 31].into(), &[Role::Etcd, Role::Node]),
+    /// ];
+    /// let f = FlannelConfig::from_spec(&ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)));
+    /// assert_eq!(f.etcd_endpoints, "https://192.168.1.30:2379,https://192.168.1.31:2379");
+    /// assert!(f.docker_opts); // docker in flannel-env mode (the default)
+    /// ```
     pub fn from_spec(spec: &ClusterSpec) -> Self {
         let n = &spec.network;
         FlannelConfig {
@@ -300,18 +399,40 @@ impl FlannelConfig {
     }
 
     /// Sets `Network`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// let f = FlannelConfig::default().network("10.245.0.0/16".parse().unwrap());
+    /// assert!(f.network_config_json().starts_with(r#"{"Network":"10.245.0.0/16","#));
+    /// assert_eq!(f.network("10.245.0.0/29".parse().unwrap()).validate()[0].path, "pod_cidr"); // too small
+    /// ```
     #[must_use]
     pub fn network(mut self, n: Ipv4Cidr) -> Self {
         self.network = n;
         self
     }
     /// Sets `SubnetLen`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// let f = FlannelConfig::default().subnet_len(26);
+    /// assert!(f.network_config_json().contains(r#""SubnetLen":26"#));
+    /// assert_eq!(f.subnet_len(31).validate()[0].path, "subnet_len");
+    /// ```
     #[must_use]
     pub fn subnet_len(mut self, len: u8) -> Self {
         self.subnet_len = len;
         self
     }
     /// Sets `SubnetMin` and `SubnetMax`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// let f = FlannelConfig::default().subnet_range("10.244.10.0".parse().unwrap(), "10.244.99.0".parse().unwrap());
+    /// assert!(f.network_config_json().contains(r#""SubnetMin":"10.244.10.0","SubnetMax":"10.244.99.0""#));
+    /// let off = FlannelConfig::default().subnet_range("10.244.10.1".parse().unwrap(), "10.244.99.0".parse().unwrap());
+    /// assert_eq!(off.validate()[0].fix.as_deref(), Some("use 10.244.10.0")); // not on a /24 boundary
+    /// ```
     #[must_use]
     pub fn subnet_range(mut self, min: Ipv4Addr, max: Ipv4Addr) -> Self {
         self.subnet_min = Some(min);
@@ -319,18 +440,41 @@ impl FlannelConfig {
         self
     }
     /// Sets the backend.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::{Backend, FlannelConfig};
+    /// use k8s_bootstrap_core::spec::Version;
+    /// let f = FlannelConfig::default().backend(Backend::Wireguard { listen_port: 51820 });
+    /// assert!(f.network_config_json().ends_with(r#""Backend":{"Type":"wireguard","ListenPort":51820}}"#));
+    /// let old = FlannelConfig::new(Version::new(0, 11, 0)).backend(Backend::Wireguard { listen_port: 51820 });
+    /// assert_eq!(old.validate()[0].path, "backend.type"); // wireguard came with 0.13
+    /// ```
     #[must_use]
     pub fn backend(mut self, b: Backend) -> Self {
         self.backend = b;
         self
     }
     /// Sets the etcd endpoints (`https://a:2379,https://b:2379`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// let f = FlannelConfig::default().etcd_endpoints("https://192.168.1.30:2379,https://192.168.1.31:2379");
+    /// let opts = f.options("192.168.1.30".parse().unwrap(), None);
+    /// assert_eq!(opts[0], "--etcd-endpoints=https://192.168.1.30:2379,https://192.168.1.31:2379");
+    /// ```
     #[must_use]
     pub fn etcd_endpoints(mut self, e: impl Into<String>) -> Self {
         self.etcd_endpoints = e.into();
         self
     }
     /// Sets the etcd prefix.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// let f = FlannelConfig::default().etcd_prefix("/k8s/network");
+    /// assert_eq!(f.config_key(), "/k8s/network/config");
+    /// assert_eq!(f.etcd_prefix("/k8s/network/").validate()[0].path, "etcd_prefix");
+    /// ```
     #[must_use]
     pub fn etcd_prefix(mut self, p: impl Into<String>) -> Self {
         self.etcd_prefix = p.into();
@@ -338,6 +482,16 @@ impl FlannelConfig {
     }
 
     /// Checks flannel's rules; every problem at once. Paths use the spec's names.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::{Backend, FlannelConfig};
+    /// use k8s_bootstrap_core::spec::Version;
+    /// let f = FlannelConfig::new(Version::new(0, 10, 0))
+    ///     .subnet_len(31)
+    ///     .backend(Backend::Vxlan { vni: 0, port: 8472, direct_routing: false });
+    /// let paths: Vec<String> = f.validate().into_iter().map(|p| p.path).collect();
+    /// assert_eq!(paths, ["version", "subnet_len", "backend.vni"]);
+    /// ```
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         let v = self.version;
@@ -404,16 +558,37 @@ impl FlannelConfig {
     }
 
     /// The etcd API this flannel version reads its config through.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdApi;
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// use k8s_bootstrap_core::spec::Version;
+    /// assert_eq!(FlannelConfig::new(Version::new(0, 17, 0)).etcd_api(), EtcdApi::V2);
+    /// assert_eq!(FlannelConfig::new(Version::new(0, 18, 0)).etcd_api(), EtcdApi::V3);
+    /// ```
     pub fn etcd_api(&self) -> EtcdApi {
         if needs_etcd_v2(self.version) { EtcdApi::V2 } else { EtcdApi::V3 }
     }
 
     /// The etcd key of the network config (`<prefix>/config`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// assert_eq!(FlannelConfig::default().config_key(), "/coreos.com/network/config");
+    /// ```
     pub fn config_key(&self) -> String {
         format!("{}/config", self.etcd_prefix)
     }
 
     /// The network config JSON (compact, keys in flannel's order; `Backend.Type` always set).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::{Backend, FlannelConfig};
+    /// let json = FlannelConfig::default().backend(Backend::HostGw).network_config_json();
+    /// assert_eq!(json, r#"{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"host-gw"}}"#);
+    /// let v: serde_json::Value = serde_json::from_str(&json).unwrap(); // valid JSON
+    /// assert_eq!(v["Backend"]["Type"], "host-gw");
+    /// ```
     pub fn network_config_json(&self) -> String {
         let mut m = Fields::default();
         m.insert("Network".into(), json!(self.network.to_string()));
@@ -431,6 +606,18 @@ impl FlannelConfig {
     /// The command that writes the network config into etcd, through the
     /// admin wrapper of `etcd`: `set` over v2 for flannel <= 0.17, `put`
     /// over v3 from 0.18. Skipped when the key already holds this JSON.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// use k8s_bootstrap_core::spec::Version;
+    /// let etcd = EtcdCluster::new(Version::new(3, 3, 13));
+    /// let old = FlannelConfig::new(Version::new(0, 11, 0)).config_command(&etcd);
+    /// assert_eq!(old.argv[..3], ["/opt/etcd/bin/etcdctl-admin-v2", "set", "/coreos.com/network/config"]);
+    /// let new = FlannelConfig::new(Version::new(0, 26, 1)).config_command(&etcd);
+    /// assert_eq!(new.argv[..2], ["/opt/etcd/bin/etcdctl-admin", "put"]);
+    /// assert!(new.check.is_some()); // skipped when the key already holds this JSON
+    /// ```
     pub fn config_command(&self, etcd: &EtcdCluster) -> Command {
         let api = self.etcd_api();
         let wrapper = etcd.etcdctl_wrapper(api);
@@ -454,11 +641,21 @@ impl FlannelConfig {
     }
 
     /// Path of flanneld's options file (`/opt/kubernetes/cfg/flanneld`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// assert_eq!(FlannelConfig::default().env_file(), "/opt/kubernetes/cfg/flanneld");
+    /// ```
     pub fn env_file(&self) -> String {
         format!("{}/flanneld", self.dir("cfg"))
     }
 
     /// Path of the unit (`/usr/lib/systemd/system/flanneld.service`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// assert_eq!(FlannelConfig::default().unit_file(), "/usr/lib/systemd/system/flanneld.service");
+    /// ```
     pub fn unit_file(&self) -> String {
         format!("{}/flanneld.service", self.systemd_dir.trim_end_matches('/'))
     }
@@ -468,6 +665,15 @@ impl FlannelConfig {
     }
 
     /// flanneld's command-line options for a host (`public_ip`, and `iface` or the address).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// let f = FlannelConfig::default();
+    /// let opts = f.options("192.168.1.31".parse().unwrap(), None);
+    /// assert!(opts.contains(&"--iface=192.168.1.31".to_string())); // no iface: the address picks it
+    /// assert!(opts.contains(&"--etcd-keyfile=/opt/kubernetes/ssl/flanneld-key.pem".to_string()));
+    /// assert_eq!(opts.last().unwrap(), "--ip-masq");
+    /// ```
     pub fn options(&self, public_ip: Ipv4Addr, iface: Option<&str>) -> Vec<String> {
         let ca = self.cert(CertId::Ca);
         let client = self.cert(CertId::FlannelClient);
@@ -488,6 +694,13 @@ impl FlannelConfig {
 
     /// The command line that writes docker's options to their own file,
     /// never over flannel's subnet.env.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// let argv = FlannelConfig::default().docker_opts_argv();
+    /// assert_eq!(argv.join(" "), "/bin/sh /opt/kubernetes/bin/mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS \
+    ///                             -f /run/flannel/subnet.env -d /run/flannel/docker");
+    /// ```
     pub fn docker_opts_argv(&self) -> Vec<String> {
         vec![
             "/bin/sh".into(),
@@ -502,6 +715,15 @@ impl FlannelConfig {
     }
 
     /// Renders the files, commands and certs of a node.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::flannel::FlannelConfig;
+    /// let r = FlannelConfig::default().render_node("etcd01", "192.168.1.30".parse().unwrap(), Some("eth1")).unwrap();
+    /// let env = r.file("/opt/kubernetes/cfg/flanneld").unwrap().text();
+    /// assert!(env.contains("--public-ip=192.168.1.30 --ip-masq\""));
+    /// let certs: Vec<&str> = r.certs.iter().map(|c| c.cert_path.as_str()).collect();
+    /// assert_eq!(certs, ["/opt/kubernetes/ssl/ca.pem", "/opt/kubernetes/ssl/flanneld.pem"]);
+    /// ```
     pub fn render_node(&self, host: &str, public_ip: Ipv4Addr, iface: Option<&str>) -> Result<HostRender> {
         let problems = self.validate();
         if !problems.is_empty() {

@@ -19,6 +19,14 @@ use crate::shell::shell_quote;
 use crate::spec::{ClusterSpec, HostSpec, Problem, Role};
 
 /// The error of the host preparation builder.
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{Error, HostPrep};
+/// let err = HostPrep::new("Etcd_01").try_render().unwrap_err();
+/// let Error::Invalid(problems) = &err else { panic!() };
+/// assert_eq!((problems[0].path.as_str(), problems[0].value.as_str()), ("hostname", "Etcd_01"));
+/// assert!(err.to_string().starts_with("invalid host preparation settings:\n  - hostname = Etcd_01: "));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
@@ -27,9 +35,28 @@ pub enum Error {
 }
 
 /// `Result` of this module.
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{self, HostPrep};
+/// fn command_count(p: &HostPrep) -> hostprep::Result<usize> {
+///     Ok(p.try_render()?.commands.len())
+/// }
+/// assert!(command_count(&HostPrep::new("etcd01")).unwrap() > 0);
+/// assert!(command_count(&HostPrep::new("etcd 01")).is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An OS family.
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily};
+/// // Unknown family: both variants are rendered, each guarded by $os_family.
+/// let r = HostPrep::new("etcd01").render();
+/// assert!(r.commands.iter().any(|c| c.os == Some(OsFamily::Rhel)));
+/// assert!(r.commands.iter().any(|c| c.os == Some(OsFamily::Debian)));
+/// // Known family: only its commands, unguarded.
+/// assert!(HostPrep::new("etcd01").os(OsFamily::Debian).render().commands.iter().all(|c| c.os.is_none()));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OsFamily {
@@ -41,6 +68,12 @@ pub enum OsFamily {
 
 impl OsFamily {
     /// `rhel` or `debian`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::OsFamily;
+    /// assert_eq!(OsFamily::Rhel.as_str(), "rhel");
+    /// assert_eq!(OsFamily::Debian.as_str(), "debian");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             OsFamily::Rhel => "rhel",
@@ -74,6 +107,13 @@ impl OsFamily {
     }
 
     /// A POSIX sh snippet that sets `$os_family` to `rhel`, `debian` or `unknown`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::OsFamily;
+    /// let s = OsFamily::detect_script();
+    /// assert!(s.starts_with("os_family=unknown\n"));
+    /// assert!(s.contains("rocky") && s.contains("os_family=debian"));
+    /// ```
     pub fn detect_script() -> &'static str {
         concat!(
             "os_family=unknown\n",
@@ -88,6 +128,15 @@ impl OsFamily {
 }
 
 /// SELinux handling (RHEL family only).
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily, SelinuxMode};
+/// let argv = |m: SelinuxMode| -> Vec<Vec<String>> {
+///     HostPrep::new("etcd01").os(OsFamily::Rhel).selinux(m).render().commands.into_iter().map(|c| c.argv).collect()
+/// };
+/// assert!(argv(SelinuxMode::Permissive).iter().any(|a| a.contains(&"s/^SELINUX=.*/SELINUX=permissive/".to_string())));
+/// assert!(!argv(SelinuxMode::Leave).iter().any(|a| a[0] == "setenforce"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SelinuxMode {
@@ -101,6 +150,14 @@ pub enum SelinuxMode {
 }
 
 /// Firewall handling.
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{FirewallMode, HostPrep, OsFamily};
+/// let stop = HostPrep::new("etcd01").os(OsFamily::Debian).firewall(FirewallMode::Stop).render();
+/// assert!(stop.commands.iter().any(|c| c.argv == ["systemctl", "disable", "--now", "ufw"]));
+/// let open = HostPrep::new("etcd01").os(OsFamily::Debian).ports(&[2379, 2380], &[8472]).render();
+/// assert!(open.commands.iter().any(|c| c.argv == ["ufw", "allow", "8472/udp"]));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FirewallMode {
@@ -114,6 +171,17 @@ pub enum FirewallMode {
 }
 
 /// Time synchronisation (never a one-shot ntpdate).
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily, TimeSync};
+/// let units = |os: OsFamily, t: TimeSync| -> Vec<String> {
+///     HostPrep::new("etcd01").os(os).time_sync(t).render().commands.into_iter()
+///         .filter(|c| c.argv[..2] == ["systemctl", "enable"]).map(|c| c.argv[3].clone()).collect()
+/// };
+/// assert_eq!(units(OsFamily::Rhel, TimeSync::Auto), ["chronyd"]);
+/// assert_eq!(units(OsFamily::Debian, TimeSync::Auto), ["systemd-timesyncd"]);
+/// assert_eq!(units(OsFamily::Debian, TimeSync::Chrony), ["chrony"]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TimeSync {
@@ -146,8 +214,20 @@ fn module_present_check(m: &str) -> String {
 }
 
 /// Where HostPrep writes kernel modules to load at boot.
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{HostPrep, MODULES_FILE};
+/// let r = HostPrep::new("etcd01").render();
+/// assert!(r.file(MODULES_FILE).unwrap().text().ends_with("overlay\nbr_netfilter\n"));
+/// ```
 pub const MODULES_FILE: &str = "/etc/modules-load.d/k8s-bootstrap.conf";
 /// Where HostPrep writes sysctls.
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{HostPrep, SYSCTL_FILE};
+/// let r = HostPrep::new("etcd01").render();
+/// assert!(r.file(SYSCTL_FILE).unwrap().text().contains("net.ipv4.ip_forward = 1\n"));
+/// ```
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-k8s-bootstrap.conf";
 
 /// Host preparation of one host.
@@ -192,6 +272,14 @@ pub struct HostPrep {
 impl HostPrep {
     /// Preparation for a host named `hostname`, with the defaults of a node:
     /// overlay + br_netfilter, ip_forward and bridge-nf-call-iptables.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::HostPrep;
+    /// let p = HostPrep::new("etcd01");
+    /// assert_eq!(p.hostname.as_deref(), Some("etcd01"));
+    /// assert_eq!(p.modules, ["overlay", "br_netfilter"]);
+    /// assert!(p.swap_off && p.tcp_ports.is_empty());
+    /// ```
     pub fn new(hostname: impl Into<String>) -> Self {
         HostPrep {
             hostname: Some(hostname.into()),
@@ -213,6 +301,20 @@ impl HostPrep {
 
     /// Preparation of `host` as the spec describes it: etcd ports on
     /// members, the flannel backend's UDP port, modules and sysctls on nodes.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::HostPrep;
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let hosts = vec![
+    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd]),
+    ///     HostSpec::new("node04", [192, 168, 1, 33].into(), &[Role::Node]),
+    /// ];
+    /// let spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// let member = HostPrep::from_spec(&spec, &spec.hosts[0]);
+    /// assert_eq!((member.tcp_ports, member.modules.len()), (vec![2379, 2380], 0)); // no node: no modules
+    /// let node = HostPrep::from_spec(&spec, &spec.hosts[1]);
+    /// assert_eq!(node.udp_ports, [8472]); // vxlan
+    /// ```
     pub fn from_spec(spec: &ClusterSpec, host: &HostSpec) -> Self {
         let hp = &spec.hostprep;
         let mut p = HostPrep::new(&host.name);
@@ -237,18 +339,38 @@ impl HostPrep {
     }
 
     /// Sets the OS family.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily};
+    /// let r = HostPrep::new("etcd01").os(OsFamily::Debian).render();
+    /// assert!(r.commands.iter().any(|c| c.argv == ["apt-get", "install", "-y", "systemd-timesyncd"]));
+    /// assert!(!r.commands.iter().any(|c| c.argv[0] == "setenforce")); // no SELinux on Debian
+    /// ```
     #[must_use]
     pub fn os(mut self, os: OsFamily) -> Self {
         self.os = Some(os);
         self
     }
     /// Sets the firewall handling.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::{FirewallMode, HostPrep, OsFamily};
+    /// let r = HostPrep::new("etcd01").os(OsFamily::Rhel).firewall(FirewallMode::Stop).render();
+    /// assert!(r.commands.iter().any(|c| c.argv == ["systemctl", "disable", "--now", "firewalld"]));
+    /// ```
     #[must_use]
     pub fn firewall(mut self, f: FirewallMode) -> Self {
         self.firewall = f;
         self
     }
     /// Sets the ports to open.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily};
+    /// let r = HostPrep::new("etcd01").os(OsFamily::Rhel).ports(&[2379, 2380], &[8472]).render();
+    /// let opened: Vec<&str> = r.commands.iter().filter_map(|c| c.description.strip_prefix("open ")).collect();
+    /// assert_eq!(opened, ["2379/tcp in firewalld", "2380/tcp in firewalld", "8472/udp in firewalld"]);
+    /// ```
     #[must_use]
     pub fn ports(mut self, tcp: &[u16], udp: &[u16]) -> Self {
         self.tcp_ports = tcp.to_vec();
@@ -256,12 +378,24 @@ impl HostPrep {
         self
     }
     /// Sets the SELinux handling.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily, SelinuxMode};
+    /// let r = HostPrep::new("etcd01").os(OsFamily::Rhel).selinux(SelinuxMode::Disabled).render();
+    /// assert!(r.commands.iter().any(|c| c.description == "keep SELinux disabled after reboot"));
+    /// ```
     #[must_use]
     pub fn selinux(mut self, s: SelinuxMode) -> Self {
         self.selinux = s;
         self
     }
     /// Sets the time sync.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily, TimeSync};
+    /// let r = HostPrep::new("etcd01").os(OsFamily::Rhel).time_sync(TimeSync::Leave).render();
+    /// assert!(!r.commands.iter().any(|c| c.argv.iter().any(|a| a == "chrony" || a == "chronyd")));
+    /// ```
     #[must_use]
     pub fn time_sync(mut self, t: TimeSync) -> Self {
         self.time_sync = t;
@@ -269,6 +403,14 @@ impl HostPrep {
     }
 
     /// Checks the settings; every problem at once.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::HostPrep;
+    /// let mut p = HostPrep::new("etcd01").ports(&[0], &[]);
+    /// p.modules.push("br netfilter".into());
+    /// let paths: Vec<String> = p.validate().into_iter().map(|p| p.path).collect();
+    /// assert_eq!(paths, ["modules[2]", "tcp_ports"]);
+    /// ```
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         if let Some(h) = &self.hostname
@@ -302,6 +444,13 @@ impl HostPrep {
     }
 
     /// Renders the files (modules, sysctls) and the check-plus-change commands.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::HostPrep;
+    /// let r = HostPrep::new("etcd01").try_render().unwrap();
+    /// assert!(r.commands.iter().all(|c| c.check.is_some())); // every change has its check
+    /// assert!(HostPrep::new("etcd01; reboot").try_render().is_err());
+    /// ```
     pub fn try_render(&self) -> Result<HostRender> {
         let problems = self.validate();
         if !problems.is_empty() {
@@ -312,6 +461,14 @@ impl HostPrep {
 
     /// [`HostPrep::try_render`] without the validation: every value placed
     /// into a shell snippet is quoted, so even invalid names stay inert.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::HostPrep;
+    /// // Even an invalid name stays one quoted argument.
+    /// let r = HostPrep::new("etcd01; reboot").render();
+    /// assert_eq!(r.commands[0].argv, ["hostnamectl", "set-hostname", "etcd01; reboot"]);
+    /// assert!(r.commands[0].to_shell().contains("'etcd01; reboot'"));
+    /// ```
     pub fn render(&self) -> HostRender {
         let mut out = HostRender::default();
         let c = |d: &str, argv: &[&str]| Command::new(Phase::HostPrep, d, argv.iter().copied());

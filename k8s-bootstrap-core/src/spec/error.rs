@@ -33,16 +33,38 @@ pub struct Problem {
 
 impl Problem {
     /// A problem without a suggested fix.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Problem;
+    /// let p = Problem::new("hosts[1].address", "192.168.1.30", "host addresses must be unique");
+    /// assert!(p.fix.is_none() && p.location.is_none());
+    /// assert_eq!(p.to_string(), "hosts[1].address = 192.168.1.30: host addresses must be unique");
+    /// ```
     pub fn new(path: impl Into<String>, value: impl fmt::Display, rule: impl Into<String>) -> Self {
         Problem { path: path.into(), value: value.to_string(), rule: rule.into(), fix: None, location: None }
     }
     /// Adds a suggested fix.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Problem;
+    /// let p = Problem::new("etcd.token", "my token", "no spaces").fix("use etcd-cluster");
+    /// assert_eq!(p.fix.as_deref(), Some("use etcd-cluster"));
+    /// assert!(p.to_string().ends_with(" (fix: use etcd-cluster)"));
+    /// ```
     #[must_use]
     pub fn fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = Some(fix.into());
         self
     }
     /// Prefixes the field path (`members[0].name` becomes `etcd.members[0].name`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Problem;
+    /// let p = Problem::new("members[0].name", "Etcd_1", "lower-case names only").under("etcd");
+    /// assert_eq!(p.path, "etcd.members[0].name");
+    /// assert_eq!(Problem::new("[2]", "x", "r").under("hosts").path, "hosts[2]");
+    /// assert_eq!(Problem::new("", "x", "r").under("network").path, "network");
+    /// ```
     #[must_use]
     pub fn under(mut self, prefix: &str) -> Self {
         if !prefix.is_empty() {
@@ -73,6 +95,18 @@ impl fmt::Display for Problem {
 }
 
 /// A setting that works but is risky; rendering goes on.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{ClusterSpec, Ipv4Cidr};
+/// let mut spec = ClusterSpec::from_yaml_str(
+///     "hosts: [{ name: etcd01, address: 192.168.1.30, roles: [etcd, node] }]\n\
+///      versions: { etcd: '3.3.13', flannel: '0.11.0' }\n",
+/// ).unwrap();
+/// spec.network.pod_cidr = Ipv4Cidr::DOCKER_DEFAULT; // the tutorial's 172.17.0.0/16
+/// let warnings = spec.validate().unwrap(); // still usable ...
+/// assert_eq!(warnings[0].path, "network.pod_cidr"); // ... but risky
+/// assert_eq!(warnings[0].fix.as_deref(), Some("use 10.244.0.0/16"));
+/// ```
 pub type Warning = Problem;
 
 /// Formats a list of problems, one per line.
@@ -128,6 +162,16 @@ fn location(line: Option<usize>, column: Option<usize>) -> String {
 
 impl SpecError {
     /// The problems of an [`SpecError::Invalid`], or the parse error as one problem.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::ClusterSpec;
+    /// // A parse error becomes one problem at its field path ...
+    /// let err = ClusterSpec::from_yaml_str("hosts: []\nversions: { etcd: '3.5.x', flannel: '0.26.1' }\n").unwrap_err();
+    /// assert_eq!(err.problems()[0].path, "versions.etcd");
+    /// // ... a validation error lists every broken rule.
+    /// let err = ClusterSpec::load("hosts: []\nversions: { etcd: '3.5.17', flannel: '0.26.1' }\n").unwrap_err();
+    /// assert!(err.problems().iter().all(|p| p.path == "hosts"));
+    /// ```
     pub fn problems(&self) -> Vec<Problem> {
         match self {
             SpecError::Invalid { problems } => problems.clone(),

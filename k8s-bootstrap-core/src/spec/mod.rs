@@ -154,6 +154,16 @@ pub struct ReleaseSource {
 
 impl BinariesSpec {
     /// Whether no binary is named.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{BinariesSpec, ReleaseSource};
+    /// assert!(BinariesSpec::default().is_empty()); // binaries expected on the hosts already
+    /// let b = BinariesSpec {
+    ///     etcd_release: Some(ReleaseSource { path: Some("./etcd-v3.4.23-linux-amd64.tar.gz".into()), ..Default::default() }),
+    ///     ..Default::default()
+    /// };
+    /// assert!(!b.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.etcd.is_none()
             && self.etcdctl.is_none()
@@ -165,6 +175,14 @@ impl BinariesSpec {
 }
 
 /// A role a host plays.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::Role;
+/// // Written in kebab-case in the spec's YAML.
+/// let roles: Vec<Role> = serde_yaml_ng::from_str("[etcd, node]").unwrap();
+/// assert_eq!(roles, [Role::Etcd, Role::Node]);
+/// assert!(serde_yaml_ng::from_str::<Role>("master").is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
@@ -175,6 +193,18 @@ pub enum Role {
 }
 
 /// One machine.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{HostSpec, Role};
+/// let h: HostSpec = serde_yaml_ng::from_str(
+///     "{ name: etcd01, address: 192.168.1.30, roles: [etcd, node], iface: eth1 }",
+/// ).unwrap();
+/// assert!(h.has(Role::Etcd) && h.has(Role::Node));
+/// assert_eq!(h.iface.as_deref(), Some("eth1"));
+/// assert_eq!(h.ssh, None); // optional sections stay unset
+/// // A typo is an error, not a silently ignored field.
+/// assert!(serde_yaml_ng::from_str::<HostSpec>("{ name: etcd01, adress: 192.168.1.30, roles: [etcd] }").is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostSpec {
@@ -200,16 +230,38 @@ pub struct HostSpec {
 
 impl HostSpec {
     /// A host with a name, an address and roles.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{HostSpec, Role};
+    /// let h = HostSpec::new("node04", [192, 168, 1, 33].into(), &[Role::Node]);
+    /// assert_eq!(h.address.to_string(), "192.168.1.33");
+    /// assert_eq!((h.ssh, h.iface, h.os), (None, None, None));
+    /// ```
     pub fn new(name: impl Into<String>, address: Ipv4Addr, roles: &[Role]) -> Self {
         HostSpec { name: name.into(), address, roles: roles.to_vec(), ssh: None, iface: None, os: None, docker_bip: None }
     }
     /// Whether the host has `role`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{HostSpec, Role};
+    /// let h = HostSpec::new("node04", [192, 168, 1, 33].into(), &[Role::Node]);
+    /// assert!(h.has(Role::Node));
+    /// assert!(!h.has(Role::Etcd));
+    /// ```
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
 }
 
 /// SSH access to a host.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::SshSpec;
+/// let s: SshSpec = serde_yaml_ng::from_str("{ user: vagrant, identity: ~/.ssh/id_ed25519 }").unwrap();
+/// assert_eq!((s.user.as_str(), s.port), ("vagrant", 22));
+/// let d: SshSpec = serde_yaml_ng::from_str("{}").unwrap();
+/// assert_eq!(d.user, "root");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshSpec {
@@ -235,6 +287,14 @@ fn default_ssh_port() -> u16 {
 }
 
 /// Component versions.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{Version, Versions};
+/// let v: Versions = serde_yaml_ng::from_str("{ etcd: '3.3.13', flannel: v0.11.0 }").unwrap();
+/// assert_eq!(v.etcd, Version::new(3, 3, 13));
+/// assert_eq!(v.flannel.to_string(), "0.11.0");
+/// assert!(serde_yaml_ng::from_str::<Versions>("{ etcd: '3.3.13' }").is_err()); // both are required
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Versions {
@@ -245,6 +305,16 @@ pub struct Versions {
 }
 
 /// Install layout.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Layout, Role, Version};
+/// assert_eq!(Layout::default().etcd_dir, "/opt/etcd");
+/// let hosts = vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])];
+/// let mut spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// spec.layout.etcd_dir = "/srv/etcd".into();
+/// let r = spec.render().unwrap();
+/// assert!(r.hosts["etcd01"].file("/srv/etcd/cfg/etcd").is_some());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Layout {
@@ -270,6 +340,16 @@ impl Default for Layout {
 }
 
 /// The pod network and flannel's settings.
+///
+/// ```
+/// use k8s_bootstrap_core::flannel::Backend;
+/// use k8s_bootstrap_core::spec::NetworkSpec;
+/// let n: NetworkSpec = serde_yaml_ng::from_str("{ pod_cidr: 10.245.0.0/16, backend: { type: host-gw } }").unwrap();
+/// assert_eq!(n.pod_cidr.to_string(), "10.245.0.0/16");
+/// assert_eq!(n.backend, Backend::HostGw);
+/// assert_eq!(n.subnet_len, 24); // the rest keeps its default
+/// assert_eq!(n.service_cidr.unwrap().to_string(), "10.96.0.0/12");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkSpec {
@@ -310,6 +390,16 @@ impl Default for NetworkSpec {
 }
 
 /// Where each certificate goes.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{CertLayout, ClusterSpec, HostSpec, Role, Version};
+/// assert_eq!(serde_yaml_ng::from_str::<CertLayout>("per-member").unwrap(), CertLayout::default());
+/// let hosts = vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])];
+/// let mut spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// spec.pki.layout = CertLayout::Tutorial;
+/// let env = spec.render().unwrap().hosts["etcd01"].file("/opt/etcd/cfg/etcd").unwrap().text().to_string();
+/// assert!(env.contains(r#"ETCD_PEER_CERT_FILE="/opt/etcd/ssl/server.pem""#));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CertLayout {
@@ -340,6 +430,14 @@ impl CertLayout {
 }
 
 /// PKI settings; the certificate bundle is built from them.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::PkiSpec;
+/// let p: PkiSpec = serde_yaml_ng::from_str("{ leaf_validity_days: 90, extra_sans: [etcd.example.com] }").unwrap();
+/// assert_eq!(p.leaf_validity_days, 90);
+/// assert_eq!(p.ca_validity_days, 3650); // defaults fill the rest
+/// assert_eq!(p.ca_subject.common_name, "etcd CA");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PkiSpec {
@@ -374,6 +472,15 @@ impl Default for PkiSpec {
 }
 
 /// etcd settings shared by the members.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{InitialClusterState, TlsMinVersion};
+/// use k8s_bootstrap_core::spec::EtcdSpec;
+/// let e: EtcdSpec = serde_yaml_ng::from_str("{ token: etcd-cluster-prod, initial_state: existing, tls_min_version: tls1.3 }").unwrap();
+/// assert_eq!(e.initial_state, InitialClusterState::Existing);
+/// assert_eq!(e.tls_min_version, TlsMinVersion::Tls13);
+/// assert_eq!((e.client_port, e.peer_port), (2379, 2380));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EtcdSpec {
@@ -406,6 +513,15 @@ impl Default for EtcdSpec {
 }
 
 /// docker settings of the nodes.
+///
+/// ```
+/// use k8s_bootstrap_core::docker::{CgroupDriver, DockerMode};
+/// use k8s_bootstrap_core::spec::DockerSpec;
+/// let d: DockerSpec = serde_yaml_ng::from_str("{ mode: daemon-json, mtu: 1450, cgroup_driver: systemd }").unwrap();
+/// assert_eq!(d.mode, DockerMode::DaemonJson);
+/// assert_eq!((d.mtu, d.cgroup_driver), (Some(1450), Some(CgroupDriver::Systemd)));
+/// assert_eq!(DockerSpec::default().mode, DockerMode::FlannelEnv);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DockerSpec {
@@ -428,6 +544,15 @@ pub struct DockerSpec {
 }
 
 /// Host preparation settings.
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::{FirewallMode, SelinuxMode};
+/// use k8s_bootstrap_core::spec::HostPrepSpec;
+/// // The tutorial's choices: SELinux off, firewalld stopped.
+/// let h: HostPrepSpec = serde_yaml_ng::from_str("{ selinux: disabled, firewall: stop }").unwrap();
+/// assert_eq!((h.selinux, h.firewall), (SelinuxMode::Disabled, FirewallMode::Stop));
+/// assert!(h.swap_off && h.set_hostname);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostPrepSpec {
@@ -457,6 +582,14 @@ impl Default for HostPrepSpec {
 
 impl ClusterSpec {
     /// A spec with these hosts and versions and every other section at its default.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let hosts = vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])];
+    /// let spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// assert_eq!(spec.network.pod_cidr.to_string(), "10.244.0.0/16");
+    /// assert!(spec.validate().unwrap().is_empty());
+    /// ```
     pub fn new(hosts: Vec<HostSpec>, etcd: Version, flannel: Version) -> Self {
         ClusterSpec {
             hosts,
@@ -473,6 +606,15 @@ impl ClusterSpec {
 
     /// Reads a spec from YAML. Errors carry the field path and the line and
     /// column. The result is not validated yet: see [`ClusterSpec::validate`].
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, SpecError};
+    /// let spec = ClusterSpec::from_yaml_str("hosts: []\nversions: { etcd: '3.5.17', flannel: '0.26.1' }\n").unwrap();
+    /// assert!(spec.hosts.is_empty()); // reads fine; validate() would refuse it
+    /// let err = ClusterSpec::from_yaml_str("hosts: []\n").unwrap_err();
+    /// let SpecError::Parse { rule, .. } = &err else { panic!() };
+    /// assert!(rule.contains("missing field `versions`"));
+    /// ```
     pub fn from_yaml_str(yaml: &str) -> Result<Self, SpecError> {
         let de = serde_yaml_ng::Deserializer::from_str(yaml);
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -527,23 +669,67 @@ impl ClusterSpec {
     }
 
     /// Writes the spec as YAML.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let hosts = vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])];
+    /// let spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// let yaml = spec.to_yaml_string();
+    /// assert!(yaml.contains("name: etcd01") && yaml.contains("etcd: 3.5.17"));
+    /// assert_eq!(ClusterSpec::from_yaml_str(&yaml).unwrap(), spec); // round-trips
+    /// ```
     pub fn to_yaml_string(&self) -> String {
         serde_yaml_ng::to_string(self).expect("a ClusterSpec always serializes")
     }
 
     /// The hosts with `role`, in spec order.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let hosts = vec![
+    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]),
+    ///     HostSpec::new("node04", [192, 168, 1, 33].into(), &[Role::Node]),
+    /// ];
+    /// let spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// let nodes: Vec<&str> = spec.hosts_with(Role::Node).map(|h| h.name.as_str()).collect();
+    /// assert_eq!(nodes, ["etcd01", "node04"]);
+    /// assert_eq!(spec.hosts_with(Role::Etcd).count(), 1);
+    /// ```
     pub fn hosts_with(&self, role: Role) -> impl Iterator<Item = &HostSpec> {
         self.hosts.iter().filter(move |h| h.has(role))
     }
 
     /// Checks every rule at once. Returns the warnings when the spec is
     /// usable, or [`SpecError::Invalid`] with every problem found.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let hosts = vec![
+    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]),
+    ///     HostSpec::new("etcd02", [192, 168, 1, 31].into(), &[Role::Etcd, Role::Node]),
+    /// ];
+    /// let mut spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// // Two members work, but tolerate no more failures than one: a warning.
+    /// assert_eq!(spec.validate().unwrap()[0].path, "hosts");
+    /// // The same address twice is a problem: the spec is refused.
+    /// spec.hosts[1].address = spec.hosts[0].address;
+    /// let err = spec.validate().unwrap_err();
+    /// assert!(err.problems().iter().any(|p| p.path == "hosts[1].address"));
+    /// ```
     pub fn validate(&self) -> Result<Vec<Warning>, SpecError> {
         let (problems, warnings) = validate::check(self);
         if problems.is_empty() { Ok(warnings) } else { Err(SpecError::Invalid { problems }) }
     }
 
     /// Whether flannel needs etcd's v2 API (flannel <= 0.17).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, Version};
+    /// let tutorial = ClusterSpec::new(vec![], Version::new(3, 3, 13), Version::new(0, 11, 0));
+    /// assert!(tutorial.needs_etcd_v2());
+    /// let current = ClusterSpec::new(vec![], Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// assert!(!current.needs_etcd_v2());
+    /// ```
     pub fn needs_etcd_v2(&self) -> bool {
         crate::flannel::needs_etcd_v2(self.versions.flannel)
     }

@@ -25,10 +25,23 @@ pub struct Ipv4Cidr {
 
 impl Ipv4Cidr {
     /// Docker's default bridge network, which the tutorial reused for flannel.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Ipv4Cidr;
+    /// assert_eq!(Ipv4Cidr::DOCKER_DEFAULT.to_string(), "172.17.0.0/16");
+    /// assert!(Ipv4Cidr::DOCKER_DEFAULT.contains("172.17.0.1".parse().unwrap())); // docker0
+    /// ```
     pub const DOCKER_DEFAULT: Ipv4Cidr = Ipv4Cidr { addr: Ipv4Addr::new(172, 17, 0, 0), prefix: 16 };
 
     /// A network from its address and prefix length; `None` when the prefix
     /// is above 32 or host bits are set.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Ipv4Cidr;
+    /// assert_eq!(Ipv4Cidr::new([10, 244, 0, 0].into(), 16).unwrap().to_string(), "10.244.0.0/16");
+    /// assert_eq!(Ipv4Cidr::new([10, 244, 1, 0].into(), 16), None); // host bits set
+    /// assert_eq!(Ipv4Cidr::new([10, 0, 0, 0].into(), 33), None);
+    /// ```
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Option<Self> {
         if prefix > 32 || u32::from(addr) & !mask(prefix) != 0 {
             return None;
@@ -36,6 +49,13 @@ impl Ipv4Cidr {
         Some(Ipv4Cidr { addr, prefix })
     }
     /// [`Ipv4Cidr::new`] from octets, usable in constants.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Ipv4Cidr;
+    /// const PODS: Option<Ipv4Cidr> = Ipv4Cidr::from_octets(10, 244, 0, 0, 16);
+    /// assert_eq!(PODS, "10.244.0.0/16".parse().ok());
+    /// assert_eq!(Ipv4Cidr::from_octets(10, 244, 0, 1, 16), None);
+    /// ```
     pub const fn from_octets(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> Option<Self> {
         let addr = Ipv4Addr::new(a, b, c, d);
         if prefix > 32 || addr.to_bits() & !mask(prefix) != 0 {
@@ -44,23 +64,55 @@ impl Ipv4Cidr {
         Some(Ipv4Cidr { addr, prefix })
     }
     /// The network address.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Ipv4Cidr;
+    /// let n: Ipv4Cidr = "10.96.0.0/12".parse().unwrap();
+    /// assert_eq!(n.addr().to_string(), "10.96.0.0");
+    /// ```
     pub fn addr(&self) -> Ipv4Addr {
         self.addr
     }
     /// The prefix length.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Ipv4Cidr;
+    /// let n: Ipv4Cidr = "10.96.0.0/12".parse().unwrap();
+    /// assert_eq!(n.prefix(), 12);
+    /// ```
     pub fn prefix(&self) -> u8 {
         self.prefix
     }
     /// Whether `ip` is inside this network.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Ipv4Cidr;
+    /// let pods: Ipv4Cidr = "10.244.0.0/16".parse().unwrap();
+    /// assert!(pods.contains("10.244.5.1".parse().unwrap()));
+    /// assert!(!pods.contains("192.168.1.30".parse().unwrap()));
+    /// ```
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & mask(self.prefix) == u32::from(self.addr)
     }
     /// Whether the two networks share an address.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Ipv4Cidr;
+    /// let pods: Ipv4Cidr = "10.244.0.0/16".parse().unwrap();
+    /// assert!(!pods.overlaps(&"10.96.0.0/12".parse().unwrap())); // the service network
+    /// assert!(pods.overlaps(&"10.244.5.0/24".parse().unwrap()));
+    /// ```
     pub fn overlaps(&self, other: &Ipv4Cidr) -> bool {
         let p = self.prefix.min(other.prefix);
         u32::from(self.addr) & mask(p) == u32::from(other.addr) & mask(p)
     }
     /// The last address of the network.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Ipv4Cidr;
+    /// let n: Ipv4Cidr = "10.244.0.0/16".parse().unwrap();
+    /// assert_eq!(n.last().to_string(), "10.244.255.255");
+    /// ```
     pub fn last(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) | !mask(self.prefix))
     }
@@ -77,6 +129,13 @@ impl fmt::Display for Ipv4Cidr {
 }
 
 /// The error of parsing an [`Ipv4Cidr`].
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{CidrParseError, Ipv4Cidr};
+/// let err = "10.244.0.1/16".parse::<Ipv4Cidr>().unwrap_err();
+/// assert_eq!(err, CidrParseError("10.244.0.1/16".into()));
+/// assert!(err.to_string().contains("with no host bits set"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid IPv4 network {0:?}: expected a network address and prefix such as 10.244.0.0/16, with no host bits set")]
 pub struct CidrParseError(pub String);

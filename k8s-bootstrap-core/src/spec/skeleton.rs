@@ -9,6 +9,18 @@ use super::{ClusterSpec, HostSpec, Problem, Role, SpecError, SshSpec};
 const TEMPLATE: &str = include_str!("skeleton.yaml");
 
 /// What a skeleton is made from.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{ClusterSpec, Skeleton};
+/// let hosts = vec![
+///     Skeleton::parse_host("etcd01=10.0.0.11").unwrap(),
+///     Skeleton::parse_host("node04=10.0.0.14:node").unwrap(),
+/// ];
+/// let (spec, _) = ClusterSpec::load(&Skeleton::Hosts(hosts).to_yaml())?;
+/// assert_eq!(spec.hosts[1].name, "node04");
+/// assert_eq!(spec.versions.flannel.to_string(), "0.26.1");
+/// # Ok::<(), k8s_bootstrap_core::spec::SpecError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skeleton {
     /// The tutorial's cluster: etcd01-03 at 192.168.1.30-32 (each an etcd
@@ -269,6 +281,17 @@ fn rewrite_host(yaml: &str, name: &str, with: Option<&HostSpec>) -> Result<(Stri
 }
 
 /// What [`remove_etcd_member`] did to the host.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{add_host, remove_etcd_member, MemberRemoval, Skeleton};
+/// let yaml = Skeleton::Tutorial.to_yaml();
+/// // etcd04 is only an etcd member: removing the member removes the host.
+/// let (yaml, _) = add_host(&yaml, &Skeleton::parse_host("etcd04=192.168.1.33:etcd").unwrap())?;
+/// let (_, spec, how) = remove_etcd_member(&yaml, "etcd04")?;
+/// assert_eq!(how, MemberRemoval::HostRemoved);
+/// assert_eq!(spec.hosts.len(), 3);
+/// # Ok::<(), k8s_bootstrap_core::spec::SpecError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberRemoval {
     /// The host stays (it is also a node); only its `etcd` role is gone.

@@ -29,18 +29,43 @@ pub struct Version {
 
 impl Version {
     /// A version with a patch level.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Version;
+    /// let v = Version::new(3, 4, 23);
+    /// assert_eq!(v.to_string(), "3.4.23");
+    /// assert_eq!(v, "v3.4.23".parse().unwrap());
+    /// ```
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
         Version { major, minor, patch: Some(patch) }
     }
     /// A version without a patch level (`3.5`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Version;
+    /// let v = Version::minor(3, 5);
+    /// assert_eq!((v.to_string(), v.patch), ("3.5".to_string(), None));
+    /// assert!(v < Version::new(3, 5, 1)); // a missing patch counts as .0
+    /// ```
     pub const fn minor(major: u32, minor: u32) -> Self {
         Version { major, minor, patch: None }
     }
     /// `(major, minor)`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Version;
+    /// assert_eq!(Version::new(3, 4, 23).major_minor(), (3, 4));
+    /// ```
     pub fn major_minor(self) -> (u32, u32) {
         (self.major, self.minor)
     }
     /// `(major, minor, patch)` with a missing patch taken as 0.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::Version;
+    /// assert_eq!(Version::minor(3, 5).triple(), (3, 5, 0));
+    /// assert_eq!(Version::new(0, 11, 0).triple(), (0, 11, 0));
+    /// ```
     pub fn triple(self) -> (u32, u32, u32) {
         (self.major, self.minor, self.patch.unwrap_or(0))
     }
@@ -68,6 +93,13 @@ impl fmt::Display for Version {
 }
 
 /// The error of parsing a [`Version`].
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{Version, VersionParseError};
+/// let err = "3.4.x".parse::<Version>().unwrap_err();
+/// assert_eq!(err, VersionParseError("3.4.x".into()));
+/// assert!(err.to_string().starts_with(r#"invalid version "3.4.x": expected MAJOR.MINOR"#));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid version {0:?}: expected MAJOR.MINOR or MAJOR.MINOR.PATCH, for example 3.4.23")]
 pub struct VersionParseError(pub String);
