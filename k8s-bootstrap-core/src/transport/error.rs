@@ -6,6 +6,16 @@ use std::time::Duration;
 use super::{Command, Output};
 
 /// `Result` with [`TransportError`].
+///
+/// ```
+/// use k8s_bootstrap_core::transport::{self, Command, LocalTransport, Transport};
+/// async fn kernel(t: &dyn Transport) -> transport::Result<String> {
+///     Ok(t.run_ok(&Command::new(["uname", "-r"])).await?.stdout_str().trim().to_string())
+/// }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// assert!(!kernel(&LocalTransport::new()).await.unwrap().is_empty());
+/// # });
+/// ```
 pub type Result<T, E = TransportError> = std::result::Result<T, E>;
 
 /// What went wrong acting on a host. Every variant names the host.
@@ -144,6 +154,18 @@ pub enum TransportError {
 impl TransportError {
     /// Whether retrying may help (connection problems and timeouts). Host key
     /// and authentication errors are never retryable.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{Command, LocalTransport, Transport, TransportError};
+    /// let refused = TransportError::Connect { host: "192.168.1.30".into(), reason: "connection refused".into() };
+    /// assert!(refused.is_retryable());
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// // A command that ran and failed will fail again: not retryable.
+    /// let err = LocalTransport::new().run_ok(&Command::shell("echo 'etcd: no such unit' >&2; exit 3")).await.unwrap_err();
+    /// assert!(matches!(&err, TransportError::CommandFailed { code: Some(3), stderr_tail, .. } if stderr_tail == "etcd: no such unit"));
+    /// assert!(!err.is_retryable());
+    /// # });
+    /// ```
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -156,6 +178,18 @@ impl TransportError {
 
     /// A copy of this error. An I/O cause keeps its kind and message (an
     /// `std::io::Error` cannot be cloned); every other variant is copied as is.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{LocalTransport, Transport, TransportError};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::create_dir(dir.path().join("cfg")).unwrap();
+    /// let err = LocalTransport::rooted(dir.path()).read_file("/cfg").await.unwrap_err(); // a directory
+    /// let copy = err.duplicate();
+    /// assert!(matches!(copy, TransportError::Io { .. }));
+    /// assert_eq!(copy.to_string(), err.to_string());
+    /// # });
+    /// ```
     pub fn duplicate(&self) -> Self {
         match self {
             Self::Connect { host, reason } => Self::Connect { host: host.clone(), reason: reason.clone() },

@@ -19,13 +19,17 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// same code path as a real host); commands still run on this machine, with
 /// the root as working directory.
 ///
-/// ```no_run
+/// ```
 /// use k8s_bootstrap_core::transport::{LocalTransport, Transport, PutOptions, FileSource};
-/// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
-/// let out = LocalTransport::rooted("/tmp/out");
-/// // writes /tmp/out/etc/hosts, not /etc/hosts
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let out = LocalTransport::rooted(dir.path());
+/// // writes <dir>/etc/hosts, not /etc/hosts
 /// out.put_file("/etc/hosts", &FileSource::from("127.0.0.1 localhost\n"), &PutOptions::new(0o644)).await?;
-/// # Ok(()) }
+/// assert_eq!(std::fs::read_to_string(dir.path().join("etc/hosts")).unwrap(), "127.0.0.1 localhost\n");
+/// assert_eq!(out.read_file("/etc/hosts").await?.unwrap(), b"127.0.0.1 localhost\n");
+/// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+/// # }).unwrap();
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct LocalTransport {
@@ -34,11 +38,30 @@ pub struct LocalTransport {
 
 impl LocalTransport {
     /// This machine, paths as given.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{LocalTransport, Transport};
+    /// let t = LocalTransport::new();
+    /// assert_eq!(t.host(), "local");
+    /// assert_eq!((t.root(), t.map_path("/opt/etcd/cfg/etcd")), (None, "/opt/etcd/cfg/etcd".into()));
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// This machine, every file path taken relative to `dir`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{LocalTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let t = LocalTransport::rooted(dir.path());
+    /// assert!(t.write_if_different("/opt/etcd/cfg/etcd", b"ETCD_NAME=etcd01\n", 0o640).await?);
+    /// assert!(dir.path().join("opt/etcd/cfg/etcd").is_file());
+    /// assert_eq!(t.host(), format!("local:{}", dir.path().display()));
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     pub fn rooted(dir: impl Into<PathBuf>) -> Self {
         Self {
             root: Some(dir.into()),
@@ -46,11 +69,25 @@ impl LocalTransport {
     }
 
     /// The directory file paths are relative to, if rooted.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::LocalTransport;
+    /// use std::path::Path;
+    /// assert_eq!(LocalTransport::rooted("/srv/render").root(), Some(Path::new("/srv/render")));
+    /// assert_eq!(LocalTransport::new().root(), None);
+    /// ```
     pub fn root(&self) -> Option<&Path> {
         self.root.as_deref()
     }
 
     /// The local path a host path maps to.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::LocalTransport;
+    /// use std::path::Path;
+    /// let t = LocalTransport::rooted("/srv/render");
+    /// assert_eq!(t.map_path("/opt/etcd/cfg/etcd"), Path::new("/srv/render/opt/etcd/cfg/etcd"));
+    /// ```
     pub fn map_path(&self, path: &str) -> PathBuf {
         match &self.root {
             Some(r) => r.join(path.trim_start_matches('/')),

@@ -17,17 +17,20 @@
 //! fsync, chmod/chown, rename. If the content hash and metadata already match,
 //! nothing is written and the result is [`PutOutcome::Unchanged`].
 //!
-//! ```no_run
-//! use k8s_bootstrap_core::transport::{Command, FileSource, LocalTransport, PutOptions, Transport};
-//! # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
-//! let t = LocalTransport::rooted("/tmp/render");
-//! let out = t.run_ok(&Command::new(["uname", "-r"])).await?;
-//! println!("kernel {}", out.stdout_str().trim());
-//! let put = t
-//!     .put_file("/etc/etcd/etcd.env", &FileSource::from("ETCD_NAME=etcd1\n"), &PutOptions::new(0o640))
-//!     .await?;
-//! println!("{put:?}");
-//! # Ok(()) }
+//! ```
+//! use k8s_bootstrap_core::transport::{Command, FileSource, LocalTransport, PutOptions, PutOutcome, Transport};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let t = LocalTransport::rooted(dir.path()); // files under dir, commands on this machine
+//! let out = t.run_ok(&Command::new(["echo", "etcd01"])).await?;
+//! assert_eq!(out.stdout_str(), "etcd01\n");
+//! let env = FileSource::from("ETCD_NAME=etcd01\n");
+//! let put = t.put_file("/opt/etcd/cfg/etcd", &env, &PutOptions::new(0o640)).await?;
+//! assert_eq!(put, PutOutcome::Created);
+//! // The same content and mode again: nothing is written.
+//! assert_eq!(t.put_file("/opt/etcd/cfg/etcd", &env, &PutOptions::new(0o640)).await?, PutOutcome::Unchanged);
+//! # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+//! # }).unwrap();
 //! ```
 
 use std::collections::BTreeMap;
@@ -77,6 +80,13 @@ pub struct Command {
 
 impl Command {
     /// A command from its argv.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::Command;
+    /// let c = Command::new(["etcdctl", "member", "list"]);
+    /// assert_eq!(c.argv, ["etcdctl", "member", "list"]);
+    /// assert_eq!((c.stdin, c.timeout), (None, None));
+    /// ```
     pub fn new<I, S>(argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -90,11 +100,28 @@ impl Command {
 
     /// Runs `script` with `sh -c` (the script is one argv element, so it is
     /// escaped like any other value; write the script itself with care).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::Command;
+    /// let c = Command::shell("systemctl is-active etcd || journalctl -u etcd -n 20");
+    /// assert_eq!(c.argv[..2], ["sh", "-c"]);
+    /// assert_eq!(c.to_string(), "sh -c 'systemctl is-active etcd || journalctl -u etcd -n 20'");
+    /// ```
     pub fn shell(script: impl Into<String>) -> Self {
         Self::new(["sh".to_string(), "-c".to_string(), script.into()])
     }
 
     /// Feeds these bytes to stdin.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{Command, LocalTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cmd = Command::new(["cat"]).stdin("ETCD_NAME=etcd01\n");
+    /// assert_eq!(LocalTransport::new().run_ok(&cmd).await?.stdout_str(), "ETCD_NAME=etcd01\n");
+    /// assert!(format!("{cmd:?}").contains("stdin_len: Some(17)")); // never the bytes themselves
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     #[must_use]
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(bytes.into());
@@ -102,6 +129,15 @@ impl Command {
     }
 
     /// Adds an environment variable (`key` must be a valid shell variable name).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{Command, TransportError};
+    /// let c = Command::new(["etcdctl", "endpoint", "health"]).env("ETCDCTL_API", "3");
+    /// assert_eq!(c.to_shell_line().unwrap(), "ETCDCTL_API=3 exec etcdctl endpoint health");
+    /// assert_eq!(c.to_string(), "ETCDCTL_API=*** etcdctl endpoint health"); // values redacted
+    /// let bad = Command::new(["true"]).env("ETCDCTL-API", "3").to_shell_line().unwrap_err();
+    /// assert!(matches!(bad, TransportError::InvalidInput { .. }));
+    /// ```
     #[must_use]
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.insert(key.into(), value.into());
@@ -109,6 +145,17 @@ impl Command {
     }
 
     /// Kills the command and fails with [`TransportError::Timeout`] after `d`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{Command, LocalTransport, Transport, TransportError};
+    /// use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cmd = Command::new(["sleep", "5"]).timeout(Duration::from_millis(100));
+    /// let err = LocalTransport::new().run(&cmd).await.unwrap_err();
+    /// assert!(matches!(err, TransportError::Timeout { .. }) && err.is_retryable());
+    /// assert_eq!(err.to_string(), "local: `sleep 5` timed out after 100ms");
+    /// # });
+    /// ```
     #[must_use]
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
@@ -202,16 +249,35 @@ pub struct Output {
 
 impl Output {
     /// Exit code 0.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::Output;
+    /// assert!(Output { exit_code: Some(0), ..Output::default() }.success());
+    /// assert!(!Output { exit_code: Some(3), ..Output::default() }.success());
+    /// assert!(!Output { exit_code: None, ..Output::default() }.success()); // killed by a signal
+    /// ```
     pub fn success(&self) -> bool {
         self.exit_code == Some(0)
     }
 
     /// Stdout as text (lossy UTF-8).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::Output;
+    /// let out = Output { stdout: b"etcd01\xff\n".to_vec(), ..Output::default() };
+    /// assert_eq!(out.stdout_str(), "etcd01\u{fffd}\n"); // invalid UTF-8 replaced, never an error
+    /// ```
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
     /// Stderr as text (lossy UTF-8).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::Output;
+    /// let out = Output { stderr: b"Failed to start etcd.service\n".to_vec(), exit_code: Some(1), ..Output::default() };
+    /// assert!(out.stderr_str().starts_with("Failed to start"));
+    /// ```
     pub fn stderr_str(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
@@ -256,6 +322,19 @@ impl From<String> for FileSource {
 
 impl FileSource {
     /// SHA-256 (lowercase hex) and length of the content; streams local files.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::FileSource;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (sha, len) = FileSource::from("").sha256().await.unwrap();
+    /// assert_eq!((sha.as_str(), len), ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 0));
+    /// // A local file gives the same digest as its bytes, without reading it whole.
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("etcd.env"), "ETCD_NAME=etcd01\n").unwrap();
+    /// let from_path = FileSource::Path(dir.path().join("etcd.env")).sha256().await.unwrap();
+    /// assert_eq!(from_path, FileSource::from("ETCD_NAME=etcd01\n").sha256().await.unwrap());
+    /// # });
+    /// ```
     pub async fn sha256(&self) -> std::io::Result<(String, u64)> {
         use sha2::{Digest, Sha256};
         match self {
@@ -323,6 +402,13 @@ impl Default for PutOptions {
 
 impl PutOptions {
     /// Mode `mode`, no chown, create parents.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::PutOptions;
+    /// let o = PutOptions::new(0o640);
+    /// assert_eq!((o.mode, o.owner, o.create_parents), (0o640, None, true));
+    /// assert_eq!(PutOptions::default().mode, 0o644);
+    /// ```
     pub fn new(mode: u32) -> Self {
         Self {
             mode,
@@ -332,6 +418,18 @@ impl PutOptions {
     }
 
     /// Sets the owner (`user` or `user:group`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{FileSource, PutOptions, RecordedOp, RecordingTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let rec = RecordingTransport::new("etcd01");
+    /// let opts = PutOptions::new(0o600).owner("etcd:etcd");
+    /// rec.put_file("/opt/etcd/ssl/etcd01-server-key.pem", &FileSource::from("..."), &opts).await?;
+    /// let RecordedOp::Put { opts, .. } = &rec.ops()[0] else { panic!() };
+    /// assert_eq!(opts.owner.as_deref(), Some("etcd:etcd"));
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     #[must_use]
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
@@ -339,6 +437,17 @@ impl PutOptions {
     }
 
     /// Whether to create missing parent directories.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{FileSource, LocalTransport, PutOptions, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let t = LocalTransport::rooted(dir.path());
+    /// let opts = PutOptions::new(0o644).create_parents(false);
+    /// assert!(t.put_file("/opt/etcd/cfg/etcd", &FileSource::from("x"), &opts).await.is_err());
+    /// assert!(!dir.path().join("opt").exists()); // nothing was created
+    /// # });
+    /// ```
     #[must_use]
     pub fn create_parents(mut self, yes: bool) -> Self {
         self.create_parents = yes;
@@ -367,12 +476,31 @@ pub enum PutOutcome {
 
 impl PutOutcome {
     /// True unless [`PutOutcome::Unchanged`].
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::PutOutcome;
+    /// assert!(PutOutcome::Created.changed());
+    /// assert!(PutOutcome::MetadataUpdated.changed()); // a chmod is a change too
+    /// assert!(!PutOutcome::Unchanged.changed());
+    /// ```
     pub fn changed(self) -> bool {
         self != Self::Unchanged
     }
 }
 
 /// Kind of a filesystem entry.
+///
+/// ```
+/// use k8s_bootstrap_core::transport::{FileKind, LocalTransport, Transport};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// std::os::unix::fs::symlink("/opt/etcd/bin/etcdctl", dir.path().join("etcdctl")).unwrap();
+/// let t = LocalTransport::rooted(dir.path());
+/// assert_eq!(t.stat("/").await?.unwrap().kind, FileKind::Dir);
+/// assert_eq!(t.stat("/etcdctl").await?.unwrap().kind, FileKind::Symlink); // not followed
+/// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
     /// Regular file.
@@ -387,14 +515,17 @@ pub enum FileKind {
 
 /// Metadata of a path on a host.
 ///
-/// ```no_run
+/// ```
 /// use k8s_bootstrap_core::transport::{FileKind, LocalTransport, Transport};
-/// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
-/// if let Some(st) = LocalTransport::new().stat("/etc/etcd/etcd.env").await? {
-///     assert_eq!(st.kind, FileKind::File);
-///     println!("mode {:o}, {} bytes", st.mode, st.size);
-/// }
-/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let t = LocalTransport::rooted(dir.path());
+/// t.write_if_different("/opt/etcd/cfg/etcd", b"ETCD_NAME=etcd01\n", 0o640).await?;
+/// let st = t.stat("/opt/etcd/cfg/etcd").await?.unwrap();
+/// assert_eq!((st.kind, st.mode, st.size), (FileKind::File, 0o640, 17));
+/// assert!(t.stat("/opt/etcd/cfg/absent").await?.is_none());
+/// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+/// # }).unwrap();
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileStat {
@@ -477,6 +608,12 @@ pub struct FileStat {
 #[async_trait]
 pub trait Transport: Send + Sync {
     /// The host name used in errors and logs (e.g. `10.77.0.11` or `local`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{LocalTransport, RecordingTransport, Transport};
+    /// assert_eq!(RecordingTransport::new("etcd01").host(), "etcd01");
+    /// assert_eq!(LocalTransport::new().host(), "local");
+    /// ```
     fn host(&self) -> String;
 
     /// Runs a command. A non-zero exit is *not* an error here (see
@@ -493,6 +630,18 @@ pub trait Transport: Send + Sync {
     ) -> Result<PutOutcome>;
 
     /// Reads a whole file; `Ok(None)` if it does not exist.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{LocalTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let t = LocalTransport::rooted(dir.path());
+    /// assert_eq!(t.read_file("/run/flannel/subnet.env").await?, None); // absent is not an error
+    /// t.write_if_different("/run/flannel/subnet.env", b"FLANNEL_MTU=1450\n", 0o644).await?;
+    /// assert_eq!(t.read_file("/run/flannel/subnet.env").await?.unwrap(), b"FLANNEL_MTU=1450\n");
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>>;
 
     /// Metadata of `path` (symlinks not followed); `Ok(None)` if absent.
@@ -502,6 +651,20 @@ pub trait Transport: Send + Sync {
     /// does, and returns one outcome per file in order. The default puts
     /// them one after another; exec-based transports override it to write
     /// all in-memory files in one round trip.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{FileSource, LocalTransport, PutOptions, PutOutcome, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let t = LocalTransport::rooted(dir.path());
+    /// let files = vec![
+    ///     ("/opt/etcd/cfg/etcd".to_string(), FileSource::from("ETCD_NAME=etcd01\n"), PutOptions::new(0o640)),
+    ///     ("/opt/etcd/ssl/ca.pem".to_string(), FileSource::from("-----BEGIN CERTIFICATE-----\n"), PutOptions::new(0o644)),
+    /// ];
+    /// let outcomes: Vec<PutOutcome> = t.put_files(&files).await.into_iter().map(Result::unwrap).collect();
+    /// assert_eq!(outcomes, [PutOutcome::Created, PutOutcome::Created]); // one per file, in order
+    /// # });
+    /// ```
     async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<Result<PutOutcome>> {
         let mut out = Vec::with_capacity(files.len());
         for (path, source, opts) in files {
@@ -512,6 +675,19 @@ pub trait Transport: Send + Sync {
 
     /// Runs a command and fails with [`TransportError::CommandFailed`]
     /// (exit code + stderr tail) unless it exits 0.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{Command, LocalTransport, Transport, TransportError};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let t = LocalTransport::new();
+    /// assert_eq!(t.run_ok(&Command::new(["echo", "ok"])).await?.stdout_str(), "ok\n");
+    /// let err = t.run_ok(&Command::shell("exit 1")).await.unwrap_err();
+    /// assert!(matches!(err, TransportError::CommandFailed { code: Some(1), .. }));
+    /// // `run` reports the same exit as an Output instead.
+    /// assert_eq!(t.run(&Command::shell("exit 1")).await?.exit_code, Some(1));
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     async fn run_ok(&self, cmd: &Command) -> Result<Output> {
         let out = self.run(cmd).await?;
         if out.success() {
@@ -522,6 +698,18 @@ pub trait Transport: Send + Sync {
     }
 
     /// SHA-256 (hex) of a file on the host, `None` if absent.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{LocalTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let t = LocalTransport::rooted(dir.path());
+    /// assert_eq!(t.sha256("/opt/etcd/bin/etcd").await?, None);
+    /// t.write_if_different("/empty", b"", 0o644).await?;
+    /// assert_eq!(t.sha256("/empty").await?.unwrap(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     async fn sha256(&self, path: &str) -> Result<Option<String>> {
         use sha2::{Digest, Sha256};
         Ok(self
@@ -532,6 +720,18 @@ pub trait Transport: Send + Sync {
 
     /// Writes `content` only if it differs: same as [`put_file`](Transport::put_file)
     /// with bytes; returns whether anything changed.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{LocalTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let t = LocalTransport::rooted(dir.path());
+    /// assert!(t.write_if_different("/opt/etcd/cfg/etcd", b"ETCD_NAME=etcd01\n", 0o640).await?); // created
+    /// assert!(!t.write_if_different("/opt/etcd/cfg/etcd", b"ETCD_NAME=etcd01\n", 0o640).await?); // same
+    /// assert!(t.write_if_different("/opt/etcd/cfg/etcd", b"ETCD_NAME=etcd01\n", 0o600).await?); // chmod
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     async fn write_if_different(&self, path: &str, content: &[u8], mode: u32) -> Result<bool> {
         let src = FileSource::Bytes(content.to_vec());
         Ok(self
@@ -541,11 +741,31 @@ pub trait Transport: Send + Sync {
     }
 
     /// `systemctl <verb> <unit>`, checked (e.g. `"restart", "etcd"`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{Command, RecordedOp, RecordingTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let rec = RecordingTransport::new("etcd01"); // records instead of touching systemd
+    /// rec.systemctl("restart", "flanneld").await?;
+    /// assert_eq!(rec.ops(), [RecordedOp::Run(Command::new(["systemctl", "restart", "flanneld"]))]);
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     async fn systemctl(&self, verb: &str, unit: &str) -> Result<Output> {
         self.run_ok(&Command::new(["systemctl", verb, unit])).await
     }
 
     /// `systemctl daemon-reload`, checked.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{Command, RecordedOp, RecordingTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let rec = RecordingTransport::new("etcd01");
+    /// rec.daemon_reload().await?;
+    /// assert_eq!(rec.ops(), [RecordedOp::Run(Command::new(["systemctl", "daemon-reload"]))]);
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     async fn daemon_reload(&self) -> Result<()> {
         self.run_ok(&Command::new(["systemctl", "daemon-reload"]))
             .await
@@ -553,6 +773,16 @@ pub trait Transport: Send + Sync {
     }
 
     /// Whether `systemctl is-active <unit>` reports active.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{Command, RecordedOp, RecordingTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let rec = RecordingTransport::new("etcd01"); // every recorded command "succeeds"
+    /// assert!(rec.is_active("etcd").await?);
+    /// assert_eq!(rec.ops(), [RecordedOp::Run(Command::new(["systemctl", "is-active", "--quiet", "etcd"]))]);
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     async fn is_active(&self, unit: &str) -> Result<bool> {
         Ok(self
             .run(&Command::new(["systemctl", "is-active", "--quiet", unit]))

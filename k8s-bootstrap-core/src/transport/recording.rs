@@ -7,6 +7,18 @@ use async_trait::async_trait;
 use super::{Command, FileSource, FileStat, Output, PutOptions, PutOutcome, Result, Transport};
 
 /// One operation captured by a [`RecordingTransport`].
+///
+/// ```
+/// use k8s_bootstrap_core::transport::{FileSource, PutOptions, RecordedOp, RecordingTransport, Transport};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let rec = RecordingTransport::new("etcd01");
+/// rec.put_file("/opt/etcd/cfg/etcd", &FileSource::from("ETCD_NAME=etcd01\n"), &PutOptions::new(0o640)).await?;
+/// let RecordedOp::Put { path, size, sha256, opts } = &rec.ops()[0] else { panic!() };
+/// assert_eq!((path.as_str(), *size, opts.mode), ("/opt/etcd/cfg/etcd", 17, 0o640));
+/// assert_eq!(sha256.len(), 64); // the content itself is not kept
+/// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordedOp {
     /// A command that would run.
@@ -56,6 +68,16 @@ impl std::fmt::Debug for RecordingTransport {
 
 impl RecordingTransport {
     /// Records for `host`; reads report "absent".
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{RecordingTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let rec = RecordingTransport::new("etcd01");
+    /// assert_eq!(rec.host(), "etcd01");
+    /// assert_eq!(rec.read_file("/opt/etcd/cfg/etcd").await?, None); // every file looks absent
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new(host: impl Into<String>) -> Self {
         Self {
             host: host.into(),
@@ -65,6 +87,20 @@ impl RecordingTransport {
     }
 
     /// Records writes and commands, but answers reads from `inner`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use k8s_bootstrap_core::transport::{LocalTransport, RecordingTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("etcd.env"), "ETCD_NAME=old\n").unwrap();
+    /// let rec = RecordingTransport::with_reads_from(Arc::new(LocalTransport::rooted(dir.path())));
+    /// assert_eq!(rec.read_file("/etcd.env").await?.unwrap(), b"ETCD_NAME=old\n"); // real reads
+    /// rec.write_if_different("/etcd.env", b"ETCD_NAME=etcd01\n", 0o640).await?; // recorded only
+    /// assert_eq!(std::fs::read_to_string(dir.path().join("etcd.env")).unwrap(), "ETCD_NAME=old\n");
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     pub fn with_reads_from(inner: Arc<dyn Transport>) -> Self {
         Self {
             host: inner.host(),
@@ -74,6 +110,21 @@ impl RecordingTransport {
     }
 
     /// Everything recorded so far, in order.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{RecordedOp, RecordingTransport, Transport};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let rec = RecordingTransport::new("etcd01");
+    /// rec.daemon_reload().await?;
+    /// rec.systemctl("restart", "etcd").await?;
+    /// let argv: Vec<String> = rec.ops().iter().map(|op| match op {
+    ///     RecordedOp::Run(c) => c.to_string(),
+    ///     RecordedOp::Put { path, .. } => path.clone(),
+    /// }).collect();
+    /// assert_eq!(argv, ["systemctl daemon-reload", "systemctl restart etcd"]);
+    /// # Ok::<(), k8s_bootstrap_core::transport::TransportError>(())
+    /// # }).unwrap();
+    /// ```
     pub fn ops(&self) -> Vec<RecordedOp> {
         self.ops.lock().map(|o| o.clone()).unwrap_or_default()
     }

@@ -115,6 +115,14 @@ impl std::fmt::Debug for SshConfig {
 
 impl SshConfig {
     /// Defaults for `host` (see the type docs).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// let cfg = SshConfig::new("192.168.1.30");
+    /// assert_eq!((cfg.user.as_str(), cfg.port, cfg.connect_retries), ("root", 22, 0));
+    /// assert!(cfg.use_agent && cfg.identity_files.is_empty()); // agent + OpenSSH default keys
+    /// ```
     pub fn new(host: impl Into<String>) -> Self {
         Self {
             host: host.into(),
@@ -135,6 +143,12 @@ impl SshConfig {
     }
 
     /// Sets the port.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// assert_eq!(SshConfig::new("192.168.1.30").port(2222).port, 2222);
+    /// ```
     #[must_use]
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -142,6 +156,14 @@ impl SshConfig {
     }
 
     /// Sets the remote user.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// let cfg = SshConfig::new("192.168.1.30").user("vagrant");
+    /// assert_eq!(cfg.user, "vagrant");
+    /// assert!(cfg.uses_sudo()); // not root: commands run under `sudo -n`
+    /// ```
     #[must_use]
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = user.into();
@@ -149,6 +171,16 @@ impl SshConfig {
     }
 
     /// Adds a private key file (replaces the OpenSSH default list).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// let cfg = SshConfig::new("192.168.1.30")
+    ///     .identity_file("/home/me/.ssh/etcd_ed25519")
+    ///     .identity_file("/home/me/.ssh/id_rsa");
+    /// assert_eq!(cfg.identity_files.len(), 2); // tried in this order
+    /// assert!(cfg.identity_files[0].ends_with("etcd_ed25519"));
+    /// ```
     #[must_use]
     pub fn identity_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.identity_files.push(path.into());
@@ -156,6 +188,14 @@ impl SshConfig {
     }
 
     /// Passphrase for encrypted key files (never logged).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// let cfg = SshConfig::new("192.168.1.30").identity_file("/home/me/.ssh/id_ed25519").passphrase("s3cret");
+    /// let shown = format!("{cfg:?}");
+    /// assert!(shown.contains(r#"passphrase: Some("***")"#) && !shown.contains("s3cret"));
+    /// ```
     #[must_use]
     pub fn passphrase(mut self, passphrase: impl Into<String>) -> Self {
         self.passphrase = Some(passphrase.into());
@@ -163,6 +203,12 @@ impl SshConfig {
     }
 
     /// Whether to use the ssh-agent at `SSH_AUTH_SOCK`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// assert!(!SshConfig::new("192.168.1.30").use_agent(false).use_agent);
+    /// ```
     #[must_use]
     pub fn use_agent(mut self, yes: bool) -> Self {
         self.use_agent = yes;
@@ -170,6 +216,14 @@ impl SshConfig {
     }
 
     /// Uses the ssh-agent listening on this socket (instead of `$SSH_AUTH_SOCK`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// let cfg = SshConfig::new("192.168.1.30").use_agent(false).agent_socket("/run/user/1000/ssh-agent.sock");
+    /// assert!(cfg.use_agent); // naming a socket turns the agent back on
+    /// assert_eq!(cfg.agent_socket.unwrap().to_str(), Some("/run/user/1000/ssh-agent.sock"));
+    /// ```
     #[must_use]
     pub fn agent_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.agent_socket = Some(path.into());
@@ -178,6 +232,13 @@ impl SshConfig {
     }
 
     /// Sets the known_hosts file.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// let cfg = SshConfig::new("192.168.1.30").known_hosts("/etc/k8s-bootstrap/known_hosts");
+    /// assert_eq!(cfg.known_hosts.unwrap().to_str(), Some("/etc/k8s-bootstrap/known_hosts"));
+    /// ```
     #[must_use]
     pub fn known_hosts(mut self, path: impl Into<PathBuf>) -> Self {
         self.known_hosts = Some(path.into());
@@ -185,6 +246,12 @@ impl SshConfig {
     }
 
     /// Sets the host key checking mode.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::{HostKeyCheck, SshConfig};
+    /// let cfg = SshConfig::new("192.168.1.30").host_key_check(HostKeyCheck::AcceptNew);
+    /// assert_eq!(cfg.host_key_check, HostKeyCheck::AcceptNew);
+    /// ```
     #[must_use]
     pub fn host_key_check(mut self, check: HostKeyCheck) -> Self {
         self.host_key_check = check;
@@ -192,6 +259,14 @@ impl SshConfig {
     }
 
     /// Sets the connect (TCP + handshake) timeout.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// use std::time::Duration;
+    /// let cfg = SshConfig::new("192.168.1.30").connect_timeout(Duration::from_secs(3));
+    /// assert_eq!(cfg.connect_timeout.as_secs(), 3);
+    /// ```
     #[must_use]
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
@@ -199,6 +274,14 @@ impl SshConfig {
     }
 
     /// Sets the keepalive interval.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// use std::time::Duration;
+    /// assert_eq!(SshConfig::new("192.168.1.30").keepalive, Some(Duration::from_secs(15)));
+    /// assert_eq!(SshConfig::new("192.168.1.30").keepalive(None).keepalive, None);
+    /// ```
     #[must_use]
     pub fn keepalive(mut self, d: Option<Duration>) -> Self {
         self.keepalive = d;
@@ -206,6 +289,14 @@ impl SshConfig {
     }
 
     /// Forces `sudo -n` on or off.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// // A non-root user that may write the target directories itself.
+    /// assert!(!SshConfig::new("192.168.1.30").user("deploy").sudo(false).uses_sudo());
+    /// assert!(SshConfig::new("192.168.1.30").sudo(true).uses_sudo()); // even as root
+    /// ```
     #[must_use]
     pub fn sudo(mut self, yes: bool) -> Self {
         self.sudo = Some(yes);
@@ -213,6 +304,14 @@ impl SshConfig {
     }
 
     /// Connects through this jump host.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// let cfg = SshConfig::new("192.168.1.30").proxy_jump(SshConfig::new("bastion.example.com").user("jump"));
+    /// let jump = cfg.proxy_jump.as_deref().unwrap();
+    /// assert_eq!((jump.host.as_str(), jump.user.as_str()), ("bastion.example.com", "jump"));
+    /// ```
     #[must_use]
     pub fn proxy_jump(mut self, jump: SshConfig) -> Self {
         self.proxy_jump = Some(Box::new(jump));
@@ -220,6 +319,12 @@ impl SshConfig {
     }
 
     /// Sets the number of extra connect attempts for retryable failures.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// assert_eq!(SshConfig::new("192.168.1.30").connect_retries(3).connect_retries, 3);
+    /// ```
     #[must_use]
     pub fn connect_retries(mut self, n: u32) -> Self {
         self.connect_retries = n;
@@ -227,6 +332,13 @@ impl SshConfig {
     }
 
     /// Whether commands are wrapped in `sudo -n`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// assert!(!SshConfig::new("192.168.1.30").uses_sudo()); // root
+    /// assert!(SshConfig::new("192.168.1.30").user("vagrant").uses_sudo());
+    /// ```
     pub fn uses_sudo(&self) -> bool {
         self.sudo.unwrap_or(self.user != "root")
     }
@@ -387,6 +499,18 @@ impl std::fmt::Debug for SshTransport {
 impl SshTransport {
     /// Connects, checks the host key and authenticates (agent keys first,
     /// then key files). Host key and auth errors are final (not retryable).
+    ///
+    /// ```no_run
+    /// use k8s_bootstrap_core::transport::{SshConfig, SshTransport, TransportError};
+    /// # async fn demo() -> Result<(), TransportError> {
+    /// let cfg = SshConfig::new("192.168.1.30").user("vagrant").connect_retries(2);
+    /// match SshTransport::connect(cfg).await {
+    ///     Ok(host) => assert!(!host.is_closed()),
+    ///     Err(e @ TransportError::Auth { .. }) => return Err(e), // final: never retried
+    ///     Err(e) => eprintln!("192.168.1.30 unreachable: {e}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(config: SshConfig) -> Result<Self> {
         let mut attempt = 0;
         loop {
@@ -498,16 +622,46 @@ impl SshTransport {
     }
 
     /// The configuration this transport was connected with.
+    ///
+    /// ```no_run
+    /// use k8s_bootstrap_core::transport::{SshConfig, SshTransport};
+    /// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
+    /// let host = SshTransport::connect(SshConfig::new("192.168.1.30").user("vagrant")).await?;
+    /// assert_eq!(host.config().user, "vagrant");
+    /// assert!(host.config().uses_sudo());
+    /// # Ok(()) }
+    /// ```
     pub fn config(&self) -> &SshConfig {
         &self.inner.config
     }
 
     /// Whether the underlying connection is closed.
+    ///
+    /// ```no_run
+    /// use k8s_bootstrap_core::transport::{SshConfig, SshTransport};
+    /// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
+    /// let host = SshTransport::connect(SshConfig::new("192.168.1.30")).await?;
+    /// assert!(!host.is_closed());
+    /// // A long-lived transport may lose its connection: connect again then.
+    /// let host = if host.is_closed() { SshTransport::connect(host.config().clone()).await? } else { host };
+    /// # let _ = host;
+    /// # Ok(()) }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.handle.is_closed()
     }
 
     /// Closes the connection (other clones become unusable).
+    ///
+    /// ```no_run
+    /// use k8s_bootstrap_core::transport::{Command, SshConfig, SshTransport, Transport};
+    /// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
+    /// let host = SshTransport::connect(SshConfig::new("192.168.1.30")).await?;
+    /// let clone = host.clone(); // shares the connection
+    /// host.disconnect().await?;
+    /// assert!(clone.run(&Command::new(["hostname"])).await.is_err());
+    /// # Ok(()) }
+    /// ```
     pub async fn disconnect(&self) -> Result<()> {
         self.inner
             .handle
