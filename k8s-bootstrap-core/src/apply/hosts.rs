@@ -17,6 +17,19 @@ use crate::transport::{
 /// A host that could not be reached: every operation fails with the error
 /// its connection attempt gave, so that an [`super::Engine`] reports that
 /// host as failed (with host and cause) while the others go on.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{FailureKind, Unreachable};
+/// use k8s_bootstrap_core::transport::{Command, Transport, TransportError};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let cause = TransportError::Auth { host: "etcd02".into(), user: "deploy".into(), tried: "~/.ssh/id_ed25519".into() };
+/// let t = Unreachable::new("etcd02", &cause);
+/// assert_eq!(t.host(), "etcd02");
+/// let err = t.run(&Command::new(["systemctl", "is-active", "etcd"])).await.unwrap_err();
+/// assert_eq!(FailureKind::of(&err), FailureKind::Auth); // the cause keeps its kind
+/// assert!(t.read_file("/opt/etcd/cfg/etcd").await.is_err());
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct Unreachable {
     host: String,
@@ -26,6 +39,19 @@ pub struct Unreachable {
 impl Unreachable {
     /// A host whose connection failed with `error`; every operation returns
     /// a copy of it, so a host-key or authentication failure keeps its kind.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use k8s_bootstrap_core::apply::Unreachable;
+    /// use k8s_bootstrap_core::transport::{Transport, TransportError};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cause = TransportError::ConnectTimeout { host: "etcd03".into(), timeout: Duration::from_secs(10) };
+    /// let t = Unreachable::new("etcd03", &cause);
+    /// let err = t.stat("/opt/etcd/bin/etcd").await.unwrap_err();
+    /// assert_eq!(err.to_string(), "etcd03: connect timed out after 10s");
+    /// assert!(err.is_retryable());
+    /// # });
+    /// ```
     pub fn new(host: impl Into<String>, error: &TransportError) -> Self {
         Unreachable { host: host.into(), error: error.duplicate() }
     }
@@ -54,6 +80,20 @@ impl Transport for Unreachable {
 }
 
 /// How to reach the hosts: OpenSSH conventions unless said otherwise.
+///
+/// ```
+/// use std::time::Duration;
+/// use k8s_bootstrap_core::apply::{ConnectOptions, OpenOptions};
+/// let d = ConnectOptions::default(); // ~/.ssh/known_hosts, strict, 10 s
+/// assert!(d.known_hosts.is_none() && !d.accept_new_host_keys && d.connect_timeout.is_none());
+/// let mut opts = OpenOptions::beside_spec("cluster.yaml");
+/// opts.connect = ConnectOptions {
+///     known_hosts: Some("clusters/lab/known_hosts".into()),
+///     accept_new_host_keys: true, // first contact with fresh VMs; a changed key is still an error
+///     connect_timeout: Some(Duration::from_secs(5)),
+/// };
+/// assert_eq!(opts.connect.connect_timeout, Some(Duration::from_secs(5)));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     /// known_hosts file (default `~/.ssh/known_hosts`).
@@ -67,6 +107,20 @@ pub struct ConnectOptions {
 /// Connects to every host of `spec` over SSH, in parallel, with the spec's
 /// `ssh` settings (user, port, identity file, pinned host key). A host that
 /// cannot be reached gets an [`Unreachable`] transport.
+///
+/// ```no_run
+/// use k8s_bootstrap_core::apply::{connect, ConnectOptions, Engine};
+/// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec, pki: k8s_bootstrap_core::pki::Issued) -> Result<(), Box<dyn std::error::Error>> {
+/// let hosts = connect(&spec, &ConnectOptions::default()).await;
+/// assert_eq!(hosts.len(), spec.hosts.len()); // one transport per host, reachable or not
+/// for (name, t) in &hosts {
+///     if let Err(e) = t.run(&k8s_bootstrap_core::transport::Command::new(["true"])).await {
+///         eprintln!("{name}: {e}");
+///     }
+/// }
+/// let engine = Engine::new(&spec, &pki, hosts)?;
+/// # Ok(()) }
+/// ```
 #[cfg(feature = "ssh")]
 pub async fn connect(spec: &ClusterSpec, opts: &ConnectOptions) -> BTreeMap<String, Arc<dyn Transport>> {
     use crate::transport::{HostKeyCheck, SshConfig, SshTransport};
@@ -110,6 +164,20 @@ fn expand_home(p: &str) -> PathBuf {
 }
 
 /// Errors of [`sync_pki_dir`].
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{sync_pki_dir, PkiDirError};
+/// use k8s_bootstrap_core::pki::Error;
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+/// let err = sync_pki_dir(&spec, &LocalTransport::new(), dir.path().to_str().unwrap(), false).await.unwrap_err();
+/// assert!(matches!(err, PkiDirError::Pki(Error::BadPem { path, .. }) if path == "ca.pem"));
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PkiDirError {
@@ -126,6 +194,24 @@ pub enum PkiDirError {
 /// files there, reconciles them with what the spec asks (keeping every
 /// certificate that is still right), and, unless `dry_run`, writes what
 /// changed atomically (keys 0600). Returns the bundle.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::sync_pki_dir;
+/// use k8s_bootstrap_core::pki::Change;
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let pki = dir.path().to_str().unwrap();
+/// let first = sync_pki_dir(&spec, &LocalTransport::new(), pki, false).await.unwrap();
+/// assert!(dir.path().join("etcd01-peer-key.pem").exists());
+/// let again = sync_pki_dir(&spec, &LocalTransport::new(), pki, false).await.unwrap();
+/// assert!(again.actions.iter().all(|a| a.change == Change::Kept));
+/// assert_eq!(again.as_existing(), first.as_existing());
+/// # });
+/// ```
 ///
 /// # Errors
 /// [`PkiDirError::Pki`] for a bundle that cannot be built or a CA that is

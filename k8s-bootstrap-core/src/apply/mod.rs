@@ -81,6 +81,24 @@ pub use releases::{ReleaseBinaries, ReleaseError, fetch_releases};
 pub use status::{ClusterStatus, DockerBridge, EtcdMemberStatus, HostStatus};
 
 /// Errors that stop an engine before it acts on any host.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use k8s_bootstrap_core::apply::{Engine, Error};
+/// use k8s_bootstrap_core::pki::{CertBundle, Issued, KeyAlgorithm};
+/// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// spec.pki.key_algorithm = KeyAlgorithm::EcdsaP256;
+/// let pki = CertBundle::for_cluster(&spec)?.generate()?;
+/// let err = Engine::new(&spec, &pki, BTreeMap::new()).unwrap_err(); // no transport for etcd01
+/// assert!(matches!(&err, Error::NoTransport { host } if host == "etcd01"));
+/// // An empty PKI folder: the first certificate etcd01 needs is missing.
+/// let empty = Issued { files: vec![], actions: vec![], warnings: vec![], unmanaged: vec![] };
+/// # let hosts = BTreeMap::from([("etcd01".to_string(), std::sync::Arc::new(k8s_bootstrap_core::transport::RecordingTransport::new("etcd01")) as _)]);
+/// let err = Engine::new(&spec, &empty, hosts).unwrap_err();
+/// assert_eq!(err.to_string(), "host etcd01: certificate file ca.pem is not in the PKI bundle");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -104,6 +122,15 @@ pub enum Error {
 }
 
 /// A stage of an apply; every host finishes a stage before the next starts.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::Stage;
+/// let s: Stage = "flannel-config".parse().unwrap(); // as `apply --phase flannel-config`
+/// assert_eq!(s, Stage::FlannelConfig);
+/// assert!(Stage::Etcd < s && s < Stage::Flanneld);
+/// assert_eq!("etcd-start".parse::<Stage>().unwrap_err(),
+///     "unknown stage \"etcd-start\" (one of host-prep, files, install, etcd, flannel-config, flanneld, docker)");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
@@ -125,10 +152,22 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in order.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::Stage;
+    /// assert_eq!((Stage::ALL[0], Stage::ALL[6]), (Stage::HostPrep, Stage::Docker));
+    /// assert!(Stage::ALL.windows(2).all(|w| w[0] < w[1])); // in run order
+    /// ```
     pub const ALL: [Stage; 7] =
         [Stage::HostPrep, Stage::Files, Stage::Install, Stage::Etcd, Stage::FlannelConfig, Stage::Flanneld, Stage::Docker];
 
     /// The stage's name (`host-prep`, `files`, ...).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::Stage;
+    /// assert_eq!(Stage::HostPrep.as_str(), "host-prep");
+    /// assert_eq!(serde_json::to_string(&Stage::HostPrep).unwrap(), r#""host-prep""#); // JSON reports agree
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::HostPrep => "host-prep",
@@ -158,6 +197,21 @@ impl std::str::FromStr for Stage {
 }
 
 /// Options of [`Engine::apply`].
+///
+/// ```
+/// use std::collections::BTreeSet;
+/// use std::time::Duration;
+/// use k8s_bootstrap_core::apply::{ApplyOptions, Stage};
+/// let d = ApplyOptions::default();
+/// assert_eq!((d.concurrency, d.etcd_timeout, d.only, d.until), (16, Duration::from_secs(90), None, None));
+/// // `apply --only etcd03 --phase files`: a new member's files, nothing started yet.
+/// let opts = ApplyOptions {
+///     only: Some(BTreeSet::from(["etcd03".to_string()])),
+///     until: Some(Stage::Files),
+///     ..ApplyOptions::default()
+/// };
+/// assert!(!opts.cancel.is_cancelled());
+/// ```
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// Hosts acted on at once within a stage (default 16).
@@ -195,16 +249,40 @@ pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
 
 impl Cancel {
     /// Asks the run to stop.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::Cancel;
+    /// let flag = Cancel::default();
+    /// let for_ctrl_c = flag.clone();
+    /// for_ctrl_c.cancel();
+    /// assert!(flag.is_cancelled()); // clones share the flag
+    /// ```
     pub fn cancel(&self) {
         self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
     /// Whether stopping was asked.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::Cancel;
+    /// let flag = Cancel::default();
+    /// assert!(!flag.is_cancelled());
+    /// flag.cancel();
+    /// flag.cancel(); // asking twice is harmless
+    /// assert!(flag.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
 /// What happened (or would happen) on a host.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{ChangeRecord, Stage};
+/// let c = ChangeRecord { stage: Stage::Etcd, what: "restart etcd".into(), diff: None };
+/// // As in `apply --output json`: no "diff" key outside plans.
+/// assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"stage":"etcd","what":"restart etcd"}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChangeRecord {
     /// The stage.
@@ -217,6 +295,25 @@ pub struct ChangeRecord {
 }
 
 /// Why a host failed.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::sync::Arc;
+/// use k8s_bootstrap_core::apply::{ApplyOptions, Engine, FailureKind, Stage, Unreachable};
+/// use k8s_bootstrap_core::transport::{Transport, TransportError};
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
+/// # let pki = k8s_bootstrap_core::pki::CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let down = TransportError::Connect { host: "etcd01".into(), reason: "connection refused".into() };
+/// let hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::from([("etcd01".into(), Arc::new(Unreachable::new("etcd01", &down)) as _)]);
+/// let report = Engine::new(&spec, &pki, hosts).unwrap().plan(&ApplyOptions::default()).await;
+/// let f = report.hosts["etcd01"].failed.as_ref().unwrap();
+/// assert_eq!((f.stage, f.kind), (Stage::HostPrep, FailureKind::Connect));
+/// assert!(f.error.contains("etcd01: connect failed: connection refused"));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// The stage.
@@ -234,6 +331,19 @@ pub struct Failure {
 }
 
 /// The kind of a [`Failure`].
+///
+/// ```
+/// use k8s_bootstrap_core::apply::FailureKind;
+/// use k8s_bootstrap_core::transport::TransportError;
+/// let e = TransportError::HostKeyMismatch {
+///     host: "etcd02".into(),
+///     fingerprint: "SHA256:Zm9vYmFy".into(),
+///     expected: "known_hosts line 3".into(),
+/// };
+/// let kind = FailureKind::of(&e);
+/// assert_eq!(kind, FailureKind::HostKey); // a front end might offer `--accept-new-host-keys`
+/// assert_eq!(serde_json::to_string(&kind).unwrap(), r#""host-key""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
@@ -273,6 +383,12 @@ impl FailureKind {
     }
 
     /// The kebab-case name (`host-key`, `auth`, ...), as in JSON reports.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::FailureKind;
+    /// assert_eq!(FailureKind::HostKey.as_str(), "host-key");
+    /// assert_eq!(FailureKind::Transfer.as_str(), serde_json::to_value(FailureKind::Transfer).unwrap());
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::HostKey => "host-key",
@@ -286,6 +402,17 @@ impl FailureKind {
 }
 
 /// The report of one host.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{ChangeRecord, HostReport, Stage};
+/// let mut r = HostReport::default();
+/// r.changes.push(ChangeRecord { stage: Stage::Files, what: "write /opt/etcd/cfg/etcd (updated)".into(), diff: None });
+/// r.unchanged = 12;
+/// r.stage_ms.insert(Stage::Files, 140);
+/// let json = serde_json::to_value(&r).unwrap();
+/// assert_eq!(json["stage_ms"], serde_json::json!({ "files": 140 }));
+/// assert!(json.get("failed").is_none()); // only present when the host failed
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HostReport {
     /// Changes made (apply) or that would be made (plan).
@@ -302,6 +429,18 @@ pub struct HostReport {
 }
 
 /// The report of a plan or an apply.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{ChangeRecord, HostReport, Report, Stage};
+/// let change = |what: &str| ChangeRecord { stage: Stage::Etcd, what: what.into(), diff: None };
+/// let mut report = Report::default();
+/// report.hosts.insert("etcd01".into(), HostReport { changes: vec![change("start etcd")], ..Default::default() });
+/// report.hosts.insert("etcd02".into(), HostReport { unchanged: 30, ..Default::default() });
+/// assert!(report.ok() && !report.dry_run);
+/// assert_eq!(report.change_count(), 1);
+/// report.aborted = Some("etcd did not become healthy within 90s".into());
+/// assert!(!report.ok());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Whether this was a plan (nothing was changed).
@@ -317,16 +456,55 @@ pub struct Report {
 
 impl Report {
     /// Total number of changes.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::{ChangeRecord, HostReport, Report, Stage};
+    /// let host = |n| HostReport {
+    ///     changes: (0..n).map(|i| ChangeRecord { stage: Stage::Files, what: format!("write file {i}"), diff: None }).collect(),
+    ///     ..Default::default()
+    /// };
+    /// let report = Report { hosts: [("etcd01".into(), host(3)), ("etcd02".into(), host(2))].into(), ..Default::default() };
+    /// assert_eq!(report.change_count(), 5);
+    /// assert_eq!(Report::default().change_count(), 0); // a second apply: nothing to do
+    /// ```
     pub fn change_count(&self) -> usize {
         self.hosts.values().map(|h| h.changes.len()).sum()
     }
     /// No host failed and nothing was aborted.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::{Failure, FailureKind, HostReport, Report, Stage};
+    /// let failed = Failure {
+    ///     stage: Stage::Etcd, step: "start etcd".into(), kind: FailureKind::Command,
+    ///     error: "etcd02: `systemctl start etcd` failed with exit code Some(1): ".into(), log: None,
+    /// };
+    /// let mut report = Report { hosts: [("etcd01".into(), HostReport::default())].into(), ..Default::default() };
+    /// assert!(report.ok());
+    /// report.hosts.insert("etcd02".into(), HostReport { failed: Some(failed), ..Default::default() });
+    /// assert!(!report.ok());
+    /// ```
     pub fn ok(&self) -> bool {
         self.aborted.is_none() && self.hosts.values().all(|h| h.failed.is_none())
     }
 }
 
 /// A progress event, for front ends that show progress.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{ChangeRecord, Event, Stage};
+/// fn line(e: &Event) -> Option<String> {
+///     match e {
+///         Event::StageStarted(s) => Some(format!("== {s}")),
+///         Event::Changed { host, change } => Some(format!("{host}: {}", change.what)),
+///         Event::Failed { host, failure } => Some(format!("{host}: FAILED {}", failure.step)),
+///         Event::Note { host, message } => Some(format!("{}: {message}", host.as_deref().unwrap_or("*"))),
+///         Event::StageDone(_) => None,
+///     }
+/// }
+/// let e = Event::Changed { host: "etcd01".into(), change: ChangeRecord { stage: Stage::Etcd, what: "start etcd".into(), diff: None } };
+/// assert_eq!(line(&e).as_deref(), Some("etcd01: start etcd"));
+/// assert_eq!(line(&Event::StageStarted(Stage::FlannelConfig)).as_deref(), Some("== flannel-config"));
+/// ```
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A stage starts.
@@ -379,6 +557,14 @@ pub trait Progress: Send + Sync {
 }
 
 /// A [`Progress`] that ignores everything.
+///
+/// ```
+/// use std::sync::Arc;
+/// use k8s_bootstrap_core::apply::{Event, NoProgress, Progress, Stage};
+/// let quiet: Arc<dyn Progress> = Arc::new(NoProgress); // what an engine uses until `with_progress`
+/// quiet.event(&Event::StageStarted(Stage::Files));
+/// assert_eq!(format!("{NoProgress:?}"), "NoProgress");
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoProgress;
 
@@ -452,6 +638,24 @@ const UNITS: [&str; 3] = ["etcd", "flanneld", "docker"];
 impl Engine {
     /// An engine for `spec` with the cluster's certificates `pki` and one
     /// transport per host (by host name).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::sync::Arc;
+    /// use k8s_bootstrap_core::apply::Engine;
+    /// use k8s_bootstrap_core::pki::{CertBundle, KeyAlgorithm};
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, Skeleton};
+    /// use k8s_bootstrap_core::transport::{RecordingTransport, Transport};
+    /// let (mut spec, _) = ClusterSpec::load(&Skeleton::Tutorial.to_yaml())?;
+    /// spec.pki.key_algorithm = KeyAlgorithm::EcdsaP256;
+    /// let pki = CertBundle::for_cluster(&spec)?.generate()?;
+    /// let hosts: BTreeMap<String, Arc<dyn Transport>> = spec.hosts.iter()
+    ///     .map(|h| (h.name.clone(), Arc::new(RecordingTransport::new(&h.name)) as _)) // or SshTransport, ...
+    ///     .collect();
+    /// let engine = Engine::new(&spec, &pki, hosts)?; // nothing is touched yet
+    /// assert_eq!(format!("{engine:?}"), r#"Engine { hosts: ["etcd01", "etcd02", "etcd03"] }"#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Render`] when the spec does not validate or render;
@@ -540,6 +744,18 @@ impl Engine {
     /// Installs the binaries taken from release tarballs (see
     /// [`fetch_releases`]): etcd and etcdctl on etcd members, flanneld and
     /// mk-docker-opts.sh on nodes, like `binaries.etcd` and friends.
+    ///
+    /// ```no_run
+    /// use k8s_bootstrap_core::apply::{fetch_releases, ApplyOptions, Engine, Stage};
+    /// use k8s_bootstrap_core::transport::LocalTransport;
+    /// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec, engine: Engine) -> Result<(), Box<dyn std::error::Error>> {
+    /// // spec.binaries.etcd_release: { url: https://github.com/etcd-io/etcd/releases/download/..., sha256: ... }
+    /// let releases = fetch_releases(&spec, &LocalTransport::new(), ".k8s-bootstrap-cache").await?;
+    /// let engine = engine.with_releases(&releases);
+    /// let plan = engine.plan(&ApplyOptions { until: Some(Stage::Files), ..Default::default() }).await;
+    /// assert!(plan.hosts["etcd01"].changes.iter().any(|c| c.what.starts_with("write /opt/etcd/bin/etcd ")));
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn with_releases(mut self, releases: &ReleaseBinaries) -> Self {
         let etcd_bin = format!("{}/bin", self.spec.layout.etcd_dir);
@@ -569,6 +785,32 @@ impl Engine {
     }
 
     /// Sends progress events to `p`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use k8s_bootstrap_core::apply::{ApplyOptions, Engine, Event, Progress, Unreachable};
+    /// use k8s_bootstrap_core::transport::TransportError;
+    /// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
+    /// # let pki = k8s_bootstrap_core::pki::CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<String>>);
+    /// impl Progress for Log {
+    ///     fn event(&self, e: &Event) {
+    ///         if let Event::Failed { host, failure } = e { self.0.lock().unwrap().push(format!("{host}: {:?}", failure.kind)) }
+    ///     }
+    /// }
+    /// let down = TransportError::Connect { host: "etcd01".into(), reason: "no route to host".into() };
+    /// let log = Arc::new(Log::default());
+    /// let engine = Engine::new(&spec, &pki, [("etcd01".to_string(), Arc::new(Unreachable::new("etcd01", &down)) as _)].into())
+    ///     .unwrap()
+    ///     .with_progress(log.clone());
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// engine.plan(&ApplyOptions::default()).await;
+    /// # });
+    /// assert_eq!(*log.0.lock().unwrap(), ["etcd01: Connect"]);
+    /// ```
     #[must_use]
     pub fn with_progress(mut self, p: Arc<dyn Progress>) -> Self {
         self.progress = p;
@@ -576,17 +818,58 @@ impl Engine {
     }
 
     /// The rendered cluster the engine works from.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use k8s_bootstrap_core::apply::Engine;
+    /// use k8s_bootstrap_core::transport::RecordingTransport;
+    /// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
+    /// # let pki = k8s_bootstrap_core::pki::CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
+    /// let engine = Engine::new(&spec, &pki, [("etcd01".to_string(), Arc::new(RecordingTransport::new("etcd01")) as _)].into())?;
+    /// // The same render as `ClusterSpec::render`: what apply will write.
+    /// assert_eq!(engine.rendered(), &spec.render()?);
+    /// assert!(engine.rendered().hosts["etcd01"].file("/usr/lib/systemd/system/etcd.service").is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rendered(&self) -> &RenderedCluster {
         &self.rendered
     }
 
     /// What an apply would change, changing nothing: checks and file reads
     /// only, with unified diffs of every file that would change.
+    ///
+    /// ```no_run
+    /// use k8s_bootstrap_core::apply::{open, ApplyOptions, OpenOptions};
+    /// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut opts = OpenOptions::beside_spec("cluster.yaml");
+    /// opts.dry_run = true; // not even the PKI folder is written
+    /// let plan = open(&spec, &opts).await?.engine.plan(&ApplyOptions::default()).await;
+    /// assert!(plan.dry_run);
+    /// for (host, r) in &plan.hosts {
+    ///     for c in &r.changes {
+    ///         println!("{host}: [{}] {}\n{}", c.stage, c.what, c.diff.as_deref().unwrap_or(""));
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn plan(&self, opts: &ApplyOptions) -> Report {
         self.run(opts, true).await
     }
 
     /// Brings every host to the spec and reports what changed.
+    ///
+    /// ```no_run
+    /// use k8s_bootstrap_core::apply::{open, ApplyOptions, OpenOptions};
+    /// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec) -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = open(&spec, &OpenOptions::beside_spec("cluster.yaml")).await?.engine;
+    /// let first = engine.apply(&ApplyOptions::default()).await;
+    /// assert!(first.ok(), "{:?}", first.aborted);
+    /// let second = engine.apply(&ApplyOptions::default()).await;
+    /// assert_eq!(second.change_count(), 0); // idempotent: nothing written, nothing restarted
+    /// # Ok(()) }
+    /// ```
     pub async fn apply(&self, opts: &ApplyOptions) -> Report {
         self.run(opts, false).await
     }
@@ -667,6 +950,19 @@ impl Engine {
     /// it, applying again brings the same cluster back with its data.
     /// Host preparation (hostname, sysctls in effect, SELinux, firewall) is
     /// not reverted. A second reset changes nothing.
+    ///
+    /// ```no_run
+    /// use std::collections::BTreeSet;
+    /// use k8s_bootstrap_core::apply::{open, ApplyOptions, OpenOptions};
+    /// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec) -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = open(&spec, &OpenOptions::beside_spec("cluster.yaml")).await?.engine;
+    /// // Take node01 back to a bare host, its flannel state included.
+    /// let opts = ApplyOptions { only: Some(BTreeSet::from(["node01".to_string()])), ..Default::default() };
+    /// let report = engine.reset(&opts, true).await;
+    /// assert!(report.ok());
+    /// assert_eq!(engine.reset(&opts, true).await.change_count(), 0); // a second reset changes nothing
+    /// # Ok(()) }
+    /// ```
     pub async fn reset(&self, opts: &ApplyOptions, purge: bool) -> Report {
         let start = Instant::now();
         let mut hosts = self.views(opts);
@@ -692,6 +988,24 @@ impl Engine {
     /// Reads the cluster's state: units per host, etcd health and members
     /// over TLS (with the admin certificate, through etcdctl on a member),
     /// and flannel's network config read back through the API its version uses.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use k8s_bootstrap_core::apply::{Engine, Unreachable};
+    /// use k8s_bootstrap_core::transport::TransportError;
+    /// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
+    /// # let pki = k8s_bootstrap_core::pki::CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
+    /// let down = TransportError::Connect { host: "etcd01".into(), reason: "connection refused".into() };
+    /// let engine = Engine::new(&spec, &pki, [("etcd01".to_string(), Arc::new(Unreachable::new("etcd01", &down)) as _)].into()).unwrap();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let status = engine.status().await;
+    /// assert!(!status.hosts["etcd01"].reachable && !status.etcd_healthy);
+    /// assert_eq!(status.flannel_api, "v3"); // flannel 0.26 reads its config through etcd's v3 API
+    /// assert_eq!(status.problems, ["no etcd member is running: etcd health and flannel config not read"]);
+    /// # });
+    /// ```
     pub async fn status(&self) -> ClusterStatus {
         status::collect(&self.spec, self.hosts.iter().map(|h| (h.name.as_str(), &h.transport, &h.roles))).await
     }
@@ -1352,6 +1666,11 @@ impl From<(String, TransportError)> for StepError {
 type StepResult = Result<(), StepError>;
 
 /// The units the engine manages (`etcd`, `flanneld`, `docker`).
+///
+/// ```
+/// use k8s_bootstrap_core::apply::managed_units;
+/// assert_eq!(managed_units(), ["etcd", "flanneld", "docker"]); // start order
+/// ```
 pub fn managed_units() -> &'static [&'static str] {
     &UNITS
 }

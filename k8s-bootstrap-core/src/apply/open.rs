@@ -34,6 +34,15 @@ pub struct OpenOptions {
 
 impl OpenOptions {
     /// PKI in `pki_dir`, the release cache beside it, default SSH options.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::OpenOptions;
+    /// let o = OpenOptions::new("/srv/clusters/lab/certs");
+    /// assert_eq!(o.pki_dir, std::path::Path::new("/srv/clusters/lab/certs"));
+    /// assert_eq!(o.cache_dir, std::path::Path::new("/srv/clusters/lab/.k8s-bootstrap-cache"));
+    /// assert!(!o.dry_run);
+    /// assert!(OpenOptions::new("pki").pki_dir.is_absolute()); // relative to the current directory
+    /// ```
     pub fn new(pki_dir: impl Into<PathBuf>) -> Self {
         let pki_dir = absolute(pki_dir.into());
         let cache_dir = pki_dir.parent().unwrap_or(Path::new(".")).join(".k8s-bootstrap-cache");
@@ -42,6 +51,14 @@ impl OpenOptions {
 
     /// The conventional layout: `pki/` and `.k8s-bootstrap-cache/` in the
     /// folder of the spec file.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::OpenOptions;
+    /// let o = OpenOptions::beside_spec("/srv/clusters/lab/cluster.yaml");
+    /// assert_eq!(o.pki_dir, std::path::Path::new("/srv/clusters/lab/pki"));
+    /// // A bare file name: the current directory.
+    /// assert_eq!(OpenOptions::beside_spec("cluster.yaml").pki_dir, std::env::current_dir().unwrap().join("pki"));
+    /// ```
     pub fn beside_spec(spec_file: impl AsRef<Path>) -> Self {
         let dir = spec_file.as_ref().parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         Self::new(dir.join("pki"))
@@ -88,6 +105,18 @@ pub enum OpenError {
 
 /// A ready engine and the warnings met on the way (a leaf certificate cut to
 /// its CA's lifetime, a CA close to expiry).
+///
+/// ```no_run
+/// use k8s_bootstrap_core::apply::{open, ApplyOptions, OpenOptions};
+/// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec) -> Result<(), Box<dyn std::error::Error>> {
+/// let opened = open(&spec, &OpenOptions::beside_spec("cluster.yaml")).await?;
+/// for w in &opened.warnings {
+///     eprintln!("warning: {w}"); // e.g. "server: validity cut to the CA's notAfter ..."
+/// }
+/// let report = opened.engine.apply(&ApplyOptions::default()).await;
+/// assert!(report.ok());
+/// # Ok(()) }
+/// ```
 pub struct Opened {
     /// The engine, connected to every host (unreachable hosts fail their
     /// steps with the connection error, the others go on).

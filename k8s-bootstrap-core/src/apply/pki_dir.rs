@@ -39,6 +39,19 @@ pub(crate) async fn write_issued(issued: &Issued, local: &dyn Transport, dir: &s
 }
 
 /// The state of one certificate of the bundle.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{check_expiration, CertState};
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let empty = tempfile::tempdir().unwrap(); // before `certs generate`
+/// let rows = check_expiration(&spec, &LocalTransport::new(), empty.path().to_str().unwrap(), time::OffsetDateTime::now_utc()).await.unwrap();
+/// assert!(rows.iter().all(|r| r.state == CertState::Missing));
+/// assert_eq!(serde_json::to_string(&CertState::RenewalDue).unwrap(), r#""renewal-due""#);
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CertState {
@@ -54,6 +67,27 @@ pub enum CertState {
 }
 
 /// One row of [`check_expiration`].
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{check_expiration, sync_pki_dir, CertState};
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let pki = dir.path().to_str().unwrap();
+/// sync_pki_dir(&spec, &LocalTransport::new(), pki, false).await.unwrap();
+/// // 350 days on, the leaves (365 days) are inside the 30-day renewal window.
+/// let later = time::OffsetDateTime::now_utc() + time::Duration::days(350);
+/// let rows = check_expiration(&spec, &LocalTransport::new(), pki, later).await.unwrap();
+/// assert_eq!((rows[0].name.as_str(), rows[0].authority.as_deref(), &rows[0].state), ("ca", None, &CertState::Ok));
+/// let server = rows.iter().find(|r| r.name == "etcd01-server").unwrap();
+/// assert_eq!((server.file.as_str(), server.authority.as_deref()), ("etcd01-server.pem", Some("ca")));
+/// assert_eq!(server.state, CertState::RenewalDue);
+/// assert!(matches!(server.days_left, Some(13..=15)));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertExpiry {
     /// The certificate's name (`ca`, `etcd01-server`, `admin`, ...), as
@@ -125,6 +159,22 @@ pub async fn check_expiration(spec: &ClusterSpec, local: &dyn Transport, dir: &s
 }
 
 /// Which leaves [`renew_certs`] renews.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{renew_certs, sync_pki_dir, Renew};
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let (local, pki) = (LocalTransport::new(), dir.path().to_str().unwrap());
+/// sync_pki_dir(&spec, &local, pki, false).await.unwrap();
+/// let all = renew_certs(&spec, &local, pki, &Renew::All, true).await.unwrap(); // dry run
+/// let names: Vec<String> = all.issued().map(|a| a.id.to_string()).collect();
+/// assert_eq!(names, ["etcd01-server", "etcd01-peer", "admin", "flanneld"]); // never the CA
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Renew {
     /// Every leaf certificate of the bundle (not the CA).
@@ -137,6 +187,26 @@ pub enum Renew {
 /// `dir` (signed by the existing CA), keeps every other file as it is, and
 /// writes the result atomically unless `dry_run`. Hosts get the new
 /// certificates, and their units restart, on the next apply.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{renew_certs, sync_pki_dir, PkiDirError, Renew};
+/// use k8s_bootstrap_core::pki::Error;
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let (local, pki) = (LocalTransport::new(), dir.path().to_str().unwrap());
+/// let before = sync_pki_dir(&spec, &local, pki, false).await.unwrap();
+/// // `certs renew admin`: a new key and certificate for etcdctl, the rest as it was.
+/// let after = renew_certs(&spec, &local, pki, &Renew::Named(vec!["admin".into()]), false).await.unwrap();
+/// assert_ne!(std::fs::read(dir.path().join("admin-key.pem")).unwrap(), before.file("admin-key.pem").unwrap().contents);
+/// assert_eq!(after.file("ca.pem").unwrap().contents, before.file("ca.pem").unwrap().contents);
+/// let err = renew_certs(&spec, &local, pki, &Renew::Named(vec!["etcd1-server".into()]), false).await.unwrap_err();
+/// assert!(matches!(err, PkiDirError::Pki(Error::InvalidField { field, value, .. }) if field == "renew" && value == "etcd1-server"));
+/// # });
+/// ```
 ///
 /// # Errors
 /// [`PkiDirError::Pki`] with [`crate::pki::Error::InvalidField`] naming

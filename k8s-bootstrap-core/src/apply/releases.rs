@@ -12,6 +12,21 @@ use crate::spec::{ClusterSpec, ReleaseSource};
 use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
 
 /// Errors of [`fetch_releases`].
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{fetch_releases, ReleaseError};
+/// use k8s_bootstrap_core::spec::ReleaseSource;
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let tgz = "/nonexistent/etcd-v3.5.17-linux-amd64.tar.gz";
+/// spec.binaries.etcd_release = Some(ReleaseSource { path: Some(tgz.into()), ..Default::default() });
+/// let err = fetch_releases(&spec, &LocalTransport::new(), "/tmp/cache").await.unwrap_err();
+/// assert!(matches!(&err, ReleaseError::NotFound { field, .. } if field == "binaries.etcd_release"));
+/// assert_eq!(err.to_string(), format!("binaries.etcd_release: {tgz} does not exist"));
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReleaseError {
@@ -52,6 +67,13 @@ pub enum ReleaseError {
 
 /// Binaries taken from release tarballs, by file name (`etcd`, `etcdctl`,
 /// `flanneld`, `mk-docker-opts.sh`).
+///
+/// ```
+/// use k8s_bootstrap_core::apply::ReleaseBinaries;
+/// let none = ReleaseBinaries::default(); // the spec names no release tarball
+/// assert_eq!(none.names().count(), 0);
+/// assert_eq!(format!("{none:?}"), "{}"); // Debug shows names and sizes, never the bytes
+/// ```
 #[derive(Default, Clone)]
 pub struct ReleaseBinaries {
     pub(super) files: BTreeMap<String, Vec<u8>>,
@@ -65,6 +87,28 @@ impl std::fmt::Debug for ReleaseBinaries {
 
 impl ReleaseBinaries {
     /// The names of the binaries it holds.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::fetch_releases;
+    /// use k8s_bootstrap_core::spec::ReleaseSource;
+    /// use k8s_bootstrap_core::transport::LocalTransport;
+    /// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// # let mut spec = ClusterSpec::new(vec![HostSpec::new("node01", [192, 168, 1, 40].into(), &[Role::Node])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let tgz = dir.path().join("flannel-v0.26.1-linux-amd64.tar.gz");
+    /// # let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(std::fs::File::create(&tgz).unwrap(), flate2::Compression::fast()));
+    /// # for n in ["flanneld", "mk-docker-opts.sh", "README.md"] {
+    /// #     let mut h = tar::Header::new_gnu(); h.set_size(4); h.set_mode(0o755); h.set_cksum();
+    /// #     tar.append_data(&mut h, n, &b"\x7fELF"[..]).unwrap();
+    /// # }
+    /// # tar.into_inner().unwrap().finish().unwrap();
+    /// // flannel's release tarball, as downloaded from GitHub.
+    /// spec.binaries.flannel_release = Some(ReleaseSource { path: Some(tgz.to_string_lossy().into()), ..Default::default() });
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bins = fetch_releases(&spec, &LocalTransport::new(), "/tmp/cache").await.unwrap();
+    /// assert_eq!(bins.names().collect::<Vec<_>>(), ["flanneld", "mk-docker-opts.sh"]);
+    /// # });
+    /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.files.keys().map(String::as_str)
     }
@@ -141,6 +185,33 @@ async fn tarball(field: &str, r: &ReleaseSource, local: &dyn Transport, cache_di
 /// Reads (or downloads once, into `cache_dir` on the control machine) the
 /// release tarballs of the spec's `binaries` section and takes the
 /// binaries out of them. Pass the result to [`super::Engine::with_releases`].
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{fetch_releases, ReleaseError};
+/// use k8s_bootstrap_core::spec::ReleaseSource;
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let tgz = dir.path().join("etcd-v3.5.17-linux-amd64.tar.gz");
+/// # let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(std::fs::File::create(&tgz).unwrap(), flate2::Compression::fast()));
+/// # for n in ["etcd-v3.5.17-linux-amd64/etcd", "etcd-v3.5.17-linux-amd64/etcdctl"] {
+/// #     let mut h = tar::Header::new_gnu(); h.set_size(4); h.set_mode(0o755); h.set_cksum();
+/// #     tar.append_data(&mut h, n, &b"\x7fELF"[..]).unwrap();
+/// # }
+/// # tar.into_inner().unwrap().finish().unwrap();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let mut etcd = ReleaseSource { path: Some(tgz.to_string_lossy().into()), ..Default::default() };
+/// spec.binaries.etcd_release = Some(etcd.clone());
+/// let bins = fetch_releases(&spec, &LocalTransport::new(), "/tmp/cache").await.unwrap();
+/// assert_eq!(bins.names().collect::<Vec<_>>(), ["etcd", "etcdctl"]); // found in the top folder
+/// // With a sha256 in the spec, a different tarball is refused.
+/// etcd.sha256 = Some("0".repeat(64));
+/// spec.binaries.etcd_release = Some(etcd);
+/// let err = fetch_releases(&spec, &LocalTransport::new(), "/tmp/cache").await.unwrap_err();
+/// assert!(matches!(err, ReleaseError::Checksum { field, .. } if field == "binaries.etcd_release"));
+/// # });
+/// ```
 ///
 /// # Errors
 /// [`ReleaseError`] naming the spec field: a missing file, a failed

@@ -12,6 +12,17 @@ use crate::spec::Role;
 use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
 
 /// What [`Engine::snapshot`] saved.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::SnapshotInfo;
+/// let info = SnapshotInfo {
+///     member: "etcd01".into(), path: "/backup/etcd.db".into(), bytes: 20_512_800,
+///     sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+///     revision: 1042, total_keys: 57,
+/// };
+/// let json = serde_json::to_value(&info).unwrap(); // as `etcd snapshot --output json`
+/// assert_eq!((json["member"].as_str(), json["revision"].as_u64()), (Some("etcd01"), Some(1042)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnapshotInfo {
     /// The member the snapshot was taken from.
@@ -29,6 +40,18 @@ pub struct SnapshotInfo {
 }
 
 /// Errors of [`Engine::snapshot`].
+///
+/// ```
+/// use k8s_bootstrap_core::apply::SnapshotError;
+/// use k8s_bootstrap_core::transport::TransportError;
+/// let e = SnapshotError::AllFailed(vec![
+///     TransportError::Connect { host: "etcd01".into(), reason: "connection refused".into() },
+///     TransportError::Connect { host: "etcd02".into(), reason: "no route to host".into() },
+/// ]);
+/// assert_eq!(e.to_string(), "no member could take a snapshot:\n  \
+///     - etcd01: connect failed: connection refused\n  - etcd02: connect failed: no route to host");
+/// assert_eq!(SnapshotError::NoMember.to_string(), "the spec has no etcd member to take a snapshot from");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SnapshotError {

@@ -12,6 +12,23 @@ use crate::transport::{Command, Transport};
 use super::UNITS;
 
 /// The state of one host.
+///
+/// ```
+/// use std::sync::Arc;
+/// use k8s_bootstrap_core::apply::{Engine, Unreachable};
+/// use k8s_bootstrap_core::transport::TransportError;
+/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
+/// # let pki = k8s_bootstrap_core::pki::CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
+/// let down = TransportError::Connect { host: "etcd01".into(), reason: "connection refused".into() };
+/// let engine = Engine::new(&spec, &pki, [("etcd01".to_string(), Arc::new(Unreachable::new("etcd01", &down)) as _)].into()).unwrap();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let h = &engine.status().await.hosts["etcd01"];
+/// assert!(!h.reachable && h.units.is_empty());
+/// assert_eq!(h.error.as_deref(), Some("etcd01: connect failed: connection refused"));
+/// # });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HostStatus {
     /// Whether the host answered.
@@ -29,6 +46,16 @@ pub struct HostStatus {
 }
 
 /// docker0 against flannel's subnet file on a host.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{DockerBridge, HostStatus};
+/// // docker started before flanneld wrote its subnet: docker0 kept docker's default.
+/// let b = DockerBridge { flannel_subnet: Some("10.244.11.1/24".into()), docker0: Some("172.17.0.1/16".into()), matches: false };
+/// let h = HostStatus { reachable: true, docker_bridge: Some(b), ..Default::default() };
+/// let json = serde_json::to_value(&h).unwrap();
+/// assert_eq!(json["docker_bridge"]["matches"], false);
+/// assert!(json.get("error").is_none());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DockerBridge {
     /// `FLANNEL_SUBNET` (`10.244.11.1/24`), if the file has it.
@@ -53,6 +80,19 @@ async fn docker_bridge(t: &Arc<dyn Transport>) -> Option<DockerBridge> {
 }
 
 /// One etcd endpoint's health.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{ClusterStatus, EtcdMemberStatus};
+/// let s = ClusterStatus {
+///     etcd_endpoints: vec![
+///         EtcdMemberStatus { endpoint: "https://192.168.1.30:2379".into(), healthy: true },
+///         EtcdMemberStatus { endpoint: "https://192.168.1.31:2379".into(), healthy: false },
+///     ],
+///     ..Default::default()
+/// };
+/// let down: Vec<&str> = s.etcd_endpoints.iter().filter(|e| !e.healthy).map(|e| e.endpoint.as_str()).collect();
+/// assert_eq!(down, ["https://192.168.1.31:2379"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EtcdMemberStatus {
     /// The client URL.

@@ -10,13 +10,51 @@ use super::validate::{self, San};
 use super::{CertId, Error, KeyAlgorithm, Result, Subject};
 
 /// Default validity of a generated CA, in days (10 years, as kubeadm).
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{inspect_cert, CertBundle, EtcdMember, KeyAlgorithm, DEFAULT_CA_VALIDITY_DAYS};
+/// let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256)
+///     .member(EtcdMember::new("etcd01", ["192.168.1.30"])).build()?.generate()?;
+/// let ca = inspect_cert("ca.pem", &issued.file("ca.pem").unwrap().contents, time::OffsetDateTime::now_utc())?;
+/// assert!(ca.is_ca);
+/// assert_eq!(ca.validity_days, DEFAULT_CA_VALIDITY_DAYS);
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 pub const DEFAULT_CA_VALIDITY_DAYS: i64 = 3650;
 /// Default validity of a leaf certificate, in days (1 year, as kubeadm).
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{inspect, CertBundle, EtcdMember, KeyAlgorithm, DEFAULT_LEAF_VALIDITY_DAYS};
+/// let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256)
+///     .member(EtcdMember::new("etcd01", ["192.168.1.30"])).build()?.generate()?;
+/// let infos = inspect(&issued.as_existing(), time::OffsetDateTime::now_utc())?;
+/// assert!(infos.iter().filter(|i| !i.is_ca).all(|i| i.validity_days == DEFAULT_LEAF_VALIDITY_DAYS));
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 pub const DEFAULT_LEAF_VALIDITY_DAYS: i64 = 365;
 /// Default renewal window: a certificate expiring within this many days is re-issued.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{CertBundle, Error, DEFAULT_RENEW_BEFORE_DAYS};
+/// // The renewal window must be shorter than a leaf's life.
+/// let err = CertBundle::builder().leaf_validity_days(DEFAULT_RENEW_BEFORE_DAYS).build().unwrap_err();
+/// let Error::InvalidField { field, value, .. } = err else { panic!() };
+/// assert_eq!((field.as_str(), value.as_str()), ("renew_before_days", "30"));
+/// ```
 pub const DEFAULT_RENEW_BEFORE_DAYS: i64 = 30;
 
 /// Which files a bundle consists of.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{CertBundle, CertId, EtcdMember, Layout};
+/// let tutorial = CertBundle::builder()
+///     .layout(Layout::Tutorial)
+///     .members([EtcdMember::new("etcd01", ["192.168.1.30"]), EtcdMember::new("etcd02", ["192.168.1.31"])])
+///     .build()?;
+/// assert_eq!(tutorial.wanted(), [CertId::Ca, CertId::TutorialServer]); // ca.pem + server.pem
+/// assert_eq!(serde_json::to_string(&Layout::PerMember).unwrap(), r#""per-member""#);
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
@@ -49,6 +87,12 @@ pub struct EtcdMember {
 
 impl EtcdMember {
     /// A member with a name and addresses (IPs or DNS names).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::EtcdMember;
+    /// let m = EtcdMember::new("etcd01", ["192.168.1.30", "10.0.0.30"]);
+    /// assert_eq!((m.name.as_str(), m.addresses.len()), ("etcd01", 2));
+    /// ```
     pub fn new<I, S>(name: impl Into<String>, addresses: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -58,6 +102,16 @@ impl EtcdMember {
     }
 
     /// Adds a DNS name (or another IP) to the member's addresses.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, EtcdMember, KeyAlgorithm, inspect};
+    /// let m = EtcdMember::new("etcd01", ["192.168.1.30"]).dns_name("etcd01.cluster.local");
+    /// let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).member(m).build()?.generate()?;
+    /// let infos = inspect(&issued.as_existing(), time::OffsetDateTime::now_utc())?;
+    /// let server = infos.iter().find(|i| i.path == "etcd01-server.pem").unwrap();
+    /// assert!(server.sans.contains(&"etcd01.cluster.local".to_string()));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     #[must_use]
     pub fn dns_name(mut self, name: impl Into<String>) -> Self {
         self.addresses.push(name.into());
@@ -66,6 +120,12 @@ impl EtcdMember {
 }
 
 /// Extended key usages a leaf certificate may carry.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::ExtKeyUsage;
+/// assert_eq!(serde_json::to_string(&ExtKeyUsage::ServerAuth).unwrap(), r#""server-auth""#);
+/// assert!(ExtKeyUsage::ServerAuth < ExtKeyUsage::ClientAuth); // the order reports list them in
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExtKeyUsage {
@@ -134,69 +194,206 @@ impl Default for CertBundleBuilder {
 
 impl CertBundleBuilder {
     /// The subject of a generated CA (default `CN=etcd CA`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, Error, Subject};
+    /// let err = CertBundle::builder().ca_subject(Subject::new("")).build().unwrap_err();
+    /// assert!(matches!(err, Error::InvalidField { field, .. } if field == "ca.subject.common_name"));
+    /// ```
     pub fn ca_subject(mut self, s: Subject) -> Self {
         self.ca_subject = s;
         self
     }
     /// Validity of a generated CA in days (default 3650).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, Error};
+    /// // A leaf may not outlive a generated CA (default leaves: 365 days).
+    /// let err = CertBundle::builder().ca_validity_days(180).build().unwrap_err();
+    /// assert_eq!(err.to_string(), r#"invalid leaf_validity_days "365": must not exceed ca_validity_days (180)"#);
+    /// assert!(CertBundle::builder().ca_validity_days(180).leaf_validity_days(90).build().is_ok());
+    /// ```
     pub fn ca_validity_days(mut self, days: i64) -> Self {
         self.ca_validity_days = days;
         self
     }
     /// Validity of leaf certificates in days (default 365).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{inspect, CertBundle, EtcdMember, KeyAlgorithm};
+    /// let issued = CertBundle::builder()
+    ///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+    ///     .leaf_validity_days(90)
+    ///     .renew_before_days(15)
+    ///     .member(EtcdMember::new("etcd01", ["192.168.1.30"]))
+    ///     .build()?
+    ///     .generate()?;
+    /// let infos = inspect(&issued.as_existing(), time::OffsetDateTime::now_utc())?;
+    /// assert!(infos.iter().filter(|i| !i.is_ca).all(|i| i.validity_days == 90));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn leaf_validity_days(mut self, days: i64) -> Self {
         self.leaf_validity_days = days;
         self
     }
     /// Certificates expiring within this many days are re-issued (default 30).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, Change, EtcdMember, KeyAlgorithm};
+    /// let b = |renew| CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).renew_before_days(renew)
+    ///     .member(EtcdMember::new("etcd01", ["192.168.1.30"])).build().unwrap();
+    /// let first = b(30).generate()?;
+    /// // 340 days later the leaves have 25 days left: outside a 20-day window, inside a 30-day one.
+    /// let later = time::OffsetDateTime::now_utc() + time::Duration::days(340);
+    /// assert_eq!(b(20).reconcile(&first.as_existing(), later)?.issued().count(), 0);
+    /// let again = b(30).reconcile(&first.as_existing(), later)?;
+    /// assert!(matches!(&again.actions[1].change, Change::Issued { reason } if reason.starts_with("expires in 2")));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn renew_before_days(mut self, days: i64) -> Self {
         self.renew_before_days = days;
         self
     }
     /// The key algorithm of every generated key (default RSA 2048).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{inspect, CertBundle, EtcdMember, KeyAlgorithm};
+    /// let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256)
+    ///     .member(EtcdMember::new("etcd01", ["192.168.1.30"])).build()?.generate()?;
+    /// let infos = inspect(&issued.as_existing(), time::OffsetDateTime::now_utc())?;
+    /// assert!(infos.iter().all(|i| i.key_algorithm == "ecdsa-p256"));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn key_algorithm(mut self, alg: KeyAlgorithm) -> Self {
         self.key_algorithm = alg;
         self
     }
     /// Adds an etcd member.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, CertId, EtcdMember};
+    /// let bundle = CertBundle::builder().member(EtcdMember::new("etcd01", ["192.168.1.30"])).build()?;
+    /// assert!(bundle.wanted().contains(&CertId::Peer("etcd01".into())));
+    /// // A member needs an IP address: etcd checks a peer's IP against its certificate.
+    /// assert!(CertBundle::builder().member(EtcdMember::new("etcd02", ["etcd02.example.com"])).build().is_err());
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn member(mut self, m: EtcdMember) -> Self {
         self.members.push(m);
         self
     }
     /// Adds several etcd members.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, EtcdMember};
+    /// let bundle = CertBundle::builder()
+    ///     .members((0..3).map(|i| EtcdMember::new(format!("etcd0{}", i + 1), [format!("192.168.1.{}", 30 + i)])))
+    ///     .build()?;
+    /// assert_eq!(bundle.wanted().len(), 1 + 3 * 2 + 2); // CA, server + peer each, admin, flanneld
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn members(mut self, ms: impl IntoIterator<Item = EtcdMember>) -> Self {
         self.members.extend(ms);
         self
     }
     /// An extra SAN (IP or DNS name) added to every server and peer
     /// certificate, e.g. a load balancer's address.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{inspect, CertBundle, EtcdMember, KeyAlgorithm};
+    /// let issued = CertBundle::builder()
+    ///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+    ///     .member(EtcdMember::new("etcd01", ["192.168.1.30"]))
+    ///     .extra_san("192.168.1.100") // a load balancer in front of etcd
+    ///     .build()?
+    ///     .generate()?;
+    /// let infos = inspect(&issued.as_existing(), time::OffsetDateTime::now_utc())?;
+    /// let peer = infos.iter().find(|i| i.path == "etcd01-peer.pem").unwrap();
+    /// assert!(peer.sans.contains(&"192.168.1.100".to_string()));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn extra_san(mut self, san: impl Into<String>) -> Self {
         self.extra_sans.push(san.into());
         self
     }
     /// Whether to issue the etcd admin client certificate (default true).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, CertId, EtcdMember};
+    /// let bundle = CertBundle::builder().member(EtcdMember::new("etcd01", ["192.168.1.30"])).admin_client(false).build()?;
+    /// assert!(!bundle.wanted().contains(&CertId::AdminClient));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn admin_client(mut self, yes: bool) -> Self {
         self.admin_client = yes;
         self
     }
     /// Whether to issue the flanneld client certificate (default true).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, CertId, EtcdMember};
+    /// let bundle = CertBundle::builder().member(EtcdMember::new("etcd01", ["192.168.1.30"])).flannel_client(false).build()?;
+    /// assert_eq!(bundle.wanted().last(), Some(&CertId::AdminClient));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn flannel_client(mut self, yes: bool) -> Self {
         self.flannel_client = yes;
         self
     }
     /// The file layout (default [`Layout::PerMember`]).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, Error, Layout};
+    /// // The tutorial's server.pem lists the members' addresses: it needs some.
+    /// let err = CertBundle::builder().layout(Layout::Tutorial).build().unwrap_err();
+    /// assert!(matches!(err, Error::InvalidField { field, .. } if field == "members"));
+    /// ```
     pub fn layout(mut self, layout: Layout) -> Self {
         self.layout = layout;
         self
     }
     /// The subject of the tutorial layout's `server.pem` (default: CN `etcd`
     /// with the CA subject's other fields, as the tutorial's server-csr.json).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{inspect_cert, CertBundle, EtcdMember, KeyAlgorithm, Layout, Subject};
+    /// let issued = CertBundle::builder()
+    ///     .layout(Layout::Tutorial)
+    ///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+    ///     .ca_subject(Subject::new("etcd CA").country("CN"))
+    ///     .tutorial_server_subject(Subject::new("etcd-server").country("CN"))
+    ///     .member(EtcdMember::new("etcd01", ["192.168.1.30"]))
+    ///     .build()?
+    ///     .generate()?;
+    /// let server = inspect_cert("server.pem", &issued.file("server.pem").unwrap().contents, time::OffsetDateTime::now_utc())?;
+    /// assert_eq!((server.subject.as_str(), server.issuer.as_str()), ("C=CN, CN=etcd-server", "C=CN, CN=etcd CA"));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn tutorial_server_subject(mut self, s: Subject) -> Self {
         self.tutorial_server_subject = Some(s);
         self
     }
     /// Signs leaves with an existing CA (PEM certificate and, to issue new
     /// leaves, its PEM private key) instead of generating one.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, Change, EtcdMember, Error, KeyAlgorithm};
+    /// // Your own CA (here: one made by an earlier bundle).
+    /// let ours = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).build()?.generate()?;
+    /// let pem = |p: &str| String::from_utf8(ours.file(p).unwrap().contents.clone()).unwrap();
+    /// let issued = CertBundle::builder()
+    ///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+    ///     .existing_ca(pem("ca.pem"), Some(pem("ca-key.pem")))
+    ///     .member(EtcdMember::new("etcd01", ["192.168.1.30"]))
+    ///     .build()?
+    ///     .generate()?;
+    /// assert_eq!(issued.actions[0].change, Change::Imported);
+    /// assert_eq!(issued.file("ca.pem").unwrap().contents, ours.file("ca.pem").unwrap().contents);
+    /// // A leaf certificate is not a CA.
+    /// let err = CertBundle::builder().existing_ca(pem("admin.pem"), None).build().unwrap_err();
+    /// assert!(matches!(err, Error::NotACa { .. }));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn existing_ca(mut self, cert_pem: impl Into<String>, key_pem: Option<String>) -> Self {
         self.external_ca = Some((cert_pem.into(), key_pem));
         self
@@ -204,18 +401,50 @@ impl CertBundleBuilder {
     /// Allows replacing a CA that is expired or expires within the renewal
     /// window (every leaf is then re-issued). Off by default: an expiring CA
     /// is an error, never replaced silently.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, Change, Error, KeyAlgorithm};
+    /// let b = |replace| CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).ca_validity_days(400)
+    ///     .replace_expiring_ca(replace).build().unwrap();
+    /// let first = b(false).generate()?;
+    /// let later = time::OffsetDateTime::now_utc() + time::Duration::days(390); // 10 days left
+    /// assert!(matches!(b(false).reconcile(&first.as_existing(), later), Err(Error::CaExpiring { .. })));
+    /// let rotated = b(true).reconcile(&first.as_existing(), later)?;
+    /// assert!(matches!(&rotated.actions[0].change, Change::Issued { .. }));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn replace_expiring_ca(mut self, yes: bool) -> Self {
         self.replace_expiring_ca = yes;
         self
     }
     /// The etcd and flannel `(major, minor)` versions the certificates are
     /// for, used to warn about key algorithms their TLS stack lacks.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, KeyAlgorithm};
+    /// let b = CertBundle::builder().key_algorithm(KeyAlgorithm::Ed25519);
+    /// assert!(b.clone().build()?.warnings().is_empty());
+    /// let old = b.target_versions(Some((3, 3)), Some((0, 11))).build()?;
+    /// assert!(old.warnings()[0].contains("etcd 3.3 and flannel 0.11"));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn target_versions(mut self, etcd: Option<(u32, u32)>, flannel: Option<(u32, u32)>) -> Self {
         self.target_versions = (etcd, flannel);
         self
     }
 
     /// Validates every input and returns the bundle description.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, EtcdMember, Error};
+    /// let err = CertBundle::builder()
+    ///     .members([EtcdMember::new("etcd01", ["192.168.1.30"]), EtcdMember::new("etcd02", ["192.168.1.30"])])
+    ///     .build()
+    ///     .unwrap_err();
+    /// let Error::InvalidField { field, reason, .. } = err else { panic!() };
+    /// assert_eq!(field, "members[1].addresses[0]");
+    /// assert_eq!(reason, "address already used by member etcd01");
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidField`] naming the field (`members[1].addresses[0]`,
@@ -411,27 +640,65 @@ impl CertBundle {
     /// A builder with the defaults (RSA 2048, CA `CN=etcd CA` for 10 years,
     /// leaves for 1 year, renewal 30 days before expiry, per-member layout,
     /// admin and flanneld client certificates).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, CertId, KeyAlgorithm, Layout};
+    /// let bundle = CertBundle::builder().build()?; // no member: a CA and the two client certs
+    /// assert_eq!((bundle.layout(), bundle.key_algorithm()), (Layout::PerMember, KeyAlgorithm::Rsa2048));
+    /// assert_eq!(bundle.wanted(), [CertId::Ca, CertId::AdminClient, CertId::FlannelClient]);
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn builder() -> CertBundleBuilder {
         CertBundleBuilder::default()
     }
 
     /// Warnings found while validating (key algorithm vs versions, even
     /// member count).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, EtcdMember};
+    /// let two = CertBundle::builder()
+    ///     .members([EtcdMember::new("etcd01", ["192.168.1.30"]), EtcdMember::new("etcd02", ["192.168.1.31"])])
+    ///     .build()?;
+    /// assert!(two.warnings()[0].starts_with("2 etcd members: an even member count"));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
 
     /// The layout of this bundle.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, EtcdMember, Layout};
+    /// let b = CertBundle::builder().layout(Layout::Tutorial).member(EtcdMember::new("etcd01", ["192.168.1.30"])).build()?;
+    /// assert_eq!(b.layout(), Layout::Tutorial);
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn layout(&self) -> Layout {
         self.layout
     }
 
     /// The key algorithm of generated keys.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, KeyAlgorithm};
+    /// assert_eq!(CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP384).build()?.key_algorithm(), KeyAlgorithm::EcdsaP384);
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn key_algorithm(&self) -> KeyAlgorithm {
         self.key_algorithm
     }
 
     /// Every certificate the bundle consists of, CA first.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, EtcdMember};
+    /// let b = CertBundle::builder().member(EtcdMember::new("etcd01", ["192.168.1.30"])).build()?;
+    /// let files: Vec<String> = b.wanted().iter().map(|id| id.cert_file()).collect();
+    /// assert_eq!(files, ["ca.pem", "etcd01-server.pem", "etcd01-peer.pem", "admin.pem", "flanneld.pem"]);
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn wanted(&self) -> Vec<CertId> {
         let mut v = vec![CertId::Ca];
         v.extend(self.leaf_specs().into_iter().map(|l| l.id));

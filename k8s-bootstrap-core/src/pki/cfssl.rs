@@ -10,8 +10,34 @@ use super::bundle::{CfsslOverrides, ExtKeyUsage, KeyUsage, Layout};
 use super::{CertBundle, Error, KeyAlgorithm, Result, Subject};
 
 /// cfssl's default CA validity for `gencert -initca` (43800h, 5 years).
+///
+/// ```
+/// use k8s_bootstrap_core::pki::cfssl::{CfsslImport, CFSSL_DEFAULT_CA_EXPIRY_HOURS};
+/// // ca-csr.json without a "ca": {"expiry": ...} section gets cfssl's default.
+/// let import = CfsslImport::parse(
+///     r#"{"signing":{"default":{"expiry":"87600h"}}}"#,
+///     r#"{"CN":"etcd CA","key":{"algo":"ecdsa","size":256}}"#,
+///     r#"{"CN":"etcd","hosts":["192.168.1.30"],"key":{"algo":"ecdsa","size":256}}"#,
+///     None,
+/// )?;
+/// assert_eq!(import.ca_validity_days, CFSSL_DEFAULT_CA_EXPIRY_HOURS / 24); // 1825 days
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 pub const CFSSL_DEFAULT_CA_EXPIRY_HOURS: i64 = 43_800;
 /// cfssl's default leaf validity when the config names none (8760h, 1 year).
+///
+/// ```
+/// use k8s_bootstrap_core::pki::cfssl::{CfsslImport, CFSSL_DEFAULT_EXPIRY_HOURS};
+/// // A ca-config.json whose profile and default section name no expiry.
+/// let import = CfsslImport::parse(
+///     r#"{"signing":{"profiles":{"www":{"usages":["signing","key encipherment","server auth"]}}}}"#,
+///     r#"{"CN":"etcd CA"}"#,
+///     r#"{"CN":"etcd","hosts":["192.168.1.30"]}"#,
+///     Some("www"),
+/// )?;
+/// assert_eq!(import.server_validity_days, CFSSL_DEFAULT_EXPIRY_HOURS / 24); // 365 days
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 pub const CFSSL_DEFAULT_EXPIRY_HOURS: i64 = 8_760;
 
 #[derive(Debug, Deserialize)]
@@ -194,6 +220,22 @@ fn usages(file: &str, field: &str, list: &[String]) -> Result<(Vec<KeyUsage>, BT
 }
 
 /// The tutorial's cfssl inputs, parsed and checked.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::cfssl::CfsslImport;
+/// use k8s_bootstrap_core::pki::{Error, KeyAlgorithm};
+/// let ca_config = r#"{"signing":{"default":{"expiry":"87600h"},"profiles":{"www":{"expiry":"87600h",
+///     "usages":["signing","key encipherment","server auth","client auth"]}}}}"#;
+/// let ca_csr = r#"{"CN":"etcd CA","key":{"algo":"rsa","size":2048},"names":[{"C":"CN","L":"Beijing","ST":"Beijing"}]}"#;
+/// let server_csr = r#"{"CN":"etcd","hosts":["192.168.1.30","192.168.1.31","192.168.1.32"],"key":{"algo":"rsa","size":2048}}"#;
+/// let import = CfsslImport::parse(ca_config, ca_csr, server_csr, Some("www"))?;
+/// assert_eq!(import.ca_subject.to_string(), "C=CN, ST=Beijing, L=Beijing, CN=etcd CA");
+/// assert_eq!((import.server_hosts.len(), import.server_key_algorithm), (3, KeyAlgorithm::Rsa2048));
+/// // The tutorial's other server-csr.json, without "hosts", is refused.
+/// let err = CfsslImport::parse(ca_config, ca_csr, r#"{"CN":"etcd"}"#, Some("www")).unwrap_err();
+/// assert!(matches!(err, Error::Cfssl { file, field, .. } if file == "server-csr.json" && field == "hosts"));
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct CfsslImport {
     /// Subject of the CA, from `ca-csr.json`.
@@ -307,6 +349,23 @@ impl CfsslImport {
     /// cfssl 1.2: a server certificate never outlives its CA (cfssl 1.2
     /// signs a 10-year leaf under a 5-year CA; here it is cut to the CA's
     /// notAfter, with a warning).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::cfssl::CfsslImport;
+    /// use k8s_bootstrap_core::pki::{CertId, Layout};
+    /// let import = CfsslImport::parse(
+    ///     r#"{"signing":{"profiles":{"www":{"expiry":"87600h","usages":["signing","key encipherment","server auth","client auth"]}}}}"#,
+    ///     r#"{"CN":"etcd CA","key":{"algo":"ecdsa","size":256}}"#,
+    ///     r#"{"CN":"etcd","hosts":["192.168.1.30","192.168.1.31"],"key":{"algo":"ecdsa","size":256}}"#,
+    ///     Some("www"),
+    /// )?;
+    /// let bundle = import.into_bundle()?;
+    /// assert_eq!((bundle.layout(), bundle.wanted()), (Layout::Tutorial, vec![CertId::Ca, CertId::TutorialServer]));
+    /// // cfssl 1.2 would sign a 10-year server.pem under its 5-year CA; here it is cut, with a warning.
+    /// let issued = bundle.generate()?;
+    /// assert!(issued.warnings.iter().any(|w| w.starts_with("server: validity cut to the CA's notAfter")));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidField`] for a bad subject or host, with the cfssl

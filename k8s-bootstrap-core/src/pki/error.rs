@@ -99,6 +99,13 @@ pub enum Error {
 
 impl Error {
     /// Shorthand for [`Error::InvalidField`].
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::Error;
+    /// let e = Error::invalid("members[0].name", "etcd 01", "no spaces");
+    /// assert!(matches!(&e, Error::InvalidField { field, .. } if field == "members[0].name"));
+    /// assert_eq!(e.to_string(), r#"invalid members[0].name "etcd 01": no spaces"#);
+    /// ```
     pub fn invalid(field: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidField { field: field.into(), value: value.into(), reason: reason.into() }
     }
@@ -109,4 +116,17 @@ impl Error {
 }
 
 /// Result type of the PKI module.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{self, CertBundle, EtcdMember, KeyAlgorithm};
+/// fn server_sans(ip: &str) -> pki::Result<Vec<String>> {
+///     let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256)
+///         .member(EtcdMember::new("etcd01", [ip])).build()?.generate()?;
+///     let infos = pki::inspect(&issued.as_existing(), time::OffsetDateTime::now_utc())?;
+///     Ok(infos.into_iter().find(|i| i.path == "etcd01-server.pem").unwrap().sans)
+/// }
+/// assert!(server_sans("192.168.1.30")?.contains(&"192.168.1.30".to_string()));
+/// assert!(server_sans("192.168.1.300").is_err());
+/// # Ok::<(), pki::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

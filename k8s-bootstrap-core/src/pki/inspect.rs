@@ -13,6 +13,23 @@ use super::issue::parse_cert_pem;
 use super::{Result, keys};
 
 /// What a certificate says about itself.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{inspect, CertBundle, EtcdMember, KeyAlgorithm, Subject};
+/// let issued = CertBundle::builder()
+///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+///     .ca_subject(Subject::new("etcd CA").country("CN").state("Beijing").locality("Beijing"))
+///     .member(EtcdMember::new("etcd01", ["192.168.1.30"]))
+///     .build()?
+///     .generate()?;
+/// let infos = inspect(&issued.as_existing(), time::OffsetDateTime::now_utc())?;
+/// let admin = infos.iter().find(|i| i.path == "admin.pem").unwrap();
+/// assert_eq!(admin.subject, "C=CN, ST=Beijing, L=Beijing, CN=etcd-admin");
+/// assert_eq!((admin.is_ca, admin.ext_key_usages.as_slice()), (false, &["client-auth".to_string()][..]));
+/// let json = serde_json::to_value(admin).unwrap(); // as `certs inspect --output json`
+/// assert!(json["not_after"].as_str().unwrap().ends_with('Z')); // RFC 3339
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertInfo {
     /// The file it was read from.
@@ -178,6 +195,18 @@ pub(crate) fn describe(path: &str, c: &X509Certificate<'_>, now: OffsetDateTime)
 }
 
 /// Reads one PEM certificate.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{inspect_cert, CertBundle, Error, KeyAlgorithm};
+/// let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).build()?.generate()?;
+/// let now = time::OffsetDateTime::now_utc();
+/// let ca = inspect_cert("pki/ca.pem", &issued.file("ca.pem").unwrap().contents, now)?;
+/// assert_eq!((ca.common_name.as_str(), ca.is_ca, ca.key_algorithm.as_str()), ("etcd CA", true, "ecdsa-p256"));
+/// // A private key is not a certificate; the error names the file.
+/// let err = inspect_cert("pki/ca-key.pem", &issued.file("ca-key.pem").unwrap().contents, now).unwrap_err();
+/// assert!(matches!(err, Error::BadPem { path, expected: "certificate", .. } if path == "pki/ca-key.pem"));
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`super::Error::BadPem`] naming `path` when `pem` is not a certificate.

@@ -23,6 +23,16 @@ use super::{BundleFile, CertBundle, CertId, Error, Result, Subject, keys};
 const BACKDATE: Duration = Duration::minutes(5);
 
 /// What happened to one certificate of a bundle.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::Change;
+/// let c = Change::Issued { reason: "SANs differ: missing 192.168.1.41".into() };
+/// assert_eq!(
+///     serde_json::to_value(&c).unwrap(),
+///     serde_json::json!({ "change": "issued", "reason": "SANs differ: missing 192.168.1.41" })
+/// );
+/// assert_eq!(serde_json::to_value(Change::Kept).unwrap(), serde_json::json!({ "change": "kept" }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "change")]
 pub enum Change {
@@ -38,6 +48,18 @@ pub enum Change {
 }
 
 /// One line of a [`Issued`] report.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{CertBundle, CertId, EtcdMember, KeyAlgorithm};
+/// let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256)
+///     .member(EtcdMember::new("etcd01", ["192.168.1.30"])).build()?.generate()?;
+/// let server = &issued.actions[1];
+/// assert_eq!(server.id, CertId::Server("etcd01".into()));
+/// let json = serde_json::to_value(server).unwrap(); // the change is flattened in
+/// assert_eq!(json["id"], serde_json::json!({ "kind": "server", "member": "etcd01" }));
+/// assert_eq!((json["change"].as_str(), json["reason"].as_str()), (Some("issued"), Some("absent")));
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertAction {
     /// The certificate.
@@ -52,6 +74,21 @@ pub struct CertAction {
 
 /// The result of [`CertBundle::generate`] or [`CertBundle::reconcile`]: the
 /// files to write and a report of what was kept or issued and why.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{CertBundle, EtcdMember, KeyAlgorithm};
+/// let b = |names: &[&str]| CertBundle::builder()
+///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+///     .members(names.iter().enumerate().map(|(i, n)| EtcdMember::new(*n, [format!("192.168.1.{}", 30 + i)])))
+///     .build()
+///     .unwrap();
+/// let three = b(&["etcd01", "etcd02", "etcd03"]).generate()?;
+/// assert_eq!((three.files.len(), three.actions.len()), (18, 9)); // a cert and a key each
+/// // etcd03 removed: its files are reported, not deleted.
+/// let two = b(&["etcd01", "etcd02"]).reconcile(&three.as_existing(), time::OffsetDateTime::now_utc())?;
+/// assert!(two.unmanaged.contains(&"etcd03-peer-key.pem".to_string()));
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Issued {
     /// Every file of the bundle, kept ones with their existing bytes.
@@ -68,16 +105,44 @@ pub struct Issued {
 impl Issued {
     /// The files as a map from relative path to bytes, the form
     /// [`CertBundle::reconcile`] takes.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, KeyAlgorithm};
+    /// let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).build()?.generate()?;
+    /// let files = issued.as_existing(); // what a PKI folder read back looks like
+    /// assert_eq!(files.keys().map(String::as_str).next(), Some("admin-key.pem"));
+    /// assert_eq!(files["ca.pem"], issued.file("ca.pem").unwrap().contents);
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn as_existing(&self) -> BTreeMap<String, Vec<u8>> {
         self.files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect()
     }
 
     /// The file at `path`, if the bundle has it.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, KeyAlgorithm};
+    /// let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).build()?.generate()?;
+    /// assert_eq!(issued.file("flanneld-key.pem").map(|f| f.mode), Some(0o600));
+    /// assert!(issued.file("etcd01-server.pem").is_none()); // no member given
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn file(&self, path: &str) -> Option<&BundleFile> {
         self.files.iter().find(|f| f.path == path)
     }
 
     /// The certificates that were (re-)issued.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, KeyAlgorithm};
+    /// let b = |admin| CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).admin_client(admin).build().unwrap();
+    /// let first = b(false).generate()?;
+    /// assert_eq!(first.issued().count(), 2); // CA and flanneld
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let names: Vec<String> = b(true).reconcile(&first.as_existing(), now)?.issued().map(|a| a.id.to_string()).collect();
+    /// assert_eq!(names, ["admin"]);
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
     pub fn issued(&self) -> impl Iterator<Item = &CertAction> {
         self.actions.iter().filter(|a| matches!(a.change, Change::Issued { .. }))
     }

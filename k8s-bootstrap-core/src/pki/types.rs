@@ -49,6 +49,15 @@ pub enum KeyAlgorithm {
 
 impl KeyAlgorithm {
     /// Every algorithm, in the order of the docs.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::KeyAlgorithm;
+    /// assert_eq!(KeyAlgorithm::ALL[0], KeyAlgorithm::default());
+    /// // Every name parses back to its algorithm (what the spec and the CLI accept).
+    /// for alg in KeyAlgorithm::ALL {
+    ///     assert_eq!(alg.as_str().parse::<KeyAlgorithm>().unwrap(), alg);
+    /// }
+    /// ```
     pub const ALL: [KeyAlgorithm; 6] = [
         KeyAlgorithm::Rsa2048,
         KeyAlgorithm::Rsa3072,
@@ -59,6 +68,13 @@ impl KeyAlgorithm {
     ];
 
     /// The stable name used in specs and on the command line (`rsa-2048`, ...).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::KeyAlgorithm;
+    /// assert_eq!(KeyAlgorithm::EcdsaP384.as_str(), "ecdsa-p384");
+    /// assert_eq!(serde_json::to_string(&KeyAlgorithm::Rsa4096).unwrap(), r#""rsa-4096""#); // same name in YAML/JSON
+    /// assert!("rsa-1024".parse::<KeyAlgorithm>().is_err());
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             KeyAlgorithm::Rsa2048 => "rsa-2048",
@@ -165,34 +181,70 @@ pub struct Subject {
 
 impl Subject {
     /// A subject with only a common name.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::Subject;
+    /// let s = Subject::new("etcd CA");
+    /// assert_eq!((s.organization, s.country), (None, None));
+    /// assert_eq!(Subject::new("etcd CA").to_string(), "CN=etcd CA");
+    /// ```
     pub fn new(common_name: impl Into<String>) -> Self {
         Subject { common_name: common_name.into(), ..Subject::default() }
     }
     /// Sets O.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::Subject;
+    /// let s = Subject::new("etcd CA").organization("k8s");
+    /// assert_eq!(s.to_string(), "O=k8s, CN=etcd CA");
+    /// ```
     #[must_use]
     pub fn organization(mut self, v: impl Into<String>) -> Self {
         self.organization = Some(v.into());
         self
     }
     /// Sets OU.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::Subject;
+    /// let s = Subject::new("etcd CA").organization("k8s").organizational_unit("System");
+    /// assert_eq!(s.to_string(), "O=k8s, OU=System, CN=etcd CA");
+    /// ```
     #[must_use]
     pub fn organizational_unit(mut self, v: impl Into<String>) -> Self {
         self.organizational_unit = Some(v.into());
         self
     }
     /// Sets C.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::Subject;
+    /// assert_eq!(Subject::new("etcd CA").country("CN").to_string(), "C=CN, CN=etcd CA");
+    /// ```
     #[must_use]
     pub fn country(mut self, v: impl Into<String>) -> Self {
         self.country = Some(v.into());
         self
     }
     /// Sets ST.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::Subject;
+    /// assert_eq!(Subject::new("etcd CA").state("Beijing").to_string(), "ST=Beijing, CN=etcd CA");
+    /// ```
     #[must_use]
     pub fn state(mut self, v: impl Into<String>) -> Self {
         self.state = Some(v.into());
         self
     }
     /// Sets L.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::Subject;
+    /// // The tutorial's ca-csr.json names, in OpenSSL's order whatever the call order.
+    /// let s = Subject::new("etcd CA").locality("Beijing").state("Beijing").country("CN");
+    /// assert_eq!(s.to_string(), "C=CN, ST=Beijing, L=Beijing, CN=etcd CA");
+    /// ```
     #[must_use]
     pub fn locality(mut self, v: impl Into<String>) -> Self {
         self.locality = Some(v.into());
@@ -252,6 +304,13 @@ pub enum CertId {
 
 impl CertId {
     /// The stem of the file names (`ca`, `etcd01-server`, `admin`, ...).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::CertId;
+    /// assert_eq!(CertId::Peer("etcd02".into()).stem(), "etcd02-peer");
+    /// assert_eq!(CertId::FlannelClient.stem(), "flanneld");
+    /// assert_eq!(CertId::AdminClient.to_string(), "admin"); // Display is the stem
+    /// ```
     pub fn stem(&self) -> String {
         match self {
             CertId::Ca => "ca".into(),
@@ -263,14 +322,32 @@ impl CertId {
         }
     }
     /// The certificate's file name, `<stem>.pem`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::CertId;
+    /// assert_eq!(CertId::Peer("etcd02".into()).cert_file(), "etcd02-peer.pem");
+    /// assert_eq!(CertId::FlannelClient.cert_file(), "flanneld.pem");
+    /// ```
     pub fn cert_file(&self) -> String {
         format!("{}.pem", self.stem())
     }
     /// The private key's file name, `<stem>-key.pem`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::CertId;
+    /// assert_eq!(CertId::Peer("etcd02".into()).key_file(), "etcd02-peer-key.pem");
+    /// assert_eq!(CertId::Ca.key_file(), "ca-key.pem");
+    /// ```
     pub fn key_file(&self) -> String {
         format!("{}-key.pem", self.stem())
     }
     /// The member this cert belongs to, for server and peer certs.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::CertId;
+    /// assert_eq!(CertId::Server("etcd03".into()).member(), Some("etcd03"));
+    /// assert_eq!(CertId::AdminClient.member(), None);
+    /// ```
     pub fn member(&self) -> Option<&str> {
         match self {
             CertId::Server(m) | CertId::Peer(m) => Some(m),
@@ -289,6 +366,20 @@ impl fmt::Display for CertId {
 /// its bytes and its Unix mode (private keys 0600, certificates 0644).
 ///
 /// Its `Debug` output never shows the contents of a private key.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{CertBundle, EtcdMember, KeyAlgorithm};
+/// let issued = CertBundle::builder()
+///     .key_algorithm(KeyAlgorithm::EcdsaP256)
+///     .member(EtcdMember::new("etcd01", ["192.168.1.30"]))
+///     .build()?
+///     .generate()?;
+/// let (cert, key) = (issued.file("admin.pem").unwrap(), issued.file("admin-key.pem").unwrap());
+/// assert_eq!((cert.mode, cert.secret, key.mode, key.secret), (0o644, false, 0o600, true));
+/// assert!(cert.contents.starts_with(b"-----BEGIN CERTIFICATE-----"));
+/// assert!(format!("{key:?}").contains("<redacted private key>"));
+/// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct BundleFile {
     /// Path relative to the bundle root, `/`-separated (`ca.pem`, `tutorial/server-key.pem`).

@@ -30,6 +30,21 @@ use crate::hostprep::{HostPrep, OsFamily};
 use crate::spec::{ClusterSpec, Role, SpecError};
 
 /// The error of rendering a cluster.
+///
+/// ```
+/// use k8s_bootstrap_core::render::Error;
+/// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// let hosts = vec![
+///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]),
+///     HostSpec::new("etcd02", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]), // copy-paste slip
+/// ];
+/// let err = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)).render().unwrap_err();
+/// let Error::Spec(spec_err) = &err else { panic!("{err}") };
+/// assert_eq!(spec_err.problems()[0].path, "hosts[1].address");
+/// assert!(err.to_string().contains(
+///     "hosts[1].address = 192.168.1.30: host addresses must be unique (also used by hosts[0])"
+/// ));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The spec is invalid.
@@ -74,11 +89,32 @@ pub enum Error {
 }
 
 /// `Result` of this module.
+///
+/// ```
+/// use k8s_bootstrap_core::render;
+/// use k8s_bootstrap_core::spec::{ClusterSpec, Skeleton};
+/// fn file_count(spec: &ClusterSpec) -> render::Result<usize> {
+///     Ok(spec.render()?.hosts.values().map(|h| h.files.len()).sum())
+/// }
+/// let (spec, _) = ClusterSpec::load(&Skeleton::Tutorial.to_yaml()).unwrap();
+/// assert!(file_count(&spec)? > 3 * 5);
+/// # Ok::<(), render::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl ClusterSpec {
     /// Validates the spec and renders every host. The warnings of
     /// validation are in [`RenderedCluster::warnings`].
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, Skeleton};
+    /// let (spec, _warnings) = ClusterSpec::load(&Skeleton::Tutorial.to_yaml())?;
+    /// let cluster = spec.render()?;
+    /// assert_eq!(cluster.hosts.keys().collect::<Vec<_>>(), ["etcd01", "etcd02", "etcd03"]);
+    /// let env = cluster.hosts["etcd02"].file("/opt/etcd/cfg/etcd").unwrap();
+    /// assert!(env.text().contains(r#"ETCD_NAME="etcd02""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn render(&self) -> Result<RenderedCluster> {
         let warnings = self.validate()?;
         let etcd = EtcdCluster::from_spec(self);
@@ -134,6 +170,16 @@ impl HostRender {
     /// The commands as a POSIX sh script a person can read (every argument
     /// quoted, checks as `if ! CHECK; then ...; fi`, OS guards on
     /// `$os_family`). The real runner executes the argv vectors instead.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let hosts = vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])];
+    /// let cluster = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)).render().unwrap();
+    /// let sh = cluster.hosts["etcd01"].commands_sh("etcd01");
+    /// assert!(sh.starts_with("#!/bin/sh\n# Commands of host etcd01"));
+    /// assert!(sh.contains("\n# === phase: etcd-start ===\n"));
+    /// assert!(sh.lines().any(|l| l.starts_with("if ! ") && l.ends_with("; fi"))); // checked steps
+    /// ```
     pub fn commands_sh(&self, host: &str) -> String {
         let mut phases: Vec<(String, Vec<(String, String)>)> = Vec::new();
         for c in &self.commands {

@@ -7,6 +7,22 @@ use super::RenderedCluster;
 use crate::transport::{FileSource, PutOptions, PutOutcome, Transport, TransportError};
 
 /// What [`RenderedCluster::write_tree`] did.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use k8s_bootstrap_core::render::TreeWritten;
+/// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+/// use k8s_bootstrap_core::transport::LocalTransport;
+/// let hosts = vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])];
+/// let cluster = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)).render().unwrap();
+/// let dir = tempfile::tempdir().unwrap();
+/// let out = dir.path().to_str().unwrap();
+/// let first = cluster.write_tree(&LocalTransport::new(), out).await.unwrap();
+/// assert_eq!(first.written, cluster.hosts["etcd01"].files.len() + 1); // + commands.sh
+/// let again = cluster.write_tree(&LocalTransport::new(), out).await.unwrap();
+/// assert_eq!(again, TreeWritten { written: 0, unchanged: first.written });
+/// # });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TreeWritten {
     /// Files written (new or changed).

@@ -10,6 +10,14 @@ use crate::shell::join_argv;
 use crate::spec::Warning;
 
 /// One file to put on a host.
+///
+/// ```
+/// use k8s_bootstrap_core::render::RenderedFile;
+/// let f = RenderedFile::new("/etc/sysctl.d/99-kubernetes.conf", "net.ipv4.ip_forward = 1\n", 0o644);
+/// assert_eq!(f.owner, "root:root");
+/// let json = serde_json::to_value(&f).unwrap();
+/// assert_eq!((json["path"].as_str(), json["mode"].as_u64()), (Some("/etc/sysctl.d/99-kubernetes.conf"), Some(0o644)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RenderedFile {
     /// Absolute path on the host.
@@ -24,10 +32,23 @@ pub struct RenderedFile {
 
 impl RenderedFile {
     /// A root-owned file.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::RenderedFile;
+    /// let f = RenderedFile::new("/opt/etcd/cfg/etcd", "ETCD_NAME=\"etcd01\"\n", 0o640);
+    /// assert_eq!((f.mode, f.owner.as_str(), f.contents.len()), (0o640, "root:root", 19));
+    /// ```
     pub fn new(path: impl Into<String>, contents: impl Into<Vec<u8>>, mode: u32) -> Self {
         RenderedFile { path: path.into(), contents: contents.into(), mode, owner: "root:root".into() }
     }
     /// The contents as text (every rendered file is UTF-8).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::RenderedFile;
+    /// let f = RenderedFile::new("/opt/etcd/cfg/etcd", "ETCD_NAME=\"etcd01\"\n", 0o640);
+    /// assert_eq!(f.text().lines().next(), Some(r#"ETCD_NAME="etcd01""#));
+    /// assert_eq!(RenderedFile::new("/opt/blob", vec![0xff, 0xfe], 0o644).text(), "<binary>");
+    /// ```
     pub fn text(&self) -> &str {
         std::str::from_utf8(&self.contents).unwrap_or("<binary>")
     }
@@ -35,6 +56,13 @@ impl RenderedFile {
 
 /// When a command runs, relative to the other hosts: a runner finishes a
 /// phase on every host before it starts the next one.
+///
+/// ```
+/// use k8s_bootstrap_core::render::Phase;
+/// // Phases are ordered: a runner sorts by them.
+/// assert!(Phase::HostPrep < Phase::EtcdStart && Phase::EtcdHealthy < Phase::FlannelConfig);
+/// assert_eq!(serde_json::to_string(&Phase::EtcdStart).unwrap(), r#""etcd-start""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
@@ -56,6 +84,16 @@ pub enum Phase {
 
 /// One command of a host, as an argv vector, with an optional check: when the
 /// check exits 0 the command is skipped (it has nothing to change).
+///
+/// ```
+/// use k8s_bootstrap_core::hostprep::OsFamily;
+/// use k8s_bootstrap_core::render::{Command, Phase};
+/// let c = Command::new(Phase::HostPrep, "stop firewalld", ["systemctl", "disable", "--now", "firewalld"])
+///     .unless(["sh", "-c", "! systemctl is-active --quiet firewalld"])
+///     .on(Some(OsFamily::Rhel));
+/// assert_eq!(c.argv, ["systemctl", "disable", "--now", "firewalld"]);
+/// assert!(c.to_shell().starts_with(r#"if [ "$os_family" = rhel ] && ! sh -c"#));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Command {
     /// What it does, for people.
@@ -72,6 +110,13 @@ pub struct Command {
 
 impl Command {
     /// A command without check, on every OS.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::{Command, Phase};
+    /// let c = Command::new(Phase::Install, "reload systemd", ["systemctl", "daemon-reload"]);
+    /// assert!(c.check.is_none() && c.os.is_none());
+    /// assert_eq!(c.to_shell(), "systemctl daemon-reload");
+    /// ```
     pub fn new<S: Into<String>>(phase: Phase, description: impl Into<String>, argv: impl IntoIterator<Item = S>) -> Self {
         Command {
             description: description.into(),
@@ -82,12 +127,26 @@ impl Command {
         }
     }
     /// Adds a check: the command is skipped when the check exits 0.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::{Command, Phase};
+    /// let c = Command::new(Phase::Install, "enable etcd", ["systemctl", "enable", "etcd"])
+    ///     .unless(["systemctl", "is-enabled", "--quiet", "etcd"]);
+    /// assert_eq!(c.to_shell(), "if ! systemctl is-enabled --quiet etcd; then systemctl enable etcd; fi");
+    /// ```
     #[must_use]
     pub fn unless<S: Into<String>>(mut self, check: impl IntoIterator<Item = S>) -> Self {
         self.check = Some(check.into_iter().map(Into::into).collect());
         self
     }
     /// Restricts the command to one OS family.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::hostprep::OsFamily;
+    /// use k8s_bootstrap_core::render::{Command, Phase};
+    /// let c = Command::new(Phase::HostPrep, "SELinux permissive", ["setenforce", "0"]).on(Some(OsFamily::Rhel));
+    /// assert_eq!(c.to_shell(), r#"if [ "$os_family" = rhel ]; then setenforce 0; fi"#);
+    /// ```
     #[must_use]
     pub fn on(mut self, os: Option<OsFamily>) -> Self {
         self.os = os;
@@ -116,6 +175,15 @@ impl Command {
 }
 
 /// A certificate a host needs, and where its files go.
+///
+/// ```
+/// use k8s_bootstrap_core::pki::CertId;
+/// use k8s_bootstrap_core::render::HostCert;
+/// let c = HostCert::new(CertId::Peer("etcd01".into()), "/opt/etcd/ssl");
+/// let json = serde_json::to_value(&c).unwrap();
+/// assert_eq!(json["id"], serde_json::json!({ "kind": "peer", "member": "etcd01" }));
+/// assert_eq!(json["key_path"], "/opt/etcd/ssl/etcd01-peer-key.pem");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostCert {
     /// Which certificate.
@@ -128,6 +196,15 @@ pub struct HostCert {
 
 impl HostCert {
     /// The cert of `id` in directory `ssl_dir`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::CertId;
+    /// use k8s_bootstrap_core::render::HostCert;
+    /// let server = HostCert::new(CertId::Server("etcd01".into()), "/opt/etcd/ssl");
+    /// assert_eq!(server.cert_path, "/opt/etcd/ssl/etcd01-server.pem");
+    /// assert_eq!(server.key_path.as_deref(), Some("/opt/etcd/ssl/etcd01-server-key.pem"));
+    /// assert_eq!(HostCert::new(CertId::Ca, "/opt/etcd/ssl").key_path, None); // the CA key stays home
+    /// ```
     pub fn new(id: CertId, ssl_dir: &str) -> Self {
         let key_path = (id != CertId::Ca).then(|| format!("{ssl_dir}/{}", id.key_file()));
         HostCert { cert_path: format!("{ssl_dir}/{}", id.cert_file()), key_path, id }
@@ -160,10 +237,34 @@ pub struct HostRender {
 
 impl HostRender {
     /// The file at an absolute path.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
+    /// let hosts = vec![
+    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd]),
+    ///     HostSpec::new("node01", [192, 168, 1, 40].into(), &[Role::Node]),
+    /// ];
+    /// let cluster = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)).render().unwrap();
+    /// let node = &cluster.hosts["node01"];
+    /// assert!(node.file("/usr/lib/systemd/system/docker.service").is_some());
+    /// assert!(node.file("/opt/etcd/cfg/etcd").is_none()); // not an etcd member
+    /// ```
     pub fn file(&self, path: &str) -> Option<&RenderedFile> {
         self.files.iter().find(|f| f.path == path)
     }
     /// Adds the files, commands and certs of `other`, skipping duplicates.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::{Command, HostRender, Phase, RenderedFile};
+    /// let part = || HostRender {
+    ///     files: vec![RenderedFile::new("/etc/modules-load.d/k8s.conf", "br_netfilter\n", 0o644)],
+    ///     commands: vec![Command::new(Phase::HostPrep, "load br_netfilter", ["modprobe", "br_netfilter"])],
+    ///     certs: vec![],
+    /// };
+    /// let mut host = part();
+    /// host.merge(part()); // the same file and command again: kept once
+    /// assert_eq!((host.files.len(), host.commands.len()), (1, 1));
+    /// ```
     pub fn merge(&mut self, other: HostRender) {
         for f in other.files {
             if !self.files.iter().any(|g| g.path == f.path) {
