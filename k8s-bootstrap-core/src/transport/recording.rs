@@ -36,11 +36,14 @@ pub enum RecordedOp {
     },
 }
 
-/// Captures every command and file write instead of performing it: the base
-/// of dry-run. Commands "succeed" with empty output; writes report
-/// [`PutOutcome::Created`]. Reads (`read_file`, `stat`) go to an optional
-/// inner transport (so a dry-run can diff against the real host) or report
-/// "absent".
+/// Captures every command and file write instead of performing it, for
+/// tools that want to see what would be sent to a host. Commands "succeed"
+/// with empty output; writes report [`PutOutcome::Created`]. Reads
+/// (`read_file`, `stat`) go to an optional inner transport or report
+/// "absent". It is not a host the [`crate::apply::Engine`] can plan
+/// against: the engine's batched checks expect one result line per command
+/// and get none. For a dry run of the engine use
+/// [`crate::apply::Engine::plan`] over the real transport, which only reads.
 ///
 /// ```
 /// use k8s_bootstrap_core::transport::{Command, RecordingTransport, RecordedOp, Transport};
