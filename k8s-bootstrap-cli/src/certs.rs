@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
-use k8s_bootstrap_core::apply::{self, OpenOptions, Renew};
+use k8s_bootstrap_core::apply::{self, Renew};
 use k8s_bootstrap_core::transport::LocalTransport;
 
 use crate::init::load_spec;
@@ -37,11 +37,7 @@ pub enum CertsCmd {
 
 /// The PKI folder: --pki-dir, or pki/ beside the spec.
 pub fn pki_dir(g: &Global) -> String {
-    let o = match &g.pki_dir {
-        Some(d) => OpenOptions::new(d),
-        None => OpenOptions::beside_spec(&g.spec),
-    };
-    o.pki_dir.to_string_lossy().into_owned()
+    crate::cluster::open_options(g).pki_dir.to_string_lossy().into_owned()
 }
 
 /// Runs a `certs` subcommand.

@@ -1,6 +1,5 @@
 //! `plan`, `apply`, `status`, `reset`: the spec acted on over SSH.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use k8s_bootstrap_core::apply::{self, ApplyOptions, Cancel, ConnectOptions, Engine, OpenError, OpenOptions, Report, Stage};
+use k8s_bootstrap_core::apply::{self, ApplyOptions, Cancel, ConnectOptions, Engine, OpenError, OpenOptions, Report};
 use k8s_bootstrap_core::spec::ClusterSpec;
 
 use crate::init::load_spec;
@@ -68,27 +67,28 @@ pub struct ResetArgs {
     pub only: Vec<String>,
 }
 
-fn only(spec: &ClusterSpec, hosts: &[String]) -> Result<Option<BTreeSet<String>>> {
-    let known: BTreeSet<&str> = spec.hosts.iter().map(|h| h.name.as_str()).collect();
-    if let Some(bad) = hosts.iter().find(|h| !known.contains(h.as_str())) {
-        let names: Vec<&str> = known.into_iter().collect();
-        return Err(Invalid(format!("--only: no host {bad:?} in the spec (hosts: {})", names.join(", "))).into());
-    }
-    Ok((!hosts.is_empty()).then(|| hosts.iter().cloned().collect()))
+/// Options limited by `--only` / `--phase` (checked by the core).
+fn limited(spec: &ClusterSpec, base: ApplyOptions, only: &[String], phase: Option<&str>) -> Result<ApplyOptions> {
+    base.limit(spec, (!only.is_empty()).then_some(only), phase).map_err(|p| Invalid(format!("--{}: {}", p.path, p.rule)).into())
 }
 
 /// Apply options from the flags.
 pub fn run_options(spec: &ClusterSpec, r: &RunArgs) -> Result<ApplyOptions> {
-    let until = r.phase.as_deref().map(str::parse::<Stage>).transpose().map_err(|e| Invalid(format!("--phase: {e}")))?;
-    Ok(ApplyOptions { concurrency: usize::from(r.concurrency), only: only(spec, &r.only)?, until, ..ApplyOptions::default() })
+    let base = ApplyOptions { concurrency: usize::from(r.concurrency), ..ApplyOptions::default() };
+    limited(spec, base, &r.only, r.phase.as_deref())
+}
+
+/// Where the engine and the `certs` commands find the PKI folder: `--pki-dir`, or `pki/` beside the spec.
+pub fn open_options(g: &Global) -> OpenOptions {
+    match &g.pki_dir {
+        Some(d) => OpenOptions::new(d),
+        None => OpenOptions::beside_spec(&g.spec),
+    }
 }
 
 /// Opens the engine: PKI folder (written unless `dry_run`), releases, SSH connections.
 pub async fn engine(g: &Global, c: &Conn, spec: &ClusterSpec, dry_run: bool) -> Result<(Engine, Option<Arc<Progress>>)> {
-    let mut opts = match &g.pki_dir {
-        Some(d) => OpenOptions::new(d),
-        None => OpenOptions::beside_spec(&g.spec),
-    };
+    let mut opts = open_options(g);
     opts.dry_run = dry_run;
     opts.connect = ConnectOptions {
         known_hosts: c.known_hosts.clone(),
@@ -173,7 +173,7 @@ pub async fn status(g: &Global, c: Conn) -> Result<ExitCode> {
 /// `k8s-bootstrap reset`.
 pub async fn reset(g: &Global, r: ResetArgs) -> Result<ExitCode> {
     let (spec, _) = load_spec(g)?;
-    let opts = ApplyOptions { only: only(&spec, &r.only)?, ..ApplyOptions::default() };
+    let opts = limited(&spec, ApplyOptions::default(), &r.only, None)?;
     let (engine, p) = engine(g, &r.conn, &spec, true).await?;
     on_ctrl_c(opts.cancel.clone());
     let report = engine.reset(&opts, r.purge).await;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use k8s_bootstrap_core::apply::ApplyOptions;
 use k8s_bootstrap_core::spec::{MemberRemoval, Role, Skeleton, add_etcd_member, remove_etcd_member};
 use k8s_bootstrap_core::transport::LocalTransport;
@@ -21,25 +21,15 @@ pub enum EtcdCmd {
         /// NAME=ADDR, or NAME=ADDR:etcd+node to make it a node too (default: etcd only).
         #[arg(value_name = "NAME=ADDR[:ROLES]")]
         member: String,
-        /// Only edit the spec; apply later.
-        #[arg(long)]
-        no_apply: bool,
         #[command(flatten)]
-        conn: Conn,
-        #[command(flatten)]
-        run: RunArgs,
+        then: Then,
     },
     /// Remove a member: drop its etcd role from the spec, then apply (member remove, its data wiped).
     RemoveMember {
         /// The member's host name.
         name: String,
-        /// Only edit the spec; apply later.
-        #[arg(long)]
-        no_apply: bool,
         #[command(flatten)]
-        conn: Conn,
-        #[command(flatten)]
-        run: RunArgs,
+        then: Then,
     },
     /// Take an etcd snapshot over TLS on a member and fetch it here (mode 0600).
     Snapshot {
@@ -51,10 +41,22 @@ pub enum EtcdCmd {
     },
 }
 
+/// What add-member and remove-member do after editing the spec.
+#[derive(Args, Debug, Clone)]
+pub struct Then {
+    /// Only edit the spec; apply later.
+    #[arg(long)]
+    no_apply: bool,
+    #[command(flatten)]
+    conn: Conn,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
 /// Runs an `etcd` subcommand.
 pub async fn run(g: &Global, cmd: EtcdCmd) -> Result<ExitCode> {
     match cmd {
-        EtcdCmd::AddMember { member, no_apply, conn, run } => {
+        EtcdCmd::AddMember { member, then: Then { no_apply, conn, run } } => {
             let (_, yaml) = load_spec(g)?;
             let mut host = Skeleton::parse_host(&member).map_err(|p| Invalid(p.to_string()))?;
             if !member.contains(':') {
@@ -69,7 +71,7 @@ pub async fn run(g: &Global, cmd: EtcdCmd) -> Result<ExitCode> {
             let report = cluster::apply_spec(g, &conn, &spec, &run, false).await?;
             output::report(&report, g.output)
         }
-        EtcdCmd::RemoveMember { name, no_apply, conn, run } => {
+        EtcdCmd::RemoveMember { name, then: Then { no_apply, conn, run } } => {
             let (old_spec, yaml) = load_spec(g)?;
             let (text, spec, how) = remove_etcd_member(&yaml, &name).map_err(|e| Invalid(format!("{}: {e}", g.spec.display())))?;
             write_text(&g.spec, &text).await?;

@@ -11,13 +11,12 @@
 //! drops the run, like the CLI's). The `*_async` methods return a coroutine
 //! that, once awaited, hands the same future to asyncio with `future_into_py`.
 
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_bootstrap_core::apply::{self as core, ApplyOptions, ConnectOptions, Engine, OpenOptions, Stage};
+use k8s_bootstrap_core::apply::{self as core, ApplyOptions, ConnectOptions, Engine, OpenOptions};
 use k8s_bootstrap_core::spec as core_spec;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -145,17 +144,9 @@ impl Cluster {
     }
 
     fn apply_options(&self, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<ApplyOptions> {
-        let only = match only {
-            None => None,
-            Some(names) => {
-                if let Some(bad) = names.iter().find(|n| !self.spec.hosts.iter().any(|h| &h.name == *n)) {
-                    return Err(invalid_arg("only", bad, "no host of this name in the spec"));
-                }
-                Some(names.into_iter().collect::<BTreeSet<String>>())
-            }
-        };
-        let until = phase.map(|p| p.parse::<Stage>().map_err(|e| invalid_arg("phase", p, e))).transpose()?;
-        Ok(ApplyOptions { concurrency, only, until, ..ApplyOptions::default() })
+        ApplyOptions { concurrency, ..ApplyOptions::default() }
+            .limit(&self.spec, only.as_deref(), phase)
+            .map_err(|p| invalid_arg(&p.path, &p.value, p.rule))
     }
 
     fn blocking(&self, py: Python<'_>, op: Op, dry_run: bool) -> PyResult<Outcome> {

@@ -234,6 +234,39 @@ impl Default for ApplyOptions {
     }
 }
 
+impl ApplyOptions {
+    /// These options limited to the hosts `only` (names of `spec`; `None`:
+    /// all) and stopping after stage `phase`, both checked, as the CLI's
+    /// `--only` / `--phase` and the Python `only=` / `phase=` take them.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::{ApplyOptions, Stage};
+    /// use k8s_bootstrap_core::spec::{ClusterSpec, Skeleton};
+    /// let (spec, _) = ClusterSpec::load(&Skeleton::Tutorial.to_yaml()).unwrap();
+    /// let o = ApplyOptions::default().limit(&spec, Some(&["etcd02".into()]), Some("etcd")).unwrap();
+    /// assert_eq!((o.only.unwrap().len(), o.until), (1, Some(Stage::Etcd)));
+    /// let p = ApplyOptions::default().limit(&spec, Some(&["etcd09".into()]), None).unwrap_err();
+    /// assert_eq!((p.path.as_str(), p.value.as_str()), ("only", "etcd09"));
+    /// assert!(p.rule.contains("etcd01, etcd02, etcd03"));
+    /// ```
+    ///
+    /// # Errors
+    /// A [`crate::spec::Problem`] with path `only` or `phase` and the value.
+    pub fn limit(mut self, spec: &ClusterSpec, only: Option<&[String]>, phase: Option<&str>) -> Result<Self, crate::spec::Problem> {
+        if let Some(names) = only {
+            if let Some(bad) = names.iter().find(|n| !spec.hosts.iter().any(|h| &h.name == *n)) {
+                let hosts: Vec<&str> = spec.hosts.iter().map(|h| h.name.as_str()).collect();
+                return Err(crate::spec::Problem::new("only", bad, format!("no host {bad:?} in the spec (hosts: {})", hosts.join(", "))));
+            }
+            self.only = Some(names.iter().cloned().collect());
+        }
+        if let Some(p) = phase {
+            self.until = Some(p.parse::<Stage>().map_err(|e| crate::spec::Problem::new("phase", p, e))?);
+        }
+        Ok(self)
+    }
+}
+
 /// A flag that asks a running plan, apply or reset to stop at the next step
 /// boundary. Clones share the flag.
 ///
@@ -1212,10 +1245,7 @@ impl Ctx<'_> {
         for (it, remote) in items.into_iter().zip(remote) {
             let step = format!("write {}", it.path);
             let local = match &it.source {
-                FileSource::Bytes(b) => {
-                    use sha2::Digest;
-                    hex::encode(sha2::Sha256::digest(b))
-                }
+                FileSource::Bytes(b) => crate::transport::sha256_hex(b),
                 FileSource::Path(p) => {
                     let cached = self.digests.lock().expect("digest cache").get(p).cloned();
                     match cached {

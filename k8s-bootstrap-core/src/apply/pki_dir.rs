@@ -216,14 +216,15 @@ pub enum Renew {
 pub async fn renew_certs(spec: &ClusterSpec, local: &dyn Transport, dir: &str, which: &Renew, dry_run: bool) -> Result<Issued, PkiDirError> {
     let bundle = CertBundle::for_cluster(spec)?;
     let existing = read_existing(&bundle, local, dir).await?;
-    let leaves: Vec<CertId> = bundle.wanted().into_iter().filter(|id| *id != CertId::Ca).collect();
+    let wanted = bundle.wanted();
+    let leaves: Vec<CertId> = wanted.iter().filter(|id| **id != CertId::Ca).cloned().collect();
     let ids: Vec<CertId> = match which {
         Renew::All => leaves,
         Renew::Named(names) => {
             let mut ids = Vec::new();
             for n in names {
-                match bundle.wanted().into_iter().find(|id| id.stem() == *n) {
-                    Some(id) => ids.push(id),
+                match wanted.iter().find(|id| id.stem() == *n) {
+                    Some(id) => ids.push(id.clone()),
                     None => {
                         let known: Vec<String> = leaves.iter().map(|l| l.to_string()).collect();
                         return Err(crate::pki::Error::invalid("renew", n.clone(), format!("no such certificate (one of: {})", known.join(", "))).into());

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use sha2::{Digest, Sha256};
+use crate::transport::sha256_hex;
 
 use crate::spec::{ClusterSpec, ReleaseSource};
 use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
@@ -140,7 +140,6 @@ pub(super) fn extract(tgz: &[u8], names: &[&str]) -> Result<BTreeMap<String, Vec
 }
 
 async fn tarball(field: &str, r: &ReleaseSource, local: &dyn Transport, cache_dir: &str) -> Result<Vec<u8>, ReleaseError> {
-    let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
     let (source_name, bytes) = match (&r.path, &r.url, &r.sha256) {
         (Some(p), _, _) => {
             let b = local.read_file(p).await?.ok_or_else(|| ReleaseError::NotFound { field: field.into(), path: p.clone() })?;
@@ -149,7 +148,7 @@ async fn tarball(field: &str, r: &ReleaseSource, local: &dyn Transport, cache_di
         (None, Some(url), Some(sha)) => {
             let cached = format!("{cache_dir}/{sha}.tar.gz");
             match local.read_file(&cached).await? {
-                Some(b) if hex(&b) == *sha => (url.clone(), b),
+                Some(b) if sha256_hex(&b) == *sha => (url.clone(), b),
                 _ => {
                     let part = format!("{cached}.part");
                     local.run_ok(&Command::new(["mkdir", "-p", cache_dir])).await?;
@@ -158,7 +157,7 @@ async fn tarball(field: &str, r: &ReleaseSource, local: &dyn Transport, cache_di
                         .await?;
                     let b = local.read_file(&part).await?.unwrap_or_default();
                     local.run_ok(&Command::new(["rm", "-f", part.as_str()])).await?;
-                    if hex(&b) == *sha {
+                    if sha256_hex(&b) == *sha {
                         local.put_file(&cached, &FileSource::Bytes(b.clone()), &PutOptions::new(0o644)).await?;
                     }
                     (url.clone(), b)
@@ -174,7 +173,7 @@ async fn tarball(field: &str, r: &ReleaseSource, local: &dyn Transport, cache_di
         }
     };
     if let Some(expected) = &r.sha256 {
-        let got = hex(&bytes);
+        let got = sha256_hex(&bytes);
         if got != expected.to_ascii_lowercase() {
             return Err(ReleaseError::Checksum { field: field.into(), source_name, expected: expected.clone(), got });
         }

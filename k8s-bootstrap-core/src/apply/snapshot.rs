@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::Engine;
 use crate::etcd::{EtcdApi, EtcdCluster};
@@ -115,7 +114,7 @@ impl Engine {
                         member: h.name.clone(),
                         path: out.to_string(),
                         bytes: bytes.len() as u64,
-                        sha256: hex::encode(Sha256::digest(&bytes)),
+                        sha256: crate::transport::sha256_hex(&bytes),
                         revision,
                         total_keys,
                     });

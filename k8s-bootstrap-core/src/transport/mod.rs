@@ -338,7 +338,7 @@ impl FileSource {
     pub async fn sha256(&self) -> std::io::Result<(String, u64)> {
         use sha2::{Digest, Sha256};
         match self {
-            Self::Bytes(b) => Ok((hex::encode(Sha256::digest(b)), b.len() as u64)),
+            Self::Bytes(b) => Ok((sha256_hex(b), b.len() as u64)),
             Self::Path(p) => {
                 use tokio::io::AsyncReadExt;
                 let mut f = tokio::fs::File::open(p).await?;
@@ -711,11 +711,7 @@ pub trait Transport: Send + Sync {
     /// # }).unwrap();
     /// ```
     async fn sha256(&self, path: &str) -> Result<Option<String>> {
-        use sha2::{Digest, Sha256};
-        Ok(self
-            .read_file(path)
-            .await?
-            .map(|b| hex::encode(Sha256::digest(b))))
+        Ok(self.read_file(path).await?.map(|b| sha256_hex(&b)))
     }
 
     /// Writes `content` only if it differs: same as [`put_file`](Transport::put_file)
@@ -789,4 +785,11 @@ pub trait Transport: Send + Sync {
             .await?
             .success())
     }
+}
+
+/// SHA-256 of bytes in memory, lowercase hex: the digest every file
+/// comparison with a host (`sha256sum` there) uses.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }

@@ -245,7 +245,6 @@ mod tests {
     /// and a truncated stdin leaving the old file and no temp file.
     #[test]
     fn put_many_on_real_files() {
-        use sha2::Digest;
         let dir = tempfile::tempdir().unwrap();
         let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
         std::fs::write(p("same"), b"same\n").unwrap();
@@ -261,7 +260,7 @@ mod tests {
         std::fs::set_permissions(p("same"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
         let specs: Vec<_> = files
             .iter()
-            .map(|(path, b, mode)| (path.clone(), hex::encode(sha2::Sha256::digest(b)), b.len() as u64, PutOptions::new(*mode)))
+            .map(|(path, b, mode)| (path.clone(), crate::transport::sha256_hex(b), b.len() as u64, PutOptions::new(*mode)))
             .collect();
         let run = |stdin: Vec<u8>| {
             use std::io::Write;

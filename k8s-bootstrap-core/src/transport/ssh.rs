@@ -945,8 +945,7 @@ impl Transport for SshTransport {
         for (i, (path, source, opts)) in files.iter().enumerate() {
             match source {
                 FileSource::Bytes(b) => {
-                    use sha2::Digest;
-                    batch.push((path.clone(), hex::encode(sha2::Sha256::digest(b)), b.len() as u64, opts.clone()));
+                    batch.push((path.clone(), super::sha256_hex(b), b.len() as u64, opts.clone()));
                     stdin.extend_from_slice(b);
                     idx.push(i);
                 }
