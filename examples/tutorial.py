@@ -86,8 +86,11 @@ def main(argv: list[str]) -> int:
         print(f"warning: {w}")
 
     # 2. The PKI (the tutorial's cfssl.sh and etcd-cert.sh), kept when still right.
+    # The folder holds private keys: only its owner may enter it (the
+    # library refuses a PKI folder open to group or others).
     pki_dir = out / "pki"
-    existing = {p.name: p.read_bytes() for p in pki_dir.glob("*.pem")} if pki_dir.is_dir() else {}
+    pki_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existing = {p.name: p.read_bytes() for p in pki_dir.glob("*.pem")}
     issued = kb.CertBundle.for_cluster(spec).reconcile(existing)
     for bf in issued.files.values():
         write(pki_dir / bf.path, bf.content, bf.mode)

@@ -146,22 +146,66 @@ def test_a_failing_progress_callback_does_not_stop_the_run(tmp_path: Path, monke
     assert len(seen) == 15 and all(isinstance(x, RuntimeError) for x in seen)
 
 
-def test_ctrl_c_stops_a_blocking_run(tmp_path: Path) -> None:
-    # A listener on the loopback that never speaks SSH: the connect would
-    # wait for its 30 s timeout; SIGINT after 0.5 s ends the call.
+@pytest.fixture
+def sigint_raises() -> Any:
+    """SIGINT as KeyboardInterrupt, whatever this process inherited. A
+    process started in the background by a non-interactive shell (as CI
+    jobs are: `cmd &` in a script) inherits SIGINT *ignored*, and Python
+    then installs no handler of its own, so a SIGINT would do nothing at all
+    (this made the test fail under CI while it passed from a terminal)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def listener_spec(port: int, hosts: int = 1, key_algorithm: str = "rsa-2048") -> kb.ClusterSpec:
+    """`hosts` hosts at a loopback port that accepts TCP and never speaks SSH."""
+    return kb.ClusterSpec.from_dict({
+        "hosts": [{"name": f"etcd0{i + 1}", "address": f"127.0.0.{i + 1}", "roles": ["etcd", "node"],
+                   "ssh": {"user": "root", "port": port}} for i in range(hosts)],
+        "versions": {"etcd": "3.4.23", "flannel": "0.26.1"},
+        "pki": {"key_algorithm": key_algorithm},
+    })
+
+
+def interrupt_after(seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_stops_a_blocking_run_during_the_connect(tmp_path: Path, sigint_raises: None) -> None:
+    # The connect would wait for its 30 s timeout; SIGINT ends the call.
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        spec = kb.ClusterSpec.from_dict({
-            "hosts": [{"name": "etcd01", "address": "127.0.0.1", "roles": ["etcd", "node"],
-                       "ssh": {"user": "root", "port": server.getsockname()[1]}}],
-            "versions": {"etcd": "3.4.23", "flannel": "0.26.1"},
-        })
+        # ECDSA keys: the PKI takes milliseconds, so the SIGINT lands in the connect
+        spec = listener_spec(server.getsockname()[1], key_algorithm="ecdsa-p256")
         c = kb.Cluster(spec, pki_dir=tmp_path, connect_timeout=30)
-        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
         start = time.monotonic()
-        timer.start()
+        timer = interrupt_after(1.0)
         with pytest.raises(KeyboardInterrupt):
             c.plan()
         timer.join()
-        assert time.monotonic() - start < 5
+        assert time.monotonic() - start < 10  # the connect timeout is 30 s
+
+
+def test_ctrl_c_during_key_generation_ends_the_call_and_writes_nothing(tmp_path: Path, sigint_raises: None) -> None:
+    # A SIGINT that lands while the PKI's keys are generated, before any
+    # connect, ends the call then, not when the keys are done; and since
+    # the run stopped before writing, the PKI folder stays empty.
+    spec = listener_spec(1, hosts=3)  # 9 RSA keys: seconds
+    start = time.monotonic()
+    kb.CertBundle.for_cluster(spec).generate()
+    generation = time.monotonic() - start
+    pki = tmp_path / "pki"
+    c = kb.Cluster(spec, pki_dir=pki, connect_timeout=30)
+    start = time.monotonic()
+    timer = interrupt_after(0.1)
+    with pytest.raises(KeyboardInterrupt):
+        c.apply()
+    interrupted = time.monotonic() - start
+    timer.join()
+    assert interrupted < generation / 2, f"interrupted after {interrupted:.2f} s; generating takes {generation:.2f} s"
+    time.sleep(generation)  # the abandoned generation has ended by now
+    assert not pki.exists() or not any(pki.iterdir())

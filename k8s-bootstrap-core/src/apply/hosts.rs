@@ -163,6 +163,25 @@ fn expand_home(p: &str) -> PathBuf {
     }
 }
 
+/// [`CertBundle::reconcile`] on tokio's blocking pool: key generation is
+/// seconds of CPU (RSA), and run inline it would hold the caller's task
+/// that long, so a caller waiting on this future together with something
+/// else (a Ctrl-C, a timeout, Python's signal check) could not act until
+/// it ended. Dropping the future drops the result: nothing is written.
+async fn reconcile_off_the_runtime(bundle: CertBundle, existing: BTreeMap<String, Vec<u8>>) -> Result<Issued, PkiDirError> {
+    let now = time::OffsetDateTime::now_utc();
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => match rt.spawn_blocking(move || bundle.reconcile(&existing, now)).await {
+            Ok(r) => Ok(r?),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // only when the runtime shuts down under it
+            Err(e) => Err(TransportError::io("localhost", "generate the PKI's keys", std::io::Error::other(e.to_string())).into()),
+        },
+        // Polled outside a tokio runtime (another executor): inline.
+        Err(_) => Ok(bundle.reconcile(&existing, now)?),
+    }
+}
+
 /// Errors of [`sync_pki_dir`].
 ///
 /// ```
@@ -187,6 +206,18 @@ pub enum PkiDirError {
     /// Reading or writing the folder failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The folder, or a private key in it, can be read (or written) by group
+    /// or others: refused, as OpenSSH refuses such private keys. `fix` is the
+    /// command that makes it private.
+    #[error("{path} is mode {mode:04o}, open to group or others: the cluster's private keys must be private; fix with `{fix}`")]
+    Insecure {
+        /// The folder or key file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+        /// The command that fixes it (`chmod 700 DIR` or `chmod 600 KEY`).
+        fix: String,
+    },
 }
 
 /// Keeps the cluster's certificate bundle in folder `dir` of the machine
@@ -219,7 +250,7 @@ pub enum PkiDirError {
 pub async fn sync_pki_dir(spec: &ClusterSpec, local: &dyn Transport, dir: &str, dry_run: bool) -> Result<Issued, PkiDirError> {
     let bundle = CertBundle::for_cluster(spec)?;
     let existing = super::pki_dir::read_existing(&bundle, local, dir).await?;
-    let issued = bundle.reconcile(&existing, time::OffsetDateTime::now_utc())?;
+    let issued = reconcile_off_the_runtime(bundle, existing).await?;
     if !dry_run {
         super::pki_dir::write_issued(&issued, local, dir).await?;
     }

@@ -11,27 +11,58 @@ use time::OffsetDateTime;
 use super::hosts::PkiDirError;
 use crate::pki::{CertBundle, CertId, Issued, inspect_cert};
 use crate::spec::ClusterSpec;
-use crate::transport::{FileSource, PutOptions, Transport};
+use crate::shell::shell_quote;
+use crate::transport::{Command, FileSource, FileStat, PutOptions, Transport};
+
+/// Mode of the PKI folder: only its owner may enter it.
+pub(crate) const DIR_MODE: u32 = 0o700;
+
+/// Refuses a PKI folder or private key that group or others can reach
+/// (`mode & 0o077`), naming the path and the `chmod` that fixes it.
+fn check_private(path: &str, stat: Option<FileStat>, private_mode: u32) -> Result<(), PkiDirError> {
+    match stat {
+        Some(st) if st.mode & 0o077 != 0 => {
+            Err(PkiDirError::Insecure { path: path.to_string(), mode: st.mode, fix: format!("chmod {private_mode:o} {}", shell_quote(path)) })
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Reads the files of `bundle` (certificates, keys, the CA key) that exist
-/// in `dir`, by bundle-relative path.
+/// in `dir`, by bundle-relative path, after checking that the folder and
+/// every key in it are private ([`PkiDirError::Insecure`] otherwise).
 pub(crate) async fn read_existing(bundle: &CertBundle, local: &dyn Transport, dir: &str) -> Result<BTreeMap<String, Vec<u8>>, PkiDirError> {
+    check_private(dir, local.stat(dir).await?, DIR_MODE)?;
     let mut existing = BTreeMap::new();
-    let mut names: Vec<String> = vec!["ca-key.pem".into()];
+    let mut names: Vec<(String, bool)> = vec![("ca-key.pem".into(), true)];
     for id in bundle.wanted() {
-        names.push(id.cert_file());
-        names.push(id.key_file());
+        names.push((id.cert_file(), false));
+        names.push((id.key_file(), true));
     }
-    for name in names {
-        if let Some(b) = local.read_file(&format!("{dir}/{name}")).await? {
+    for (name, key) in names {
+        let path = format!("{dir}/{name}");
+        if key {
+            check_private(&path, local.stat(&path).await?, 0o600)?;
+        }
+        if let Some(b) = local.read_file(&path).await? {
             existing.insert(name, b);
         }
     }
     Ok(existing)
 }
 
-/// Writes every file of `issued` into `dir` atomically (keys 0600).
+/// Writes every file of `issued` into `dir` atomically (keys 0600), creating
+/// the folder 0700 first when it does not exist.
 pub(crate) async fn write_issued(issued: &Issued, local: &dyn Transport, dir: &str) -> Result<(), PkiDirError> {
+    if issued.files.is_empty() {
+        return Ok(());
+    }
+    if local.stat(dir).await?.is_none() {
+        // `mkdir -p` makes the parents with the umask, and `-m` sets the
+        // folder's own mode whatever the umask is.
+        local.run_ok(&Command::new(["mkdir", "-p", "-m", "700", "--", dir])).await?;
+        check_private(dir, local.stat(dir).await?, DIR_MODE)?;
+    }
     for f in &issued.files {
         local.put_file(&format!("{dir}/{}", f.path), &FileSource::Bytes(f.contents.clone()), &PutOptions::new(f.mode)).await?;
     }
