@@ -438,3 +438,20 @@ fn host_prep_checks_are_well_formed_commands() {
         assert!(![2, 126, 127].contains(&code), "{}: {check:?} exited {code}: {}", c.description, String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn host_prep_quotes_the_sysctl_key_in_its_check() {
+    // `render` skips validation and promises that every value placed into a
+    // shell snippet is quoted: a key with shell syntax stays one inert word.
+    let mut prep = HostPrep::new("etcd01").os(OsFamily::Debian);
+    prep.sysctls = vec![("kernel.x;touch /tmp/kb-sysctl-pwned".into(), "1".into())];
+    let r = prep.render();
+    let set = r.commands.iter().find(|c| c.description.starts_with("set kernel.x")).expect("the sysctl command");
+    let check = set.check.as_ref().unwrap();
+    assert_eq!(check[..2], ["sh", "-c"]);
+    assert_eq!(check[2], r#"[ "$(sysctl -n 'kernel.x;touch /tmp/kb-sysctl-pwned')" = 1 ]"#);
+    // and the real sh runs it as a single argument of sysctl: nothing is created
+    let _ = std::process::Command::new(&check[0]).args(&check[1..]).output().unwrap();
+    assert!(!std::path::Path::new("/tmp/kb-sysctl-pwned").exists());
+    assert!(prep.try_render().is_err(), "validation refuses such a key");
+}

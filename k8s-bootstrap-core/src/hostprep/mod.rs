@@ -564,7 +564,7 @@ impl HostPrep {
             out.files.push(RenderedFile::new(SYSCTL_FILE, format!("# sysctls for flannel and docker, rendered by k8s-bootstrap.\n{text}"), 0o644));
             for (k, v) in &self.sysctls {
                 out.commands.push(
-                    c(&format!("set {k} = {v}"), &["sysctl", "-w", &format!("{k}={v}")]).unless(sh(format!("[ \"$(sysctl -n {k})\" = {} ]", shell_quote(v)))),
+                    c(&format!("set {k} = {v}"), &["sysctl", "-w", &format!("{k}={v}")]).unless(sh(format!("[ \"$(sysctl -n {})\" = {} ]", shell_quote(k), shell_quote(v)))),
                 );
             }
         }
