@@ -220,6 +220,7 @@ pub mod hostprep;
 pub mod render;
 pub mod shell;
 pub mod spec;
+pub mod tools;
 pub mod transport;
 
 /// The most used types, for `use k8s_bootstrap_core::prelude::*`.

@@ -197,7 +197,12 @@ impl Transport for LocalTransport {
         }
         let mut child = c
             .spawn()
-            .map_err(|e| self.err(format!("spawn `{cmd}`"), e))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound if !crate::tools::on_path(&cmd.argv[0]) => {
+                    self.err(format!("spawn `{cmd}`: {}", crate::tools::missing(&cmd.argv[0])), e)
+                }
+                _ => self.err(format!("spawn `{cmd}`"), e),
+            })?;
         let stdin_task = match (child.stdin.take(), cmd.stdin.clone()) {
             (Some(mut pipe), Some(bytes)) => Some(tokio::spawn(async move {
                 // A command that exits without reading stdin gives EPIPE: not an error.
