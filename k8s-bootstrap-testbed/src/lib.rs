@@ -34,6 +34,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod binaries;
+
 use std::fs::{self, File};
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
