@@ -71,11 +71,12 @@ def test_flannel_config_goes_through_the_api_flannel_reads(rendered: kb.Rendered
     }
 
 
-def test_docker_reads_flannels_options_from_their_own_file(rendered: kb.RenderedCluster) -> None:
+def test_docker_takes_its_bridge_from_flanneld_lease(rendered: kb.RenderedCluster) -> None:
     for host, files in rendered.items():
         unit = files["/usr/lib/systemd/system/docker.service"].text
-        assert "EnvironmentFile=/run/flannel/docker\n" in unit, host
-        assert "/run/flannel/subnet.env" not in unit
+        assert "EnvironmentFile=/run/flannel/subnet.env\n" in unit, host
+        assert "--bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}" in unit, host
+        assert not any(path.startswith("/run/flannel") for path in files), "flanneld alone writes its subnet file"
         daemon = json.loads(files["/etc/docker/daemon.json"].text)
         assert daemon["registry-mirrors"] == ["http://f1361db2.m.daocloud.io"]
         assert "bip" not in daemon

@@ -93,8 +93,9 @@ fn flannel_gets_our_network_through_the_api_it_reads() {
 fn docker_takes_its_bridge_from_flannel_and_our_mirror() {
     for (host, r) in &rendered().hosts {
         let unit = file(r, "/usr/lib/systemd/system/docker.service");
-        assert!(unit.contains("EnvironmentFile=/run/flannel/docker\n"), "{host}: {unit}");
-        assert!(unit.contains("$DOCKER_NETWORK_OPTIONS"), "{host}");
+        // the bridge from flanneld's lease, read from the file only flanneld writes
+        assert!(unit.contains("EnvironmentFile=/run/flannel/subnet.env\n"), "{host}: {unit}");
+        assert!(unit.contains("--bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}"), "{host}");
         let daemon = file(r, "/etc/docker/daemon.json");
         assert!(daemon.contains("http://f1361db2.m.daocloud.io"), "{host}: {daemon}");
         assert!(!daemon.contains("\"bip\""), "{host}: bip comes from flannel, never from daemon.json too");

@@ -1,7 +1,8 @@
 //! The PKI folder on the control machine holds the cluster's private keys:
-//! it is created 0700, and a folder or key that group or others can reach
-//! is refused (with the `chmod` that fixes it) before anything is read,
-//! generated or written, as OpenSSH refuses such private keys.
+//! it is made 0700 before the first key goes in (created so, or tightened
+//! when it exists empty), and a key, or a folder holding keys, that group
+//! or others can reach is refused (with the `chmod` that fixes it) before
+//! anything is read, generated or written, as OpenSSH refuses such keys.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -37,6 +38,18 @@ fn a_new_folder_is_created_0700_whatever_the_umask() {
     assert_eq!(mode(&dir.join("ca.pem")), 0o644);
     // and it passes its own check on the next run
     sync(&dir).unwrap();
+}
+
+#[test]
+fn an_existing_folder_without_keys_is_made_private_before_the_first_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pki");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("README"), "notes\n").unwrap();
+    sync(&dir).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("etcd01-server-key.pem")), 0o600);
 }
 
 #[test]

@@ -145,23 +145,31 @@ fn bug4_per_member_server_and_peer_certs_and_separate_client_certs() {
     assert_eq!(ids, vec![CertId::Ca, CertId::FlannelClient]);
 }
 
-/// Bug 5: mk-docker-opts.sh -d /run/flannel/subnet.env overwrote flannel's lease.
+/// Bug 5: mk-docker-opts.sh -d /run/flannel/subnet.env overwrote flannel's
+/// lease. Nothing of ours writes subnet.env and no script runs after
+/// flanneld: docker reads FLANNEL_SUBNET and FLANNEL_MTU from it directly.
 #[test]
-fn bug5_docker_options_go_to_their_own_file() {
+fn bug5_nothing_but_flanneld_writes_its_subnet_file() {
     for (e, f) in [("3.3.13", "0.11.0"), ("3.5.17", "0.26.1")] {
         let c = render(e, f);
         let h = &c.hosts["etcd03"];
+        assert!(h.files.iter().all(|f| !f.path.starts_with("/run/flannel")), "no rendered file under /run/flannel");
+        assert!(h.commands.iter().all(|c| !c.to_shell().contains("subnet.env")), "no command touches subnet.env");
         let unit = text(h, "/usr/lib/systemd/system/flanneld.service");
-        assert!(unit.contains("-f /run/flannel/subnet.env -d /run/flannel/docker\n"), "{unit}");
-        assert!(!unit.contains("-d /run/flannel/subnet.env"));
+        assert!(!unit.contains("ExecStartPost") && !unit.contains("mk-docker-opts"), "{unit}");
         let docker = text(h, "/usr/lib/systemd/system/docker.service");
-        assert!(docker.contains("\nEnvironmentFile=/run/flannel/docker\n"));
-        assert!(!docker.contains("subnet.env"));
-        // $VAR (split into words by systemd), not ${VAR} (one argument).
-        assert!(docker.contains("ExecStart=/usr/bin/dockerd $DOCKER_NETWORK_OPTIONS\n"));
-        assert!(!docker.contains("${"));
+        // EnvironmentFile without '-': a missing lease fails docker's start
+        // instead of a silent fallback to 172.17.0.0/16 (traps.md).
+        assert!(docker.contains("\nEnvironmentFile=/run/flannel/subnet.env\n"), "{docker}");
+        // ${VAR} inside a word: replaced by the value as one argument.
+        assert!(docker.contains("ExecStart=/usr/bin/dockerd --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU} --ip-masq=false\n"), "{docker}");
         assert!(docker.contains("Requires=flanneld.service") && docker.contains("After=network-online.target firewalld.service flanneld.service"));
     }
+    // docker masquerades only when flanneld does not (mk-docker-opts.sh's rule)
+    let mut spec = tutorial("3.5.17", "0.26.1");
+    spec.network.ip_masq = false;
+    let c = spec.render().unwrap();
+    assert!(text(&c.hosts["etcd03"], "/usr/lib/systemd/system/docker.service").contains("--ip-masq=true\n"));
 }
 
 /// Bug 6: flannel's network was docker's own 172.17.0.0/16.

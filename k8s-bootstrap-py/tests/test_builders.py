@@ -32,7 +32,7 @@ def test_rust_defaults() -> None:
     assert f["backend"] == {"type": "vxlan", "vni": 1, "port": 8472, "direct_routing": False}
     assert f["etcd_endpoints"] == "https://127.0.0.1:2379"
     d = kb.DockerUnit().to_dict()
-    assert (d["mode"], d["dockerd"], d["opts_file"]) == ("flannel-env", "/usr/bin/dockerd", "/run/flannel/docker")
+    assert (d["mode"], d["dockerd"], d["opts_file"]) == ("flannel-env", "/usr/bin/dockerd", "/run/flannel/subnet.env")
     h = kb.HostPrep(hostname="etcd01").to_dict()
     assert h["modules"] == ["overlay", "br_netfilter"]
     assert ["net.ipv4.ip_forward", "1"] in h["sysctls"]

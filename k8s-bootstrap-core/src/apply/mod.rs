@@ -750,7 +750,6 @@ impl Engine {
             }
             if h.has(Role::Node) {
                 bin(&bins.flanneld, format!("{k8s_bin}/flanneld"));
-                bin(&bins.mk_docker_opts, format!("{k8s_bin}/mk-docker-opts.sh"));
             }
             for f in &render.files {
                 items.push(Item {
@@ -797,7 +796,7 @@ impl Engine {
             for (name, bytes) in &releases.files {
                 let dir = match name.as_str() {
                     "etcd" | "etcdctl" if h.roles.contains(&Role::Etcd) => &etcd_bin,
-                    "flanneld" | "mk-docker-opts.sh" if h.roles.contains(&Role::Node) => &k8s_bin,
+                    "flanneld" if h.roles.contains(&Role::Node) => &k8s_bin,
                     _ => continue,
                 };
                 let path = format!("{dir}/{name}");

@@ -29,10 +29,12 @@ fn check_private(path: &str, stat: Option<FileStat>, private_mode: u32) -> Resul
 }
 
 /// Reads the files of `bundle` (certificates, keys, the CA key) that exist
-/// in `dir`, by bundle-relative path, after checking that the folder and
-/// every key in it are private ([`PkiDirError::Insecure`] otherwise).
+/// in `dir`, by bundle-relative path, after checking that every key in it
+/// is private, and the folder too when it holds a key
+/// ([`PkiDirError::Insecure`] otherwise). A folder without keys yet may be
+/// open: [`write_issued`] makes it private before the first key goes in.
 pub(crate) async fn read_existing(bundle: &CertBundle, local: &dyn Transport, dir: &str) -> Result<BTreeMap<String, Vec<u8>>, PkiDirError> {
-    check_private(dir, local.stat(dir).await?, DIR_MODE)?;
+    let dir_stat = local.stat(dir).await?;
     let mut existing = BTreeMap::new();
     let mut names: Vec<(String, bool)> = vec![("ca-key.pem".into(), true)];
     for id in bundle.wanted() {
@@ -41,8 +43,9 @@ pub(crate) async fn read_existing(bundle: &CertBundle, local: &dyn Transport, di
     }
     for (name, key) in names {
         let path = format!("{dir}/{name}");
-        if key {
-            check_private(&path, local.stat(&path).await?, 0o600)?;
+        if key && let Some(st) = local.stat(&path).await? {
+            check_private(dir, dir_stat.clone(), DIR_MODE)?;
+            check_private(&path, Some(st), 0o600)?;
         }
         if let Some(b) = local.read_file(&path).await? {
             existing.insert(name, b);
@@ -51,18 +54,21 @@ pub(crate) async fn read_existing(bundle: &CertBundle, local: &dyn Transport, di
     Ok(existing)
 }
 
-/// Writes every file of `issued` into `dir` atomically (keys 0600), creating
-/// the folder 0700 first when it does not exist.
+/// Writes every file of `issued` into `dir` atomically (keys 0600), after
+/// making the folder private: created 0700 when absent, set to 0700 when it
+/// exists without keys (as a fresh `mkdir pki` or temporary folder does).
 pub(crate) async fn write_issued(issued: &Issued, local: &dyn Transport, dir: &str) -> Result<(), PkiDirError> {
     if issued.files.is_empty() {
         return Ok(());
     }
-    if local.stat(dir).await?.is_none() {
+    match local.stat(dir).await? {
         // `mkdir -p` makes the parents with the umask, and `-m` sets the
         // folder's own mode whatever the umask is.
-        local.run_ok(&Command::new(["mkdir", "-p", "-m", "700", "--", dir])).await?;
-        check_private(dir, local.stat(dir).await?, DIR_MODE)?;
+        None => drop(local.run_ok(&Command::new(["mkdir", "-p", "-m", "700", "--", dir])).await?),
+        Some(st) if st.mode & 0o077 != 0 => drop(local.run_ok(&Command::new(["chmod", "700", "--", dir])).await?),
+        Some(_) => {}
     }
+    check_private(dir, local.stat(dir).await?, DIR_MODE)?;
     for f in &issued.files {
         local.put_file(&format!("{dir}/{}", f.path), &FileSource::Bytes(f.contents.clone()), &PutOptions::new(f.mode)).await?;
     }

@@ -66,7 +66,7 @@ pub enum ReleaseError {
 }
 
 /// Binaries taken from release tarballs, by file name (`etcd`, `etcdctl`,
-/// `flanneld`, `mk-docker-opts.sh`).
+/// `flanneld`).
 ///
 /// ```
 /// use k8s_bootstrap_core::apply::ReleaseBinaries;
@@ -106,7 +106,7 @@ impl ReleaseBinaries {
     /// spec.binaries.flannel_release = Some(ReleaseSource { path: Some(tgz.to_string_lossy().into()), ..Default::default() });
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let bins = fetch_releases(&spec, &LocalTransport::new(), "/tmp/cache").await.unwrap();
-    /// assert_eq!(bins.names().collect::<Vec<_>>(), ["flanneld", "mk-docker-opts.sh"]);
+    /// assert_eq!(bins.names().collect::<Vec<_>>(), ["flanneld"]); // no mk-docker-opts.sh: docker reads subnet.env
     /// # });
     /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -220,7 +220,7 @@ pub async fn fetch_releases(spec: &ClusterSpec, local: &dyn Transport, cache_dir
     let mut out = ReleaseBinaries::default();
     for (field, release, names) in [
         ("binaries.etcd_release", &spec.binaries.etcd_release, &["etcd", "etcdctl"][..]),
-        ("binaries.flannel_release", &spec.binaries.flannel_release, &["flanneld", "mk-docker-opts.sh"][..]),
+        ("binaries.flannel_release", &spec.binaries.flannel_release, &["flanneld"][..]),
     ] {
         let Some(r) = release else { continue };
         let bytes = tarball(field, r, local, cache_dir).await?;

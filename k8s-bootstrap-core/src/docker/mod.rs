@@ -1,13 +1,14 @@
-//! [`DockerUnit`]: docker.service reading flannel's options
-//! (`EnvironmentFile` + `$DOCKER_NETWORK_OPTIONS`, after and requiring
-//! flanneld), or a daemon.json with `bip`/`mtu`; never both.
+//! [`DockerUnit`]: docker.service taking its bridge from flanneld's lease
+//! (`EnvironmentFile=/run/flannel/subnet.env`, `--bip=${FLANNEL_SUBNET}
+//! --mtu=${FLANNEL_MTU}`, after and requiring flanneld), or a daemon.json
+//! with `bip`/`mtu`; never both.
 //!
 //! ```
 //! use k8s_bootstrap_core::docker::DockerUnit;
 //! let r = DockerUnit::default().registry_mirror("http://f1361db2.m.daocloud.io").render().unwrap();
 //! let unit = r.file("/usr/lib/systemd/system/docker.service").unwrap().text();
-//! assert!(unit.contains("EnvironmentFile=/run/flannel/docker\n"));
-//! assert!(unit.contains("ExecStart=/usr/bin/dockerd $DOCKER_NETWORK_OPTIONS\n"));
+//! assert!(unit.contains("EnvironmentFile=/run/flannel/subnet.env\n"));
+//! assert!(unit.contains("ExecStart=/usr/bin/dockerd --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU} --ip-masq=false\n"));
 //! assert!(unit.contains("Requires=flanneld.service"));
 //! let json = r.file("/etc/docker/daemon.json").unwrap().text();
 //! assert!(json.contains("registry-mirrors") && !json.contains("bip"));
@@ -62,14 +63,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// ```
 /// use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};
 /// let unit = |m: DockerMode| DockerUnit::default().mode(m).render().unwrap().files[0].text().to_string();
-/// assert!(unit(DockerMode::FlannelEnv).contains("ExecStart=/usr/bin/dockerd $DOCKER_NETWORK_OPTIONS\n"));
+/// assert!(unit(DockerMode::FlannelEnv).contains("ExecStart=/usr/bin/dockerd --bip=${FLANNEL_SUBNET} "));
 /// assert!(unit(DockerMode::DaemonJson).contains("ExecStart=/usr/bin/dockerd\n"));
 /// assert_eq!(serde_yaml_ng::from_str::<DockerMode>("daemon-json").unwrap(), DockerMode::DaemonJson);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DockerMode {
-    /// From flannel through mk-docker-opts.sh and `$DOCKER_NETWORK_OPTIONS` (default).
+    /// From flanneld's lease: `--bip`/`--mtu` read from its subnet.env (default).
     #[default]
     FlannelEnv,
     /// From `bip`/`mtu` in daemon.json; the unit has no network flags.
@@ -118,8 +119,13 @@ pub struct DockerUnit {
     pub dockerd: String,
     /// Unit directory.
     pub systemd_dir: String,
-    /// flannel's docker options file (flannel-env mode).
+    /// The file docker reads `FLANNEL_SUBNET` and `FLANNEL_MTU` from
+    /// (flannel-env mode): flanneld's own subnet.env, only ever read.
     pub opts_file: String,
+    /// docker's own `--ip-masq` (flannel-env mode): `false` when flanneld
+    /// masquerades (`--ip-masq`), as mk-docker-opts.sh derived it.
+    #[serde(default)]
+    pub ip_masq: bool,
     /// `data-root`.
     pub data_root: Option<String>,
     /// `storage-driver`.
@@ -140,7 +146,8 @@ impl Default for DockerUnit {
             mode: DockerMode::FlannelEnv,
             dockerd: "/usr/bin/dockerd".into(),
             systemd_dir: "/usr/lib/systemd/system".into(),
-            opts_file: crate::flannel::DOCKER_OPTS_FILE.into(),
+            opts_file: crate::flannel::SUBNET_ENV.into(),
+            ip_masq: false,
             data_root: None,
             storage_driver: None,
             registry_mirrors: Vec::new(),
@@ -157,6 +164,7 @@ struct UnitTemplate<'a> {
     flannel: bool,
     opts_file: &'a str,
     dockerd: &'a str,
+    ip_masq: bool,
 }
 
 /// Path of daemon.json.
@@ -189,7 +197,8 @@ impl DockerUnit {
             mode: d.mode,
             dockerd: spec.layout.dockerd.clone(),
             systemd_dir: spec.layout.systemd_dir.clone(),
-            opts_file: crate::flannel::DOCKER_OPTS_FILE.into(),
+            opts_file: crate::flannel::SUBNET_ENV.into(),
+            ip_masq: !spec.network.ip_masq,
             data_root: d.data_root.clone(),
             storage_driver: d.storage_driver.clone(),
             registry_mirrors: d.registry_mirrors.clone(),
@@ -312,7 +321,7 @@ impl DockerUnit {
                 p.push(Problem::new(format!("registry_mirrors[{i}]"), m, "a registry mirror is an http(s) URL"));
             }
         }
-        for (field, path) in [("dockerd", Some(&self.dockerd)), ("data_root", self.data_root.as_ref()), ("systemd_dir", Some(&self.systemd_dir))] {
+        for (field, path) in [("dockerd", Some(&self.dockerd)), ("opts_file", Some(&self.opts_file)), ("data_root", self.data_root.as_ref()), ("systemd_dir", Some(&self.systemd_dir))] {
             if let Some(path) = path
                 && let Some(rule) = crate::spec::path_rule(path)
             {
@@ -391,7 +400,7 @@ impl DockerUnit {
         }
         let mut out = HostRender::default();
         let unit_file = self.unit_file();
-        let t = UnitTemplate { flannel: self.mode == DockerMode::FlannelEnv, opts_file: &self.opts_file, dockerd: &self.dockerd };
+        let t = UnitTemplate { flannel: self.mode == DockerMode::FlannelEnv, opts_file: &self.opts_file, dockerd: &self.dockerd, ip_masq: self.ip_masq };
         let text = crate::render::text_file(t.render()).map_err(|source| Error::Template { file: unit_file.clone(), source })?;
         out.files.push(RenderedFile::new(&unit_file, text, 0o644));
         if let Some(json) = self.daemon_json() {

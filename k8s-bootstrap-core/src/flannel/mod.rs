@@ -49,25 +49,20 @@ pub const DEFAULT_NETWORK: Ipv4Cidr = match Ipv4Cidr::from_octets(10, 244, 0, 0,
 /// assert_eq!(FlannelConfig::default().config_key(), "/coreos.com/network/config");
 /// ```
 pub const DEFAULT_PREFIX: &str = "/coreos.com/network";
-/// Where flannel writes its lease (read back on restart: never overwrite it).
-///
-/// ```
-/// use k8s_bootstrap_core::flannel::{FlannelConfig, SUBNET_ENV};
-/// // mk-docker-opts.sh reads the lease from here (-f) and never writes to it.
-/// let argv = FlannelConfig::default().docker_opts_argv();
-/// assert_eq!(argv.iter().position(|a| a == "-f").map(|i| &argv[i + 1]), Some(&SUBNET_ENV.to_string()));
-/// ```
-pub const SUBNET_ENV: &str = "/run/flannel/subnet.env";
-/// Where docker's options from mk-docker-opts.sh go.
+/// Where flanneld writes its lease (`FLANNEL_NETWORK`, `FLANNEL_SUBNET`,
+/// `FLANNEL_MTU`, `FLANNEL_IPMASQ`) and reads it back on restart to keep
+/// it. Only flanneld writes it: docker's unit reads its bridge from it
+/// directly, with no mk-docker-opts.sh (whose `-d` over this file was the
+/// tutorial's bug 5).
 ///
 /// ```
 /// use k8s_bootstrap_core::docker::DockerUnit;
-/// use k8s_bootstrap_core::flannel::DOCKER_OPTS_FILE;
-/// // docker.service reads flannel's options from this file.
+/// use k8s_bootstrap_core::flannel::SUBNET_ENV;
 /// let unit = DockerUnit::default().render().unwrap().files[0].text().to_string();
-/// assert!(unit.contains(&format!("EnvironmentFile={DOCKER_OPTS_FILE}\n")));
+/// assert!(unit.contains(&format!("EnvironmentFile={SUBNET_ENV}\n")));
+/// assert!(unit.contains("--bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}"));
 /// ```
-pub const DOCKER_OPTS_FILE: &str = "/run/flannel/docker";
+pub const SUBNET_ENV: &str = "/run/flannel/subnet.env";
 
 /// Whether flannel `v` needs etcd's v2 API (flannel <= 0.17; v3 from 0.18).
 ///
@@ -253,13 +248,13 @@ impl Fields {
 }
 
 /// The flannel releases k8s-bootstrap renders for: the oldest and newest
-/// minor (0.11, the tutorial's, to 0.27). Others are refused by validation.
+/// minor (0.11, the tutorial's, to 0.28, the one the tests run). Others are refused by validation.
 ///
 /// ```
 /// use k8s_bootstrap_core::flannel::SUPPORTED_VERSIONS;
-/// assert_eq!(SUPPORTED_VERSIONS.1.to_string(), "0.27");
+/// assert_eq!(SUPPORTED_VERSIONS.1.to_string(), "0.28");
 /// ```
-pub const SUPPORTED_VERSIONS: (Version, Version) = (Version::minor(0, 11), Version::minor(0, 27));
+pub const SUPPORTED_VERSIONS: (Version, Version) = (Version::minor(0, 11), Version::minor(0, 28));
 
 /// flannel for one version. `Default` is flannel 0.26.1 on 10.244.0.0/16, vxlan.
 ///
@@ -272,8 +267,8 @@ pub const SUPPORTED_VERSIONS: (Version, Version) = (Version::minor(0, 11), Versi
 ///     .etcd_endpoints("https://192.168.1.30:2379,https://192.168.1.31:2379");
 /// let node = f.render_node("etcd02", "192.168.1.31".parse().unwrap(), Some("eth1")).unwrap();
 /// let unit = node.file("/usr/lib/systemd/system/flanneld.service").unwrap().text();
-/// // docker's options go to their own file, never over flannel's subnet.env
-/// assert!(unit.contains("-d /run/flannel/docker"));
+/// // nothing runs after flanneld to rewrite its subnet.env (the tutorial's bug 5)
+/// assert!(!unit.contains("mk-docker-opts") && !unit.contains("ExecStartPost"));
 /// // flanneld authenticates with its own client certificate, not a server.pem
 /// let opts = f.options("192.168.1.31".parse().unwrap(), Some("eth1"));
 /// assert!(opts.contains(&"--etcd-certfile=/opt/kubernetes/ssl/flanneld.pem".to_string()));
@@ -300,8 +295,6 @@ pub struct FlannelConfig {
     pub etcd_endpoints: String,
     /// `--ip-masq`.
     pub ip_masq: bool,
-    /// Run mk-docker-opts.sh after start (docker in flannel-env mode).
-    pub docker_opts: bool,
     /// Install root with `cfg/`, `bin/`, `ssl/` (default `/opt/kubernetes`).
     pub kubernetes_dir: String,
     /// Unit directory.
@@ -330,7 +323,6 @@ struct UnitTemplate<'a> {
     version: Version,
     env_file: &'a str,
     flanneld_bin: &'a str,
-    exec_start_post: Option<String>,
 }
 
 fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
@@ -359,7 +351,6 @@ impl FlannelConfig {
             etcd_prefix: DEFAULT_PREFIX.into(),
             etcd_endpoints: "https://127.0.0.1:2379".into(),
             ip_masq: true,
-            docker_opts: true,
             kubernetes_dir: "/opt/kubernetes".into(),
             systemd_dir: "/usr/lib/systemd/system".into(),
             cert_layout: CertLayout::PerMember,
@@ -377,7 +368,6 @@ impl FlannelConfig {
     /// ];
     /// let f = FlannelConfig::from_spec(&ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)));
     /// assert_eq!(f.etcd_endpoints, "https://192.168.1.30:2379,https://192.168.1.31:2379");
-    /// assert!(f.docker_opts); // docker in flannel-env mode (the default)
     /// ```
     pub fn from_spec(spec: &ClusterSpec) -> Self {
         let n = &spec.network;
@@ -391,7 +381,6 @@ impl FlannelConfig {
             etcd_prefix: n.etcd_prefix.clone(),
             etcd_endpoints: EtcdCluster::from_spec(spec).client_endpoints(),
             ip_masq: n.ip_masq,
-            docker_opts: spec.docker.mode == crate::docker::DockerMode::FlannelEnv,
             kubernetes_dir: spec.layout.kubernetes_dir.clone(),
             systemd_dir: spec.layout.systemd_dir.clone(),
             cert_layout: spec.pki.layout,
@@ -497,7 +486,7 @@ impl FlannelConfig {
         let v = self.version;
         let (lo, hi) = SUPPORTED_VERSIONS;
         if v.major_minor() < lo.major_minor() || v.major_minor() > hi.major_minor() {
-            p.push(Problem::new("version", v, "flannel 0.11 to 0.27 is supported").fix("use for example 0.26.1"));
+            p.push(Problem::new("version", v, "flannel 0.11 to 0.28 is supported").fix("use for example 0.26.1"));
         }
         let net = self.network;
         if net.prefix() > 28 {
@@ -692,28 +681,6 @@ impl FlannelConfig {
         o
     }
 
-    /// The command line that writes docker's options to their own file,
-    /// never over flannel's subnet.env.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::flannel::FlannelConfig;
-    /// let argv = FlannelConfig::default().docker_opts_argv();
-    /// assert_eq!(argv.join(" "), "/bin/sh /opt/kubernetes/bin/mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS \
-    ///                             -f /run/flannel/subnet.env -d /run/flannel/docker");
-    /// ```
-    pub fn docker_opts_argv(&self) -> Vec<String> {
-        vec![
-            "/bin/sh".into(),
-            format!("{}/mk-docker-opts.sh", self.dir("bin")),
-            "-k".into(),
-            "DOCKER_NETWORK_OPTIONS".into(),
-            "-f".into(),
-            SUBNET_ENV.into(),
-            "-d".into(),
-            DOCKER_OPTS_FILE.into(),
-        ]
-    }
-
     /// Renders the files, commands and certs of a node.
     ///
     /// ```
@@ -738,7 +705,6 @@ impl FlannelConfig {
             version: self.version,
             env_file: &env_file,
             flanneld_bin: &flanneld_bin,
-            exec_start_post: self.docker_opts.then(|| self.docker_opts_argv().join(" ")),
         };
         let unit_file = self.unit_file();
         out.files.push(RenderedFile::new(&unit_file, tmpl(&unit_file, unit.render())?, 0o644));

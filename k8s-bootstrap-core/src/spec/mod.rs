@@ -117,7 +117,8 @@ pub struct BinariesSpec {
     /// flanneld, installed to `<kubernetes_dir>/bin/flanneld` on nodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flanneld: Option<String>,
-    /// mk-docker-opts.sh, installed to `<kubernetes_dir>/bin/mk-docker-opts.sh` on nodes.
+    /// No longer used (a warning says so): docker takes its bridge from
+    /// flanneld's subnet.env itself, so mk-docker-opts.sh is not installed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mk_docker_opts: Option<String>,
     /// etcd's release tarball in the upstream layout
@@ -125,7 +126,7 @@ pub struct BinariesSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etcd_release: Option<ReleaseSource>,
     /// flannel's release tarball (`flannel-v0.11.0-linux-amd64.tar.gz`):
-    /// flanneld and mk-docker-opts.sh come from it.
+    /// flanneld comes from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flannel_release: Option<ReleaseSource>,
 }
@@ -300,7 +301,7 @@ fn default_ssh_port() -> u16 {
 pub struct Versions {
     /// etcd, 3.3 to 3.6 (`"3.4.23"`).
     pub etcd: Version,
-    /// flannel, 0.11 to 0.27 (`"0.26.1"`).
+    /// flannel, 0.11 to 0.28 (`"0.26.1"`).
     pub flannel: Version,
 }
 

@@ -79,8 +79,8 @@ pub(crate) fn check(spec: &ClusterSpec) -> (Vec<Problem>, Vec<Warning>) {
     }
     let b = &spec.binaries;
     for (field, release, singles) in [
-        ("etcd_release", &b.etcd_release, [("etcd", &b.etcd), ("etcdctl", &b.etcdctl)]),
-        ("flannel_release", &b.flannel_release, [("flanneld", &b.flanneld), ("mk_docker_opts", &b.mk_docker_opts)]),
+        ("etcd_release", &b.etcd_release, &[("etcd", &b.etcd), ("etcdctl", &b.etcdctl)][..]),
+        ("flannel_release", &b.flannel_release, &[("flanneld", &b.flanneld)][..]),
     ] {
         let Some(r) = release else { continue };
         let at = format!("binaries.{field}");
@@ -106,6 +106,12 @@ pub(crate) fn check(spec: &ClusterSpec) -> (Vec<Problem>, Vec<Warning>) {
                 problems.push(Problem::new(format!("binaries.{name}"), single.as_deref().unwrap_or_default(), format!("{name} also comes from binaries.{field}: give one or the other")));
             }
         }
+    }
+    if let Some(m) = &b.mk_docker_opts {
+        warnings.push(
+            Warning::new("binaries.mk_docker_opts", m, "no longer used: docker takes --bip and --mtu from flanneld's subnet.env itself, so no script runs on the hosts")
+                .fix("remove binaries.mk_docker_opts"),
+        );
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut addrs: HashMap<std::net::Ipv4Addr, usize> = HashMap::new();
