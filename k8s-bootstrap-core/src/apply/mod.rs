@@ -381,7 +381,7 @@ pub struct Failure {
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum FailureKind {
-    /// The host key is unknown or differs from the recorded one.
+    /// The host key is unknown, differs from the recorded one, or is refused (revoked, a bad host certificate).
     HostKey,
     /// The SSH server accepted none of the keys offered.
     Auth,
@@ -406,7 +406,7 @@ impl FailureKind {
     /// ```
     pub fn of(e: &TransportError) -> Self {
         match e {
-            TransportError::HostKeyUnknown { .. } | TransportError::HostKeyMismatch { .. } => Self::HostKey,
+            TransportError::HostKeyUnknown { .. } | TransportError::HostKeyMismatch { .. } | TransportError::HostKeyRejected { .. } => Self::HostKey,
             TransportError::Auth { .. } => Self::Auth,
             TransportError::Connect { .. } | TransportError::ConnectTimeout { .. } | TransportError::Ssh { .. } => Self::Connect,
             TransportError::CommandFailed { .. } | TransportError::Timeout { .. } => Self::Command,

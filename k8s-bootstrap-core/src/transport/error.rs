@@ -92,6 +92,33 @@ pub enum TransportError {
         /// What was expected (known_hosts line or pinned fingerprint).
         expected: String,
     },
+    /// The host key is refused whatever else known_hosts says: it (or the
+    /// CA of the host certificate it came in) is marked `@revoked`, or the
+    /// host presented a certificate that its `@cert-authority` line does not
+    /// vouch for (wrong CA, expired, not valid for this host, a user
+    /// certificate). Never retried.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::FailureKind;
+    /// use k8s_bootstrap_core::transport::TransportError;
+    /// let e = TransportError::HostKeyRejected {
+    ///     host: "10.77.0.12".into(),
+    ///     fingerprint: "SHA256:Zm9vYmFy".into(),
+    ///     reason: "the key is marked @revoked in /root/.ssh/known_hosts line 4".into(),
+    /// };
+    /// assert_eq!(e.to_string(), "10.77.0.12: host key SHA256:Zm9vYmFy refused: the key is marked @revoked in /root/.ssh/known_hosts line 4");
+    /// assert!(!e.is_retryable());
+    /// assert_eq!(FailureKind::of(&e), FailureKind::HostKey);
+    /// ```
+    #[error("{host}: host key {fingerprint} refused: {reason}")]
+    HostKeyRejected {
+        /// Host.
+        host: String,
+        /// SHA256 fingerprint of the key the host offered (of the key inside its certificate).
+        fingerprint: String,
+        /// Why, with the known_hosts file and line.
+        reason: String,
+    },
     /// A command exited non-zero (from [`Transport::run_ok`](super::Transport::run_ok)).
     #[error("{host}: `{command}` failed with exit code {code:?}: {stderr_tail}")]
     CommandFailed {
@@ -204,6 +231,9 @@ impl TransportError {
             },
             Self::HostKeyMismatch { host, fingerprint, expected } => {
                 Self::HostKeyMismatch { host: host.clone(), fingerprint: fingerprint.clone(), expected: expected.clone() }
+            }
+            Self::HostKeyRejected { host, fingerprint, reason } => {
+                Self::HostKeyRejected { host: host.clone(), fingerprint: fingerprint.clone(), reason: reason.clone() }
             }
             Self::CommandFailed { host, command, code, stderr_tail } => Self::CommandFailed {
                 host: host.clone(),

@@ -42,6 +42,8 @@ use async_trait::async_trait;
 
 mod error;
 mod local;
+#[cfg(feature = "ssh")]
+mod known_hosts;
 mod recording;
 mod script;
 #[cfg(feature = "ssh")]

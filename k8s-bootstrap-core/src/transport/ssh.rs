@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use russh::client::{self, Handle};
-use russh::keys::{self, HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{self, Algorithm, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Sig};
 use tokio::io::AsyncRead;
 
 use crate::shell::shell_quote as quote;
 
+use super::known_hosts::{self, KnownHosts, Verdict};
 use super::{
     Command, FileSource, FileStat, Output, PutOptions, PutOutcome, Result, Transport,
     TransportError, script,
@@ -39,14 +40,25 @@ pub enum HostKeyCheck {
     /// The key's SHA256 fingerprint must equal this (`SHA256:...` as printed
     /// by `ssh-keygen -lf`); known_hosts is not consulted.
     Pinned(String),
-    /// No check at all. Only by explicit choice; logs a warning on every connect.
+    /// No check at all. Only by explicit choice of a program built on this
+    /// library: every connect prints a warning on stderr. A cluster spec and
+    /// an ssh_config file can never ask for it.
     Off,
 }
 
 /// Where and how to connect. OpenSSH conventions by default: user `root`,
 /// port 22, keys `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` (those present)
 /// plus ssh-agent (if `SSH_AUTH_SOCK` is set), host keys from
-/// `~/.ssh/known_hosts` checked strictly, connect timeout 10 s, keepalive 15 s.
+/// `~/.ssh/known_hosts` (and the global `/etc/ssh/ssh_known_hosts`) checked
+/// strictly, connect timeout 10 s, keepalive 15 s. To read these settings
+/// from an OpenSSH config file, see [`SshConfigFile`](super::SshConfigFile).
+///
+/// known_hosts files are read as OpenSSH reads them: host patterns with
+/// wildcards and `!`, `[host]:port` entries, hashed entries, `@revoked`
+/// (the key is refused) and `@cert-authority` (host certificates signed by
+/// that CA are accepted for the matching hosts, after checking signature,
+/// validity, principals and type; a certificate is never taken for the
+/// plain key inside it).
 ///
 /// ```
 /// use k8s_bootstrap_core::transport::{HostKeyCheck, SshConfig};
@@ -72,10 +84,18 @@ pub struct SshConfig {
     passphrase: Option<String>,
     /// Try the keys of the ssh-agent first.
     pub use_agent: bool,
+    /// Like OpenSSH `IdentitiesOnly`: of the agent's keys, only those of
+    /// the identity files are offered.
+    pub identities_only: bool,
     /// The agent's socket; `None` means `$SSH_AUTH_SOCK`.
     pub agent_socket: Option<PathBuf>,
-    /// known_hosts file; `None` means `~/.ssh/known_hosts`.
+    /// known_hosts file, the one [`HostKeyCheck::AcceptNew`] records new keys
+    /// in; `None` means `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
+    /// Further known_hosts files, read but never written (the other files of
+    /// `UserKnownHostsFile`, `GlobalKnownHostsFile`); missing files are
+    /// skipped. Default `/etc/ssh/ssh_known_hosts`, `/etc/ssh/ssh_known_hosts2`.
+    pub extra_known_hosts: Vec<PathBuf>,
     /// Host key checking mode.
     pub host_key_check: HostKeyCheck,
     /// Limit for TCP connect + SSH handshake, and again for authentication.
@@ -101,8 +121,10 @@ impl std::fmt::Debug for SshConfig {
             .field("identity_files", &self.identity_files)
             .field("passphrase", &self.passphrase.as_ref().map(|_| "***"))
             .field("use_agent", &self.use_agent)
+            .field("identities_only", &self.identities_only)
             .field("agent_socket", &self.agent_socket)
             .field("known_hosts", &self.known_hosts)
+            .field("extra_known_hosts", &self.extra_known_hosts)
             .field("host_key_check", &self.host_key_check)
             .field("connect_timeout", &self.connect_timeout)
             .field("keepalive", &self.keepalive)
@@ -131,8 +153,10 @@ impl SshConfig {
             identity_files: Vec::new(),
             passphrase: None,
             use_agent: true,
+            identities_only: false,
             agent_socket: None,
             known_hosts: None,
+            extra_known_hosts: GLOBAL_KNOWN_HOSTS.iter().map(PathBuf::from).collect(),
             host_key_check: HostKeyCheck::Strict,
             connect_timeout: Duration::from_secs(10),
             keepalive: Some(Duration::from_secs(15)),
@@ -245,6 +269,41 @@ impl SshConfig {
         self
     }
 
+    /// Sets the further known_hosts files that are read (replacing the
+    /// global ones; an empty list reads only [`SshConfig::known_hosts`]).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// assert_eq!(SshConfig::new("192.168.1.30").extra_known_hosts[0].to_str(), Some("/etc/ssh/ssh_known_hosts"));
+    /// let cfg = SshConfig::new("192.168.1.30").extra_known_hosts(["/etc/k8s-bootstrap/ca_known_hosts"]);
+    /// assert_eq!(cfg.extra_known_hosts.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn extra_known_hosts<I, P>(mut self, files: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.extra_known_hosts = files.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Offers, of the agent's keys, only those of the identity files
+    /// (OpenSSH `IdentitiesOnly`).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    ///
+    /// let cfg = SshConfig::new("192.168.1.30").identity_file("/home/me/.ssh/etcd_ed25519").identities_only(true);
+    /// assert!(cfg.identities_only && cfg.use_agent); // the agent may still sign with that key
+    /// ```
+    #[must_use]
+    pub fn identities_only(mut self, yes: bool) -> Self {
+        self.identities_only = yes;
+        self
+    }
+
     /// Sets the host key checking mode.
     ///
     /// ```
@@ -349,6 +408,13 @@ impl SshConfig {
             .unwrap_or_else(|| home().join(".ssh").join("known_hosts"))
     }
 
+    /// Every known_hosts file read: the main one, then the extra ones.
+    fn known_hosts_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.known_hosts_path()];
+        files.extend(self.extra_known_hosts.iter().cloned());
+        files
+    }
+
     fn key_files(&self) -> Vec<PathBuf> {
         if !self.identity_files.is_empty() {
             return self.identity_files.clone();
@@ -361,6 +427,9 @@ impl SshConfig {
     }
 }
 
+/// OpenSSH's default `GlobalKnownHostsFile`.
+const GLOBAL_KNOWN_HOSTS: [&str; 2] = ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"];
+
 fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -372,70 +441,96 @@ struct Client {
     host: String,
     port: u16,
     check: HostKeyCheck,
+    known: Arc<KnownHosts>,
+    /// Where accept-new records keys (the first known_hosts file).
     known_hosts: PathBuf,
     rejected: Arc<Mutex<Option<TransportError>>>,
 }
 
 impl Client {
-    fn verdict(&self, key: &PublicKey) -> std::result::Result<(), TransportError> {
-        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+    fn rejected(&self, fingerprint: &str, reason: String) -> TransportError {
+        TransportError::HostKeyRejected { host: self.host.clone(), fingerprint: fingerprint.to_string(), reason }
+    }
+
+    fn verdict(&self, key: &PublicKeyOrCertificate) -> std::result::Result<(), TransportError> {
+        let (data, cert) = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => (key.key_data().clone(), None),
+            PublicKeyOrCertificate::Certificate(c) => (c.public_key().clone(), Some(c)),
+        };
+        let fingerprint = known_hosts::fingerprint(&data);
         let mismatch = |expected: String| TransportError::HostKeyMismatch {
             host: self.host.clone(),
             fingerprint: fingerprint.clone(),
             expected,
         };
-        match &self.check {
-            HostKeyCheck::Off => {
+        let name = known_hosts::lookup_name(&self.host, self.port);
+        match (&self.check, cert) {
+            (HostKeyCheck::Off, _) => {
                 tracing::warn!(host = %self.host, %fingerprint, "host key checking is OFF: accepting any key");
                 Ok(())
             }
-            HostKeyCheck::Pinned(want) => {
+            (HostKeyCheck::Pinned(want), None) => {
                 if want.trim() == fingerprint {
                     Ok(())
                 } else {
                     Err(mismatch(format!("the pinned fingerprint is {want}")))
                 }
             }
-            HostKeyCheck::Strict | HostKeyCheck::AcceptNew => {
-                match keys::check_known_hosts_path(&self.host, self.port, key, &self.known_hosts) {
-                    Ok(true) => Ok(()),
-                    Ok(false) if self.check == HostKeyCheck::AcceptNew => {
-                        if let Some(dir) = self.known_hosts.parent() {
-                            let _ = std::fs::create_dir_all(dir);
-                        }
-                        keys::known_hosts::learn_known_hosts_path(
-                            &self.host,
-                            self.port,
-                            key,
-                            &self.known_hosts,
-                        )
-                        .map_err(|e| TransportError::Connect {
-                            host: self.host.clone(),
-                            reason: format!(
-                                "cannot record host key in {}: {e}",
-                                self.known_hosts.display()
-                            ),
-                        })?;
-                        tracing::info!(host = %self.host, %fingerprint, file = %self.known_hosts.display(), "recorded new host key");
+            (HostKeyCheck::Pinned(_), Some(_)) => Err(self.rejected(
+                &fingerprint,
+                "it is a host certificate, and a pinned fingerprint is checked against plain keys only".into(),
+            )),
+            (HostKeyCheck::Strict | HostKeyCheck::AcceptNew, Some(cert)) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                match self.known.check_certificate(&name, &self.host, cert, now) {
+                    Verdict::Known { at } => {
+                        tracing::debug!(host = %self.host, %fingerprint, ca = %at, "host certificate accepted");
                         Ok(())
                     }
-                    Ok(false) => Err(TransportError::HostKeyUnknown {
+                    Verdict::Revoked { at } => Err(self.rejected(&fingerprint, format!("its certificate or CA is marked @revoked in {at}"))),
+                    Verdict::BadCertificate(why) => Err(self.rejected(
+                        &fingerprint,
+                        format!(
+                            "the host presented a certificate and {why}; a certificate is never accepted as the plain key it \
+                             contains: fix the certificate or the @cert-authority line, or remove the @cert-authority line \
+                             for this host so that its plain key is checked"
+                        ),
+                    )),
+                    other => Err(self.rejected(&fingerprint, format!("unexpected verdict for a certificate: {other:?}"))),
+                }
+            }
+            (HostKeyCheck::Strict | HostKeyCheck::AcceptNew, None) => match self.known.check_key(&name, &data) {
+                Verdict::Known { at } => {
+                    tracing::debug!(host = %self.host, %fingerprint, entry = %at, "host key known");
+                    Ok(())
+                }
+                Verdict::Revoked { at } => Err(self.rejected(&fingerprint, format!("the key is marked @revoked in {at}"))),
+                Verdict::Changed { at } => Err(mismatch(format!("{at} records a different key"))),
+                Verdict::Unknown { .. } if self.check == HostKeyCheck::AcceptNew => {
+                    known_hosts::append(&self.known_hosts, &self.host, self.port, &data).map_err(|e| TransportError::Connect {
+                        host: self.host.clone(),
+                        reason: format!("cannot record host key in {}: {e}", self.known_hosts.display()),
+                    })?;
+                    tracing::info!(host = %self.host, %fingerprint, file = %self.known_hosts.display(), "recorded new host key");
+                    Ok(())
+                }
+                Verdict::Unknown { other_types, cert_authority } => {
+                    if !other_types.is_empty() || cert_authority {
+                        tracing::warn!(host = %self.host, %fingerprint, ?other_types, cert_authority, "host key unknown, but the host has other entries");
+                    }
+                    Err(TransportError::HostKeyUnknown {
                         host: self.host.clone(),
                         addr: self.host.clone(),
                         port: self.port,
                         fingerprint,
                         known_hosts: self.known_hosts.clone(),
-                    }),
-                    Err(keys::Error::KeyChanged { line }) => Err(mismatch(format!(
-                        "{} line {line} records a different key",
-                        self.known_hosts.display()
-                    ))),
-                    Err(e) => Err(TransportError::Connect {
-                        host: self.host.clone(),
-                        reason: format!("cannot read {}: {e}", self.known_hosts.display()),
-                    }),
+                    })
                 }
-            }
+                Verdict::BadCertificate(why) => Err(self.rejected(&fingerprint, why)),
+            },
         }
     }
 }
@@ -447,11 +542,7 @@ impl client::Handler for Client {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> std::result::Result<bool, Self::Error> {
-        let pk = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(c) => PublicKey::new(c.public_key().clone(), ""),
-        };
-        match self.verdict(&pk) {
+        match self.verdict(key) {
             Ok(()) => Ok(true),
             Err(e) => {
                 if let Ok(mut r) = self.rejected.lock() {
@@ -461,6 +552,25 @@ impl client::Handler for Client {
             }
         }
     }
+}
+
+/// Host key algorithms to offer: those known_hosts records for the host
+/// first (as OpenSSH orders them), and host certificates only when an
+/// `@cert-authority` line matches the host.
+fn preferred(known: &KnownHosts, name: &str, check: &HostKeyCheck) -> russh::Preferred {
+    let mut p = russh::Preferred::default();
+    if !matches!(check, HostKeyCheck::Strict | HostKeyCheck::AcceptNew) {
+        return p;
+    }
+    let recorded = known.known_algorithms(name);
+    let is_recorded = |a: &Algorithm| recorded.iter().any(|r| r == a || (r.clone().is_rsa() && a.clone().is_rsa()));
+    let (mut first, rest): (Vec<Algorithm>, Vec<Algorithm>) = p.key.iter().cloned().partition(is_recorded);
+    first.extend(rest);
+    p.key = first.into();
+    if known.has_cert_authority(name) {
+        p.host_key_certificates = p.key.to_vec().into();
+    }
+    p
 }
 
 /// A host over SSH. One connection, reused (and shared by clones) for many
@@ -528,10 +638,28 @@ impl SshTransport {
     async fn connect_inner(config: SshConfig) -> Result<Self> {
         let host = config.host.clone();
         let rejected = Arc::new(Mutex::new(None));
+        if config.host_key_check == HostKeyCheck::Off {
+            // On stderr, not only as a tracing event: nobody may be collecting those.
+            eprintln!(
+                "warning: {host}: host key checking is OFF (HostKeyCheck::Off): any key is accepted, \
+                 so a man-in-the-middle would not be noticed"
+            );
+        }
+        let known = match &config.host_key_check {
+            HostKeyCheck::Strict | HostKeyCheck::AcceptNew => {
+                KnownHosts::load(&config.known_hosts_files()).map_err(|e| TransportError::Connect {
+                    host: host.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            _ => KnownHosts::default(),
+        };
+        let preferred = preferred(&known, &known_hosts::lookup_name(&host, config.port), &config.host_key_check);
         let handler = Client {
             host: host.clone(),
             port: config.port,
             check: config.host_key_check.clone(),
+            known: Arc::new(known),
             known_hosts: config.known_hosts_path(),
             rejected: rejected.clone(),
         };
@@ -540,6 +668,7 @@ impl SshTransport {
             keepalive_max: 3,
             inactivity_timeout: None,
             nodelay: true,
+            preferred,
             ..client::Config::default()
         });
         let jump = match &config.proxy_jump {
@@ -776,12 +905,28 @@ async fn authenticate(handle: &mut Handle<Client>, config: &SshConfig) -> Result
         .agent_socket
         .clone()
         .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from));
+    // IdentitiesOnly: the agent may sign only with the keys of the identity files.
+    let allowed: Option<Vec<PublicKey>> = config.identities_only.then(|| {
+        config
+            .key_files()
+            .iter()
+            .filter_map(|p| {
+                let public = PathBuf::from(format!("{}.pub", p.display()));
+                PublicKey::read_openssh_file(&public)
+                    .ok()
+                    .or_else(|| keys::load_secret_key(p, config.passphrase.as_deref()).ok().map(|k| k.public_key().clone()))
+            })
+            .collect()
+    });
     if let (true, Some(sock)) = (config.use_agent, agent_socket) {
         match keys::agent::client::AgentClient::connect_uds(&sock).await {
             Ok(mut agent) => {
                 let ids = agent.request_identities().await.unwrap_or_default();
                 for id in ids {
                     let pk = id.public_key().into_owned();
+                    if allowed.as_ref().is_some_and(|a| !a.iter().any(|k| k.key_data() == pk.key_data())) {
+                        continue;
+                    }
                     let hash = if pk.algorithm().is_rsa() {
                         rsa_hash
                     } else {
