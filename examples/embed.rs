@@ -110,7 +110,7 @@ fn parse_args() -> anyhow::Result<Args> {
 /// not set here keeps its secure default (per-member certificates,
 /// https-only etcd with client cert auth, pod network 10.244.0.0/16, ...).
 fn tutorial_cluster(a: &Args) -> ClusterSpec {
-    let ssh = SshSpec { user: a.user.clone(), port: 22, identity: a.identity.clone(), host_key: None };
+    let ssh = SshSpec { user: Some(a.user.clone()), identity: a.identity.clone(), ..SshSpec::default() };
     let hosts = a
         .hosts
         .iter()
@@ -213,6 +213,7 @@ async fn run(a: Args) -> anyhow::Result<bool> {
         known_hosts: a.known_hosts.clone(),
         accept_new_host_keys: a.accept_new_host_keys,
         connect_timeout: Some(Duration::from_secs(10)),
+        ssh_config: None,
     };
     opts.dry_run = a.plan_only;
     let opened = apply::open(&spec, &opts).await.context("opening the cluster")?;

@@ -94,6 +94,7 @@ pub async fn engine(g: &Global, c: &Conn, spec: &ClusterSpec, dry_run: bool) -> 
         known_hosts: c.known_hosts.clone(),
         accept_new_host_keys: c.accept_new_host_keys,
         connect_timeout: Some(Duration::from_secs(c.connect_timeout)),
+        ssh_config: g.ssh_config.clone(),
     };
     let opened = apply::open(spec, &opts).await.map_err(|e| match e {
         OpenError::Engine(e) => anyhow::Error::from(Invalid(e.to_string())),

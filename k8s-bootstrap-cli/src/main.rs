@@ -109,6 +109,9 @@ pub struct Global {
     /// Only errors and the final report (no progress).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// OpenSSH client config file, like `ssh -F` (default: ~/.ssh/config, /etc/ssh/ssh_config).
+    #[arg(short = 'F', long, global = true, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 /// Invalid input or usage: exit code 2.

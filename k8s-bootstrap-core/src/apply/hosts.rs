@@ -13,6 +13,8 @@ use crate::spec::ClusterSpec;
 use crate::transport::{
     Command, FileSource, FileStat, Output, PutOptions, PutOutcome, Result as TResult, Transport, TransportError,
 };
+#[cfg(feature = "ssh")]
+use crate::transport::{Resolved, SshConfig, SshConfigError, SshConfigFile, SshOverrides, SshTransport};
 
 /// A host that could not be reached: every operation fails with the error
 /// its connection attempt gave, so that an [`super::Engine`] reports that
@@ -79,34 +81,103 @@ impl Transport for Unreachable {
     }
 }
 
-/// How to reach the hosts: OpenSSH conventions unless said otherwise.
+/// How to reach the hosts: OpenSSH conventions unless said otherwise. These
+/// are the program's options (like `ssh`'s command line); each host's
+/// settings come from its spec `ssh` section, then from the OpenSSH config
+/// file, then from the defaults (see [`ssh_configs`]).
 ///
 /// ```
 /// use std::time::Duration;
 /// use k8s_bootstrap_core::apply::{ConnectOptions, OpenOptions};
-/// let d = ConnectOptions::default(); // ~/.ssh/known_hosts, strict, 10 s
-/// assert!(d.known_hosts.is_none() && !d.accept_new_host_keys && d.connect_timeout.is_none());
+/// let d = ConnectOptions::default(); // ~/.ssh/config, ~/.ssh/known_hosts, strict, 10 s
+/// assert!(d.known_hosts.is_none() && !d.accept_new_host_keys && d.connect_timeout.is_none() && d.ssh_config.is_none());
 /// let mut opts = OpenOptions::beside_spec("cluster.yaml");
 /// opts.connect = ConnectOptions {
 ///     known_hosts: Some("clusters/lab/known_hosts".into()),
 ///     accept_new_host_keys: true, // first contact with fresh VMs; a changed key is still an error
 ///     connect_timeout: Some(Duration::from_secs(5)),
+///     ssh_config: Some("clusters/lab/ssh_config".into()), // like `ssh -F`
 /// };
 /// assert_eq!(opts.connect.connect_timeout, Some(Duration::from_secs(5)));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
-    /// known_hosts file (default `~/.ssh/known_hosts`).
+    /// known_hosts file (default: ssh_config's `UserKnownHostsFile`, else
+    /// `~/.ssh/known_hosts`), for the hosts and their jump hosts.
     pub known_hosts: Option<PathBuf>,
     /// Trust unknown host keys on first use and record them (changed keys stay errors).
     pub accept_new_host_keys: bool,
     /// Connect timeout (default 10 s).
     pub connect_timeout: Option<Duration>,
+    /// The OpenSSH client config file to read, like `ssh -F FILE` (`none`:
+    /// none). Default: `~/.ssh/config` and `/etc/ssh/ssh_config`, those that exist.
+    pub ssh_config: Option<PathBuf>,
 }
 
-/// Connects to every host of `spec` over SSH, in parallel, with the spec's
-/// `ssh` settings (user, port, identity file, pinned host key). A host that
-/// cannot be reached gets an [`Unreachable`] transport.
+/// The SSH settings of every host of `spec`, by host name: what the host's
+/// `ssh` section gives (user, port, identity, host_key, proxy_jump) wins;
+/// the rest comes from the OpenSSH config file ([`ConnectOptions::ssh_config`],
+/// default `~/.ssh/config`) whose `Host` and `Match host` lines match the
+/// host's name or its address, then from the defaults. Jump hosts get their
+/// own settings from the same file. The options in `opts` apply to every
+/// host and jump host. Each entry also carries warnings for people (settings
+/// or `Match` blocks of the file that were ignored).
+///
+/// ```
+/// use k8s_bootstrap_core::apply::{ssh_configs, ConnectOptions};
+/// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, SshSpec, Version};
+/// let dir = tempfile::tempdir().unwrap();
+/// let file = dir.path().join("ssh_config");
+/// std::fs::write(&file, "Host etcd01\n  User deploy\n  Port 2222\nHost 192.168.1.*\n  ProxyJump admin@bastion\n").unwrap();
+/// let mut h = HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd]);
+/// h.ssh = Some(SshSpec { port: Some(22), ..SshSpec::default() });
+/// let spec = ClusterSpec::new(vec![h], Version::new(3, 5, 17), Version::new(0, 26, 1));
+/// let opts = ConnectOptions { ssh_config: Some(file), ..ConnectOptions::default() };
+/// let ssh = &ssh_configs(&spec, &opts)?["etcd01"].ssh;
+/// assert_eq!((ssh.host.as_str(), ssh.user.as_str(), ssh.port), ("192.168.1.30", "deploy", 22)); // the spec's port wins
+/// assert_eq!(ssh.proxy_jump.as_ref().map(|j| (j.user.as_str(), j.host.as_str())), Some(("admin", "bastion")));
+/// # Ok::<(), k8s_bootstrap_core::transport::SshConfigError>(())
+/// ```
+///
+/// # Errors
+/// [`SshConfigError`]: the file cannot be read or used (with file, line and
+/// value), for instance `StrictHostKeyChecking no`, which is refused.
+#[cfg(feature = "ssh")]
+pub fn ssh_configs(spec: &ClusterSpec, opts: &ConnectOptions) -> Result<BTreeMap<String, Resolved>, SshConfigError> {
+    let file = match &opts.ssh_config {
+        Some(p) => SshConfigFile::load(p)?,
+        None => SshConfigFile::load_default()?,
+    };
+    let mut out = BTreeMap::new();
+    for h in &spec.hosts {
+        let ssh = h.ssh.clone().unwrap_or_default();
+        let given = SshOverrides {
+            user: ssh.user,
+            port: ssh.port,
+            identity_files: ssh.identity.iter().map(|i| expand_home(i)).collect(),
+            proxy_jump: ssh.proxy_jump,
+            host_key: ssh.host_key,
+            known_hosts: opts.known_hosts.clone(),
+            accept_new_host_keys: opts.accept_new_host_keys,
+        };
+        let address = h.address.to_string();
+        let mut r = file.resolve_names(&[&h.name, &address], &address, &given)?;
+        if let Some(t) = opts.connect_timeout {
+            let mut hop = Some(&mut r.ssh);
+            while let Some(c) = hop {
+                c.connect_timeout = t;
+                hop = c.proxy_jump.as_deref_mut();
+            }
+        }
+        out.insert(h.name.clone(), r);
+    }
+    Ok(out)
+}
+
+/// Connects to every host of `spec` over SSH, in parallel, with the
+/// settings [`ssh_configs`] gives. A host that cannot be reached gets an
+/// [`Unreachable`] transport; if the OpenSSH config file cannot be used,
+/// every host does (with that error, [`TransportError::InvalidInput`]).
 ///
 /// ```no_run
 /// use k8s_bootstrap_core::apply::{connect, ConnectOptions, Engine};
@@ -123,35 +194,24 @@ pub struct ConnectOptions {
 /// ```
 #[cfg(feature = "ssh")]
 pub async fn connect(spec: &ClusterSpec, opts: &ConnectOptions) -> BTreeMap<String, Arc<dyn Transport>> {
-    use crate::transport::{HostKeyCheck, SshConfig, SshTransport};
-    let futs = spec.hosts.iter().map(|h| {
-        let mut cfg = SshConfig::new(h.address.to_string());
-        if let Some(ssh) = &h.ssh {
-            cfg = cfg.user(ssh.user.clone()).port(ssh.port);
-            if let Some(id) = &ssh.identity {
-                cfg = cfg.identity_file(expand_home(id));
-            }
-            if let Some(fp) = &ssh.host_key {
-                cfg = cfg.host_key_check(HostKeyCheck::Pinned(fp.clone()));
-            }
+    match ssh_configs(spec, opts) {
+        Ok(configs) => connect_all(configs.into_iter().map(|(name, r)| (name, r.ssh)).collect()).await,
+        Err(e) => {
+            let err = TransportError::InvalidInput { reason: e.to_string() };
+            spec.hosts.iter().map(|h| (h.name.clone(), Arc::new(Unreachable::new(h.name.clone(), &err)) as Arc<dyn Transport>)).collect()
         }
-        if let Some(k) = &opts.known_hosts {
-            cfg = cfg.known_hosts(k.clone());
-        }
-        if opts.accept_new_host_keys && cfg.host_key_check == HostKeyCheck::Strict {
-            cfg = cfg.host_key_check(HostKeyCheck::AcceptNew);
-        }
-        if let Some(t) = opts.connect_timeout {
-            cfg = cfg.connect_timeout(t);
-        }
-        let name = h.name.clone();
-        async move {
-            let t: Arc<dyn Transport> = match SshTransport::connect(cfg).await {
-                Ok(t) => Arc::new(t),
-                Err(e) => Arc::new(Unreachable::new(name.clone(), &e)),
-            };
-            (name, t)
-        }
+    }
+}
+
+/// Connects to every host, in parallel; unreachable ones get an [`Unreachable`].
+#[cfg(feature = "ssh")]
+pub(crate) async fn connect_all(configs: BTreeMap<String, SshConfig>) -> BTreeMap<String, Arc<dyn Transport>> {
+    let futs = configs.into_iter().map(|(name, cfg)| async move {
+        let t: Arc<dyn Transport> = match SshTransport::connect(cfg).await {
+            Ok(t) => Arc::new(t),
+            Err(e) => Arc::new(Unreachable::new(name.clone(), &e)),
+        };
+        (name, t)
     });
     futures::future::join_all(futs).await.into_iter().collect()
 }

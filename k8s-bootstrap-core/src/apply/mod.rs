@@ -70,7 +70,7 @@ use crate::spec::{ClusterSpec, Role};
 use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
 
 #[cfg(feature = "ssh")]
-pub use hosts::connect;
+pub use hosts::{connect, ssh_configs};
 pub use hosts::{ConnectOptions, PkiDirError, Unreachable, sync_pki_dir};
 #[cfg(feature = "ssh")]
 pub use open::open;

@@ -101,10 +101,16 @@ pub enum OpenError {
     /// The spec does not render, or a host lacks a certificate.
     #[error(transparent)]
     Engine(#[from] Error),
+    /// The OpenSSH config file cannot be read or used (file, line and value
+    /// in the error). Checked before anything else is done.
+    #[cfg(feature = "ssh")]
+    #[error("ssh config: {0}")]
+    SshConfig(#[from] crate::transport::SshConfigError),
 }
 
 /// A ready engine and the warnings met on the way (a leaf certificate cut to
-/// its CA's lifetime, a CA close to expiry).
+/// its CA's lifetime, a CA close to expiry, a setting of the OpenSSH config
+/// file that is ignored).
 ///
 /// ```no_run
 /// use k8s_bootstrap_core::apply::{open, ApplyOptions, OpenOptions};
@@ -125,9 +131,10 @@ pub struct Opened {
     pub warnings: Vec<String>,
 }
 
-/// Reconciles the PKI folder with the spec (writing it unless `dry_run`),
-/// fetches release tarballs, connects to every host over SSH in parallel and
-/// returns the engine.
+/// Resolves every host's SSH settings (the spec's, then the OpenSSH config
+/// file's, see [`super::ssh_configs`]), reconciles the PKI folder with the
+/// spec (writing it unless `dry_run`), fetches release tarballs, connects to
+/// every host over SSH in parallel and returns the engine.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -144,13 +151,20 @@ pub struct Opened {
 /// [`OpenError`]; unreachable hosts are not errors here (see [`Opened::engine`]).
 #[cfg(feature = "ssh")]
 pub async fn open(spec: &ClusterSpec, opts: &OpenOptions) -> Result<Opened, OpenError> {
+    let ssh = super::hosts::ssh_configs(spec, &opts.connect)?;
     let local = LocalTransport::new();
     let dir = opts.pki_dir.to_string_lossy();
     let pki = sync_pki_dir(spec, &local, &dir, opts.dry_run)
         .await
         .map_err(|source| OpenError::Pki { dir: opts.pki_dir.clone(), source })?;
     let releases = fetch_releases(spec, &local, &opts.cache_dir.to_string_lossy()).await?;
-    let hosts = super::hosts::connect(spec, &opts.connect).await;
+    let mut warnings = pki.warnings.clone();
+    for w in ssh.values().flat_map(|r| &r.warnings) {
+        if !warnings.contains(w) {
+            warnings.push(w.clone());
+        }
+    }
+    let hosts = super::hosts::connect_all(ssh.into_iter().map(|(name, r)| (name, r.ssh)).collect()).await;
     let engine = Engine::new(spec, &pki, hosts)?.with_releases(&releases);
-    Ok(Opened { engine, warnings: pki.warnings.clone() })
+    Ok(Opened { engine, warnings })
 }

@@ -254,37 +254,41 @@ impl HostSpec {
     }
 }
 
-/// SSH access to a host.
+/// SSH access to a host. Whatever is not given here comes from the
+/// OpenSSH config files (`~/.ssh/config`, or the one named by
+/// [`crate::apply::ConnectOptions::ssh_config`]) for the host's name or
+/// address, then from the defaults (user `root`, port 22, the ssh agent and
+/// `~/.ssh/id_*`); what is given here wins over those files.
 ///
 /// ```
 /// use k8s_bootstrap_core::spec::SshSpec;
-/// let s: SshSpec = serde_yaml_ng::from_str("{ user: vagrant, identity: ~/.ssh/id_ed25519 }").unwrap();
-/// assert_eq!((s.user.as_str(), s.port), ("vagrant", 22));
+/// let s: SshSpec = serde_yaml_ng::from_str("{ user: vagrant, identity: ~/.ssh/id_ed25519, proxy_jump: admin@bastion:2222 }").unwrap();
+/// assert_eq!((s.user.as_deref(), s.port), (Some("vagrant"), None));
+/// assert_eq!(s.proxy_jump.as_deref(), Some("admin@bastion:2222"));
 /// let d: SshSpec = serde_yaml_ng::from_str("{}").unwrap();
-/// assert_eq!(d.user, "root");
+/// assert_eq!(d, SshSpec::default()); // nothing given: ~/.ssh/config, then root on port 22
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshSpec {
-    /// Login user (default `root`).
-    #[serde(default = "default_ssh_user")]
-    pub user: String,
-    /// Port (default 22).
-    #[serde(default = "default_ssh_port")]
-    pub port: u16,
-    /// Path of the private key; default: the ssh agent.
+    /// Login user (default: ssh_config's `User`, else `root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Port (default: ssh_config's `Port`, else 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Path of the private key, tried before ssh_config's `IdentityFile`s;
+    /// default: the ssh agent and `~/.ssh/id_*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
     /// Expected host key fingerprint (`SHA256:...`), pinned instead of known_hosts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_key: Option<String>,
-}
-
-fn default_ssh_user() -> String {
-    "root".into()
-}
-fn default_ssh_port() -> u16 {
-    22
+    /// Jump hosts, as OpenSSH's `ProxyJump` (`[user@]host[:port]`, several
+    /// separated by commas, the first one reached first; `none` for a direct
+    /// connection); each jump host's own settings come from ssh_config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_jump: Option<String>,
 }
 
 /// Component versions.

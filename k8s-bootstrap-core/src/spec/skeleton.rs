@@ -84,7 +84,7 @@ impl Skeleton {
                 let hosts: Vec<HostSpec> = (0..3u8)
                     .map(|i| {
                         let mut h = HostSpec::new(format!("etcd0{}", i + 1), Ipv4Addr::new(192, 168, 1, 30 + i), &[Role::Etcd, Role::Node]);
-                        h.ssh = Some(SshSpec { user: "vagrant".into(), port: 22, identity: None, host_key: None });
+                        h.ssh = Some(SshSpec { user: Some("vagrant".into()), ..SshSpec::default() });
                         h
                     })
                     .collect();
@@ -339,9 +339,11 @@ mod tests {
     fn tutorial_preset_is_the_tutorial_example() {
         let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tutorial-cluster.yaml")).unwrap();
         let (mut want, _) = ClusterSpec::load(&example).unwrap();
-        // The example shows an identity file on its first host; the preset
-        // leaves it to the ssh agent. Everything else is the same.
+        // The example shows an identity file and the port on its first host;
+        // the preset leaves them to ssh_config and the defaults. Everything
+        // else is the same.
         want.hosts[0].ssh.as_mut().unwrap().identity = None;
+        want.hosts[0].ssh.as_mut().unwrap().port = None;
         let (got, _) = ClusterSpec::load(&Skeleton::Tutorial.to_yaml()).unwrap();
         assert_eq!(got, want);
     }

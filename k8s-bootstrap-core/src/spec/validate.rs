@@ -70,6 +70,24 @@ fn push_unique(v: &mut Vec<Problem>, p: Problem) {
 }
 
 /// Every problem and warning of `spec`.
+/// `SHA256:` and 43 base64 characters (32 bytes), as `ssh-keygen -lf` prints it.
+fn is_sha256_fingerprint(k: &str) -> bool {
+    k.strip_prefix("SHA256:").is_some_and(|b| {
+        let b = b.trim_end_matches('=');
+        b.len() == 43 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+    })
+}
+
+/// Why a `ProxyJump` value is malformed (the ssh_config parser's rule).
+#[cfg(feature = "ssh")]
+fn proxy_jump_problem(j: &str) -> Option<String> {
+    crate::transport::check_proxy_jump(j).err()
+}
+#[cfg(not(feature = "ssh"))]
+fn proxy_jump_problem(_: &str) -> Option<String> {
+    None
+}
+
 pub(crate) fn check(spec: &ClusterSpec) -> (Vec<Problem>, Vec<Warning>) {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
@@ -133,16 +151,28 @@ pub(crate) fn check(spec: &ClusterSpec) -> (Vec<Problem>, Vec<Warning>) {
             problems.push(Problem::new(format!("{at}.roles"), "[]", "a host needs at least one role").fix("use [etcd], [node] or [etcd, node]"));
         }
         if let Some(ssh) = &h.ssh {
-            if ssh.port == 0 {
-                problems.push(Problem::new(format!("{at}.ssh.port"), ssh.port, "ports are 1-65535"));
+            if ssh.port == Some(0) {
+                problems.push(Problem::new(format!("{at}.ssh.port"), 0, "ports are 1-65535"));
             }
-            if ssh.user.is_empty() || ssh.user.contains(|c: char| c.is_whitespace() || c == '@') {
-                problems.push(Problem::new(format!("{at}.ssh.user"), &ssh.user, "a user name is non-empty, without spaces or @"));
-            }
-            if let Some(k) = &ssh.host_key
-                && !k.starts_with("SHA256:")
+            if let Some(user) = &ssh.user
+                && (user.is_empty() || user.contains(|c: char| c.is_whitespace() || c == '@'))
             {
-                problems.push(Problem::new(format!("{at}.ssh.host_key"), k, "a host key fingerprint looks like SHA256:<base64> (ssh-keygen -lf)"));
+                problems.push(Problem::new(format!("{at}.ssh.user"), user, "a user name is non-empty, without spaces or @"));
+            }
+            if let Some(k) = &ssh.host_key {
+                if ["off", "no", "none", "false", "insecure", "any", "*"].contains(&k.trim().to_ascii_lowercase().as_str()) {
+                    problems.push(
+                        Problem::new(format!("{at}.ssh.host_key"), k, "host key checking cannot be turned off from the spec")
+                            .fix("pin the host's fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host), or leave host_key out and record the key in known_hosts"),
+                    );
+                } else if !is_sha256_fingerprint(k) {
+                    problems.push(Problem::new(format!("{at}.ssh.host_key"), k, "a host key fingerprint looks like SHA256:<43 base64 characters> (ssh-keygen -lf)"));
+                }
+            }
+            if let Some(j) = &ssh.proxy_jump
+                && let Some(why) = proxy_jump_problem(j)
+            {
+                problems.push(Problem::new(format!("{at}.ssh.proxy_jump"), j, why).fix("write [user@]host[:port], several separated by commas, or none"));
             }
         }
         if let Some(iface) = &h.iface

@@ -9,7 +9,8 @@
 //! Implementations:
 //! - [`LocalTransport`]: this machine, optionally rooted at a directory.
 //! - [`SshTransport`] (cargo feature `ssh`, on by default): a host over SSH (russh),
-//!   one connection reused for many concurrent commands.
+//!   one connection reused for many concurrent commands; [`SshConfigFile`]
+//!   reads its settings from OpenSSH config files (`~/.ssh/config`).
 //! - [`RecordingTransport`]: captures what would run, the base of dry-run.
 //! - `MockTransport` (cargo feature `mock`, or in this crate's tests): a mockall mock.
 //!
@@ -41,13 +42,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 mod error;
-mod local;
 #[cfg(feature = "ssh")]
 mod known_hosts;
+mod local;
 mod recording;
 mod script;
 #[cfg(feature = "ssh")]
 mod ssh;
+#[cfg(feature = "ssh")]
+mod ssh_config;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +59,10 @@ pub use local::LocalTransport;
 pub use recording::{RecordedOp, RecordingTransport};
 #[cfg(feature = "ssh")]
 pub use ssh::{HostKeyCheck, SshConfig, SshTransport};
+#[cfg(feature = "ssh")]
+pub use ssh_config::{Resolved, SshConfigError, SshConfigFile, SshOverrides};
+#[cfg(feature = "ssh")]
+pub(crate) use ssh_config::check_proxy_jump;
 
 /// A command to run on a host: argv (never a shell string), optional stdin,
 /// extra environment, optional timeout.
