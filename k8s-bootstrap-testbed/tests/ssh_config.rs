@@ -119,7 +119,7 @@ async fn alias(c: Arc<Ctx>) {
     // Port came from the second block (nothing set it before): override it the way the spec would
     let given = SshOverrides { port: Some(22), ..SshOverrides::default() };
     let r = file.resolve("etcd-a", &given).unwrap();
-    assert_eq!(r.ssh.identity_files, [c.key.clone()]);
+    assert_eq!(r.ssh.identity_files, std::slice::from_ref(&c.key));
     assert_eq!(r.ssh.known_hosts.as_deref(), Some(c.known_hosts.as_path()));
     assert_eq!(hostname(r.ssh.use_agent(false)).await.unwrap(), "kbtb1");
 }
