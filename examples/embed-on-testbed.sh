@@ -6,8 +6,7 @@
 #
 #   bash examples/embed-on-testbed.sh
 #
-# flanneld has no package here: the hosts get the test stand-ins the
-# testbed's own end-to-end test uses (k8s-bootstrap-testbed/tests/fixtures).
+# flanneld is the real one scripts/setup builds from flannel's Go module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,13 +24,13 @@ pki=$(mktemp -d)
 "$testbed" up 3
 trap '"$testbed" down; rm -rf "$pki"' EXIT
 
-fixtures=k8s-bootstrap-testbed/tests/fixtures
+flanneld=${K8S_BOOTSTRAP_CACHE:-/var/cache/k8s-bootstrap}/bin/flanneld
+[ -x "$flanneld" ] || { echo "embed-on-testbed: $flanneld is missing: run scripts/setup (as root)" >&2; exit 1; }
 embed=(target/debug/examples/embed --testbed
        --hosts 10.77.0.11,10.77.0.12,10.77.0.13
        --identity "$state/id_ed25519" --known-hosts "$state/known_hosts"
        --pki-dir "$pki"
-       --flanneld "$fixtures/flanneld-standin"
-       --mk-docker-opts "$fixtures/mk-docker-opts-standin.sh")
+       --flanneld "$flanneld")
 
 start=$SECONDS
 echo "== embed: first apply"

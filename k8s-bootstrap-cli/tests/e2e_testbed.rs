@@ -32,9 +32,9 @@ fn text(b: &[u8]) -> String {
 /// The tutorial preset turned into the test hosts' cluster, by editing the
 /// file as a user would: addresses, login, versions and paths of Debian's
 /// packages, docker storage that works on the hosts' overlay root, and
-/// binaries from this machine (flanneld: a stand-in, none is packaged).
+/// binaries from this machine (flanneld: the one scripts/setup builds).
 fn edit_spec(path: &Path, tb: &Testbed) {
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../k8s-bootstrap-testbed/tests/fixtures");
+    let flanneld = k8s_bootstrap_testbed::binaries::Manifest::load().and_then(|m| m.flanneld().cloned()).expect("flanneld of scripts/setup");
     let key = tb.client_key();
     let mut s = std::fs::read_to_string(path).unwrap();
     for (from, to) in [("192.168.1.30", "10.77.0.11"), ("192.168.1.31", "10.77.0.12"), ("192.168.1.32", "10.77.0.13")] {
@@ -43,14 +43,15 @@ fn edit_spec(path: &Path, tb: &Testbed) {
     s = s
         .replace("      user: vagrant\n", &format!("      user: root\n      identity: {}\n", key.display()))
         .replace("etcd: \"3.3.13\"", "etcd: \"3.4.23\"")
-        .replace("flannel: \"0.11.0\"", "flannel: \"0.26.1\"")
+        .replace("flannel: \"0.11.0\"", &format!("flannel: \"{}\"", flanneld.version))
         .replace("dockerd: /usr/bin/dockerd", "dockerd: /usr/sbin/dockerd")
         .replace("  # data_root: /var/lib/docker\n", "  data_root: /var/lib/docker-testbed\n")
         .replace("  # storage_driver: overlay2\n", "  storage_driver: vfs\n")
         .replace("  time_sync: auto", "  time_sync: leave")
         .replace("  swap_off: true", "  swap_off: false");
     s.push_str(&format!(
-        "\nbinaries:\n  etcd: /usr/bin/etcd\n  etcdctl: /usr/bin/etcdctl\n  flanneld: {fixtures}/flanneld-standin\n  mk_docker_opts: {fixtures}/mk-docker-opts-standin.sh\n"
+        "\nbinaries:\n  etcd: /usr/bin/etcd\n  etcdctl: /usr/bin/etcdctl\n  flanneld: {}\n",
+        flanneld.path.display()
     ));
     std::fs::write(path, s).unwrap();
 }

@@ -29,7 +29,6 @@ import k8s_bootstrap as kb
 REPO = Path(__file__).resolve().parents[2]
 TESTBED_DIR = Path("/run/k8s-bootstrap-testbed")
 TESTBED_LOCK = "/run/k8s-bootstrap-testbed.lock"
-FIXTURES = REPO / "k8s-bootstrap-testbed" / "tests" / "fixtures"
 HOSTS = ["etcd01", "etcd02", "etcd03"]
 STAGES = ["host-prep", "files", "install", "etcd", "flannel-config", "flanneld", "docker"]
 
@@ -81,12 +80,12 @@ def testbed() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def spec() -> kb.ClusterSpec:
-    """examples/testbed-cluster.yaml with the stand-ins for flanneld and
-    mk-docker-opts.sh (no package carries them), as the Rust test does."""
-    d = kb.ClusterSpec.from_file(REPO / "examples" / "testbed-cluster.yaml").to_dict()
-    d["binaries"]["flanneld"] = str(FIXTURES / "flanneld-standin")
-    d["binaries"]["mk_docker_opts"] = str(FIXTURES / "mk-docker-opts-standin.sh")
-    return kb.ClusterSpec.from_dict(d)
+    """examples/testbed-cluster.yaml, with the real flanneld that
+    scripts/setup builds, as the Rust tests use it."""
+    spec = kb.ClusterSpec.from_file(REPO / "examples" / "testbed-cluster.yaml")
+    flanneld = spec.to_dict()["binaries"]["flanneld"]
+    assert Path(flanneld).is_file(), f"{flanneld} is missing: run scripts/setup (as root)"
+    return spec
 
 
 @pytest.fixture(scope="module")

@@ -56,6 +56,8 @@ pub const UNUSED_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 250);
 pub const MAX_HOSTS: usize = 40;
 
 const LOCK_FILE: &str = "/run/k8s-bootstrap-testbed.lock";
+/// systemd, PID 1 of every host.
+const SYSTEMD: &str = "/lib/systemd/systemd";
 const DEFAULT_DIR: &str = "/run/k8s-bootstrap-testbed";
 
 /// Units of the machine's image that k8s-bootstrap itself installs and
@@ -129,6 +131,26 @@ pub enum Error {
     /// Bad argument.
     #[error("testbed: {0}")]
     Invalid(String),
+    /// Programs the testbed runs are not installed: each with its package.
+    #[error("testbed: {}; scripts/setup (as root) installs them all", .0.join("; "))]
+    MissingTools(Vec<String>),
+}
+
+/// Programs the testbed runs on the machine (and, for `sshd` and systemd,
+/// inside each host, from the machine's own root).
+const TOOLS: &[&str] = &["id", "ip", "iptables", "nsenter", "unshare", "setsid", "mount", "umount", "kill", "chmod", "ssh-keygen", "/usr/sbin/sshd"];
+
+/// Every program of [`TOOLS`] that is missing, with the package to install.
+fn missing_tools() -> Vec<String> {
+    let mut missing: Vec<String> = TOOLS
+        .iter()
+        .filter(|t| !k8s_bootstrap_core::tools::on_path(t))
+        .map(|t| k8s_bootstrap_core::tools::missing(t))
+        .collect();
+    if !Path::new(SYSTEMD).is_file() {
+        missing.push(format!("systemd is not at {SYSTEMD}: install the Debian package `systemd`"));
+    }
+    missing
 }
 
 /// `Result` with [`Error`].
@@ -238,7 +260,10 @@ fn run(argv: &[&str]) -> Result<String> {
         .args(&argv[1..])
         .stdin(Stdio::null())
         .output()
-        .map_err(io(format!("run {}", argv[0])))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::MissingTools(vec![k8s_bootstrap_core::tools::missing(argv[0])]),
+            _ => Error::Io { context: format!("run {}", argv[0]), source: e },
+        })?;
     if !out.status.success() {
         return Err(Error::Command {
             cmd: argv.join(" "),
@@ -418,6 +443,10 @@ impl Testbed {
         }
         if !is_root() {
             return Err(Error::NotRoot);
+        }
+        let missing = missing_tools();
+        if !missing.is_empty() {
+            return Err(Error::MissingTools(missing));
         }
         raise_inotify_instances(n)?;
         let lock = File::options()
