@@ -46,6 +46,7 @@
 
 mod diff;
 mod hosts;
+mod leases;
 mod members;
 mod open;
 mod pki_dir;
@@ -978,8 +979,9 @@ impl Engine {
     /// docker, flanneld and etcd, removes every file apply installs
     /// (certificates, binaries, configs, units, wrappers) and the
     /// directories left empty, and reloads systemd. etcd's data directory
-    /// and flannel's runtime files are removed only with `purge`: without
-    /// it, applying again brings the same cluster back with its data.
+    /// and flannel's runtime files are removed only with `purge` (which also
+    /// releases each reset node's flannel lease in etcd first): without it,
+    /// applying again brings the same cluster back with its data.
     /// Host preparation (hostname, sysctls in effect, SELinux, firewall) is
     /// not reverted. A second reset changes nothing.
     ///
@@ -1000,6 +1002,9 @@ impl Engine {
         let mut hosts = self.views(opts);
         let ctx = self.ctx(opts, false);
         self.progress.event(&Event::StageStarted(Stage::Files));
+        if purge {
+            ctx.release_leases(&mut hosts).await;
+        }
         ctx.per_host(&mut hosts, Stage::Files, |c, h| {
             Box::pin(async move {
                 if let Err(e) = c.reset_host(h, purge).await {
@@ -1483,7 +1488,9 @@ impl Ctx<'_> {
                 argv.push("--no-block");
             }
             if let Err(e) = h.transport.run_ok(&Command::new(argv).timeout(Duration::from_secs(120))).await {
-                let journal = Command::new(["journalctl", "-u", unit, "-n", "25", "--no-pager", "-o", "cat"]);
+                // --sync first: the unit's last words (dockerd's fatal error)
+                // may not be in the journal yet right after it exited.
+                let journal = Command::new(["sh", "-c", "journalctl --sync 2>/dev/null; exec journalctl -u \"$1\" -n 25 --no-pager -o cat", "sh", unit]);
                 let log = match h.transport.run(&journal).await {
                     Ok(out) => Some(out.stdout_str().trim_end().to_string()).filter(|l| !l.is_empty()),
                     Err(_) => None,
