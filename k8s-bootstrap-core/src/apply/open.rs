@@ -104,7 +104,7 @@ pub enum OpenError {
     /// The OpenSSH config file cannot be read or used (file, line and value
     /// in the error). Checked before anything else is done.
     #[cfg(feature = "ssh")]
-    #[error("ssh config: {0}")]
+    #[error(transparent)]
     SshConfig(#[from] crate::transport::SshConfigError),
 }
 

@@ -1019,9 +1019,7 @@ impl State {
             Value::GlobalKnownHostsFile(v) => first(&mut self.global_known_hosts, || (v.clone(), loc())),
             Value::StrictHostKeyChecking(v) => first(&mut self.strict, || (*v, loc())),
             Value::Unsupported(why) => {
-                let w = format!("{}: {why}", d.loc.at());
-                tracing::warn!("{w}");
-                warnings.push(w);
+                warnings.push(format!("{}: {why}", d.loc.at()));
             }
         }
     }
