@@ -749,6 +749,35 @@ exec env container={name} /lib/systemd/systemd --system
         self.dir.join("known_hosts")
     }
 
+    /// One SSH connection per host of `spec` (by its address), as root with
+    /// the testbed's key and strict checking against its known_hosts: what
+    /// the end-to-end tests hand to an [`k8s_bootstrap_core::apply::Engine`].
+    /// Panics naming the host when one cannot be reached (a test failure).
+    ///
+    /// ```no_run
+    /// # async fn demo(tb: &k8s_bootstrap_testbed::Testbed, spec: &k8s_bootstrap_core::spec::ClusterSpec, pki: &k8s_bootstrap_core::pki::Issued) {
+    /// let engine = k8s_bootstrap_core::apply::Engine::new(spec, pki, tb.transports(spec).await).unwrap();
+    /// # }
+    /// ```
+    pub async fn transports(
+        &self,
+        spec: &k8s_bootstrap_core::spec::ClusterSpec,
+    ) -> std::collections::BTreeMap<String, std::sync::Arc<dyn k8s_bootstrap_core::transport::Transport>> {
+        use k8s_bootstrap_core::transport::{SshConfig, SshTransport};
+        let mut out = std::collections::BTreeMap::new();
+        for h in &spec.hosts {
+            let cfg = SshConfig::new(h.address.to_string())
+                .user("root")
+                .identity_file(self.client_key())
+                .known_hosts(self.known_hosts())
+                .use_agent(false)
+                .connect_timeout(Duration::from_secs(10));
+            let t = SshTransport::connect(cfg).await.unwrap_or_else(|e| panic!("{}: {e}", h.name));
+            out.insert(h.name.clone(), std::sync::Arc::new(t) as std::sync::Arc<dyn k8s_bootstrap_core::transport::Transport>);
+        }
+        out
+    }
+
     /// The state folder.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -5,7 +5,6 @@
 //!
 //! Needs root (it boots the testbed); it fails, never skips, without it.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -15,7 +14,6 @@ use std::time::Duration;
 use k8s_bootstrap_core::apply::{ApplyOptions, Engine, Event, Progress, Report, Stage};
 use k8s_bootstrap_core::pki::{CertBundle, Issued};
 use k8s_bootstrap_core::spec::ClusterSpec;
-use k8s_bootstrap_core::transport::{SshConfig, SshTransport, Transport};
 use k8s_bootstrap_testbed::{Host, Testbed};
 
 /// examples/testbed-cluster.yaml: the real flanneld of scripts/setup.
@@ -28,23 +26,8 @@ fn spec() -> ClusterSpec {
     spec
 }
 
-async fn transports(tb: &Testbed, spec: &ClusterSpec) -> BTreeMap<String, Arc<dyn Transport>> {
-    let mut out: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
-    for h in &spec.hosts {
-        let cfg = SshConfig::new(h.address.to_string())
-            .user("root")
-            .identity_file(tb.client_key())
-            .known_hosts(tb.known_hosts())
-            .use_agent(false)
-            .connect_timeout(Duration::from_secs(10));
-        let t = SshTransport::connect(cfg).await.unwrap_or_else(|e| panic!("{}: {e}", h.name));
-        out.insert(h.name.clone(), Arc::new(t));
-    }
-    out
-}
-
 async fn apply(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Report {
-    let engine = Engine::new(spec, pki, transports(tb, spec).await).expect("engine");
+    let engine = Engine::new(spec, pki, tb.transports(spec).await).expect("engine");
     engine.apply(&ApplyOptions::default()).await
 }
 
@@ -107,7 +90,7 @@ fn tutorial_cluster_on_three_test_hosts() {
 
     // --- plan on bare hosts: shows everything, changes nothing.
     let plan = rt.block_on(async {
-        Engine::new(&spec, &pki, transports(&tb, &spec).await).unwrap().plan(&ApplyOptions::default()).await
+        Engine::new(&spec, &pki, tb.transports(&spec).await).unwrap().plan(&ApplyOptions::default()).await
     });
     assert!(plan.ok() && plan.dry_run, "{plan:#?}");
     assert!(plan.change_count() > 30);
@@ -119,7 +102,7 @@ fn tutorial_cluster_on_three_test_hosts() {
     eprintln!("first apply: {} changes in {} ms", first.change_count(), first.elapsed_ms);
 
     let status = rt.block_on(async {
-        Engine::new(&spec, &pki, transports(&tb, &spec).await).unwrap().status().await
+        Engine::new(&spec, &pki, tb.transports(&spec).await).unwrap().status().await
     });
     assert!(status.etcd_healthy, "{status:#?}");
     assert_eq!(status.etcd_members, ["etcd01", "etcd02", "etcd03"]);
@@ -199,7 +182,7 @@ fn tutorial_cluster_on_three_test_hosts() {
     assert_eq!(etcd_pid(host(&tb, "10.77.0.11")), pids[0]);
     assert_eq!(etcd_pid(host(&tb, "10.77.0.13")), pids[2]);
     let status = rt.block_on(async {
-        Engine::new(&spec, &pki, transports(&tb, &spec).await).unwrap().status().await
+        Engine::new(&spec, &pki, tb.transports(&spec).await).unwrap().status().await
     });
     assert!(status.etcd_healthy, "{status:#?}");
 
@@ -212,7 +195,7 @@ fn tutorial_cluster_on_three_test_hosts() {
     let h3 = host(&tb, "10.77.0.13").clone();
     let killer = Arc::new(KillSshdOnFirstWrite { victim: h3.clone(), done: AtomicBool::new(false) });
     let cut = rt.block_on(async {
-        Engine::new(&spec2, &pki, transports(&tb, &spec2).await)
+        Engine::new(&spec2, &pki, tb.transports(&spec2).await)
             .unwrap()
             .with_progress(killer.clone())
             .apply(&ApplyOptions::default())
@@ -243,7 +226,7 @@ fn tutorial_cluster_on_three_test_hosts() {
 
     // --- a plan now shows nothing to do.
     let plan = rt.block_on(async {
-        Engine::new(&spec2, &pki, transports(&tb, &spec2).await).unwrap().plan(&ApplyOptions::default()).await
+        Engine::new(&spec2, &pki, tb.transports(&spec2).await).unwrap().plan(&ApplyOptions::default()).await
     });
     assert_eq!(changes(&plan), Vec::<String>::new());
 
@@ -254,7 +237,7 @@ fn tutorial_cluster_on_three_test_hosts() {
         let s = s.clone();
         let pki = &pki;
         let tb = &tb;
-        async move { Engine::new(&s, pki, transports(tb, &s).await).unwrap() }
+        async move { Engine::new(&s, pki, tb.transports(&s).await).unwrap() }
     };
     let reset = rt.block_on(async { engine(&spec2).await.reset(&ApplyOptions::default(), false).await });
     assert!(reset.ok(), "{reset:#?}");

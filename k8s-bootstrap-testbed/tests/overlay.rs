@@ -11,14 +11,12 @@
 //! Needs root and scripts/setup (flanneld, ping, socat); fails, never skips.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_bootstrap_core::apply::{ApplyOptions, Engine, Report};
 use k8s_bootstrap_core::flannel::Backend;
 use k8s_bootstrap_core::pki::{CertBundle, Issued};
 use k8s_bootstrap_core::spec::ClusterSpec;
-use k8s_bootstrap_core::transport::{SshConfig, SshTransport, Transport};
 use k8s_bootstrap_testbed::{Host, Testbed, binaries};
 use serde_json::Value;
 
@@ -34,12 +32,7 @@ fn spec(backend: Backend) -> ClusterSpec {
 }
 
 async fn engine(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Engine {
-    let mut hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
-    for h in &spec.hosts {
-        let cfg = SshConfig::new(h.address.to_string()).user("root").identity_file(tb.client_key()).known_hosts(tb.known_hosts()).use_agent(false);
-        hosts.insert(h.name.clone(), Arc::new(SshTransport::connect(cfg).await.unwrap_or_else(|e| panic!("{}: {e}", h.name))));
-    }
-    Engine::new(spec, pki, hosts).expect("engine")
+    Engine::new(spec, pki, tb.transports(spec).await).expect("engine")
 }
 
 async fn apply(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Report {
