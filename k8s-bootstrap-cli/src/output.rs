@@ -259,7 +259,7 @@ pub fn version(format: OutputFormat) -> Result<ExitCode> {
         ),
         OutputFormat::Text => {
             outln!("k8s-bootstrap {v}");
-            outln!("etcd:    {e0} to {e1} (v2 API enabled for flannel <= 0.17; not with etcd 3.6)");
+            outln!("etcd:    {e0} to {e1} (v2 API enabled for flannel <= 0.17; etcd 3.6 and later have none)");
             outln!("flannel: {f0} to {f1} (config through etcd v2 up to 0.17, v3 from 0.18)");
             outln!("docker:  any dockerd started by systemd (flannel-env or daemon-json)");
         }

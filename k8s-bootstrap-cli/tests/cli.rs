@@ -230,8 +230,8 @@ fn completion_and_version() {
         kb(d.path()).args(["completion", shell]).assert().success().stdout(predicate::str::contains("k8s-bootstrap"));
     }
     kb(d.path()).args(["completion", "tcsh"]).assert().code(2);
-    kb(d.path()).arg("version").assert().success().stdout(predicate::str::contains("etcd:    3.3 to 3.6"));
+    kb(d.path()).arg("version").assert().success().stdout(predicate::str::contains("etcd:    3.3 to 3.7"));
     let v = json(&kb(d.path()).args(["version", "--output", "json"]).assert().success().get_output().stdout);
-    assert_eq!(v["flannel"]["max"], "0.27");
+    assert_eq!(v["flannel"]["max"], "0.28");
     kb(d.path()).arg("--version").assert().success().stdout(predicate::str::starts_with("k8s-bootstrap "));
 }

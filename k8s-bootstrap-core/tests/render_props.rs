@@ -12,7 +12,7 @@ use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Ipv4Cidr, Role, Version};
 use proptest::prelude::*;
 
 fn etcd_version() -> impl Strategy<Value = Version> {
-    (3u32..=6, prop::option::of(0u32..40)).prop_map(|(m, p)| Version { major: 3, minor: m, patch: p })
+    (3u32..=7, prop::option::of(0u32..40)).prop_map(|(m, p)| Version { major: 3, minor: m, patch: p })
 }
 
 fn flannel_version() -> impl Strategy<Value = Version> {

@@ -4,7 +4,10 @@
 //! Rules (see `shared/notes/traps.md`): every setting appears once, as an
 //! `ETCD_*` variable, with a bare `ExecStart`; https only, also on
 //! 127.0.0.1; client and peer cert auth on; `--enable-v2` only when asked
-//! for and never for 3.6; `--tls-min-version` only where the version knows it.
+//! for and never from 3.6 (the v2 API is gone); `--tls-min-version` only
+//! where the version knows it; no `--experimental-*` flag at all (etcd 3.7
+//! removed every one of them, 3.6 deprecated them); `ETCDCTL_API` only for
+//! the etcdctl of 3.5 and older (3.6 and later warn about it).
 //!
 //! ```
 //! use k8s_bootstrap_core::etcd::EtcdCluster;
@@ -161,13 +164,15 @@ pub fn supports_tls_min_version(v: Version) -> bool {
     }
 }
 
-/// Whether etcd `v` still has the v2 API (removed in 3.6).
+/// Whether etcd `v` still has the v2 API (`--enable-v2` removed in 3.6;
+/// 3.7 removed the v2 store, v2 discovery and client/v2 altogether).
 ///
 /// ```
 /// use k8s_bootstrap_core::etcd::has_v2_api;
 /// use k8s_bootstrap_core::spec::Version;
 /// assert!(has_v2_api(Version::new(3, 5, 17)));
 /// assert!(!has_v2_api(Version::new(3, 6, 0))); // flannel <= 0.17 cannot use it
+/// assert!(!has_v2_api(Version::new(3, 7, 3)));
 /// ```
 pub fn has_v2_api(v: Version) -> bool {
     v.major_minor() < (3, 6)
@@ -257,13 +262,67 @@ impl EtcdMember {
 }
 
 /// The etcd releases k8s-bootstrap renders for: the oldest and newest minor
-/// (3.3, the tutorial's, to 3.6). Others are refused by validation.
+/// (3.3, the tutorial's, to 3.7). Every minor between them is in
+/// [`KNOWN_MINORS`]; others are refused by validation.
 ///
 /// ```
 /// use k8s_bootstrap_core::etcd::SUPPORTED_VERSIONS;
 /// assert_eq!(SUPPORTED_VERSIONS.0.to_string(), "3.3");
+/// assert_eq!(SUPPORTED_VERSIONS.1.to_string(), "3.7");
 /// ```
-pub const SUPPORTED_VERSIONS: (Version, Version) = (Version::minor(3, 3), Version::minor(3, 6));
+pub const SUPPORTED_VERSIONS: (Version, Version) = (KNOWN_MINORS[0], KNOWN_MINORS[KNOWN_MINORS.len() - 1]);
+
+/// Every etcd minor k8s-bootstrap knows, oldest first. A version of
+/// another minor is refused, with this list in the reason.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{EtcdCluster, KNOWN_MINORS};
+/// use k8s_bootstrap_core::spec::Version;
+/// let known: Vec<String> = KNOWN_MINORS.iter().map(|v| v.to_string()).collect();
+/// assert_eq!(known, ["3.3", "3.4", "3.5", "3.6", "3.7"]);
+/// let p = EtcdCluster::new(Version::new(3, 8, 0)).member("etcd01", "192.168.1.30".parse().unwrap()).validate();
+/// assert_eq!(p[0].rule, "etcd 3.3, 3.4, 3.5, 3.6 or 3.7 is supported");
+/// ```
+pub const KNOWN_MINORS: [Version; 5] = [Version::minor(3, 3), Version::minor(3, 4), Version::minor(3, 5), Version::minor(3, 6), Version::minor(3, 7)];
+
+/// Whether `v` is of a minor in [`KNOWN_MINORS`] (any patch level).
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::is_known;
+/// use k8s_bootstrap_core::spec::Version;
+/// assert!(is_known(Version::new(3, 7, 3)));
+/// assert!(is_known(Version::minor(3, 3)));
+/// assert!(!is_known(Version::new(3, 2, 26)));
+/// assert!(!is_known(Version::new(3, 8, 0)));
+/// ```
+pub fn is_known(v: Version) -> bool {
+    KNOWN_MINORS.iter().any(|k| k.major_minor() == v.major_minor())
+}
+
+/// "etcd 3.3, 3.4, 3.5, 3.6 or 3.7 is supported", from [`KNOWN_MINORS`].
+fn known_rule() -> String {
+    let names: Vec<String> = KNOWN_MINORS.iter().map(|v| v.to_string()).collect();
+    let (last, rest) = names.split_last().expect("at least one known minor");
+    format!("etcd {} or {last} is supported", rest.join(", "))
+}
+
+/// Whether the etcdctl of `v` reads `ETCDCTL_API` (3.5 and older: it picks
+/// the v2 or v3 commands). From 3.6 etcdctl only speaks v3 and warns
+/// `unrecognized environment variable ETCDCTL_API=3` on every call, so the
+/// rendered wrappers leave it out.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::{etcdctl_reads_api_env, EtcdCluster};
+/// use k8s_bootstrap_core::spec::Version;
+/// assert!(etcdctl_reads_api_env(Version::new(3, 5, 17)));
+/// assert!(!etcdctl_reads_api_env(Version::new(3, 6, 16)));
+/// let etcd = EtcdCluster::new(Version::new(3, 7, 3)).member("etcd01", "192.168.1.30".parse().unwrap());
+/// let wrapper = etcd.render_member("etcd01").unwrap().file("/opt/etcd/bin/etcdctl-admin").unwrap().text().to_string();
+/// assert!(!wrapper.contains("ETCDCTL_API"));
+/// ```
+pub fn etcdctl_reads_api_env(v: Version) -> bool {
+    v.major_minor() < (3, 6)
+}
 
 /// An etcd cluster for one etcd version. `Default` is etcd 3.5.17 with no
 /// members and the tutorial's layout.
@@ -303,7 +362,7 @@ pub struct EtcdCluster {
     pub initial_state: InitialClusterState,
     /// `--tls-min-version`.
     pub tls_min_version: TlsMinVersion,
-    /// Enable the v2 API (for flannel <= 0.17). Refused for 3.6.
+    /// Enable the v2 API (for flannel <= 0.17). Refused from 3.6.
     pub enable_v2: bool,
     /// Install root with `cfg/`, `bin/`, `ssl/` (default `/opt/etcd`).
     pub etcd_dir: String,
@@ -346,6 +405,7 @@ struct UnitTemplate<'a> {
 struct EtcdctlTemplate<'a> {
     version: Version,
     api: u8,
+    set_api_env: bool,
     path: &'a str,
     example: &'a str,
     etcdctl_bin: &'a str,
@@ -581,9 +641,8 @@ impl EtcdCluster {
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         let v = self.version;
-        let (lo, hi) = SUPPORTED_VERSIONS;
-        if v.major_minor() < lo.major_minor() || v.major_minor() > hi.major_minor() {
-            p.push(Problem::new("version", v, "etcd 3.3, 3.4, 3.5 or 3.6 is supported").fix("use for example 3.5.17"));
+        if !is_known(v) {
+            p.push(Problem::new("version", v, known_rule()).fix("use one of those minors, for example 3.6.16"));
         }
         if self.members.is_empty() {
             p.push(Problem::new("members", "[]", "an etcd cluster needs at least one member").fix("give at least one host the etcd role"));
@@ -916,7 +975,7 @@ impl EtcdCluster {
                 EtcdApi::V2 => (2, "cluster-health".to_string()),
             };
             let flags = self.etcdctl_flags(api).iter().map(|f| shell_quote(f).into_owned()).collect();
-            let t = EtcdctlTemplate { version: self.version, api: n, path: &path, example: &example, etcdctl_bin: &etcdctl_bin, flags };
+            let t = EtcdctlTemplate { version: self.version, api: n, set_api_env: etcdctl_reads_api_env(self.version), path: &path, example: &example, etcdctl_bin: &etcdctl_bin, flags };
             out.files.push(RenderedFile::new(&path, tmpl(&path, t.render())?, 0o750));
         }
         let data_dir = m.data_dir.clone().unwrap_or_else(|| self.data_dir.clone());

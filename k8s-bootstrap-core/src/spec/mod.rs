@@ -303,7 +303,7 @@ pub struct SshSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Versions {
-    /// etcd, 3.3 to 3.6 (`"3.4.23"`).
+    /// etcd, 3.3 to 3.7 (`"3.4.23"`).
     pub etcd: Version,
     /// flannel, 0.11 to 0.28 (`"0.26.1"`).
     pub flannel: Version,
