@@ -112,7 +112,8 @@ pub fn status(s: &ClusterStatus, format: OutputFormat) -> Result<ExitCode> {
                 }
             }
             for e in &s.etcd_endpoints {
-                outln!("etcd {} {}", e.endpoint, if e.healthy { style::good("healthy") } else { style::bad("UNHEALTHY") });
+                let version = e.server_version.as_deref().map(|v| format!(" (etcd {v})")).unwrap_or_default();
+                outln!("etcd {} {}{version}", e.endpoint, if e.healthy { style::good("healthy") } else { style::bad("UNHEALTHY") });
             }
             outln!(
                 "etcd members: {} ({})",

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::spec::{ClusterSpec, Role};
 use crate::transport::{Command, Transport};
@@ -79,19 +79,22 @@ async fn docker_bridge(t: &Arc<dyn Transport>) -> Option<DockerBridge> {
     Some(DockerBridge { flannel_subnet, docker0, matches })
 }
 
-/// One etcd endpoint's health.
+/// One etcd endpoint's health and the version its server reports.
 ///
 /// ```
 /// use k8s_bootstrap_core::apply::{ClusterStatus, EtcdMemberStatus};
 /// let s = ClusterStatus {
 ///     etcd_endpoints: vec![
-///         EtcdMemberStatus { endpoint: "https://192.168.1.30:2379".into(), healthy: true },
-///         EtcdMemberStatus { endpoint: "https://192.168.1.31:2379".into(), healthy: false },
+///         EtcdMemberStatus { endpoint: "https://192.168.1.30:2379".into(), healthy: true, server_version: Some("3.7.3".into()) },
+///         EtcdMemberStatus { endpoint: "https://192.168.1.31:2379".into(), healthy: false, server_version: None },
 ///     ],
 ///     ..Default::default()
 /// };
 /// let down: Vec<&str> = s.etcd_endpoints.iter().filter(|e| !e.healthy).map(|e| e.endpoint.as_str()).collect();
 /// assert_eq!(down, ["https://192.168.1.31:2379"]);
+/// // In JSON (`status --output json`) a member that did not answer has `"server_version": null`.
+/// let json = serde_json::to_value(&s.etcd_endpoints[1]).unwrap();
+/// assert_eq!(json["server_version"], serde_json::Value::Null);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EtcdMemberStatus {
@@ -99,6 +102,32 @@ pub struct EtcdMemberStatus {
     pub endpoint: String,
     /// Whether it answered a health check over TLS with the admin certificate.
     pub healthy: bool,
+    /// The etcd server's version (`3.7.3`), as the member itself reports it
+    /// (`etcdctl endpoint status`); `None` when it did not answer.
+    pub server_version: Option<String>,
+}
+
+/// `etcdctl -w json endpoint status`: one entry per endpoint that answered
+/// (an endpoint that did not is left out and named on stderr).
+#[derive(Debug, Deserialize)]
+struct EndpointStatus {
+    #[serde(rename = "Endpoint")]
+    endpoint: String,
+    #[serde(rename = "Status")]
+    status: EndpointStatusBody,
+}
+
+#[derive(Debug, Deserialize)]
+struct EndpointStatusBody {
+    version: String,
+}
+
+/// Endpoint -> server version, from the JSON `etcdctl -w json endpoint
+/// status` prints (3.3 to 3.7 print the same fields); `None` when the text
+/// is not that JSON.
+fn parse_endpoint_status(stdout: &str) -> Option<BTreeMap<String, String>> {
+    let list: Vec<EndpointStatus> = serde_json::from_str(stdout.trim()).ok()?;
+    Some(list.into_iter().map(|e| (e.endpoint, e.status.version)).collect())
 }
 
 /// The state of a cluster.
@@ -202,12 +231,26 @@ pub(super) async fn collect<'a>(
                 if let Some((ep, rest)) = line.split_once(" is ") {
                     let ep = ep.trim().trim_start_matches("{\"level\"").to_string();
                     if ep.starts_with("https://") || ep.starts_with("http://") {
-                        st.etcd_endpoints.push(EtcdMemberStatus { endpoint: ep, healthy: rest.starts_with("healthy") });
+                        st.etcd_endpoints.push(EtcdMemberStatus { endpoint: ep, healthy: rest.starts_with("healthy"), server_version: None });
                     }
                 }
             }
         }
         Err(e) => st.problems.push(format!("{member_name}: endpoint health: {e}")),
+    }
+    // Each member's own version. A member that is down is missing from
+    // stdout (and etcdctl exits 1): the others are still read.
+    let argv = [format!("{bin}/etcdctl-admin"), "-w".into(), "json".into(), "endpoint".into(), "status".into()];
+    match t.run(&Command::new(argv).timeout(Duration::from_secs(30))).await {
+        Ok(out) => match parse_endpoint_status(&out.stdout_str()) {
+            Some(versions) => {
+                for e in &mut st.etcd_endpoints {
+                    e.server_version = versions.get(&e.endpoint).cloned();
+                }
+            }
+            None => st.problems.push(format!("{member_name}: endpoint status: not etcdctl's JSON: {}", out.stderr_str().trim())),
+        },
+        Err(e) => st.problems.push(format!("{member_name}: endpoint status: {e}")),
     }
     match t.run_ok(&Command::new([format!("{bin}/etcdctl-admin"), "member".into(), "list".into()]).timeout(Duration::from_secs(30))).await {
         Ok(out) => {
@@ -235,4 +278,21 @@ pub(super) async fn collect<'a>(
         Err(e) => st.problems.push(format!("{member_name}: flannel config: {e}")),
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_endpoint_status;
+
+    #[test]
+    fn endpoint_status_json_of_etcdctl() {
+        // etcdctl 3.7.3 (3.4 prints the same without storageVersion and later fields).
+        let out = r#"[{"Endpoint":"https://10.77.0.11:2379","Status":{"header":{"cluster_id":1,"member_id":2,"revision":1,"raft_term":2},"version":"3.7.3","dbSize":20480,"leader":2,"raftIndex":4,"raftTerm":2,"raftAppliedIndex":4,"dbSizeInUse":16384,"storageVersion":"3.7.0","dbSizeQuota":2147483648,"downgradeInfo":{}}},{"Endpoint":"https://10.77.0.12:2379","Status":{"header":{"cluster_id":1,"member_id":3,"revision":1,"raft_term":2},"version":"3.4.23","dbSize":20480,"leader":2,"raftIndex":4,"raftTerm":2,"raftAppliedIndex":4,"dbSizeInUse":16384}}]
+"#;
+        let v = parse_endpoint_status(out).unwrap();
+        assert_eq!(v["https://10.77.0.11:2379"], "3.7.3");
+        assert_eq!(v["https://10.77.0.12:2379"], "3.4.23");
+        assert_eq!(parse_endpoint_status("[]").unwrap().len(), 0); // every member down
+        assert!(parse_endpoint_status("Error: context deadline exceeded").is_none());
+    }
 }
