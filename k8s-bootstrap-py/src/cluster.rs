@@ -221,6 +221,7 @@ impl Cluster {
             known_hosts,
             accept_new_host_keys,
             connect_timeout: Some(seconds("connect_timeout", connect_timeout)?),
+            ..ConnectOptions::default()
         };
         Ok(Cluster { spec: spec.inner.clone(), warnings, pki_dir: opts.pki_dir, connect, progress })
     }
