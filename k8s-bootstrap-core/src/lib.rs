@@ -196,6 +196,7 @@
 //! - [`transport`]: the [`transport::Transport`] trait and its implementations.
 //! - [`apply`]: [`apply::Engine`], plan and apply a spec on hosts, idempotently, and read its status.
 //! - [`shell`]: quoting of commands for people to read.
+//! - [`error`]: one classification of every error above, for front ends.
 //!
 //! ## Errors
 //! One error type per module, each naming what failed and where:
@@ -205,6 +206,9 @@
 //! [`apply::Error`] and [`apply::OpenError`] (before any host is touched);
 //! failures on a host during a run are not errors but part of the
 //! [`apply::Report`] ([`apply::Failure`] with stage, step and journal).
+//! [`error::describe`] classifies any of them in one place (bad input, PKI,
+//! template, host, other; with the problems and host details), for front
+//! ends that map errors to exit codes or exception classes.
 //!
 //! ## Cargo features
 //! - `ssh` (default): [`transport::SshTransport`] on russh and [`apply::open`].
@@ -214,6 +218,7 @@
 pub mod apply;
 pub mod pki;
 pub mod docker;
+pub mod error;
 pub mod etcd;
 pub mod flannel;
 pub mod hostprep;

@@ -316,3 +316,41 @@ pub async fn sync_pki_dir(spec: &ClusterSpec, local: &dyn Transport, dir: &str, 
     }
     Ok(issued)
 }
+
+impl ConnectOptions {
+    /// The SSH connect timeout front ends offer unless told otherwise: the
+    /// CLI's `--connect-timeout` and Python's `connect_timeout=` (10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use k8s_bootstrap_core::apply::ConnectOptions;
+    /// assert_eq!(ConnectOptions::DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(10));
+    /// ```
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// These options with a connect timeout of `secs` seconds, as people
+    /// give it (a command-line flag, a Python keyword): a positive, finite
+    /// number.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use k8s_bootstrap_core::apply::ConnectOptions;
+    /// let o = ConnectOptions::default().connect_timeout_secs(2.5).unwrap();
+    /// assert_eq!(o.connect_timeout, Some(Duration::from_millis(2500)));
+    /// for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+    ///     let p = ConnectOptions::default().connect_timeout_secs(bad).unwrap_err();
+    ///     assert_eq!(p.path, "connect_timeout");
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`crate::spec::Problem`] with path `connect_timeout` and the value.
+    pub fn connect_timeout_secs(mut self, secs: f64) -> Result<Self, crate::spec::Problem> {
+        let d = Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+            crate::spec::Problem::new("connect_timeout", secs, "must be a positive number of seconds")
+                .fix(format!("use {} (the default)", Self::DEFAULT_CONNECT_TIMEOUT.as_secs()))
+        })?;
+        self.connect_timeout = Some(d);
+        Ok(self)
+    }
+}

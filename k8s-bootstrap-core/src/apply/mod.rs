@@ -204,7 +204,7 @@ impl std::str::FromStr for Stage {
 /// use std::time::Duration;
 /// use k8s_bootstrap_core::apply::{ApplyOptions, Stage};
 /// let d = ApplyOptions::default();
-/// assert_eq!((d.concurrency, d.etcd_timeout, d.only, d.until), (16, Duration::from_secs(90), None, None));
+/// assert_eq!((d.concurrency, d.etcd_timeout, d.only, d.until), (ApplyOptions::DEFAULT_CONCURRENCY, Duration::from_secs(90), None, None));
 /// // `apply --only etcd03 --phase files`: a new member's files, nothing started yet.
 /// let opts = ApplyOptions {
 ///     only: Some(BTreeSet::from(["etcd03".to_string()])),
@@ -215,7 +215,7 @@ impl std::str::FromStr for Stage {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Hosts acted on at once within a stage (default 16).
+    /// Hosts acted on at once within a stage (default [`ApplyOptions::DEFAULT_CONCURRENCY`], 16).
     pub concurrency: usize,
     /// How long to wait for a healthy etcd cluster (default 90 s).
     pub etcd_timeout: Duration,
@@ -231,11 +231,47 @@ pub struct ApplyOptions {
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { concurrency: 16, etcd_timeout: Duration::from_secs(90), only: None, until: None, cancel: Cancel::default() }
+        ApplyOptions {
+            concurrency: Self::DEFAULT_CONCURRENCY,
+            etcd_timeout: Duration::from_secs(90),
+            only: None,
+            until: None,
+            cancel: Cancel::default(),
+        }
     }
 }
 
 impl ApplyOptions {
+    /// Hosts acted on at once within a stage unless said otherwise: the
+    /// default of [`ApplyOptions::concurrency`], of the CLI's `--concurrency`
+    /// and of Python's `concurrency=`.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::ApplyOptions;
+    /// assert_eq!(ApplyOptions::default().concurrency, ApplyOptions::DEFAULT_CONCURRENCY);
+    /// ```
+    pub const DEFAULT_CONCURRENCY: usize = 16;
+
+    /// These options acting on at most `n` hosts at once within a stage;
+    /// `n` must be at least 1.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::ApplyOptions;
+    /// assert_eq!(ApplyOptions::default().with_concurrency(4).unwrap().concurrency, 4);
+    /// let p = ApplyOptions::default().with_concurrency(0).unwrap_err();
+    /// assert_eq!((p.path.as_str(), p.value.as_str()), ("concurrency", "0"));
+    /// ```
+    ///
+    /// # Errors
+    /// A [`crate::spec::Problem`] with path `concurrency` when `n` is 0.
+    pub fn with_concurrency(mut self, n: usize) -> Result<Self, crate::spec::Problem> {
+        if n == 0 {
+            return Err(crate::spec::Problem::new("concurrency", n, "at least one host must be acted on at once").fix("use 1 or more"));
+        }
+        self.concurrency = n;
+        Ok(self)
+    }
+
     /// These options limited to the hosts `only` (names of `spec`; `None`:
     /// all) and stopping after stage `phase`, both checked, as the CLI's
     /// `--only` / `--phase` and the Python `only=` / `phase=` take them.

@@ -164,6 +164,8 @@ pub struct CertBundleBuilder {
     layout: Layout,
     tutorial_server_subject: Option<Subject>,
     external_ca: Option<(String, Option<String>)>,
+    /// A CA key was given without its certificate ([`CertBundleBuilder::existing_ca_parts`]).
+    orphan_ca_key: bool,
     replace_expiring_ca: bool,
     target_versions: (Option<MajorMinor>, Option<MajorMinor>),
 }
@@ -186,6 +188,7 @@ impl Default for CertBundleBuilder {
             layout: Layout::PerMember,
             tutorial_server_subject: None,
             external_ca: None,
+            orphan_ca_key: false,
             replace_expiring_ca: false,
             target_versions: (None, None),
         }
@@ -396,6 +399,26 @@ impl CertBundleBuilder {
     /// ```
     pub fn existing_ca(mut self, cert_pem: impl Into<String>, key_pem: Option<String>) -> Self {
         self.external_ca = Some((cert_pem.into(), key_pem));
+        self.orphan_ca_key = false;
+        self
+    }
+    /// [`existing_ca`](Self::existing_ca) from parts that may each be
+    /// missing, as front ends take them (Python's `existing_ca_cert=` and
+    /// `existing_ca_key=`): neither is no existing CA, a certificate alone is
+    /// an external CA, and a key without its certificate is refused by
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::{CertBundle, Error};
+    /// let b = CertBundle::builder().existing_ca_parts(None, None).build()?; // a CA of its own
+    /// assert_eq!(b.wanted()[0].stem(), "ca");
+    /// let err = CertBundle::builder().existing_ca_parts(None, Some("-----BEGIN PRIVATE KEY-----".into())).build().unwrap_err();
+    /// assert!(matches!(&err, Error::InvalidField { field, value, .. } if field == "existing_ca.key" && value == "<private key>"));
+    /// # Ok::<(), k8s_bootstrap_core::pki::Error>(())
+    /// ```
+    pub fn existing_ca_parts(mut self, cert_pem: Option<String>, key_pem: Option<String>) -> Self {
+        self.orphan_ca_key = cert_pem.is_none() && key_pem.is_some();
+        self.external_ca = cert_pem.map(|c| (c, key_pem));
         self
     }
     /// Allows replacing a CA that is expired or expires within the renewal
@@ -450,8 +473,12 @@ impl CertBundleBuilder {
     /// [`Error::InvalidField`] naming the field (`members[1].addresses[0]`,
     /// `ca.subject.common_name`, `leaf_validity_days`, ...) and its value;
     /// [`Error::BadPem`], [`Error::NotACa`] or [`Error::CaKeyMismatch`] for a
-    /// bad existing CA.
+    /// bad existing CA; [`Error::InvalidField`] `existing_ca.key` for a CA key
+    /// without its certificate.
     pub fn build(self) -> Result<CertBundle> {
+        if self.orphan_ca_key {
+            return Err(Error::invalid("existing_ca.key", "<private key>", "a CA key needs its certificate (existing_ca.cert)"));
+        }
         validate::check_subject("ca.subject", &self.ca_subject)?;
         validate::check_validity("ca_validity_days", self.ca_validity_days)?;
         validate::check_validity("leaf_validity_days", self.leaf_validity_days)?;

@@ -23,11 +23,18 @@ pub struct RenderedFile {
     /// Absolute path on the host.
     pub path: String,
     /// The bytes.
+    #[serde(serialize_with = "bytes")]
     pub contents: Vec<u8>,
     /// Unix permission bits (0o644, 0o755 for scripts, 0o600 for secrets).
     pub mode: u32,
     /// `user:group` that owns it.
     pub owner: String,
+}
+
+/// Bytes as bytes for serializers that have them (Python's `bytes`); JSON
+/// has none and writes an array of numbers.
+fn bytes<S: serde::Serializer>(b: &impl AsRef<[u8]>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bytes(b.as_ref())
 }
 
 impl RenderedFile {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One rule a value breaks: where (`field path`), what (`value`), which
 /// rule, and how to fix it.
@@ -16,7 +16,7 @@ use serde::Serialize;
 ///     "network.subnet_len = 31: flannel's SubnetLen must be <= 30 (fix: use 24)"
 /// );
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// Field path in the spec, like `hosts[1].address`.
     pub path: String,
@@ -79,6 +79,16 @@ impl Problem {
         self
     }
 }
+
+/// A problem is also an error, for callers that reject one value (a
+/// command-line argument, a keyword) with it.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::Problem;
+/// let err: Box<dyn std::error::Error> = Problem::new("concurrency", 0, "at least 1").into();
+/// assert_eq!(err.to_string(), "concurrency = 0: at least 1");
+/// ```
+impl std::error::Error for Problem {}
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -165,9 +175,10 @@ impl SpecError {
     ///
     /// ```
     /// use k8s_bootstrap_core::spec::ClusterSpec;
-    /// // A parse error becomes one problem at its field path ...
+    /// // A parse error becomes one problem at its field path, line and column ...
     /// let err = ClusterSpec::from_yaml_str("hosts: []\nversions: { etcd: '3.5.x', flannel: '0.26.1' }\n").unwrap_err();
     /// assert_eq!(err.problems()[0].path, "versions.etcd");
+    /// assert_eq!(err.problems()[0].location.map(|(line, _)| line), Some(2));
     /// // ... a validation error lists every broken rule.
     /// let err = ClusterSpec::load("hosts: []\nversions: { etcd: '3.5.17', flannel: '0.26.1' }\n").unwrap_err();
     /// assert!(err.problems().iter().all(|p| p.path == "hosts"));
@@ -175,11 +186,11 @@ impl SpecError {
     pub fn problems(&self) -> Vec<Problem> {
         match self {
             SpecError::Invalid { problems } => problems.clone(),
-            SpecError::Parse { path, value, rule, .. } => vec![Problem::new(
-                path.clone(),
-                value.clone().unwrap_or_default(),
-                rule.clone(),
-            )],
+            SpecError::Parse { path, value, rule, line, column } => {
+                let mut p = Problem::new(path.clone(), value.clone().unwrap_or_default(), rule.clone());
+                p.location = line.zip(*column);
+                vec![p]
+            }
         }
     }
 }
