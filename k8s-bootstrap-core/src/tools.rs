@@ -30,6 +30,12 @@ const fn p(tool: &'static str, debian: &'static str, rhel: Option<&'static str>)
 }
 
 /// Every program with a known package.
+///
+/// ```
+/// use k8s_bootstrap_core::tools::PACKAGES;
+/// assert!(PACKAGES.iter().any(|p| p.tool == "flanneld" || p.tool == "etcd"));
+/// assert!(PACKAGES.iter().all(|p| !p.debian.is_empty()));
+/// ```
 pub const PACKAGES: &[Package] = &[
     p("ip", "iproute2", Some("iproute")),
     p("iptables", "iptables", Some("iptables")),
