@@ -8,7 +8,8 @@ use k8s_bootstrap_core::apply::{self, Renew};
 use k8s_bootstrap_core::transport::LocalTransport;
 
 use crate::init::load_spec;
-use crate::{Global, Invalid, output, style};
+use crate::cluster::warn_all;
+use crate::{Global, output};
 
 /// `certs` subcommands.
 #[derive(Subcommand, Debug, Clone)]
@@ -45,12 +46,7 @@ pub async fn run(g: &Global, cmd: CertsCmd) -> Result<ExitCode> {
     let (spec, _) = load_spec(g)?;
     let dir = pki_dir(g);
     let local = LocalTransport::new();
-    let pki_err = |e: apply::PkiDirError| -> anyhow::Error {
-        match e {
-            apply::PkiDirError::Pki(k8s_bootstrap_core::pki::Error::InvalidField { .. }) => Invalid(format!("certificates in {dir}: {e}")).into(),
-            other => anyhow::Error::from(other).context(format!("certificates in {dir}")),
-        }
-    };
+    let pki_err = |e: apply::PkiDirError| anyhow::Error::from(e).context(format!("certificates in {dir}"));
     match cmd {
         CertsCmd::Generate { dry_run } => {
             let issued = apply::sync_pki_dir(&spec, &local, &dir, dry_run).await.map_err(pki_err)?;
@@ -66,14 +62,6 @@ pub async fn run(g: &Global, cmd: CertsCmd) -> Result<ExitCode> {
             let issued = apply::renew_certs(&spec, &local, &dir, &which, dry_run).await.map_err(pki_err)?;
             warn_all(g, &issued.warnings);
             output::issued(&issued, &dir, dry_run, g.output)
-        }
-    }
-}
-
-fn warn_all(g: &Global, warnings: &[String]) {
-    if !g.quiet {
-        for w in warnings {
-            eprintln!("{} {w}", style::warning_label());
         }
     }
 }

@@ -3,16 +3,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use k8s_bootstrap_core::apply::{self, ApplyOptions, Cancel, ConnectOptions, Engine, OpenError, OpenOptions, Report};
-use k8s_bootstrap_core::spec::ClusterSpec;
+use k8s_bootstrap_core::apply::{self, ApplyOptions, Cancel, ConnectOptions, Engine, OpenOptions, Report};
+use k8s_bootstrap_core::spec::{ClusterSpec, Problem};
 
 use crate::init::load_spec;
 use crate::progress::Progress;
-use crate::{Global, Invalid, OutputFormat, output, style};
+use crate::{Global, OutputFormat, output, style};
 
 /// How to reach the hosts.
 #[derive(Args, Debug, Clone)]
@@ -24,7 +23,7 @@ pub struct Conn {
     #[arg(long)]
     pub accept_new_host_keys: bool,
     /// SSH connect timeout in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = ConnectOptions::DEFAULT_CONNECT_TIMEOUT.as_secs())]
     pub connect_timeout: u64,
 }
 
@@ -44,7 +43,7 @@ pub struct ApplyArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Hosts acted on at once within a stage.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = ApplyOptions::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     /// Only these hosts (comma-separated names).
     #[arg(long, value_delimiter = ',')]
@@ -67,14 +66,21 @@ pub struct ResetArgs {
     pub only: Vec<String>,
 }
 
+/// A problem of a value the core checked, named by the flag it came from
+/// (`only` -> `--only`).
+pub fn flag(mut p: Problem) -> anyhow::Error {
+    p.path = format!("--{}", p.path.replace('_', "-"));
+    p.into()
+}
+
 /// Options limited by `--only` / `--phase` (checked by the core).
 fn limited(spec: &ClusterSpec, base: ApplyOptions, only: &[String], phase: Option<&str>) -> Result<ApplyOptions> {
-    base.limit(spec, (!only.is_empty()).then_some(only), phase).map_err(|p| Invalid(format!("--{}: {}", p.path, p.rule)).into())
+    base.limit(spec, (!only.is_empty()).then_some(only), phase).map_err(flag)
 }
 
 /// Apply options from the flags.
 pub fn run_options(spec: &ClusterSpec, r: &RunArgs) -> Result<ApplyOptions> {
-    let base = ApplyOptions { concurrency: usize::from(r.concurrency), ..ApplyOptions::default() };
+    let base = ApplyOptions::default().with_concurrency(usize::from(r.concurrency)).map_err(flag)?;
     limited(spec, base, &r.only, r.phase.as_deref())
 }
 
@@ -86,27 +92,41 @@ pub fn open_options(g: &Global) -> OpenOptions {
     }
 }
 
-/// Opens the engine: PKI folder (written unless `dry_run`), releases, SSH connections.
-pub async fn engine(g: &Global, c: &Conn, spec: &ClusterSpec, dry_run: bool) -> Result<(Engine, Option<Arc<Progress>>)> {
+/// What `apply::open` needs from the flags: the PKI folder (written unless
+/// `dry_run`) and how to reach the hosts.
+pub fn connect_options(g: &Global, c: &Conn, dry_run: bool) -> Result<OpenOptions> {
     let mut opts = open_options(g);
     opts.dry_run = dry_run;
-    opts.connect = ConnectOptions {
+    let connect = ConnectOptions {
         known_hosts: c.known_hosts.clone(),
         accept_new_host_keys: c.accept_new_host_keys,
-        connect_timeout: Some(Duration::from_secs(c.connect_timeout)),
+        connect_timeout: None,
         ssh_config: g.ssh_config.clone(),
     };
-    let opened = apply::open(spec, &opts).await.map_err(|e| match e {
-        OpenError::Engine(e) => anyhow::Error::from(Invalid(e.to_string())),
-        other => other.into(),
-    })?;
+    // u64 seconds as f64: exact up to 2^53 s.
+    opts.connect = connect.connect_timeout_secs(c.connect_timeout as f64).map_err(flag)?;
+    Ok(opts)
+}
+
+/// Prints warnings for people on stderr (not with `-q`).
+pub fn warn_all(g: &Global, warnings: &[String]) {
     if !g.quiet {
-        for w in &opened.warnings {
+        for w in warnings {
             eprintln!("{} {w}", style::warning_label());
         }
     }
-    let progress = (!g.quiet && g.output == OutputFormat::Text)
-        .then(|| Arc::new(Progress::new(spec.hosts.iter().map(|h| h.name.clone()).collect(), g.verbose > 0)));
+}
+
+/// Live progress of these hosts, on text output without `-q`.
+pub fn progress(g: &Global, hosts: Vec<String>) -> Option<Arc<Progress>> {
+    (!g.quiet && g.output == OutputFormat::Text).then(|| Arc::new(Progress::new(hosts, g.verbose > 0)))
+}
+
+/// Opens the engine: PKI folder (written unless `dry_run`), releases, SSH connections.
+pub async fn engine(g: &Global, c: &Conn, spec: &ClusterSpec, dry_run: bool) -> Result<(Engine, Option<Arc<Progress>>)> {
+    let opened = apply::open(spec, &connect_options(g, c, dry_run)?).await?;
+    warn_all(g, &opened.warnings);
+    let progress = progress(g, spec.hosts.iter().map(|h| h.name.clone()).collect());
     let engine = match &progress {
         Some(p) => opened.engine.with_progress(p.clone()),
         None => opened.engine,
@@ -129,7 +149,8 @@ pub fn on_ctrl_c(cancel: Cancel) {
     });
 }
 
-fn finish(p: &Option<Arc<Progress>>) {
+/// Clears the live progress, if any.
+pub fn finish(p: &Option<Arc<Progress>>) {
     if let Some(p) = p {
         p.finish();
     }

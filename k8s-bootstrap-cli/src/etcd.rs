@@ -5,13 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use k8s_bootstrap_core::apply::ApplyOptions;
-use k8s_bootstrap_core::spec::{MemberRemoval, Role, Skeleton, add_etcd_member, remove_etcd_member};
+use k8s_bootstrap_core::apply;
+use k8s_bootstrap_core::spec::{HostArg, MemberAction, MemberChange};
 use k8s_bootstrap_core::transport::LocalTransport;
 
 use crate::cluster::{self, Conn, RunArgs};
 use crate::init::{load_spec, write_text};
-use crate::{Global, Invalid, OutputFormat, output};
+use crate::{Global, OutputFormat, output};
 
 /// `etcd` subcommands.
 #[derive(Subcommand, Debug, Clone)]
@@ -20,7 +20,7 @@ pub enum EtcdCmd {
     AddMember {
         /// NAME=ADDR, or NAME=ADDR:etcd+node to make it a node too (default: etcd only).
         #[arg(value_name = "NAME=ADDR[:ROLES]")]
-        member: String,
+        member: HostArg,
         #[command(flatten)]
         then: Then,
     },
@@ -53,57 +53,56 @@ pub struct Then {
     run: RunArgs,
 }
 
+/// Writes a membership change into the spec file and, unless `--no-apply`,
+/// brings the hosts to it (`apply::change_member`: apply, then the cleanup
+/// of a host that left the spec).
+async fn change(g: &Global, change: MemberChange, then: Then) -> Result<ExitCode> {
+    let run = cluster::run_options(&change.after, &then.run)?;
+    let opts = cluster::connect_options(g, &then.conn, false)?;
+    write_text(&g.spec, &change.yaml).await?;
+    let done = match change.action {
+        MemberAction::Added => {
+            let h = change.after.hosts.iter().find(|h| h.name == change.name).map(|h| h.address.to_string()).unwrap_or_default();
+            format!("added {} ({h}) as an etcd member", change.name)
+        }
+        MemberAction::RoleDropped => format!("{}: dropped its etcd role (it stays a node)", change.name),
+        MemberAction::HostRemoved => format!("{}: removed the host", change.name),
+    };
+    eprintln!("{}: {done}", g.spec.display());
+    if then.no_apply {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut hosts: Vec<String> = change.before.hosts.iter().map(|h| h.name.clone()).collect();
+    hosts.extend(change.after.hosts.iter().map(|h| h.name.clone()).filter(|n| !hosts.contains(n)).collect::<Vec<_>>());
+    let progress = cluster::progress(g, hosts);
+    cluster::on_ctrl_c(run.cancel.clone());
+    let reports = apply::change_member(&change, &opts, &run, progress.clone().map(|p| p as std::sync::Arc<dyn apply::Progress>)).await;
+    cluster::finish(&progress);
+    let reports = reports?;
+    cluster::warn_all(g, &reports.warnings);
+    match &reports.cleanup {
+        Some(cleanup) => output::report_pair(("apply", &reports.apply), ("cleanup", cleanup), g.output),
+        None => output::report(&reports.apply, g.output),
+    }
+}
+
 /// Runs an `etcd` subcommand.
 pub async fn run(g: &Global, cmd: EtcdCmd) -> Result<ExitCode> {
     match cmd {
-        EtcdCmd::AddMember { member, then: Then { no_apply, conn, run } } => {
+        EtcdCmd::AddMember { member, then } => {
             let (_, yaml) = load_spec(g)?;
-            let mut host = Skeleton::parse_host(&member).map_err(|p| Invalid(p.to_string()))?;
-            if !member.contains(':') {
-                host.roles = vec![Role::Etcd];
-            }
-            let (text, spec) = add_etcd_member(&yaml, &host).map_err(|e| Invalid(format!("{}: {e}", g.spec.display())))?;
-            write_text(&g.spec, &text).await?;
-            eprintln!("{}: added {} ({}) as an etcd member", g.spec.display(), host.name, host.address);
-            if no_apply {
-                return Ok(ExitCode::SUCCESS);
-            }
-            let report = cluster::apply_spec(g, &conn, &spec, &run, false).await?;
-            output::report(&report, g.output)
+            change(g, MemberChange::add(&yaml, &member).with_context(|| g.spec.display().to_string())?, then).await
         }
-        EtcdCmd::RemoveMember { name, then: Then { no_apply, conn, run } } => {
-            let (old_spec, yaml) = load_spec(g)?;
-            let (text, spec, how) = remove_etcd_member(&yaml, &name).map_err(|e| Invalid(format!("{}: {e}", g.spec.display())))?;
-            write_text(&g.spec, &text).await?;
-            let what = match how {
-                MemberRemoval::RoleDropped => "dropped its etcd role (it stays a node)",
-                MemberRemoval::HostRemoved => "removed the host",
-            };
-            eprintln!("{}: {name}: {what}", g.spec.display());
-            if no_apply {
-                return Ok(ExitCode::SUCCESS);
-            }
-            let report = cluster::apply_spec(g, &conn, &spec, &run, false).await?;
-            if how == MemberRemoval::HostRemoved && report.ok() {
-                // The host is no longer in the spec: clean it with the spec it was part of.
-                let (old, p) = cluster::engine(g, &conn, &old_spec, true).await?;
-                let only = ApplyOptions { only: Some([name.clone()].into()), ..ApplyOptions::default() };
-                let cleaned = old.reset(&only, true).await;
-                if let Some(p) = p {
-                    p.finish();
-                }
-                return output::report_pair(("apply", &report), ("cleanup", &cleaned), g.output);
-            }
-            output::report(&report, g.output)
+        EtcdCmd::RemoveMember { name, then } => {
+            let (_, yaml) = load_spec(g)?;
+            change(g, MemberChange::remove(&yaml, &name).with_context(|| g.spec.display().to_string())?, then).await
         }
         EtcdCmd::Snapshot { out, conn } => {
             let (spec, _) = load_spec(g)?;
             let (engine, p) = cluster::engine(g, &conn, &spec, true).await?;
             let out = std::path::absolute(&out).with_context(|| out.display().to_string())?;
             let info = engine.snapshot(&LocalTransport::new(), &out.to_string_lossy()).await;
-            if let Some(p) = p {
-                p.finish();
-            }
+            cluster::finish(&p);
             let info = info?;
             match g.output {
                 OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&info)?),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use k8s_bootstrap_core::spec::{ClusterSpec, Skeleton, SpecError};
+use k8s_bootstrap_core::spec::{ClusterSpec, HostArg, Skeleton, SpecError};
 use k8s_bootstrap_core::transport::{FileSource, LocalTransport, PutOptions, Transport};
 
 use crate::{Global, Invalid, OutputFormat, output, style};
@@ -15,7 +15,7 @@ use crate::{Global, Invalid, OutputFormat, output, style};
 pub struct InitArgs {
     /// A host: NAME=ADDR (etcd member and node) or NAME=ADDR:ROLE[+ROLE] (etcd, node). Repeat for each host.
     #[arg(long = "host", value_name = "NAME=ADDR[:ROLES]", conflicts_with = "preset")]
-    pub hosts: Vec<String>,
+    pub hosts: Vec<HostArg>,
     /// Start from a preset instead of --host.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
@@ -49,7 +49,7 @@ pub fn load_spec(g: &Global) -> Result<(ClusterSpec, String)> {
         let hint = if e.kind() == std::io::ErrorKind::NotFound { " (write one with `k8s-bootstrap init`, or pass --spec FILE)" } else { "" };
         Invalid(format!("cannot read spec {}: {e}{hint}", path.display()))
     })?;
-    let (spec, warnings) = ClusterSpec::load(&yaml).map_err(|e| Invalid(format!("{}: {e}", path.display())))?;
+    let (spec, warnings) = ClusterSpec::load(&yaml).with_context(|| path.display().to_string())?;
     if !g.quiet {
         for w in warnings {
             eprintln!("{} {w}", style::warning_label());
@@ -73,18 +73,12 @@ pub async fn init(g: &Global, a: InitArgs) -> Result<ExitCode> {
     let out = a.out.clone().unwrap_or_else(|| g.spec.clone());
     let skeleton = match (a.preset, a.hosts.is_empty()) {
         (Some(Preset::Tutorial), _) => Skeleton::Tutorial,
-        (None, false) => {
-            let mut hosts = Vec::new();
-            for h in &a.hosts {
-                hosts.push(Skeleton::parse_host(h).map_err(|p| Invalid(p.to_string()))?);
-            }
-            Skeleton::Hosts(hosts)
-        }
+        (None, false) => Skeleton::Hosts(a.hosts.iter().map(HostArg::host).collect()),
         (None, true) => return Err(Invalid("init needs --host NAME=ADDR (once per host) or --preset tutorial".into()).into()),
     };
     let yaml = skeleton.to_yaml();
     // Never write a spec that does not load: duplicate names or addresses are caught here.
-    ClusterSpec::load(&yaml).map_err(|e| Invalid(format!("the hosts given do not make a valid spec: {e}")))?;
+    ClusterSpec::load(&yaml).context("the hosts given do not make a valid spec")?;
     if out.exists() && !a.force {
         return Err(Invalid(format!("{} exists; pass --force to overwrite it", out.display())).into());
     }
@@ -110,7 +104,7 @@ pub fn validate(g: &Global) -> Result<ExitCode> {
 /// `k8s-bootstrap render --out DIR`.
 pub async fn render(g: &Global, a: RenderArgs) -> Result<ExitCode> {
     let (spec, _) = load_spec(g)?;
-    let cluster = spec.render().map_err(|e| Invalid(e.to_string()))?;
+    let cluster = spec.render()?;
     let dir = std::path::absolute(&a.out).with_context(|| a.out.display().to_string())?;
     let done = cluster.write_tree(&LocalTransport::new(), &dir.to_string_lossy()).await?;
     match g.output {

@@ -114,7 +114,8 @@ pub struct Global {
     pub ssh_config: Option<PathBuf>,
 }
 
-/// Invalid input or usage: exit code 2.
+/// Invalid usage of the command line itself (the core classifies its own
+/// errors, see [`exit_code`]): exit code 2.
 #[derive(Debug)]
 pub struct Invalid(pub String);
 
@@ -143,6 +144,14 @@ fn init_tracing(g: &Global) {
         .with_ansi(style::stderr_color())
         .with_target(false)
         .try_init();
+}
+
+/// 2 for invalid input (a usage error, or a core error of kind
+/// [`ErrorKind::Invalid`](k8s_bootstrap_core::error::ErrorKind::Invalid)), else 1.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    use k8s_bootstrap_core::error::{ErrorKind, kind};
+    let invalid = e.chain().any(|c| c.is::<Invalid>()) || e.chain().find_map(kind) == Some(ErrorKind::Invalid);
+    ExitCode::from(if invalid { 2 } else { 1 })
 }
 
 fn main() -> ExitCode {
@@ -181,9 +190,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let invalid = e.chain().any(|c| c.is::<Invalid>());
             eprintln!("{} {e:#}", style::error_label());
-            ExitCode::from(if invalid { 2 } else { 1 })
+            exit_code(&e)
         }
     }
 }

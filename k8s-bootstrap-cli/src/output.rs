@@ -146,15 +146,7 @@ fn problem_text(p: &Problem) -> String {
 
 /// Prints the result of `validate`.
 pub fn validation(file: &str, result: &Result<(ClusterSpec, Vec<Warning>), SpecError>, format: OutputFormat) -> Result<()> {
-    let problems: Vec<Problem> = match result {
-        Ok(_) => Vec::new(),
-        Err(SpecError::Parse { path, line, column, value, rule }) => {
-            let mut p = Problem::new(path.clone(), value.clone().unwrap_or_default(), rule.clone());
-            p.location = line.zip(*column);
-            vec![p]
-        }
-        Err(e) => e.problems(),
-    };
+    let problems: Vec<Problem> = result.as_ref().err().map(SpecError::problems).unwrap_or_default();
     let warnings: &[Warning] = result.as_ref().map(|(_, w)| w.as_slice()).unwrap_or(&[]);
     match format {
         OutputFormat::Json => {

@@ -188,7 +188,8 @@ fn etcd_member_edits_keep_comments_and_refuse_bad_input() {
     let grown = std::fs::read_to_string(&spec).unwrap();
     assert!(grown.contains("name: etcd04") && grown.contains("# name: host name and etcd member name"));
     kb(d.path()).args(["etcd", "add-member", "etcd04=192.168.1.34", "--no-apply"]).assert().code(2).stderr(predicate::str::contains("etcd04"));
-    kb(d.path()).args(["etcd", "add-member", "etcd05", "--no-apply"]).assert().code(2).stderr(predicate::str::contains("--host"));
+    // The core parses NAME=ADDR[:ROLES]; clap names the argument it came from.
+    kb(d.path()).args(["etcd", "add-member", "etcd05", "--no-apply"]).assert().code(2).stderr(predicate::str::contains("<NAME=ADDR[:ROLES]>").and(predicate::str::contains("host = etcd05")));
     assert_eq!(std::fs::read_to_string(&spec).unwrap(), grown, "a refused edit leaves the spec as it was");
     kb(d.path()).args(["etcd", "remove-member", "etcd09", "--no-apply"]).assert().code(2).stderr(predicate::str::contains("etcd09"));
     kb(d.path()).args(["etcd", "remove-member", "etcd04", "--no-apply"]).assert().success().stderr(predicate::str::contains("removed the host"));
@@ -220,6 +221,8 @@ fn usage_errors_exit_2() {
     kb(d.path()).args(["apply", "--only", "nosuch"]).assert().code(2).stderr(predicate::str::contains("no host \"nosuch\""));
     kb(d.path()).args(["apply", "--phase", "nosuch"]).assert().code(2).stderr(predicate::str::contains("--phase"));
     kb(d.path()).args(["apply", "--concurrency", "0"]).assert().code(2);
+    // The core's rule, named by the flag: no connect timeout of 0.
+    kb(d.path()).args(["plan", "--connect-timeout", "0"]).assert().code(2).stderr(predicate::str::contains("--connect-timeout = 0: must be a positive number of seconds"));
     kb(d.path()).args(["-v", "-q", "validate"]).assert().code(2);
 }
 

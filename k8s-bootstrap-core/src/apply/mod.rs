@@ -48,6 +48,7 @@ mod diff;
 mod hosts;
 mod leases;
 mod members;
+mod membership;
 mod open;
 mod pki_dir;
 mod snapshot;
@@ -75,6 +76,9 @@ pub use hosts::{connect, ssh_configs};
 pub use hosts::{ConnectOptions, PkiDirError, Unreachable, sync_pki_dir};
 #[cfg(feature = "ssh")]
 pub use open::open;
+#[cfg(feature = "ssh")]
+pub use membership::change_member;
+pub use membership::MemberReports;
 pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use pki_dir::{CertExpiry, CertState, Renew, check_expiration, renew_certs};
 pub use open::{OpenError, OpenOptions, Opened};

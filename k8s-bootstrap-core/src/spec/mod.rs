@@ -42,7 +42,7 @@ pub use error::{Problem, SpecError, Warning};
 pub(crate) use error::list as error_list;
 pub(crate) use validate::{name_rule, path_rule};
 pub use net::{CidrParseError, Ipv4Cidr};
-pub use skeleton::{MemberRemoval, Skeleton, add_etcd_member, add_host, remove_etcd_member};
+pub use skeleton::{HostArg, MemberAction, MemberChange, MemberRemoval, Skeleton, add_etcd_member, add_host, remove_etcd_member};
 pub use version::{Version, VersionParseError};
 
 use crate::docker::{CgroupDriver, DockerMode};

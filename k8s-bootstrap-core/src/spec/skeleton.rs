@@ -32,38 +32,20 @@ pub enum Skeleton {
 
 impl Skeleton {
     /// Parses `NAME=ADDR` or `NAME=ADDR:ROLE[+ROLE]` (roles `etcd`, `node`;
-    /// default both), as `init --host` takes it.
+    /// default both): [`HostArg::host`] of the parsed argument.
     ///
     /// ```
     /// use k8s_bootstrap_core::spec::{Role, Skeleton};
     /// let h = Skeleton::parse_host("node04=10.0.0.4:node").unwrap();
     /// assert_eq!((h.name.as_str(), h.roles.as_slice()), ("node04", &[Role::Node][..]));
     /// let e = Skeleton::parse_host("etcd01=10.0.0.300").unwrap_err();
-    /// assert_eq!(e.path, "--host");
+    /// assert_eq!((e.path.as_str(), e.value.as_str()), ("host", "etcd01=10.0.0.300"));
     /// ```
     ///
     /// # Errors
-    /// A [`Problem`] naming `--host` and the value.
+    /// A [`Problem`] naming the field `host` and the value.
     pub fn parse_host(arg: &str) -> Result<HostSpec, Problem> {
-        let bad = |rule: &str| Problem::new("--host", arg, rule).fix("write NAME=ADDR or NAME=ADDR:etcd+node, e.g. etcd01=192.168.1.30");
-        let (name, rest) = arg.split_once('=').ok_or_else(|| bad("no `=` between name and address"))?;
-        let (addr, roles) = match rest.split_once(':') {
-            Some((a, r)) => (a, Some(r)),
-            None => (rest, None),
-        };
-        let address: Ipv4Addr = addr.parse().map_err(|_| bad(&format!("{addr:?} is not an IPv4 address")))?;
-        let roles = match roles {
-            None => vec![Role::Etcd, Role::Node],
-            Some(r) => r
-                .split('+')
-                .map(|x| match x {
-                    "etcd" => Ok(Role::Etcd),
-                    "node" => Ok(Role::Node),
-                    other => Err(bad(&format!("unknown role {other:?} (etcd, node)"))),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        Ok(HostSpec::new(name, address, &roles))
+        Ok(arg.parse::<HostArg>()?.host())
     }
 
     /// The commented YAML of the skeleton. It loads and validates as it is
@@ -100,6 +82,92 @@ impl Skeleton {
             .replace("{{FLANNEL}}", flannel)
             .replace("{{MIRRORS}}", mirrors)
             .replace("{{SERVICE}}", service)
+    }
+}
+
+/// A host as people write it on one line: `NAME=ADDR` or
+/// `NAME=ADDR:ROLE[+ROLE]` (roles `etcd`, `node`), as `init --host` and
+/// `etcd add-member` take it. The roles stay unset when not written: what
+/// they default to depends on the use ([`HostArg::host`]: etcd and node,
+/// [`HostArg::member`]: etcd).
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{HostArg, Role};
+/// let a: HostArg = "etcd04=10.0.0.14".parse()?;
+/// assert_eq!((a.name.as_str(), a.address.to_string(), a.roles.as_deref()), ("etcd04", "10.0.0.14".to_string(), None));
+/// assert_eq!(a.host().roles, [Role::Etcd, Role::Node]); // a host of a new spec
+/// assert_eq!(a.member().roles, [Role::Etcd]); // a new etcd member
+/// let n: HostArg = "node05=10.0.0.15:node".parse()?;
+/// assert_eq!(n.roles.as_deref(), Some(&[Role::Node][..]));
+/// let bad = "etcd04=10.0.0.300".parse::<HostArg>().unwrap_err();
+/// assert_eq!((bad.path.as_str(), bad.value.as_str()), ("host", "etcd04=10.0.0.300"));
+/// assert_eq!(bad.rule, "\"10.0.0.300\" is not an IPv4 address");
+/// # Ok::<(), k8s_bootstrap_core::spec::Problem>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostArg {
+    /// Host name (and etcd member name).
+    pub name: String,
+    /// Its IPv4 address.
+    pub address: Ipv4Addr,
+    /// The roles written after `:`, or `None`.
+    pub roles: Option<Vec<Role>>,
+}
+
+impl HostArg {
+    /// The host, with roles etcd and node unless others were written.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{HostArg, Role};
+    /// let h = "etcd01=192.168.1.30".parse::<HostArg>()?.host();
+    /// assert_eq!((h.name.as_str(), h.roles.as_slice()), ("etcd01", &[Role::Etcd, Role::Node][..]));
+    /// # Ok::<(), k8s_bootstrap_core::spec::Problem>(())
+    /// ```
+    pub fn host(&self) -> HostSpec {
+        HostSpec::new(self.name.clone(), self.address, self.roles.as_deref().unwrap_or(&[Role::Etcd, Role::Node]))
+    }
+
+    /// The host as a new etcd member: role etcd unless others were written,
+    /// and etcd first in any case.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{HostArg, Role};
+    /// assert_eq!("etcd04=10.0.0.14".parse::<HostArg>()?.member().roles, [Role::Etcd]);
+    /// assert_eq!("etcd04=10.0.0.14:node".parse::<HostArg>()?.member().roles, [Role::Etcd, Role::Node]);
+    /// # Ok::<(), k8s_bootstrap_core::spec::Problem>(())
+    /// ```
+    pub fn member(&self) -> HostSpec {
+        let mut roles = self.roles.clone().unwrap_or_default();
+        if !roles.contains(&Role::Etcd) {
+            roles.insert(0, Role::Etcd);
+        }
+        HostSpec::new(self.name.clone(), self.address, &roles)
+    }
+}
+
+impl std::str::FromStr for HostArg {
+    type Err = Problem;
+    fn from_str(arg: &str) -> Result<Self, Problem> {
+        let bad = |rule: &str| Problem::new("host", arg, rule).fix("write NAME=ADDR or NAME=ADDR:etcd+node, e.g. etcd01=192.168.1.30");
+        let (name, rest) = arg.split_once('=').ok_or_else(|| bad("no `=` between name and address"))?;
+        let (addr, roles) = match rest.split_once(':') {
+            Some((a, r)) => (a, Some(r)),
+            None => (rest, None),
+        };
+        let address: Ipv4Addr = addr.parse().map_err(|_| bad(&format!("{addr:?} is not an IPv4 address")))?;
+        let roles = match roles {
+            None => None,
+            Some(r) => Some(
+                r.split('+')
+                    .map(|x| match x {
+                        "etcd" => Ok(Role::Etcd),
+                        "node" => Ok(Role::Node),
+                        other => Err(bad(&format!("unknown role {other:?} (etcd, node)"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        Ok(HostArg { name: name.to_string(), address, roles })
     }
 }
 
@@ -331,6 +399,102 @@ pub fn remove_etcd_member(yaml: &str, name: &str) -> Result<(String, ClusterSpec
     Ok((text, spec, how))
 }
 
+/// What a [`MemberChange`] does to the member's host.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{MemberAction, MemberChange, Skeleton};
+/// let yaml = Skeleton::Tutorial.to_yaml();
+/// assert_eq!(MemberChange::remove(&yaml, "etcd02")?.action, MemberAction::RoleDropped);
+/// assert_eq!(serde_json::to_string(&MemberAction::HostRemoved).unwrap(), r#""host-removed""#);
+/// # Ok::<(), k8s_bootstrap_core::spec::SpecError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberAction {
+    /// A new host was added as an etcd member, or a node gained the etcd role.
+    Added,
+    /// The host stays (it is also a node); only its `etcd` role is gone.
+    RoleDropped,
+    /// The host had no other role and was removed from the spec: once the
+    /// others are applied, it is reset with the spec it was part of.
+    HostRemoved,
+}
+
+/// An etcd membership change, made on the spec's YAML text and not applied
+/// yet: the spec before and after, and the new text (every other line and
+/// comment kept). Write [`yaml`](Self::yaml) to the spec file, then bring the
+/// hosts to it with `apply::change_member`.
+///
+/// ```
+/// use k8s_bootstrap_core::spec::{MemberAction, MemberChange, Skeleton};
+/// let yaml = Skeleton::Tutorial.to_yaml();
+/// let grow = MemberChange::add(&yaml, &"etcd04=192.168.1.33".parse()?)?;
+/// assert_eq!((grow.action, grow.after.hosts.len(), grow.before.hosts.len()), (MemberAction::Added, 4, 3));
+/// assert!(grow.yaml.contains("# name: host name and etcd member name")); // comments kept
+/// let shrink = MemberChange::remove(&grow.yaml, "etcd04")?;
+/// assert_eq!(shrink.action, MemberAction::HostRemoved);
+/// assert_eq!(shrink.yaml, yaml); // removing what was added gives the file back
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberChange {
+    /// The member's host name.
+    pub name: String,
+    /// The spec before the change.
+    pub before: ClusterSpec,
+    /// The spec after it: what the hosts are brought to.
+    pub after: ClusterSpec,
+    /// `after` as the spec file's new text.
+    pub yaml: String,
+    /// What happens to the host.
+    pub action: MemberAction,
+}
+
+impl MemberChange {
+    /// Makes `member` an etcd member of the spec `yaml` ([`add_etcd_member`]
+    /// with [`HostArg::member`]: role etcd unless others are given).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{MemberChange, Role, Skeleton};
+    /// let c = MemberChange::add(&Skeleton::Tutorial.to_yaml(), &"etcd04=192.168.1.33".parse()?)?;
+    /// assert_eq!(c.after.hosts[3].roles, [Role::Etcd]);
+    /// assert!(MemberChange::add(&c.yaml, &"etcd04=192.168.1.34".parse()?).is_err()); // already a member
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`add_etcd_member`].
+    pub fn add(yaml: &str, member: &HostArg) -> Result<Self, SpecError> {
+        let (before, _) = ClusterSpec::load(yaml)?;
+        let host = member.member();
+        let (text, after) = add_etcd_member(yaml, &host)?;
+        Ok(MemberChange { name: host.name, before, after, yaml: text, action: MemberAction::Added })
+    }
+
+    /// Makes host `name` stop being an etcd member ([`remove_etcd_member`]).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::spec::{MemberAction, MemberChange, Role, Skeleton};
+    /// let c = MemberChange::remove(&Skeleton::Tutorial.to_yaml(), "etcd03")?;
+    /// assert_eq!((c.action, c.after.hosts[2].roles.as_slice()), (MemberAction::RoleDropped, &[Role::Node][..]));
+    /// let err = MemberChange::remove(&c.yaml, "etcd03").unwrap_err(); // no longer a member
+    /// assert_eq!(err.problems()[0].path, "member");
+    /// # Ok::<(), k8s_bootstrap_core::spec::SpecError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`remove_etcd_member`].
+    pub fn remove(yaml: &str, name: &str) -> Result<Self, SpecError> {
+        let (before, _) = ClusterSpec::load(yaml)?;
+        let (text, after, how) = remove_etcd_member(yaml, name)?;
+        let action = match how {
+            MemberRemoval::RoleDropped => MemberAction::RoleDropped,
+            MemberRemoval::HostRemoved => MemberAction::HostRemoved,
+        };
+        Ok(MemberChange { name: name.to_string(), before, after, yaml: text, action })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,10 +521,10 @@ mod tests {
     }
 
     #[test]
-    fn bad_host_args_name_the_flag_and_value() {
+    fn bad_host_args_name_the_field_and_value() {
         for bad in ["etcd01", "etcd01=1.2.3", "etcd01=10.0.0.1:master"] {
             let p = Skeleton::parse_host(bad).unwrap_err();
-            assert_eq!((p.path.as_str(), p.value.as_str()), ("--host", bad));
+            assert_eq!((p.path.as_str(), p.value.as_str()), ("host", bad));
         }
     }
 
