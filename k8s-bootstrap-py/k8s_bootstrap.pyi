@@ -2,58 +2,42 @@
 rendered files and commands, and the certificate bundle, from Python.
 
 A thin binding of the Rust crate k8s-bootstrap-core: every rule lives there.
+
+The data classes (``Report``, ``Change``, ``CertInfo``, ...) are made from the
+core types' serde form: each field of the Rust type is an attribute (the
+attributes below; ``tests/test_stubs_and_example.py`` checks that they match).
 """
 
 import builtins
 import datetime
 import os
 from collections.abc import Callable, Coroutine, Iterator, KeysView, ItemsView, Mapping, Sequence, ValuesView
-from typing import Any, Optional, TypeVar, Union, final, overload
+from typing import Any, Final, Optional, TypeVar, Union, final, overload
 
 
 __version__: str
 
+# The core's defaults (stubtest checks these values against the module).
+DEFAULT_CONCURRENCY: Final = 16
+"""Hosts acted on at once within a stage, unless ``concurrency=`` says otherwise."""
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+"""SSH connect timeout in seconds, unless ``connect_timeout=`` says otherwise."""
+
 __all__ = [
-    "__version__",
-    "ClusterSpec",
-    "Problem",
-    "RenderedCluster",
-    "HostRender",
-    "RenderedFile",
-    "Command",
-    "HostCert",
-    "CertBundle",
-    "Issued",
-    "BundleFile",
-    "CertAction",
-    "CertInfo",
-    "EtcdCluster",
-    "FlannelConfig",
-    "DockerUnit",
-    "HostPrep",
-    "Cluster",
-    "Report",
-    "HostReport",
-    "Change",
-    "Failure",
-    "ClusterStatus",
-    "HostStatus",
-    "EtcdMemberStatus",
-    "DockerBridge",
-    "K8sBootstrapError",
-    "ValidationError",
-    "PkiError",
-    "RenderError",
-    "TransportError",
-    "HostKeyError",
-    "AuthenticationError",
-    "ConnectionError",
-    "CommandError",
+    "__version__", "DEFAULT_CONCURRENCY", "DEFAULT_CONNECT_TIMEOUT", "ClusterSpec", "Problem",
+    "RenderedCluster", "HostRender", "RenderedFile", "Command", "HostCert", "CertBundle", "Issued",
+    "BundleFile", "CertAction", "CertInfo", "EtcdCluster", "FlannelConfig", "DockerUnit",
+    "HostPrep", "Cluster", "Report", "HostReport", "Change", "Failure", "ClusterStatus",
+    "HostStatus", "EtcdMemberStatus", "DockerBridge", "MemberChange", "K8sBootstrapError",
+    "ValidationError", "PkiError", "RenderError", "TransportError", "HostKeyError",
+    "AuthenticationError", "ConnectionError", "CommandError",
 ]
 
 _T = TypeVar("_T")
 _Json = Any
 _Files = Mapping[str, bytes]
+_Path = Union[str, os.PathLike[str]]
+_Event = dict[str, Any]
 
 # ---------------------------------------------------------------- exceptions
 
@@ -61,7 +45,7 @@ class K8sBootstrapError(Exception):
     """Base class of every error raised by k8s_bootstrap."""
 
 class ValidationError(K8sBootstrapError, ValueError):
-    """A value breaks a rule of the core (a spec field, a builder setting, a PKI input)."""
+    """A value breaks a rule of the core (a spec field, a builder setting, a PKI input, an argument)."""
 
     path: Optional[str]
     value: Optional[str]
@@ -85,7 +69,7 @@ class TransportError(K8sBootstrapError):
     host: Optional[str]
 
 class HostKeyError(TransportError):
-    """The host key is unknown or differs from the recorded or pinned one."""
+    """The host key is unknown, differs from the recorded or pinned one, or is refused."""
 
     fingerprint: Optional[str]
     expected: Optional[str]
@@ -117,18 +101,11 @@ class CommandError(TransportError):
 class Problem:
     """One rule a value breaks (or a risky setting, for a warning)."""
 
-    @property
-    def path(self) -> str:
-        """Field path, like ``hosts[1].address``."""
-    @property
-    def value(self) -> str:
-        """The offending value as text."""
-    @property
-    def rule(self) -> str:
-        """The rule the value breaks."""
-    @property
-    def fix(self) -> Optional[str]:
-        """A suggested fix, or None."""
+    path: str
+    value: str
+    rule: str
+    fix: Optional[str]
+    location: Optional[tuple[int, int]]
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
@@ -138,7 +115,7 @@ class ClusterSpec:
     """The whole cluster; read it with from_file, from_yaml or from_dict."""
 
     @classmethod
-    def from_file(cls, path: Union[str, os.PathLike[str]]) -> ClusterSpec:
+    def from_file(cls, path: _Path) -> ClusterSpec:
         """Reads a spec from a YAML file. It is not validated yet."""
     @classmethod
     def from_yaml(cls, text: str) -> ClusterSpec:
@@ -169,18 +146,10 @@ class ClusterSpec:
 class RenderedFile:
     """One file to put on a host."""
 
-    @property
-    def path(self) -> str:
-        """Absolute path on the host."""
-    @property
-    def content(self) -> bytes:
-        """The bytes."""
-    @property
-    def mode(self) -> int:
-        """Unix permission bits."""
-    @property
-    def owner(self) -> str:
-        """``user:group`` that owns it."""
+    path: str
+    content: bytes
+    mode: int
+    owner: str
     @property
     def text(self) -> str:
         """The content as text."""
@@ -189,21 +158,11 @@ class RenderedFile:
 class Command:
     """One command of a host, as an argv list, with an optional check."""
 
-    @property
-    def description(self) -> str:
-        """What it does, for people."""
-    @property
-    def phase(self) -> str:
-        """When it runs (``host-prep``, ``install``, ``etcd-start``, ...)."""
-    @property
-    def argv(self) -> list[str]:
-        """The command to run."""
-    @property
-    def check(self) -> Optional[list[str]]:
-        """Skip argv when this exits 0; None: always run."""
-    @property
-    def os(self) -> Optional[str]:
-        """Only on this OS family (``rhel`` or ``debian``); None: on all."""
+    description: str
+    phase: str
+    argv: list[str]
+    check: Optional[list[str]]
+    os: Optional[str]
     def to_shell(self) -> str:
         """The command as one quoted shell line with its check and OS guard."""
 
@@ -211,21 +170,11 @@ class Command:
 class HostCert:
     """A certificate a host needs and where it goes."""
 
-    @property
-    def id(self) -> str:
-        """The stem of its bundle file names (``ca``, ``etcd01-server``, ...)."""
-    @property
-    def cert_file(self) -> str:
-        """The certificate's file name in the bundle."""
-    @property
-    def key_file(self) -> Optional[str]:
-        """The key's file name in the bundle; None for the CA."""
-    @property
-    def cert_path(self) -> str:
-        """Absolute path of the certificate on the host."""
-    @property
-    def key_path(self) -> Optional[str]:
-        """Absolute path of the key on the host; None for the CA."""
+    id: str
+    cert_file: str
+    key_file: Optional[str]
+    cert_path: str
+    key_path: Optional[str]
 
 @final
 class HostRender(Mapping[str, RenderedFile]):
@@ -253,9 +202,9 @@ class HostRender(Mapping[str, RenderedFile]):
     def items(self) -> ItemsView[str, RenderedFile]:
         """(path, RenderedFile) pairs."""
     @overload
-    def get(self, path: str, default: None = None) -> Optional[RenderedFile]: ...
+    def get(self, key: str, default: None = None, /) -> Optional[RenderedFile]: ...
     @overload
-    def get(self, path: str, default: Union[RenderedFile, _T]) -> Union[RenderedFile, _T]: ...
+    def get(self, key: str, default: Union[RenderedFile, _T], /) -> Union[RenderedFile, _T]: ...
 
 @final
 class RenderedCluster(Mapping[str, HostRender]):
@@ -275,9 +224,9 @@ class RenderedCluster(Mapping[str, HostRender]):
     def items(self) -> ItemsView[str, HostRender]:
         """(host, HostRender) pairs."""
     @overload
-    def get(self, host: str, default: None = None) -> Optional[HostRender]: ...
+    def get(self, key: str, default: None = None, /) -> Optional[HostRender]: ...
     @overload
-    def get(self, host: str, default: Union[HostRender, _T]) -> Union[HostRender, _T]: ...
+    def get(self, key: str, default: Union[HostRender, _T], /) -> Union[HostRender, _T]: ...
 
 # ---------------------------------------------------------------- PKI
 
@@ -329,54 +278,30 @@ class CertBundle:
 
 @final
 class BundleFile:
-    """One file of a bundle."""
+    """One file of a bundle (``content`` is PEM bytes; ``secret``: a private key)."""
 
-    @property
-    def path(self) -> str:
-        """Path relative to the bundle root."""
-    @property
-    def content(self) -> bytes:
-        """The bytes (PEM text)."""
-    @property
-    def mode(self) -> int:
-        """0o600 for keys, 0o644 for certificates."""
-    @property
-    def secret(self) -> bool:
-        """Whether this file holds a private key."""
+    path: str
+    content: bytes
+    mode: int
+    secret: bool
 
 @final
 class CertAction:
-    """What happened to one certificate."""
+    """What happened to one certificate (``change``: ``kept``, ``issued`` or ``imported``)."""
 
-    @property
-    def id(self) -> str:
-        """The certificate, as its file stem."""
-    @property
-    def change(self) -> str:
-        """``kept``, ``issued`` or ``imported``."""
-    @property
-    def reason(self) -> Optional[str]:
-        """Why it was issued; None otherwise."""
-    @property
-    def not_after(self) -> datetime.datetime:
-        """Its notAfter (aware, UTC)."""
+    id: str
+    change: str
+    reason: Optional[str]
+    not_after: datetime.datetime
 
 @final
 class Issued:
     """The files of a bundle and the report of what was kept or issued."""
 
-    @property
-    def files(self) -> dict[str, BundleFile]:
-        """Every file of the bundle by relative path."""
-    @property
-    def actions(self) -> list[CertAction]:
-        """One entry per certificate, CA first."""
-    @property
-    def warnings(self) -> list[str]:
-        """Warnings."""
-    @property
-    def unmanaged(self) -> list[str]:
-        """Existing files that belong to no certificate of the bundle."""
+    files: dict[str, BundleFile]
+    actions: list[CertAction]
+    warnings: list[str]
+    unmanaged: list[str]
     def as_existing(self) -> dict[str, bytes]:
         """The files as {relative path: bytes}."""
 
@@ -384,50 +309,23 @@ class Issued:
 class CertInfo:
     """What a certificate says about itself."""
 
-    @property
-    def path(self) -> str:
-        """The file it was read from."""
-    @property
-    def subject(self) -> str:
-        """Subject, one line."""
-    @property
-    def common_name(self) -> str:
-        """The subject's CN."""
-    @property
-    def issuer(self) -> str:
-        """Issuer, one line."""
-    @property
-    def serial(self) -> str:
-        """Serial number, hex."""
-    @property
-    def is_ca(self) -> bool:
-        """Whether it is a CA certificate."""
-    @property
-    def sans(self) -> list[str]:
-        """SANs as text."""
-    @property
-    def key_usages(self) -> list[str]:
-        """Key usages."""
-    @property
-    def ext_key_usages(self) -> list[str]:
-        """Extended key usages."""
-    @property
-    def key_algorithm(self) -> str:
-        """Key algorithm."""
-    @property
-    def not_before(self) -> datetime.datetime:
-        """notBefore (aware, UTC)."""
-    @property
-    def not_after(self) -> datetime.datetime:
-        """notAfter (aware, UTC)."""
-    @property
-    def days_left(self) -> int:
-        """Whole days to notAfter (negative when expired)."""
-    @property
-    def validity_days(self) -> int:
-        """Validity period in whole days."""
+    path: str
+    subject: str
+    common_name: str
+    issuer: str
+    serial: str
+    is_ca: bool
+    sans: list[str]
+    key_usages: list[str]
+    ext_key_usages: list[str]
+    key_algorithm: str
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    days_left: int
+    validity_days: int
 
 # ---------------------------------------------------------------- builders
+# The keywords are the core builder's fields; None takes the Rust default.
 
 @final
 class EtcdCluster:
@@ -484,7 +382,6 @@ class FlannelConfig:
         etcd_prefix: Optional[str] = None,
         etcd_endpoints: Optional[str] = None,
         ip_masq: Optional[bool] = None,
-        docker_opts: Optional[bool] = None,
         kubernetes_dir: Optional[str] = None,
         systemd_dir: Optional[str] = None,
         cert_layout: Optional[str] = None,
@@ -519,6 +416,7 @@ class DockerUnit:
         dockerd: Optional[str] = None,
         systemd_dir: Optional[str] = None,
         opts_file: Optional[str] = None,
+        ip_masq: Optional[bool] = None,
         data_root: Optional[str] = None,
         storage_driver: Optional[str] = None,
         registry_mirrors: Optional[Sequence[str]] = None,
@@ -573,17 +471,15 @@ class HostPrep:
     __hash__: None  # type: ignore[assignment]
 
 # ---------------------------------------------------------------- plan / apply / status / reset
-
-_Path = Union[str, os.PathLike[str]]
-_Event = dict[str, Any]
+# concurrency defaults to DEFAULT_CONCURRENCY, connect_timeout to DEFAULT_CONNECT_TIMEOUT.
 
 @final
 class Cluster:
     """A cluster spec bound to where its PKI lives and how to reach its hosts over SSH.
 
-    ``plan``, ``apply``, ``status`` and ``reset`` act like the ``k8s-bootstrap``
-    commands of the same name, with the same options and defaults; blocking with
-    the GIL released, or as asyncio coroutines (``*_async``).
+    ``plan``, ``apply``, ``status``, ``reset``, ``add_member`` and ``remove_member``
+    act like the ``k8s-bootstrap`` commands of the same name, with the same options
+    and defaults; blocking with the GIL released, or as asyncio coroutines (``*_async``).
     """
 
     def __new__(
@@ -594,7 +490,7 @@ class Cluster:
         pki_dir: Optional[_Path] = None,
         known_hosts: Optional[_Path] = None,
         accept_new_host_keys: bool = False,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = ...,
         progress: Optional[Callable[[_Event], object]] = None,
     ) -> Cluster: ...
     @classmethod
@@ -605,7 +501,7 @@ class Cluster:
         pki_dir: Optional[_Path] = None,
         known_hosts: Optional[_Path] = None,
         accept_new_host_keys: bool = False,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = ...,
         progress: Optional[Callable[[_Event], object]] = None,
     ) -> Cluster:
         """Reads the spec at ``path``; certificates in ``pki/`` beside it (or ``pki_dir``)."""
@@ -618,65 +514,63 @@ class Cluster:
     @property
     def pki_dir(self) -> str:
         """The folder of the cluster's certificates (absolute)."""
-    def plan(self, *, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None) -> Report:
+    def plan(self, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None) -> Report:
         """What would change, with diffs; changes nothing."""
     def apply(
-        self, *, dry_run: bool = False, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self, *, dry_run: bool = False, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
     ) -> Report:
         """Brings the cluster to the spec; failed hosts are in the report."""
     def status(self) -> ClusterStatus:
         """The cluster's state; changes nothing."""
     def reset(self, *, purge: bool = False, only: Optional[Sequence[str]] = None) -> Report:
         """Stops and removes what apply installed (etcd's data only with ``purge``)."""
+    def add_member(
+        self, member: str, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+    ) -> MemberChange:
+        """Makes ``NAME=ADDR[:ROLES]`` an etcd member: the spec (and ``spec_path``) gains it, then apply."""
+    def remove_member(
+        self, name: str, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+    ) -> MemberChange:
+        """Makes host ``name`` leave etcd: the spec (and ``spec_path``) drops it, apply, then clean it up."""
     def plan_async(
-        self, *, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
     ) -> Coroutine[Any, Any, Report]:
         """``plan`` for asyncio."""
     def apply_async(
-        self, *, dry_run: bool = False, concurrency: int = 16, only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self, *, dry_run: bool = False, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
     ) -> Coroutine[Any, Any, Report]:
         """``apply`` for asyncio."""
     def status_async(self) -> Coroutine[Any, Any, ClusterStatus]:
         """``status`` for asyncio."""
     def reset_async(self, *, purge: bool = False, only: Optional[Sequence[str]] = None) -> Coroutine[Any, Any, Report]:
         """``reset`` for asyncio."""
+    def add_member_async(
+        self, member: str, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+    ) -> Coroutine[Any, Any, MemberChange]:
+        """``add_member`` for asyncio."""
+    def remove_member_async(
+        self, name: str, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+    ) -> Coroutine[Any, Any, MemberChange]:
+        """``remove_member`` for asyncio."""
 
 @final
 class Change:
-    """One change a host made (apply, reset) or would make (plan)."""
+    """One change a host made (apply, reset) or would make (plan; ``diff`` only then)."""
 
-    @property
-    def stage(self) -> str:
-        """``host-prep``, ``files``, ``install``, ``etcd``, ``flannel-config``, ``flanneld`` or ``docker``."""
-    @property
-    def what(self) -> str:
-        """What changed, for people."""
-    @property
-    def diff(self) -> Optional[str]:
-        """A unified diff (plan only; private keys redacted)."""
+    stage: str
+    what: str
+    diff: Optional[str]
 
 @final
 class Failure:
-    """Why a host failed."""
+    """Why a host failed (``kind``: ``host-key``, ``auth``, ``connect``, ``command``, ``transfer``, ``other``)."""
 
-    @property
-    def host(self) -> str:
-        """The host."""
-    @property
-    def stage(self) -> str:
-        """The stage it failed in."""
-    @property
-    def step(self) -> str:
-        """The step."""
-    @property
-    def kind(self) -> str:
-        """``host-key``, ``auth``, ``connect``, ``command``, ``transfer`` or ``other``."""
-    @property
-    def error(self) -> str:
-        """The error."""
-    @property
-    def log(self) -> Optional[str]:
-        """The unit's journal when starting it failed."""
+    host: str
+    stage: str
+    step: str
+    kind: str
+    error: str
+    log: Optional[str]
     def exception(self) -> TransportError:
         """The mapped exception, not raised."""
 
@@ -684,24 +578,12 @@ class Failure:
 class HostReport:
     """The report of one host."""
 
-    @property
-    def changes(self) -> list[Change]:
-        """Changes made or that would be made."""
-    @property
-    def unchanged(self) -> int:
-        """Steps that found nothing to do."""
-    @property
-    def notes(self) -> list[str]:
-        """Notes."""
-    @property
-    def failed(self) -> Optional[Failure]:
-        """The failure, or None."""
-    @property
-    def stage_ms(self) -> dict[str, int]:
-        """Milliseconds per stage."""
-    @property
-    def ok(self) -> bool:
-        """Whether the host did not fail."""
+    changes: list[Change]
+    unchanged: int
+    notes: list[str]
+    failed: Optional[Failure]
+    stage_ms: dict[str, int]
+    ok: bool
     def to_dict(self) -> dict[str, _Json]:
         """The core's JSON form."""
 
@@ -709,107 +591,68 @@ class HostReport:
 class Report:
     """The report of plan, apply or reset."""
 
-    @property
-    def dry_run(self) -> bool:
-        """Whether nothing was changed."""
-    @property
-    def hosts(self) -> dict[str, HostReport]:
-        """Host name -> HostReport."""
-    @property
-    def aborted(self) -> Optional[str]:
-        """Why a cluster-wide gate stopped the run, or None."""
-    @property
-    def elapsed_ms(self) -> int:
-        """Wall time in milliseconds."""
-    @property
-    def warnings(self) -> list[str]:
-        """Warnings met while getting ready."""
-    @property
-    def ok(self) -> bool:
-        """No host failed and nothing was aborted."""
-    @property
-    def change_count(self) -> int:
-        """Total number of changes."""
-    @property
-    def failures(self) -> list[Failure]:
-        """One per failed host."""
+    dry_run: bool
+    hosts: dict[str, HostReport]
+    aborted: Optional[str]
+    elapsed_ms: int
+    warnings: list[str]
+    ok: bool
+    change_count: int
+    failures: list[Failure]
     def raise_for_failure(self) -> None:
         """Raises the first failed host's exception, or K8sBootstrapError when aborted."""
     def to_dict(self) -> dict[str, _Json]:
         """The core's JSON form (``--output json``)."""
 
 @final
+class MemberChange:
+    """The result of ``Cluster.add_member`` / ``remove_member``."""
+
+    name: str
+    action: str
+    spec: ClusterSpec
+    yaml: str
+    apply: Report
+    cleanup: Optional[Report]
+    ok: bool
+
+@final
 class DockerBridge:
     """docker0 against flannel's subnet file on a host."""
 
-    @property
-    def flannel_subnet(self) -> Optional[str]:
-        """``FLANNEL_SUBNET``."""
-    @property
-    def docker0(self) -> Optional[str]:
-        """docker0's address."""
-    @property
-    def matches(self) -> bool:
-        """Whether both exist and are equal."""
+    flannel_subnet: Optional[str]
+    docker0: Optional[str]
+    matches: bool
 
 @final
 class HostStatus:
     """The state of one host."""
 
-    @property
-    def reachable(self) -> bool:
-        """Whether the host answered."""
-    @property
-    def error(self) -> Optional[str]:
-        """Why not."""
-    @property
-    def units(self) -> dict[str, str]:
-        """Unit -> ActiveState or ``not-installed``."""
-    @property
-    def docker_bridge(self) -> Optional[DockerBridge]:
-        """When docker runs."""
+    reachable: bool
+    error: Optional[str]
+    units: dict[str, str]
+    docker_bridge: Optional[DockerBridge]
 
 @final
 class EtcdMemberStatus:
     """One etcd endpoint's health."""
 
-    @property
-    def endpoint(self) -> str:
-        """The client URL."""
-    @property
-    def healthy(self) -> bool:
-        """Whether it answered a health check over TLS."""
+    endpoint: str
+    healthy: bool
+    server_version: Optional[str]
 
 @final
 class ClusterStatus:
     """The state of a cluster."""
 
-    @property
-    def hosts(self) -> dict[str, HostStatus]:
-        """Host name -> HostStatus."""
-    @property
-    def etcd_endpoints(self) -> list[EtcdMemberStatus]:
-        """Health of every endpoint."""
-    @property
-    def etcd_members(self) -> list[str]:
-        """Member names, sorted."""
-    @property
-    def etcd_members_match_spec(self) -> bool:
-        """Whether those are the spec's etcd hosts."""
-    @property
-    def etcd_healthy(self) -> bool:
-        """Every endpoint healthy and the members match the spec."""
-    @property
-    def flannel_config(self) -> Optional[str]:
-        """flannel's network config read back from etcd."""
-    @property
-    def flannel_api(self) -> str:
-        """``v2`` or ``v3``."""
-    @property
-    def problems(self) -> list[str]:
-        """What could not be read."""
-    @property
-    def warnings(self) -> list[str]:
-        """Warnings met while getting ready."""
+    hosts: dict[str, HostStatus]
+    etcd_endpoints: list[EtcdMemberStatus]
+    etcd_members: list[str]
+    etcd_members_match_spec: bool
+    etcd_healthy: bool
+    flannel_config: Optional[str]
+    flannel_api: str
+    problems: list[str]
+    warnings: list[str]
     def to_dict(self) -> dict[str, _Json]:
         """The core's JSON form (``--output json``)."""

@@ -1,10 +1,10 @@
-//! `Cluster`: plan, apply, status and reset over SSH, blocking (the GIL
-//! released while Rust works) and asyncio.
+//! `Cluster`: plan, apply, status, reset and etcd membership changes over
+//! SSH, blocking (the GIL released while Rust works) and asyncio.
 //!
-//! Each call does what the CLI's subcommand does: `apply::open` (the PKI
-//! folder reconciled, release tarballs fetched, every host connected), then
-//! the engine's `plan`/`apply`/`status`/`reset`. The options are the CLI's,
-//! with the same defaults; this file only translates them and the results.
+//! Each call does what the CLI's subcommand does, through the same core
+//! calls (`apply::open` then the engine, or `apply::change_member`), with
+//! the core's defaults and rules; this file only translates the arguments
+//! and the results.
 //!
 //! Blocking calls run on pyo3-async-runtimes' tokio runtime under
 //! `py.detach`, waking every 100 ms to let Python handle signals (Ctrl-C
@@ -16,22 +16,24 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_bootstrap_core::apply::{self as core, ApplyOptions, ConnectOptions, Engine, OpenOptions};
-use k8s_bootstrap_core::spec as core_spec;
+use k8s_bootstrap_core::apply::{self as core, ApplyOptions, ConnectOptions, OpenOptions};
+use k8s_bootstrap_core::spec::{self as core_spec, HostArg, MemberChange};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
+use pyo3::types::{PyDict, PyType};
+use serde_json::json;
 
-use crate::error::{Error, invalid_arg};
-use crate::report::{ClusterStatus, PyProgress, Report};
-use crate::spec::{ClusterSpec, Problem, problems};
+use crate::convert::{to_plain, to_py};
+use crate::error::Error;
+use crate::records::{self, fields};
+use crate::spec::ClusterSpec;
 
 /// A cluster spec bound to the control machine's settings: where its PKI
 /// lives and how to reach its hosts over SSH. ``plan``, ``apply``,
-/// ``status`` and ``reset`` act on the hosts like the ``k8s-bootstrap``
-/// command of the same name, with the same options and defaults; each has an
-/// ``*_async`` variant for asyncio.
+/// ``status``, ``reset``, ``add_member`` and ``remove_member`` act on the
+/// hosts like the ``k8s-bootstrap`` command of the same name, with the same
+/// options and defaults; each has an ``*_async`` variant for asyncio.
 ///
 /// ``Cluster(spec, *, spec_path=None, pki_dir=None, known_hosts=None,
 /// accept_new_host_keys=False, connect_timeout=10.0, progress=None)``:
@@ -55,6 +57,7 @@ use crate::spec::{ClusterSpec, Problem, problems};
 pub struct Cluster {
     spec: core_spec::ClusterSpec,
     warnings: Vec<core_spec::Problem>,
+    spec_path: Option<PathBuf>,
     pki_dir: PathBuf,
     connect: ConnectOptions,
     progress: Option<Py<PyAny>>,
@@ -66,12 +69,45 @@ enum Op {
     Apply(ApplyOptions),
     Status,
     Reset(ApplyOptions, bool),
+    Member(Box<MemberChange>, ApplyOptions),
 }
 
-/// What it returns.
+/// What it returns, with the warnings met while getting ready.
 enum Outcome {
-    Report(Report),
-    Status(ClusterStatus),
+    Report(core::Report, Vec<String>),
+    Status(core::ClusterStatus, Vec<String>),
+    Member(Box<MemberChange>, core::MemberReports),
+}
+
+/// A core report as a `Report`, with what Python adds: its ``warnings``,
+/// ``ok``, ``change_count`` and ``failures`` (each with its ``host``), and
+/// each host's ``ok``.
+fn report<'py>(py: Python<'py>, r: &core::Report, warnings: &[String]) -> PyResult<Bound<'py, PyAny>> {
+    let rec = to_py(py, r)?;
+    let f = fields(&rec)?;
+    let hosts = fields_item(&f, "hosts")?;
+    let mut failures = Vec::new();
+    for (name, h) in &r.hosts {
+        let host = fields_item(hosts.cast::<PyDict>()?, name)?;
+        records::set_json(&host, to_plain(py, h)?)?;
+        let hf = fields(&host)?;
+        hf.set_item("ok", h.failed.is_none())?;
+        if h.failed.is_some() {
+            let failed = fields_item(&hf, "failed")?;
+            fields(&failed)?.set_item("host", name)?;
+            failures.push(failed);
+        }
+    }
+    f.set_item("warnings", warnings)?;
+    f.set_item("ok", r.ok())?;
+    f.set_item("change_count", r.change_count())?;
+    f.set_item("failures", failures)?;
+    records::set_json(&rec, to_plain(py, r)?)?;
+    Ok(rec)
+}
+
+fn fields_item<'py>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Bound<'py, PyAny>> {
+    d.get_item(k)?.ok_or_else(|| PyRuntimeError::new_err(format!("no field {k}")))
 }
 
 impl<'py> IntoPyObject<'py> for Outcome {
@@ -80,8 +116,24 @@ impl<'py> IntoPyObject<'py> for Outcome {
     type Error = PyErr;
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match self {
-            Outcome::Report(r) => Ok(Bound::new(py, r)?.into_any()),
-            Outcome::Status(s) => Ok(Bound::new(py, s)?.into_any()),
+            Outcome::Report(r, w) => report(py, &r, &w),
+            Outcome::Status(s, w) => {
+                let rec = to_py(py, &s)?;
+                fields(&rec)?.set_item("warnings", w)?;
+                records::set_json(&rec, to_plain(py, &s)?)?;
+                Ok(rec)
+            }
+            Outcome::Member(c, r) => {
+                let d = PyDict::new(py);
+                d.set_item("name", &c.name)?;
+                d.set_item("action", to_py(py, &c.action)?)?;
+                d.set_item("spec", ClusterSpec { inner: c.after.clone() })?;
+                d.set_item("yaml", &c.yaml)?;
+                d.set_item("apply", report(py, &r.apply, &r.warnings)?)?;
+                d.set_item("cleanup", r.cleanup.as_ref().map(|c| report(py, c, &r.warnings)).transpose()?)?;
+                d.set_item("ok", r.ok())?;
+                records::new(py, records::MemberChange, d)
+            }
         }
     }
 }
@@ -96,17 +148,24 @@ struct Run {
 
 impl Run {
     async fn go(self) -> Result<Outcome, Error> {
+        let op = match self.op {
+            Op::Member(change, o) => {
+                let reports = core::change_member(&change, &self.open, &o, self.progress).await?;
+                return Ok(Outcome::Member(change, reports));
+            }
+            op => op,
+        };
         let opened = core::open(&self.spec, &self.open).await?;
-        let mut engine: Engine = opened.engine;
-        if let Some(p) = self.progress {
-            engine = engine.with_progress(p);
-        }
+        let engine = match self.progress {
+            Some(p) => opened.engine.with_progress(p),
+            None => opened.engine,
+        };
         let w = opened.warnings;
-        Ok(match &self.op {
-            Op::Plan(o) => Outcome::Report(Report::new(engine.plan(o).await, w)),
-            Op::Apply(o) => Outcome::Report(Report::new(engine.apply(o).await, w)),
-            Op::Reset(o, purge) => Outcome::Report(Report::new(engine.reset(o, *purge).await, w)),
-            Op::Status => Outcome::Status(ClusterStatus::new(engine.status().await, w)),
+        Ok(match op {
+            Op::Plan(o) => Outcome::Report(engine.plan(&o).await, w),
+            Op::Apply(o) => Outcome::Report(engine.apply(&o).await, w),
+            Op::Reset(o, purge) => Outcome::Report(engine.reset(&o, purge).await, w),
+            Op::Status | Op::Member(..) => Outcome::Status(engine.status().await, w),
         })
     }
 }
@@ -131,34 +190,28 @@ fn block_on<T: Send>(py: Python<'_>, fut: impl Future<Output = Result<T, Error>>
     Ok(r??)
 }
 
+/// Apply options from the keywords, checked by the core against `spec`.
+fn options(spec: &core_spec::ClusterSpec, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<ApplyOptions> {
+    let o = ApplyOptions::default().with_concurrency(concurrency).and_then(|o| o.limit(spec, only.as_deref(), phase));
+    Ok(o.map_err(Error::from)?)
+}
+
 impl Cluster {
     fn run(&self, py: Python<'_>, op: Op, dry_run: bool) -> Run {
         let mut open = OpenOptions::new(&self.pki_dir);
         open.connect = self.connect.clone();
         open.dry_run = dry_run;
-        let progress = self
-            .progress
-            .as_ref()
-            .map(|cb| Arc::new(PyProgress { callback: cb.clone_ref(py) }) as Arc<dyn core::Progress>);
+        let progress = self.progress.as_ref().map(|cb| Arc::new(PyProgress { callback: cb.clone_ref(py) }) as Arc<dyn core::Progress>);
         Run { spec: self.spec.clone(), open, progress, op }
     }
 
-    fn apply_options(&self, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<ApplyOptions> {
-        ApplyOptions { concurrency, ..ApplyOptions::default() }
-            .limit(&self.spec, only.as_deref(), phase)
-            .map_err(|p| invalid_arg(&p.path, &p.value, p.rule))
-    }
-
-    fn blocking(&self, py: Python<'_>, op: Op, dry_run: bool) -> PyResult<Outcome> {
+    /// Runs `op`, blocking (`asyncio`: false) or as a coroutine.
+    fn call<'py>(&self, py: Python<'py>, op: Op, dry_run: bool, asyncio: bool) -> PyResult<Bound<'py, PyAny>> {
         let run = self.run(py, op, dry_run);
-        block_on(py, run.go())
-    }
-
-    /// A coroutine that runs `op` when awaited: `wrap(start)` of
-    /// [`ASYNC_WRAP`], so that `asyncio.run(cluster.apply_async())` works as
-    /// well as `await` (`future_into_py` alone needs a loop already running).
-    fn future<'py>(&self, py: Python<'py>, op: Op, dry_run: bool) -> PyResult<Bound<'py, PyAny>> {
-        let start = Start { run: Mutex::new(Some(self.run(py, op, dry_run))) };
+        if !asyncio {
+            return block_on(py, run.go())?.into_pyobject(py);
+        }
+        let start = Start { run: Mutex::new(Some(run)) };
         ASYNC_WRAP
             .get_or_try_init(py, || {
                 let m = PyModule::from_code(py, ASYNC_WRAP_SRC, c"k8s_bootstrap_async.py", c"k8s_bootstrap._async")?;
@@ -167,13 +220,28 @@ impl Cluster {
             .bind(py)
             .call1((start,))
     }
+
+    /// A membership change of the spec: from the spec file's text when it
+    /// holds this spec (its comments kept), else from the spec as YAML;
+    /// written back to ``spec_path``, if any, before the hosts are touched.
+    fn member(&self, py: Python<'_>, change: impl FnOnce(&str) -> Result<MemberChange, Error>, o: (usize, Option<Vec<String>>, Option<&str>), asyncio: bool) -> PyResult<Py<PyAny>> {
+        let text = self.spec_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+        let yaml = text.filter(|t| core_spec::ClusterSpec::from_yaml_str(t).is_ok_and(|s| s == self.spec)).unwrap_or_else(|| self.spec.to_yaml_string());
+        let change = change(&yaml)?;
+        let opts = options(&change.after, o.0, o.1, o.2)?;
+        if let Some(p) = &self.spec_path {
+            let tmp = p.with_extension("yaml.k8s-bootstrap-tmp");
+            std::fs::write(&tmp, &change.yaml).and_then(|()| std::fs::rename(&tmp, p)).map_err(Error::from)?;
+        }
+        Ok(self.call(py, Op::Member(Box::new(change), opts), false, asyncio)?.unbind())
+    }
 }
 
 const ASYNC_WRAP_SRC: &std::ffi::CStr = c"async def wrap(start):\n    return await start()\n";
 static ASYNC_WRAP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Starts a run on the tokio runtime when called from a running asyncio
-/// loop; called once, by the coroutine of `Cluster::future`.
+/// loop; called once, by the coroutine of `Cluster::call`.
 #[pyclass(module = "k8s_bootstrap", name = "_AsyncStart", frozen)]
 struct Start {
     run: Mutex<Option<Run>>,
@@ -187,17 +255,13 @@ impl Start {
     }
 }
 
-fn seconds(name: &str, v: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(v)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive number of seconds, got {v}")))
-}
+const CONCURRENCY: usize = ApplyOptions::DEFAULT_CONCURRENCY;
 
 #[pymethods]
 impl Cluster {
     #[new]
-    #[pyo3(signature = (spec, *, spec_path = None, pki_dir = None, known_hosts = None, accept_new_host_keys = false, connect_timeout = 10.0, progress = None))]
+    #[pyo3(signature = (spec, *, spec_path = None, pki_dir = None, known_hosts = None, accept_new_host_keys = false,
+        connect_timeout = ConnectOptions::DEFAULT_CONNECT_TIMEOUT.as_secs_f64(), progress = None))]
     fn new(
         spec: &ClusterSpec,
         spec_path: Option<PathBuf>,
@@ -217,19 +281,17 @@ impl Cluster {
             }
         };
         let warnings = spec.inner.validate().map_err(Error::from)?;
-        let connect = ConnectOptions {
-            known_hosts,
-            accept_new_host_keys,
-            connect_timeout: Some(seconds("connect_timeout", connect_timeout)?),
-            ..ConnectOptions::default()
-        };
-        Ok(Cluster { spec: spec.inner.clone(), warnings, pki_dir: opts.pki_dir, connect, progress })
+        let connect = ConnectOptions { known_hosts, accept_new_host_keys, ..ConnectOptions::default() }
+            .connect_timeout_secs(connect_timeout)
+            .map_err(Error::from)?;
+        Ok(Cluster { spec: spec.inner.clone(), warnings, spec_path, pki_dir: opts.pki_dir, connect, progress })
     }
 
     /// Reads the spec at ``path`` and binds it with its certificates in
     /// ``pki/`` beside it (or ``pki_dir``); the other options as for ``Cluster``.
     #[classmethod]
-    #[pyo3(signature = (path, *, pki_dir = None, known_hosts = None, accept_new_host_keys = false, connect_timeout = 10.0, progress = None))]
+    #[pyo3(signature = (path, *, pki_dir = None, known_hosts = None, accept_new_host_keys = false,
+        connect_timeout = ConnectOptions::DEFAULT_CONNECT_TIMEOUT.as_secs_f64(), progress = None))]
     fn from_file(
         cls: &Bound<'_, PyType>,
         path: PathBuf,
@@ -239,8 +301,7 @@ impl Cluster {
         connect_timeout: f64,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let text = std::fs::read_to_string(&path).map_err(|e| crate::convert::os_error(cls.py(), e, &path))?;
-        let spec = ClusterSpec { inner: core_spec::ClusterSpec::from_yaml_str(&text).map_err(Error::from)? };
+        let spec = ClusterSpec { inner: ClusterSpec::read(cls.py(), &path)? };
         Cluster::new(&spec, Some(path), pki_dir, known_hosts, accept_new_host_keys, connect_timeout, progress)
     }
 
@@ -252,8 +313,8 @@ impl Cluster {
 
     /// The spec's warnings (risky but working settings).
     #[getter]
-    fn warnings(&self) -> Vec<Problem> {
-        problems(self.warnings.clone())
+    fn warnings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.warnings)
     }
 
     /// The folder of the cluster's certificates on this machine (absolute).
@@ -265,13 +326,9 @@ impl Cluster {
     /// What would change on the hosts, with unified diffs (private keys
     /// redacted); changes nothing, not even the PKI folder. Options as for
     /// ``apply``. Returns a ``Report`` with ``dry_run`` true.
-    #[pyo3(signature = (*, concurrency = 16, only = None, phase = None))]
-    fn plan(&self, py: Python<'_>, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Report> {
-        let o = self.apply_options(concurrency, only, phase)?;
-        match self.blocking(py, Op::Plan(o), true)? {
-            Outcome::Report(r) => Ok(r),
-            Outcome::Status(_) => unreachable!("plan returns a report"),
-        }
+    #[pyo3(signature = (*, concurrency = CONCURRENCY, only = None, phase = None))]
+    fn plan<'py>(&self, py: Python<'py>, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, Op::Plan(options(&self.spec, concurrency, only, phase)?), true, false)
     }
 
     /// Brings the cluster to the spec, stage by stage (host-prep, files,
@@ -282,94 +339,139 @@ impl Cluster {
     /// Writes missing certificates into ``pki_dir`` first. A second apply of
     /// the same spec changes nothing. Returns a ``Report``; failed hosts are
     /// in it (see ``Report.raise_for_failure``).
-    #[pyo3(signature = (*, dry_run = false, concurrency = 16, only = None, phase = None))]
-    fn apply(
-        &self,
-        py: Python<'_>,
-        dry_run: bool,
-        concurrency: usize,
-        only: Option<Vec<String>>,
-        phase: Option<&str>,
-    ) -> PyResult<Report> {
-        let o = self.apply_options(concurrency, only, phase)?;
-        let op = if dry_run { Op::Plan(o) } else { Op::Apply(o) };
-        match self.blocking(py, op, dry_run)? {
-            Outcome::Report(r) => Ok(r),
-            Outcome::Status(_) => unreachable!("apply returns a report"),
-        }
+    #[pyo3(signature = (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None))]
+    fn apply<'py>(&self, py: Python<'py>, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
+        let o = options(&self.spec, concurrency, only, phase)?;
+        self.call(py, if dry_run { Op::Plan(o) } else { Op::Apply(o) }, dry_run, false)
     }
 
     /// The cluster's state: units per host, etcd's endpoint health and
     /// members over TLS, flannel's config read back from etcd, docker0
     /// against flannel's subnet. Changes nothing. Returns a ``ClusterStatus``.
-    fn status(&self, py: Python<'_>) -> PyResult<ClusterStatus> {
-        match self.blocking(py, Op::Status, true)? {
-            Outcome::Status(s) => Ok(s),
-            Outcome::Report(_) => unreachable!("status returns a status"),
-        }
+    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, Op::Status, true, false)
     }
 
     /// Stops and removes what apply installed (units, files, certificates
     /// on the hosts); etcd's data and flannel's runtime files only with
     /// ``purge``. ``only``: these host names only. Returns a ``Report``.
     #[pyo3(signature = (*, purge = false, only = None))]
-    fn reset(&self, py: Python<'_>, purge: bool, only: Option<Vec<String>>) -> PyResult<Report> {
-        let o = self.apply_options(ApplyOptions::default().concurrency, only, None)?;
-        match self.blocking(py, Op::Reset(o, purge), true)? {
-            Outcome::Report(r) => Ok(r),
-            Outcome::Status(_) => unreachable!("reset returns a report"),
-        }
+    fn reset<'py>(&self, py: Python<'py>, purge: bool, only: Option<Vec<String>>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, Op::Reset(options(&self.spec, CONCURRENCY, only, None)?, purge), true, false)
+    }
+
+    /// Makes ``member`` (``NAME=ADDR``, or ``NAME=ADDR:etcd+node`` to make
+    /// it a node too; default: etcd only) an etcd member, like ``k8s-bootstrap
+    /// etcd add-member``: the spec gains it (a node of the spec gains the etcd
+    /// role), written to ``spec_path`` when the cluster has one, then the
+    /// hosts are brought to it (the member joins the running cluster). Options
+    /// as for ``apply``. Returns a ``MemberChange`` (its ``spec`` is the new
+    /// spec: make a new ``Cluster`` of it for later calls).
+    #[pyo3(signature = (member, *, concurrency = CONCURRENCY, only = None, phase = None))]
+    fn add_member(&self, py: Python<'_>, member: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Py<PyAny>> {
+        self.member(py, |y| Ok(MemberChange::add(y, &host_arg(member)?)?), (concurrency, only, phase), false)
+    }
+
+    /// Makes host ``name`` leave etcd, like ``k8s-bootstrap etcd
+    /// remove-member``: the spec drops its etcd role (or the host, when etcd
+    /// was its only role), written to ``spec_path`` when the cluster has one;
+    /// the hosts are brought to it (member remove, its data wiped) and a host
+    /// that left the spec is then reset with ``purge``. Options as for
+    /// ``apply``. Returns a ``MemberChange``.
+    #[pyo3(signature = (name, *, concurrency = CONCURRENCY, only = None, phase = None))]
+    fn remove_member(&self, py: Python<'_>, name: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Py<PyAny>> {
+        self.member(py, |y| Ok(MemberChange::remove(y, name)?), (concurrency, only, phase), false)
     }
 
     /// ``plan`` for asyncio: a coroutine (``await cluster.plan_async(...)``,
     /// ``asyncio.run(cluster.plan_async(...))``). Arguments are checked at the call.
-    #[pyo3(signature = (*, concurrency = 16, only = None, phase = None))]
-    fn plan_async<'py>(
-        &self,
-        py: Python<'py>,
-        concurrency: usize,
-        only: Option<Vec<String>>,
-        phase: Option<&str>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let o = self.apply_options(concurrency, only, phase)?;
-        self.future(py, Op::Plan(o), true)
+    #[pyo3(signature = (*, concurrency = CONCURRENCY, only = None, phase = None))]
+    fn plan_async<'py>(&self, py: Python<'py>, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, Op::Plan(options(&self.spec, concurrency, only, phase)?), true, true)
     }
 
     /// ``apply`` for asyncio: a coroutine (``await cluster.apply_async(...)``,
     /// ``asyncio.run(cluster.apply_async(...))``). Arguments are checked at
     /// the call; cancelling the task drops the run.
-    #[pyo3(signature = (*, dry_run = false, concurrency = 16, only = None, phase = None))]
-    fn apply_async<'py>(
-        &self,
-        py: Python<'py>,
-        dry_run: bool,
-        concurrency: usize,
-        only: Option<Vec<String>>,
-        phase: Option<&str>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let o = self.apply_options(concurrency, only, phase)?;
-        let op = if dry_run { Op::Plan(o) } else { Op::Apply(o) };
-        self.future(py, op, dry_run)
+    #[pyo3(signature = (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None))]
+    fn apply_async<'py>(&self, py: Python<'py>, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
+        let o = options(&self.spec, concurrency, only, phase)?;
+        self.call(py, if dry_run { Op::Plan(o) } else { Op::Apply(o) }, dry_run, true)
     }
 
     /// ``status`` for asyncio: a coroutine (``await cluster.status_async()``).
     fn status_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.future(py, Op::Status, true)
+        self.call(py, Op::Status, true, true)
     }
 
     /// ``reset`` for asyncio: a coroutine (``await cluster.reset_async(...)``,
     /// ``asyncio.run(cluster.reset_async(...))``). Arguments are checked at the call.
     #[pyo3(signature = (*, purge = false, only = None))]
     fn reset_async<'py>(&self, py: Python<'py>, purge: bool, only: Option<Vec<String>>) -> PyResult<Bound<'py, PyAny>> {
-        let o = self.apply_options(ApplyOptions::default().concurrency, only, None)?;
-        self.future(py, Op::Reset(o, purge), true)
+        self.call(py, Op::Reset(options(&self.spec, CONCURRENCY, only, None)?, purge), true, true)
+    }
+
+    /// ``add_member`` for asyncio: a coroutine. Arguments are checked, and
+    /// the spec file written, at the call.
+    #[pyo3(signature = (member, *, concurrency = CONCURRENCY, only = None, phase = None))]
+    fn add_member_async(&self, py: Python<'_>, member: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Py<PyAny>> {
+        self.member(py, |y| Ok(MemberChange::add(y, &host_arg(member)?)?), (concurrency, only, phase), true)
+    }
+
+    /// ``remove_member`` for asyncio: a coroutine. Arguments are checked,
+    /// and the spec file written, at the call.
+    #[pyo3(signature = (name, *, concurrency = CONCURRENCY, only = None, phase = None))]
+    fn remove_member_async(&self, py: Python<'_>, name: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Py<PyAny>> {
+        self.member(py, |y| Ok(MemberChange::remove(y, name)?), (concurrency, only, phase), true)
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Cluster(hosts={:?}, pki_dir={:?})",
-            self.spec.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
-            self.pki_dir.display().to_string()
-        )
+        let hosts: Vec<&str> = self.spec.hosts.iter().map(|h| h.name.as_str()).collect();
+        format!("Cluster(hosts={hosts:?}, pki_dir={:?})", self.pki_dir.display().to_string())
+    }
+}
+
+/// The core's host argument, its problems naming the keyword `member`.
+fn host_arg(member: &str) -> Result<HostArg, Error> {
+    member.parse::<HostArg>().map_err(|mut p| {
+        p.path = "member".into();
+        p.into()
+    })
+}
+
+/// Calls a Python callable with each engine event as a dict, from the
+/// engine's tasks, taking the GIL for each call. An exception raised by
+/// the callable is reported through ``sys.unraisablehook`` and the run goes on.
+struct PyProgress {
+    callback: Py<PyAny>,
+}
+
+/// An event as a JSON value: ``{"event": "stage-started", "stage": ...}``,
+/// ``changed`` (host, stage, what, diff), ``failed`` (host, stage, step,
+/// kind, error, log), ``note`` (host, message), ``stage-done`` (stage).
+fn event_json(e: &core::Event) -> serde_json::Value {
+    match e {
+        core::Event::StageStarted(s) => json!({"event": "stage-started", "stage": s}),
+        core::Event::StageDone(s) => json!({"event": "stage-done", "stage": s}),
+        core::Event::Changed { host, change } => {
+            json!({"event": "changed", "host": host, "stage": change.stage, "what": change.what, "diff": change.diff})
+        }
+        core::Event::Failed { host, failure } => json!({
+            "event": "failed", "host": host, "stage": failure.stage, "step": failure.step,
+            "kind": failure.kind, "error": failure.error, "log": failure.log,
+        }),
+        core::Event::Note { host, message } => json!({"event": "note", "host": host, "message": message}),
+    }
+}
+
+impl core::Progress for PyProgress {
+    fn event(&self, event: &core::Event) {
+        let value = event_json(event);
+        Python::attach(|py| {
+            let r = to_plain(py, &value).and_then(|d| self.callback.call1(py, (d,)));
+            if let Err(err) = r {
+                err.write_unraisable(py, Some(self.callback.bind(py)));
+            }
+        });
     }
 }

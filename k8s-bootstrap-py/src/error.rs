@@ -1,7 +1,8 @@
-//! The Python exceptions and the one mapping from core errors to them.
-//!
-//! Like polars' `error.rs`: every core error type converts into [`Error`],
-//! and `From<Error> for PyErr` is the only place that picks a Python class.
+//! The Python exceptions, and the one mapping from the core's error kinds
+//! to them (like polars' `error.rs`: one `From<Error> for PyErr`). Which
+//! kind an error is, its problems and its host details come from the core
+//! (`k8s_bootstrap_core::error::describe`); this file only picks the class
+//! of a kind and sets the details as attributes.
 //!
 //! The classes are made with `type(name, bases, namespace)` at import time,
 //! because `ValidationError` derives from both `K8sBootstrapError` and
@@ -12,472 +13,179 @@
 
 use std::error::Error as StdError;
 
-use k8s_bootstrap_core::apply::{self as core_apply, Failure, FailureKind, OpenError, PkiDirError, ReleaseError};
-use k8s_bootstrap_core::spec::{Problem as CoreProblem, SpecError};
+use k8s_bootstrap_core::apply::FailureKind;
+use k8s_bootstrap_core::error::{ErrorKind, describe};
+use k8s_bootstrap_core::spec::Problem;
 use k8s_bootstrap_core::transport::TransportError;
-use k8s_bootstrap_core::{docker, etcd, flannel, hostprep, pki, render};
-use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::spec::Problem;
+use crate::convert::{to_plain, to_py};
 
-/// Every error the binding raises, before it becomes a Python exception.
+/// Any error of the core (or a bad argument, as a core `Problem`, or an
+/// I/O error) on its way to becoming a Python exception.
 #[derive(Debug)]
-pub enum Error {
-    /// Reading or validating a spec.
-    Spec(SpecError),
-    /// Rendering a spec.
-    Render(render::Error),
-    /// The PKI.
-    Pki(pki::Error),
-    /// The etcd builder.
-    Etcd(etcd::Error),
-    /// The flannel builder.
-    Flannel(flannel::Error),
-    /// The docker builder.
-    Docker(docker::Error),
-    /// The host preparation builder.
-    HostPrep(hostprep::Error),
-    /// Acting on a host.
-    Transport(TransportError),
-    /// A Python value that does not convert into the core type asked for
-    /// (wrong type, unknown field): the field path, the value and why.
-    Convert {
-        /// Field path, like `members[0].address`.
-        path: String,
-        /// The value as given, as text.
-        value: String,
-        /// What is wrong.
-        rule: String,
-    },
-    /// Reading a file.
-    Io(std::io::Error),
-    /// Getting ready to act on the hosts: the PKI folder, release tarballs,
-    /// the spec's render.
-    Open(Box<OpenError>),
-}
+pub struct Error(Box<dyn StdError + Send + Sync>);
 
-macro_rules! from_core {
-    ($($variant:ident($t:ty)),* $(,)?) => {$(
-        impl From<$t> for Error {
-            fn from(e: $t) -> Self {
-                Error::$variant(e)
-            }
-        }
-    )*};
-}
-from_core!(
-    Spec(SpecError),
-    Render(render::Error),
-    Pki(pki::Error),
-    Etcd(etcd::Error),
-    Flannel(flannel::Error),
-    Docker(docker::Error),
-    HostPrep(hostprep::Error),
-    Transport(TransportError),
-    Io(std::io::Error),
-);
-
-impl From<OpenError> for Error {
-    fn from(e: OpenError) -> Self {
-        Error::Open(Box::new(e))
+impl<E: StdError + Send + Sync + 'static> From<E> for Error {
+    fn from(e: E) -> Self {
+        Error(Box::new(e))
     }
 }
 
-
-/// The exception classes, made once per interpreter.
-pub(crate) struct Classes {
-    pub base: Py<PyType>,
-    pub validation: Py<PyType>,
-    pub pki: Py<PyType>,
-    pub render: Py<PyType>,
-    pub transport: Py<PyType>,
-    pub host_key: Py<PyType>,
-    pub auth: Py<PyType>,
-    pub connection: Py<PyType>,
-    pub command: Py<PyType>,
+/// A bad argument or value: a `ValidationError` naming it.
+pub fn invalid(path: impl Into<String>, value: impl std::fmt::Display, rule: impl Into<String>) -> Error {
+    Problem::new(path, value, rule).into()
 }
 
-static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
+/// name, bases (ours or builtins), docstring, attributes (None on the class).
+type ClassDef = (&'static str, &'static [&'static str], &'static str, &'static [&'static str]);
 
-fn make_class<'py>(
-    py: Python<'py>,
-    name: &str,
-    bases: &[&Bound<'py, PyAny>],
-    doc: &str,
-    attrs: &[&str],
-) -> PyResult<Py<PyType>> {
-    let ns = PyDict::new(py);
-    ns.set_item("__module__", "k8s_bootstrap")?;
-    ns.set_item("__doc__", doc)?;
-    for a in attrs {
-        ns.set_item(*a, py.None())?;
-    }
-    let bases = PyTuple::new(py, bases)?;
-    let ty = py.import("builtins")?.getattr("type")?.call1((name, bases, ns))?;
-    Ok(ty.cast_into::<PyType>()?.unbind())
-}
+const CLASSES: &[ClassDef] = &[
+    ("K8sBootstrapError", &["Exception"], "Base class of every error raised by k8s_bootstrap.", &[]),
+    (
+        "ValidationError",
+        &["K8sBootstrapError", "ValueError"],
+        "A value breaks a rule of the core (a spec field, a builder setting, a PKI input, an argument).\n\n\
+         Attributes: ``path`` (field path such as ``hosts[1].address``), ``value`` (the\n\
+         offending value as text; for a YAML parse error, the YAML line), ``rule``, ``fix``\n\
+         (suggested fix or None), ``line``/``column`` (1-based position in the YAML, or None)\n\
+         and ``problems`` (every Problem found; the attributes above describe the first one).",
+        &["path", "value", "rule", "fix", "line", "column", "problems"],
+    ),
+    (
+        "PkiError",
+        &["K8sBootstrapError"],
+        "The PKI cannot do what was asked with the existing files: an expiring CA (never replaced\n\
+         silently), a leaf to issue without the CA key, a PKI folder open to others, or a crypto failure.",
+        &[],
+    ),
+    ("RenderError", &["K8sBootstrapError"], "A template of the core failed to render. Attribute ``host``: the host, or None.", &["host"]),
+    (
+        "TransportError",
+        &["K8sBootstrapError"],
+        "Acting on a host failed. Attribute ``host``: the host (None for invalid transport input).",
+        &["host"],
+    ),
+    (
+        "HostKeyError",
+        &["TransportError"],
+        "The host key is unknown, differs from the recorded or pinned one, or is refused; never retried.\n\n\
+         Attributes: ``fingerprint`` (offered key, ``SHA256:...``), ``expected`` (the known_hosts\n\
+         line or pinned fingerprint, None when the key is unknown), ``known_hosts`` (path or None).",
+        &["fingerprint", "expected", "known_hosts"],
+    ),
+    (
+        "AuthenticationError",
+        &["TransportError"],
+        "No offered key was accepted. Attributes: ``user``, ``tried`` (what was tried, never secrets).",
+        &["user", "tried"],
+    ),
+    (
+        "ConnectionError",
+        &["TransportError", "ConnectionError"],
+        "The connection could not be made, timed out, or broke. Also a builtin ConnectionError.\n\n\
+         Attributes: ``reason``, ``timeout`` (seconds, for a connect timeout, else None).",
+        &["reason", "timeout"],
+    ),
+    (
+        "CommandError",
+        &["TransportError"],
+        "A command on a host failed or timed out.\n\n\
+         Attributes: ``command``, ``exit_code`` (None when killed by a signal or timed out),\n\
+         ``stderr`` (its last lines), ``timeout`` (seconds, when it timed out, else None).",
+        &["command", "exit_code", "stderr", "timeout"],
+    ),
+];
 
-pub(crate) fn classes(py: Python<'_>) -> PyResult<&Classes> {
-    CLASSES.get_or_try_init(py, || {
+static MADE: PyOnceLock<Vec<(&'static str, Py<PyType>)>> = PyOnceLock::new();
+
+/// The exception classes, made once per interpreter, by name.
+pub fn classes(py: Python<'_>) -> PyResult<&Vec<(&'static str, Py<PyType>)>> {
+    MADE.get_or_try_init(py, || {
         let builtins = py.import("builtins")?;
-        let exception = builtins.getattr("Exception")?;
-        let value_error = builtins.getattr("ValueError")?;
-        let builtin_connection = builtins.getattr("ConnectionError")?;
-        let base = make_class(
-            py,
-            "K8sBootstrapError",
-            &[&exception],
-            "Base class of every error raised by k8s_bootstrap.",
-            &[],
-        )?;
-        let b = base.bind(py).as_any().clone();
-        let validation = make_class(
-            py,
-            "ValidationError",
-            &[&b, &value_error],
-            "A value breaks a rule of the core (a spec field, a builder setting, a PKI input).\n\n\
-             Attributes: ``path`` (field path such as ``hosts[1].address``), ``value`` (the\n\
-             offending value as text; for a YAML parse error, the YAML line), ``rule``, ``fix``\n\
-             (suggested fix or None), ``line``/``column`` (1-based position in the YAML, or None)\n\
-             and ``problems`` (every Problem found; the attributes above describe the first one).",
-            &["path", "value", "rule", "fix", "line", "column", "problems"],
-        )?;
-        let pki = make_class(
-            py,
-            "PkiError",
-            &[&b],
-            "The PKI cannot do what was asked with the existing files: an expiring CA (never replaced\n\
-             silently), a leaf to issue without the CA key, or a crypto library failure.",
-            &[],
-        )?;
-        let render = make_class(
-            py,
-            "RenderError",
-            &[&b],
-            "A template of the core failed to render. Attribute ``host``: the host, or None.",
-            &["host"],
-        )?;
-        let transport = make_class(
-            py,
-            "TransportError",
-            &[&b],
-            "Acting on a host failed. Attribute ``host``: the host (None for invalid transport input).",
-            &["host"],
-        )?;
-        let t = transport.bind(py).as_any().clone();
-        let host_key = make_class(
-            py,
-            "HostKeyError",
-            &[&t],
-            "The host key is unknown or differs from the recorded or pinned one; never retried.\n\n\
-             Attributes: ``fingerprint`` (offered key, ``SHA256:...``), ``expected`` (the known_hosts\n\
-             line or pinned fingerprint, None when the key is unknown), ``known_hosts`` (path or None).",
-            &["fingerprint", "expected", "known_hosts"],
-        )?;
-        let auth = make_class(
-            py,
-            "AuthenticationError",
-            &[&t],
-            "No offered key was accepted. Attributes: ``user``, ``tried`` (what was tried, never secrets).",
-            &["user", "tried"],
-        )?;
-        let connection = make_class(
-            py,
-            "ConnectionError",
-            &[&t, &builtin_connection],
-            "The connection could not be made, timed out, or broke. Also a builtin ConnectionError.\n\n\
-             Attributes: ``reason``, ``timeout`` (seconds, for a connect timeout, else None).",
-            &["reason", "timeout"],
-        )?;
-        let command = make_class(
-            py,
-            "CommandError",
-            &[&t],
-            "A command on a host failed or timed out.\n\n\
-             Attributes: ``command``, ``exit_code`` (None when killed by a signal or timed out),\n\
-             ``stderr`` (its last lines), ``timeout`` (seconds, when it timed out, else None).",
-            &["command", "exit_code", "stderr", "timeout"],
-        )?;
-        Ok::<_, PyErr>(Classes { base, validation, pki, render, transport, host_key, auth, connection, command })
+        let mut made: Vec<(&'static str, Py<PyType>)> = Vec::new();
+        for (name, bases, doc, attrs) in CLASSES {
+            let mut b = Vec::new();
+            for base in *bases {
+                // Ours first: `ConnectionError` as a base of ours is the builtin.
+                match made.iter().find(|(n, _)| n == base && base != name) {
+                    Some((_, t)) => b.push(t.bind(py).clone().into_any()),
+                    None => b.push(builtins.getattr(*base)?),
+                }
+            }
+            let ns = PyDict::new(py);
+            ns.set_item("__module__", "k8s_bootstrap")?;
+            ns.set_item("__doc__", doc)?;
+            for a in *attrs {
+                ns.set_item(*a, py.None())?;
+            }
+            let ty = builtins.getattr("type")?.call1((name, PyTuple::new(py, b)?, ns))?;
+            made.push((name, ty.cast_into::<PyType>()?.unbind()));
+        }
+        Ok::<_, PyErr>(made)
     })
 }
 
-/// The message of an error with its causes, `outer: inner: ...`.
-fn chain(e: &dyn StdError) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
+fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    let (_, t) = classes(py)?.iter().find(|(n, _)| *n == name).expect("every class name used is in CLASSES");
+    Ok(t.bind(py).clone())
 }
 
-fn raise(py: Python<'_>, cls: &Py<PyType>, msg: String, attrs: &[(&str, Bound<'_, PyAny>)]) -> PyResult<PyErr> {
-    let inst = cls.bind(py).call1((msg,))?;
-    for (k, v) in attrs {
-        inst.setattr(*k, v)?;
+/// The class of a host failure's kind.
+fn host_class(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::HostKey => "HostKeyError",
+        FailureKind::Auth => "AuthenticationError",
+        FailureKind::Connect => "ConnectionError",
+        FailureKind::Command => "CommandError",
+        _ => "TransportError",
+    }
+}
+
+/// The class of an error kind.
+fn class_of(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Invalid => "ValidationError",
+        ErrorKind::Pki => "PkiError",
+        ErrorKind::Render => "RenderError",
+        ErrorKind::Host(k) => host_class(k),
+        _ => "K8sBootstrapError",
+    }
+}
+
+/// An exception of class `name` with message `msg` and these attributes.
+fn raise(py: Python<'_>, name: &str, msg: String, attrs: &Bound<'_, PyDict>) -> PyResult<PyErr> {
+    let inst = class(py, name)?.call1((msg,))?;
+    for (k, v) in attrs.iter() {
+        inst.setattr(k.extract::<String>()?, v)?;
     }
     Ok(PyErr::from_value(inst))
 }
 
-fn obj<'py, T>(py: Python<'py>, v: T) -> PyResult<Bound<'py, PyAny>>
-where
-    T: IntoPyObject<'py>,
-{
-    v.into_bound_py_any(py)
-}
-
-/// A ValidationError for `problems` (the first one fills the attributes).
-fn validation(py: Python<'_>, msg: String, problems: &[CoreProblem], line: Option<usize>, column: Option<usize>) -> PyResult<PyErr> {
-    let c = classes(py)?;
-    let first = problems.first();
-    let list: Vec<Problem> = problems.iter().cloned().map(Problem::from).collect();
-    raise(
-        py,
-        &c.validation,
-        msg,
-        &[
-            ("path", obj(py, first.map(|p| p.path.clone()))?),
-            ("value", obj(py, first.map(|p| p.value.clone()))?),
-            ("rule", obj(py, first.map(|p| p.rule.clone()))?),
-            ("fix", obj(py, first.and_then(|p| p.fix.clone()))?),
-            ("line", obj(py, line)?),
-            ("column", obj(py, column)?),
-            ("problems", obj(py, list)?),
-        ],
-    )
-}
-
-fn invalid_builder(py: Python<'_>, msg: String, problems: &[CoreProblem]) -> PyResult<PyErr> {
-    validation(py, msg, problems, None, None)
-}
-
-fn map_transport(py: Python<'_>, e: &TransportError, msg: String) -> PyResult<PyErr> {
-    let c = classes(py)?;
-    let none = || py.None().into_bound(py);
-    Ok(match e {
-        TransportError::Connect { host, reason } | TransportError::Ssh { host, reason } => raise(
-            py,
-            &c.connection,
-            msg,
-            &[("host", obj(py, host)?), ("reason", obj(py, reason)?), ("timeout", none())],
-        )?,
-        TransportError::ConnectTimeout { host, timeout } => raise(
-            py,
-            &c.connection,
-            msg,
-            &[("host", obj(py, host)?), ("reason", obj(py, "connect timed out")?), ("timeout", obj(py, timeout.as_secs_f64())?)],
-        )?,
-        TransportError::Auth { host, user, tried } => {
-            raise(py, &c.auth, msg, &[("host", obj(py, host)?), ("user", obj(py, user)?), ("tried", obj(py, tried)?)])?
-        }
-        TransportError::HostKeyUnknown { host, fingerprint, known_hosts, .. } => raise(
-            py,
-            &c.host_key,
-            msg,
-            &[
-                ("host", obj(py, host)?),
-                ("fingerprint", obj(py, fingerprint)?),
-                ("expected", none()),
-                ("known_hosts", obj(py, known_hosts.display().to_string())?),
-            ],
-        )?,
-        TransportError::HostKeyMismatch { host, fingerprint, expected } => raise(
-            py,
-            &c.host_key,
-            msg,
-            &[
-                ("host", obj(py, host)?),
-                ("fingerprint", obj(py, fingerprint)?),
-                ("expected", obj(py, expected)?),
-                ("known_hosts", none()),
-            ],
-        )?,
-        TransportError::CommandFailed { host, command, code, stderr_tail } => raise(
-            py,
-            &c.command,
-            msg,
-            &[
-                ("host", obj(py, host)?),
-                ("command", obj(py, command)?),
-                ("exit_code", obj(py, *code)?),
-                ("stderr", obj(py, stderr_tail)?),
-                ("timeout", none()),
-            ],
-        )?,
-        TransportError::Timeout { host, command, timeout } => raise(
-            py,
-            &c.command,
-            msg,
-            &[
-                ("host", obj(py, host)?),
-                ("command", obj(py, command)?),
-                ("exit_code", none()),
-                ("stderr", obj(py, "")?),
-                ("timeout", obj(py, timeout.as_secs_f64())?),
-            ],
-        )?,
-        TransportError::Transfer { host, .. } | TransportError::Io { host, .. } => {
-            raise(py, &c.transport, msg, &[("host", obj(py, host)?)])?
-        }
-        // InvalidInput, and variants added to the core later.
-        _ => raise(py, &c.transport, msg, &[("host", none())])?,
-    })
-}
-
 fn to_py_err(py: Python<'_>, e: Error) -> PyResult<PyErr> {
-    match e {
-        Error::Spec(SpecError::Parse { path, line, column, value, rule }) => {
-            let msg = SpecError::Parse { path: path.clone(), line, column, value: value.clone(), rule: rule.clone() }.to_string();
-            let p = CoreProblem::new(path, value.unwrap_or_default(), rule);
-            validation(py, msg, &[p], line, column)
-        }
-        Error::Spec(e @ SpecError::Invalid { .. }) => {
-            let msg = e.to_string();
-            validation(py, msg, &e.problems(), None, None)
-        }
-        Error::Render(e) => {
-            let msg = chain(&e);
-            match e {
-                render::Error::Spec(s) => to_py_err(py, Error::Spec(s)),
-                render::Error::Etcd { host, source } => builder_err(py, msg, Some(host), Error::Etcd(source)),
-                render::Error::Flannel { host, source } => builder_err(py, msg, Some(host), Error::Flannel(source)),
-                render::Error::Docker { host, source } => builder_err(py, msg, Some(host), Error::Docker(source)),
-                render::Error::HostPrep { host, source } => builder_err(py, msg, Some(host), Error::HostPrep(source)),
-            }
-        }
-        e @ (Error::Etcd(_) | Error::Flannel(_) | Error::Docker(_) | Error::HostPrep(_)) => {
-            let msg = match &e {
-                Error::Etcd(x) => chain(x),
-                Error::Flannel(x) => chain(x),
-                Error::Docker(x) => chain(x),
-                Error::HostPrep(x) => chain(x),
-                _ => unreachable!("matched above"),
-            };
-            builder_err(py, msg, None, e)
-        }
-        Error::Pki(e) => pki_err(py, chain(&e), e),
-        Error::Transport(e) => {
-            let msg = e.to_string();
-            map_transport(py, &e, msg)
-        }
-        Error::Open(e) => open_err(py, *e),
-        Error::Convert { path, value, rule } => {
-            let msg = format!("{path} = {value}: {rule}");
-            invalid_builder(py, msg, &[CoreProblem::new(path, value, rule)])
-        }
-        // Python's own OSError subclasses (FileNotFoundError, ...).
-        Error::Io(e) => Ok(PyErr::from(e)),
-    }
-}
-
-/// A PKI error: bad inputs become a ValidationError, the rest a PkiError.
-fn pki_err(py: Python<'_>, msg: String, e: pki::Error) -> PyResult<PyErr> {
-    let c = classes(py)?;
-    match e {
-        pki::Error::InvalidField { field, value, reason } => invalid_builder(py, msg, &[CoreProblem::new(field, value, reason)]),
-        pki::Error::BadPem { path, expected, reason } => {
-            invalid_builder(py, msg, &[CoreProblem::new(path, "", format!("not a valid {expected}: {reason}"))])
-        }
-        pki::Error::NotACa { path } => {
-            invalid_builder(py, msg, &[CoreProblem::new(path, "", "certificate is not a CA (basicConstraints CA:TRUE missing)")])
-        }
-        pki::Error::CaKeyMismatch { key_path, cert_path } => {
-            invalid_builder(py, msg, &[CoreProblem::new(key_path, "", format!("does not match CA certificate {cert_path}"))])
-        }
-        pki::Error::Cfssl { file, field, reason } => invalid_builder(py, msg, &[CoreProblem::new(format!("{file}:{field}"), "", reason)]),
-        // CaExpiring, CaKeyAbsent, Crypto, and variants added later.
-        _ => raise(py, &c.pki, msg, &[]),
-    }
-}
-
-/// An error of `apply::open`, mapped like the core error inside it.
-fn open_err(py: Python<'_>, e: OpenError) -> PyResult<PyErr> {
-    let c = classes(py)?;
-    let msg = chain(&e);
-    match e {
-        OpenError::Pki { source: PkiDirError::Pki(p), .. } => pki_err(py, msg, p),
-        OpenError::Pki { source: PkiDirError::Transport(t), .. } | OpenError::Releases(ReleaseError::Transport(t)) => {
-            map_transport(py, &t, msg)
-        }
-        OpenError::Releases(ReleaseError::NotFound { field, path }) => {
-            invalid_builder(py, msg, &[CoreProblem::new(field, path, "the file does not exist")])
-        }
-        OpenError::Releases(ReleaseError::Checksum { field, got, expected, .. }) => {
-            invalid_builder(py, msg, &[CoreProblem::new(field, got, format!("sha256 differs from the spec's {expected}"))])
-        }
-        OpenError::Releases(ReleaseError::Archive { field, source_name, reason }) => {
-            invalid_builder(py, msg, &[CoreProblem::new(field, source_name, reason)])
-        }
-        OpenError::Engine(core_apply::Error::Render(r)) => to_py_err(py, Error::Render(r)),
-        OpenError::Engine(core_apply::Error::MissingCert { .. }) => raise(py, &c.pki, msg, &[]),
-        // NoTransport (open gives every host one), and variants added later.
-        _ => raise(py, &c.base, msg, &[]),
-    }
-}
-
-/// The exception for a host's [`Failure`] in a report: the class of its
-/// kind (``host-key`` -> HostKeyError, ``auth`` -> AuthenticationError,
-/// ``connect`` -> ConnectionError, ``command`` -> CommandError, else
-/// TransportError) with ``host`` set; the kind-specific attributes stay None
-/// (a report keeps the error as text). `others`: further failed hosts.
-pub(crate) fn failure_err(py: Python<'_>, host: &str, f: &Failure, others: usize) -> PyResult<PyErr> {
-    let c = classes(py)?;
-    let mut msg = format!("{host}: {} failed at {}: {}", f.step, f.stage, f.error);
-    if let Some(log) = &f.log {
-        msg.push('\n');
-        msg.push_str(log);
-    }
-    if others > 0 {
-        msg.push_str(&format!("\n(and {others} more failed host{})", if others == 1 { "" } else { "s" }));
-    }
-    let cls = match f.kind {
-        FailureKind::HostKey => &c.host_key,
-        FailureKind::Auth => &c.auth,
-        FailureKind::Connect => &c.connection,
-        FailureKind::Command => &c.command,
-        _ => &c.transport,
+    let Some(info) = describe(&*e.0 as &(dyn StdError + 'static)) else {
+        return Ok(match e.0.downcast::<std::io::Error>() {
+            // Python's own OSError subclasses (FileNotFoundError, ...).
+            Ok(io) => PyErr::from(*io),
+            Err(other) => raise(py, "K8sBootstrapError", other.to_string(), &PyDict::new(py))?,
+        });
     };
-    raise(py, cls, msg, &[("host", obj(py, host)?)])
-}
-
-/// A run stopped by a cluster-wide gate (``Report.aborted``): a K8sBootstrapError.
-pub(crate) fn aborted_err(py: Python<'_>, why: &str) -> PyResult<PyErr> {
-    raise(py, &classes(py)?.base, format!("aborted: {why}"), &[])
-}
-
-/// A ValidationError for one argument of a call (`only`, `phase`, ...).
-pub(crate) fn invalid_arg(path: &str, value: &str, rule: impl Into<String>) -> PyErr {
-    let rule = rule.into();
-    Error::Convert { path: path.to_string(), value: value.to_string(), rule }.into()
-}
-
-/// A builder error: its rule problems become a ValidationError, a
-/// template failure a RenderError.
-fn builder_err(py: Python<'_>, msg: String, host: Option<String>, e: Error) -> PyResult<PyErr> {
-    let c = classes(py)?;
-    let problems: Option<Vec<CoreProblem>> = match &e {
-        Error::Etcd(etcd::Error::Invalid(p))
-        | Error::Flannel(flannel::Error::Invalid(p))
-        | Error::Docker(docker::Error::Invalid(p))
-        | Error::HostPrep(hostprep::Error::Invalid(p)) => Some(p.clone()),
-        Error::Etcd(etcd::Error::UnknownMember(name)) => {
-            Some(vec![CoreProblem::new("name", name, "no etcd member has this name")])
-        }
-        _ => None,
-    };
-    match problems {
-        Some(p) => invalid_builder(py, msg, &p),
-        None => raise(py, &c.render, msg, &[("host", obj(py, host)?)]),
+    let attrs = PyDict::new(py);
+    if info.kind == ErrorKind::Invalid {
+        let first = info.problems.first();
+        attrs.set_item("path", first.map(|p| &p.path))?;
+        attrs.set_item("value", first.map(|p| &p.value))?;
+        attrs.set_item("rule", first.map(|p| &p.rule))?;
+        attrs.set_item("fix", first.and_then(|p| p.fix.as_ref()))?;
+        attrs.set_item("line", first.and_then(|p| p.location).map(|l| l.0))?;
+        attrs.set_item("column", first.and_then(|p| p.location).map(|l| l.1))?;
+        attrs.set_item("problems", to_py(py, &info.problems)?)?;
+    } else {
+        attrs.update(to_plain(py, &info.details)?.cast::<pyo3::types::PyMapping>()?)?;
     }
+    raise(py, class_of(info.kind), info.message, &attrs)
 }
 
 impl From<Error> for PyErr {
@@ -486,35 +194,61 @@ impl From<Error> for PyErr {
     }
 }
 
-/// Maps a sample core [`TransportError`] of `kind` to its Python exception,
-/// so that the tests can check the mapping before anything raises one.
-pub(crate) fn sample_transport_error(kind: &str) -> Option<TransportError> {
+/// The exception for a host's `Failure` record of a report: the class of
+/// its kind, with only ``host`` set (a report keeps the error as text).
+/// `others`: further failed hosts, counted in the message.
+pub fn failure_err(py: Python<'_>, failure: &Bound<'_, PyAny>, others: usize) -> PyResult<PyErr> {
+    let get = |k: &str| failure.getattr(k);
+    let host: String = get("host")?.extract()?;
+    let mut msg = format!("{host}: {} failed at {}: {}", get("step")?, get("stage")?, get("error")?);
+    if let Some(log) = get("log")?.extract::<Option<String>>()? {
+        msg.push('\n');
+        msg.push_str(&log);
+    }
+    if others > 0 {
+        msg.push_str(&format!("\n(and {others} more failed host{})", if others == 1 { "" } else { "s" }));
+    }
+    let kind: String = get("kind")?.extract()?;
+    let kinds = [FailureKind::HostKey, FailureKind::Auth, FailureKind::Connect, FailureKind::Command];
+    let name = kinds.into_iter().find(|k| k.as_str() == kind).map_or("TransportError", host_class);
+    let attrs = PyDict::new(py);
+    attrs.set_item("host", host)?;
+    raise(py, name, msg, &attrs)
+}
+
+/// A run stopped by a cluster-wide gate (``Report.aborted``): a K8sBootstrapError.
+pub fn aborted_err(py: Python<'_>, why: &str) -> PyResult<PyErr> {
+    raise(py, "K8sBootstrapError", format!("aborted: {why}"), &PyDict::new(py))
+}
+
+/// A sample core [`TransportError`] of `kind`, so that the tests can check
+/// the mapping before anything raises one.
+pub fn sample_transport_error(kind: &str) -> Option<TransportError> {
     use std::time::Duration;
     let host = "etcd01".to_string();
+    let s = |v: &str| v.to_string();
     Some(match kind {
-        "connect" => TransportError::Connect { host, reason: "connection refused".into() },
+        "connect" => TransportError::Connect { host, reason: s("connection refused") },
         "connect-timeout" => TransportError::ConnectTimeout { host, timeout: Duration::from_secs(10) },
-        "ssh" => TransportError::Ssh { host, reason: "connection lost".into() },
-        "auth" => TransportError::Auth { host, user: "root".into(), tried: "~/.ssh/id_ed25519".into() },
+        "ssh" => TransportError::Ssh { host, reason: s("connection lost") },
+        "auth" => TransportError::Auth { host, user: s("root"), tried: s("~/.ssh/id_ed25519") },
         "host-key-unknown" => TransportError::HostKeyUnknown {
             host,
-            addr: "192.168.1.30".into(),
+            addr: s("192.168.1.30"),
             port: 22,
-            fingerprint: "SHA256:abc".into(),
+            fingerprint: s("SHA256:abc"),
             known_hosts: "/root/.ssh/known_hosts".into(),
         },
-        "host-key-mismatch" => {
-            TransportError::HostKeyMismatch { host, fingerprint: "SHA256:abc".into(), expected: "SHA256:def".into() }
-        }
+        "host-key-mismatch" => TransportError::HostKeyMismatch { host, fingerprint: s("SHA256:abc"), expected: s("SHA256:def") },
         "command-failed" => TransportError::CommandFailed {
             host,
-            command: "systemctl start etcd".into(),
+            command: s("systemctl start etcd"),
             code: Some(1),
-            stderr_tail: "Job for etcd.service failed".into(),
+            stderr_tail: s("Job for etcd.service failed"),
         },
-        "timeout" => TransportError::Timeout { host, command: "sleep 100".into(), timeout: Duration::from_secs(5) },
-        "transfer" => TransportError::Transfer { host, path: "/opt/etcd/cfg/etcd".into(), reason: "disk full".into() },
-        "invalid-input" => TransportError::InvalidInput { reason: "bad key".into() },
+        "timeout" => TransportError::Timeout { host, command: s("sleep 100"), timeout: Duration::from_secs(5) },
+        "transfer" => TransportError::Transfer { host, path: s("/opt/etcd/cfg/etcd"), reason: s("disk full") },
+        "invalid-input" => TransportError::InvalidInput { reason: s("bad key") },
         _ => return None,
     })
 }

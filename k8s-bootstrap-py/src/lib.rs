@@ -1,12 +1,14 @@
 //! `k8s_bootstrap`: thin Python bindings over k8s-bootstrap-core.
 //!
-//! No logic of its own: every rule lives in the core; this crate converts
-//! types (`convert.rs`, through the core types' serde impls) and errors
-//! (`error.rs`, one mapping from core error kinds to Python exceptions).
-//!
-//! `Cluster` (`cluster.rs`) acts on the hosts: `plan`/`apply`/`status`/
-//! `reset` over the core's engine, blocking with the GIL released or as
-//! asyncio awaitables; its results are in `report.rs`.
+//! No logic of its own: every default, rule and error classification lives
+//! in the core. This crate converts types (`convert.rs`: core values through
+//! their serde form into the data classes of `records.rs` or plain dicts,
+//! Python values into core types), maps the core's error kinds to Python
+//! exceptions (`error.rs`), and wraps the core's entry points: the spec
+//! (`spec.rs`), its render (`render.rs`), the PKI (`pki.rs`), the builders
+//! (`builders.rs`) and `Cluster` (`cluster.rs`: plan, apply, status, reset
+//! and membership changes, blocking with the GIL released or as asyncio
+//! awaitables).
 
 use pyo3::prelude::*;
 
@@ -15,8 +17,8 @@ mod cluster;
 mod convert;
 mod error;
 mod pki;
+mod records;
 mod render;
-mod report;
 mod spec;
 
 /// Maps a sample core transport error of ``kind`` to its Python exception
@@ -25,8 +27,7 @@ mod spec;
 fn _transport_error_sample(py: Python<'_>, kind: &str) -> PyResult<Py<PyAny>> {
     let e = error::sample_transport_error(kind)
         .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("unknown kind {kind:?}")))?;
-    let err: PyErr = error::Error::from(e).into();
-    Ok(err.into_value(py).into_any())
+    Ok(PyErr::from(error::Error::from(e)).into_value(py).into_any())
 }
 
 /// Bring up etcd, flannel and docker with a TLS PKI: typed cluster specs,
@@ -35,50 +36,29 @@ fn _transport_error_sample(py: Python<'_>, kind: &str) -> PyResult<Py<PyAny>> {
 fn k8s_bootstrap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The core's defaults, which the signatures' defaults are.
+    m.add("DEFAULT_CONCURRENCY", k8s_bootstrap_core::apply::ApplyOptions::DEFAULT_CONCURRENCY)?;
+    m.add("DEFAULT_CONNECT_TIMEOUT", k8s_bootstrap_core::apply::ConnectOptions::DEFAULT_CONNECT_TIMEOUT.as_secs_f64())?;
     m.add_class::<spec::ClusterSpec>()?;
-    m.add_class::<spec::Problem>()?;
     m.add_class::<render::RenderedCluster>()?;
     m.add_class::<render::HostRender>()?;
     m.add_class::<render::RenderedFile>()?;
     m.add_class::<render::Command>()?;
-    m.add_class::<render::HostCert>()?;
     m.add_class::<pki::CertBundle>()?;
     m.add_class::<pki::Issued>()?;
-    m.add_class::<pki::BundleFile>()?;
-    m.add_class::<pki::CertAction>()?;
-    m.add_class::<pki::CertInfo>()?;
     m.add_class::<builders::EtcdCluster>()?;
     m.add_class::<builders::FlannelConfig>()?;
     m.add_class::<builders::DockerUnit>()?;
     m.add_class::<builders::HostPrep>()?;
     m.add_class::<cluster::Cluster>()?;
-    m.add_class::<report::Report>()?;
-    m.add_class::<report::HostReport>()?;
-    m.add_class::<report::Change>()?;
-    m.add_class::<report::Failure>()?;
-    m.add_class::<report::ClusterStatus>()?;
-    m.add_class::<report::HostStatus>()?;
-    m.add_class::<report::EtcdMemberStatus>()?;
-    m.add_class::<report::DockerBridge>()?;
-    let c = error::classes(py)?;
-    for (name, cls) in [
-        ("K8sBootstrapError", &c.base),
-        ("ValidationError", &c.validation),
-        ("PkiError", &c.pki),
-        ("RenderError", &c.render),
-        ("TransportError", &c.transport),
-        ("HostKeyError", &c.host_key),
-        ("AuthenticationError", &c.auth),
-        ("ConnectionError", &c.connection),
-        ("CommandError", &c.command),
-    ] {
-        m.add(name, cls.clone_ref(py))?;
+    records::add_classes(m)?;
+    for (name, cls) in error::classes(py)? {
+        m.add(*name, cls.clone_ref(py))?;
     }
     m.add_function(wrap_pyfunction!(_transport_error_sample, m)?)?;
     // The renders behave as read-only mappings: make isinstance agree.
     let mapping = py.import("collections.abc")?.getattr("Mapping")?;
-    mapping.call_method1("register", (py.get_type::<render::RenderedCluster>(),))?;
-    mapping.call_method1("register", (py.get_type::<render::HostRender>(),))?;
+    mapping.call_method1("register", (py.get_type::<render::Mapping>(),))?;
     let all: Vec<String> = m
         .dict()
         .keys()

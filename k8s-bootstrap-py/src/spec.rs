@@ -1,4 +1,4 @@
-//! `ClusterSpec` and `Problem`.
+//! `ClusterSpec`.
 
 use std::path::PathBuf;
 
@@ -6,50 +6,9 @@ use k8s_bootstrap_core::spec as core;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
-use crate::convert;
+use crate::convert::{self, to_py};
 use crate::error::Error;
 use crate::render::RenderedCluster;
-
-/// One rule a value breaks (or a risky setting, for a warning): where
-/// (``path``), what (``value``), which ``rule``, and how to ``fix`` it.
-#[pyclass(module = "k8s_bootstrap", frozen, eq)]
-#[derive(Clone, PartialEq)]
-pub struct Problem {
-    /// Field path, like ``hosts[1].address``.
-    #[pyo3(get)]
-    pub path: String,
-    /// The offending value as text.
-    #[pyo3(get)]
-    pub value: String,
-    /// The rule the value breaks.
-    #[pyo3(get)]
-    pub rule: String,
-    /// A suggested fix, or None.
-    #[pyo3(get)]
-    pub fix: Option<String>,
-    inner: core::Problem,
-}
-
-impl From<core::Problem> for Problem {
-    fn from(p: core::Problem) -> Self {
-        Problem { path: p.path.clone(), value: p.value.clone(), rule: p.rule.clone(), fix: p.fix.clone(), inner: p }
-    }
-}
-
-#[pymethods]
-impl Problem {
-    /// ``path = value: rule (fix: ...)``.
-    fn __str__(&self) -> String {
-        self.inner.to_string()
-    }
-    fn __repr__(&self) -> String {
-        format!("Problem({:?}, {:?}, {:?}, fix={})", self.path, self.value, self.rule, crate::convert::opt_repr(self.fix.as_deref()))
-    }
-}
-
-pub(crate) fn problems(v: Vec<core::Problem>) -> Vec<Problem> {
-    v.into_iter().map(Problem::from).collect()
-}
 
 /// The whole cluster: hosts, versions, layout, network, PKI, etcd, docker
 /// and host preparation settings. Read it with ``from_file``, ``from_yaml``
@@ -63,13 +22,18 @@ pub struct ClusterSpec {
     pub(crate) inner: core::ClusterSpec,
 }
 
+impl ClusterSpec {
+    pub(crate) fn read(py: Python<'_>, path: &std::path::Path) -> PyResult<core::ClusterSpec> {
+        Ok(core::ClusterSpec::from_yaml_str(&convert::read_text(py, path)?).map_err(Error::from)?)
+    }
+}
+
 #[pymethods]
 impl ClusterSpec {
     /// Reads a spec from a YAML file. It is not validated yet.
     #[classmethod]
-    fn from_file(_cls: &Bound<'_, PyType>, path: PathBuf) -> PyResult<Self> {
-        let text = std::fs::read_to_string(&path).map_err(|e| crate::convert::os_error(_cls.py(), e, &path))?;
-        Ok(ClusterSpec { inner: core::ClusterSpec::from_yaml_str(&text).map_err(Error::from)? })
+    fn from_file(cls: &Bound<'_, PyType>, path: PathBuf) -> PyResult<Self> {
+        Ok(ClusterSpec { inner: Self::read(cls.py(), &path)? })
     }
 
     /// Reads a spec from YAML text. It is not validated yet.
@@ -87,7 +51,7 @@ impl ClusterSpec {
 
     /// The spec as a dict (every section, defaults filled in).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        convert::ser_to_py(py, &self.inner)
+        convert::to_plain(py, &self.inner)
     }
 
     /// The spec as YAML text.
@@ -96,15 +60,15 @@ impl ClusterSpec {
     }
 
     /// Checks every rule at once. Returns the warnings (risky but working
-    /// settings); raises ``ValidationError`` listing every problem.
-    fn validate(&self) -> PyResult<Vec<Problem>> {
-        Ok(problems(self.inner.validate().map_err(Error::from)?))
+    /// settings, as ``Problem``); raises ``ValidationError`` listing every problem.
+    fn validate<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.validate().map_err(Error::from)?)
     }
 
     /// Validates the spec and renders every file and command of every host.
     /// Returns ``{host: {path: RenderedFile}}`` (a ``RenderedCluster``);
     /// each host also has its ``commands`` and ``certs``.
-    fn render(&self, py: Python<'_>) -> PyResult<RenderedCluster> {
+    fn render<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, RenderedCluster>> {
         let r = py.detach(|| self.inner.render()).map_err(Error::from)?;
         RenderedCluster::new(py, r)
     }
@@ -128,11 +92,7 @@ impl ClusterSpec {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "ClusterSpec(hosts={:?}, etcd={}, flannel={})",
-            self.inner.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
-            self.inner.versions.etcd,
-            self.inner.versions.flannel
-        )
+        let hosts: Vec<&str> = self.inner.hosts.iter().map(|h| h.name.as_str()).collect();
+        format!("ClusterSpec(hosts={hosts:?}, etcd={}, flannel={})", self.inner.versions.etcd, self.inner.versions.flannel)
     }
 }

@@ -1,6 +1,7 @@
 """Shared fixtures: the repository, the tutorial spec, and the Rust
 renderer's output for it (from the tutorial_render example)."""
 
+import ast
 import os
 import subprocess
 from pathlib import Path
@@ -50,3 +51,23 @@ def minimal_yaml() -> str:
         "  - { name: etcd03, address: 192.168.1.32, roles: [etcd, node] }\n"
         'versions: { etcd: "3.5.17", flannel: "0.26.1" }\n'
     )
+
+
+STUB = REPO / "k8s-bootstrap-py" / "k8s_bootstrap.pyi"
+
+
+def stub_class(name: str) -> "ast.ClassDef":
+    tree = ast.parse(STUB.read_text())
+    return next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+
+
+def stub_fields(name: str) -> set[str]:
+    """The attributes the stub declares for data class `name`."""
+    body = stub_class(name).body
+    return {n.target.id for n in body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)} - {"__hash__"}
+
+
+def check_fields(obj: object) -> None:
+    """A data class's fields (made from its core type) are the stub's attributes."""
+    fields = set(obj.__dir__()) - set(dir(type(obj)))
+    assert fields == stub_fields(type(obj).__name__), type(obj).__name__

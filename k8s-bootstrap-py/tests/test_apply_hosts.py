@@ -1,7 +1,8 @@
 """The tutorial's cluster (examples/testbed-cluster.yaml) applied from Python
 to 3 real test hosts (k8s-bootstrap-testbed: own network namespace, systemd
 and sshd each): plan, apply (blocking, the GIL released), apply again with
-asyncio (nothing changes), status (etcd healthy, 3 members), host-key and
+asyncio (nothing changes), status (etcd healthy, 3 members), a member
+removed and added back in one call each, host-key and
 connection failures as their exceptions, the tutorial script's --apply, and
 reset. The tests run in file order and share one testbed.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import check_fields
 
 import k8s_bootstrap as kb
 
@@ -197,6 +199,24 @@ def test_status_blocking_and_asyncio(spec: kb.ClusterSpec, testbed: Path, work: 
         return await c.status_async()
 
     check_status(asyncio.run(main()))
+
+
+def test_membership_changes_in_one_call(spec: kb.ClusterSpec, testbed: Path, work: Path) -> None:
+    # etcd03 leaves etcd (it stays a node), then joins again, each in one
+    # call: the core applies the new spec (member remove / member add).
+    gone = cluster(spec, testbed, work).remove_member("etcd03")
+    gone.apply.raise_for_failure()
+    assert (gone.action, gone.ok, gone.cleanup) == ("role-dropped", True, None)
+    assert cluster(gone.spec, testbed, work).status().etcd_members == ["etcd01", "etcd02"]
+    back = cluster(gone.spec, testbed, work).add_member("etcd03=10.77.0.13")
+    back.apply.raise_for_failure()
+    assert back.action == "added" and back.spec.to_dict()["hosts"] == spec.to_dict()["hosts"]
+    status = cluster(spec, testbed, work).status()
+    check_status(status)
+    # The data classes only real hosts give, against the stub.
+    change = next(c for h in back.apply.hosts.values() for c in h.changes)
+    for obj in [change, status.etcd_endpoints[0], status.hosts["etcd01"].docker_bridge]:
+        check_fields(obj)
 
 
 def test_changed_host_keys_raise_host_key_error(spec: kb.ClusterSpec, testbed: Path, work: Path) -> None:

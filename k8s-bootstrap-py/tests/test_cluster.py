@@ -209,3 +209,26 @@ def test_ctrl_c_during_key_generation_ends_the_call_and_writes_nothing(tmp_path:
     assert interrupted < generation / 2, f"interrupted after {interrupted:.2f} s; generating takes {generation:.2f} s"
     time.sleep(generation)  # the abandoned generation has ended by now
     assert not pki.exists() or not any(pki.iterdir())
+
+
+def test_membership_changes_check_first_and_write_the_spec_file(tmp_path: Path) -> None:
+    spec_file = tmp_path / "cluster.yaml"
+    spec_file.write_text("# my cluster\n" + refused_spec().to_yaml())
+    before = spec_file.read_text()
+    c = kb.Cluster.from_file(spec_file, connect_timeout=3)
+    # Bad input names the argument, and leaves the file as it was.
+    for call, path in [(lambda: c.add_member("etcd05"), "member"), (lambda: c.remove_member("etcd09"), "member"),
+                       (lambda: c.add_member("etcd02=127.0.0.2", concurrency=0), "concurrency"),
+                       (lambda: c.add_member("etcd02=127.0.0.2", only=["etcd03"]), "only")]:
+        with pytest.raises(kb.ValidationError) as e:
+            call()
+        assert e.value.path == path, str(e.value)
+    assert spec_file.read_text() == before
+    # The core's one call: the edited spec (comments kept) written, then applied.
+    m = c.add_member("etcd02=127.0.0.2")
+    assert (m.name, m.action, m.spec.host_names, m.cleanup) == ("etcd02", "added", ["etcd01", "etcd02"], None)
+    assert spec_file.read_text() == m.yaml and m.yaml.startswith("# my cluster\n")
+    assert not m.ok and {f.kind for f in m.apply.failures} == {"connect"}
+    gone = asyncio.run(kb.Cluster(m.spec, spec_path=spec_file, connect_timeout=3).remove_member_async("etcd02"))
+    assert (gone.action, gone.spec.host_names, gone.cleanup) == ("host-removed", ["etcd01"], None)  # no cleanup: the apply failed
+    assert spec_file.read_text() == before

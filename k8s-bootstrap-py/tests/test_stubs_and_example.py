@@ -1,10 +1,16 @@
-"""The stubs match the built module (mypy stubtest), type-check the
-example, and the example runs; every public class and method has a docstring."""
+"""The stubs match the built module (mypy stubtest; the data classes'
+fields and the builders' keywords, which stubtest cannot see, against the
+core's), type-check the example, and the example runs; every public class
+and method has a docstring."""
 
+import ast
 import inspect
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from conftest import check_fields, stub_class
 
 import k8s_bootstrap as kb
 
@@ -75,3 +81,32 @@ def test_tutorial_example(tmp_path: Path) -> None:
     bad.write_text((REPO / "examples" / "tutorial-cluster.yaml").read_text().replace("subnet_len: 24", "subnet_len: 31"))
     fail = subprocess.run([sys.executable, str(script), str(bad), str(tmp_path / "o2")], capture_output=True, text=True)
     assert fail.returncode == 1 and "network.subnet_len" in fail.stderr
+
+
+def test_data_classes_have_the_stubs_fields(tutorial_spec: kb.ClusterSpec, tmp_path: Path) -> None:
+    # Every field of the core type is an attribute; the stub must declare it
+    # (a field added in the core fails here until the stub names it).
+    spec = kb.ClusterSpec.from_dict({
+        "hosts": [{"name": "etcd01", "address": "127.0.0.1", "roles": ["etcd", "node"], "ssh": {"user": "root", "port": 1}}],
+        "versions": {"etcd": "3.4.23", "flannel": "0.26.1"},
+        "pki": {"key_algorithm": "ecdsa-p256"},
+        "network": {"pod_cidr": "172.17.0.0/16"},
+    })
+    (warning,) = spec.validate()
+    h = tutorial_spec.render()["etcd01"]
+    issued = kb.CertBundle.for_cluster(spec).generate()
+    c = kb.Cluster(spec, pki_dir=tmp_path / "pki", connect_timeout=3)
+    plan, status = c.plan(), c.status()
+    member = c.add_member("etcd02=127.0.0.2")
+    for obj in [warning, h["/opt/etcd/cfg/etcd"], h.commands[0], h.certs[0], issued, issued.files["ca.pem"],
+                issued.actions[0], kb.CertBundle.inspect(issued.as_existing())[0], plan, plan.hosts["etcd01"],
+                plan.failures[0], status, status.hosts["etcd01"], member]:
+        check_fields(obj)
+
+
+def test_builder_keywords_are_the_core_fields() -> None:
+    for cls, kw in [(kb.EtcdCluster, {}), (kb.FlannelConfig, {}), (kb.DockerUnit, {}), (kb.HostPrep, {"hostname": "etcd01"})]:
+        new = next(n for n in stub_class(cls.__name__).body if isinstance(n, ast.FunctionDef) and n.name == "__new__")
+        assert {a.arg for a in new.args.kwonlyargs} == set(cls(**kw).to_dict()), cls.__name__  # type: ignore[operator]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'clinet_port'"):
+        kb.EtcdCluster(clinet_port=2379)  # type: ignore[call-arg]
