@@ -223,6 +223,9 @@ fn usage_errors_exit_2() {
     kb(d.path()).args(["apply", "--concurrency", "0"]).assert().code(2);
     // The core's rule, named by the flag: no connect timeout of 0.
     kb(d.path()).args(["plan", "--connect-timeout", "0"]).assert().code(2).stderr(predicate::str::contains("--connect-timeout = 0: must be a positive number of seconds"));
+    // An OpenSSH config file that cannot be used is invalid input too (the core's classification).
+    std::fs::write(d.path().join("bad_ssh_config"), "Host *\n  StrictHostKeyChecking no\n").unwrap();
+    kb(d.path()).args(["plan", "-F", "bad_ssh_config"]).assert().code(2).stderr(predicate::str::contains("StrictHostKeyChecking no"));
     kb(d.path()).args(["-v", "-q", "validate"]).assert().code(2);
 }
 

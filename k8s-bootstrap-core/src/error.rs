@@ -18,6 +18,24 @@
 //! assert_eq!((info.details.host.as_deref(), info.details.reason.as_deref()), (Some("etcd01"), Some("connection refused")));
 //! assert!(describe(&std::io::Error::other("not ours")).is_none());
 //! ```
+//!
+//! An OpenSSH config file that cannot be used is bad input too:
+//!
+//! ```
+//! # #[cfg(feature = "ssh")] {
+//! use k8s_bootstrap_core::apply::{open, ConnectOptions, OpenOptions};
+//! use k8s_bootstrap_core::error::{describe, ErrorKind};
+//! use k8s_bootstrap_core::spec::{ClusterSpec, Skeleton};
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("ssh_config"), "Host *\n  StrictHostKeyChecking no\n").unwrap();
+//! let (spec, _) = ClusterSpec::load(&Skeleton::Tutorial.to_yaml()).unwrap();
+//! let mut opts = OpenOptions::new(dir.path().join("pki"));
+//! opts.connect = ConnectOptions { ssh_config: Some(dir.path().join("ssh_config")), ..ConnectOptions::default() };
+//! let err = tokio::runtime::Runtime::new().unwrap().block_on(open(&spec, &opts)).err().unwrap();
+//! let info = describe(&err).unwrap();
+//! assert_eq!((info.kind, info.problems[0].path.as_str()), (ErrorKind::Invalid, "ssh_config"));
+//! # }
+//! ```
 
 use std::error::Error as StdError;
 
@@ -251,6 +269,8 @@ fn classify(e: &(dyn StdError + 'static)) -> Option<Classified> {
             OpenError::Pki { source, .. } => classify(source),
             OpenError::Releases(r) => classify(r),
             OpenError::Engine(e) => classify(e),
+            #[cfg(feature = "ssh")]
+            OpenError::SshConfig(e) => classify(e),
             _ => e.source().and_then(classify).or(Some((Other, Vec::new(), ErrorDetails::default()))),
         };
     }
@@ -270,6 +290,21 @@ fn classify(e: &(dyn StdError + 'static)) -> Option<Classified> {
                 invalid(vec![Problem::new(field, got, format!("sha256 differs from the spec's {expected}"))])
             }
             ReleaseError::Archive { field, source_name, reason } => invalid(vec![Problem::new(field, source_name, reason.clone())]),
+        };
+    }
+    #[cfg(feature = "ssh")]
+    if let Some(e) = e.downcast_ref::<crate::transport::SshConfigError>() {
+        use crate::transport::SshConfigError as E;
+        #[allow(unreachable_patterns)]
+        return match e {
+            E::Read { file, reason } => invalid(vec![Problem::new("ssh_config", file.display(), reason.clone())]),
+            E::Line { file, line, keyword, value, problem } => invalid(vec![Problem::new(
+                "ssh_config",
+                format!("{keyword} {value}"),
+                format!("{} line {line}: {problem}", file.display()),
+            )]),
+            E::Override { name, value, problem } => invalid(vec![Problem::new(name, value, problem.clone())]),
+            _ => invalid(vec![Problem::new("ssh_config", "", e.to_string())]),
         };
     }
     if let Some(e) = e.downcast_ref::<SnapshotError>() {
