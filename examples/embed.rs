@@ -11,14 +11,13 @@
 //!     --hosts 10.77.0.11,10.77.0.12,10.77.0.13 \
 //!     --identity /run/k8s-bootstrap-testbed/id_ed25519 \
 //!     --known-hosts /run/k8s-bootstrap-testbed/known_hosts \
-//!     --flanneld k8s-bootstrap-testbed/tests/fixtures/flanneld-standin \
-//!     --mk-docker-opts k8s-bootstrap-testbed/tests/fixtures/mk-docker-opts-standin.sh
+//!     --flanneld /var/cache/k8s-bootstrap/bin/flanneld   # built by scripts/setup
 //! # ... and again with --expect-unchanged: the second apply must change nothing.
 //! ```
 //!
 //! Every option can also come from the environment (`K8SB_HOSTS`,
 //! `K8SB_USER`, `K8SB_IDENTITY`, `K8SB_KNOWN_HOSTS`, `K8SB_PKI_DIR`,
-//! `K8SB_FLANNELD`, `K8SB_MK_DOCKER_OPTS`); a flag wins over its variable.
+//! `K8SB_FLANNELD`); a flag wins over its variable.
 //! Exit code 0 when the apply succeeded and etcd is healthy, 1 otherwise,
 //! 2 for bad arguments.
 
@@ -47,14 +46,13 @@ struct Args {
     pki_dir: PathBuf,
     testbed: bool,
     flanneld: Option<String>,
-    mk_docker_opts: Option<String>,
     plan_only: bool,
     expect_unchanged: bool,
 }
 
 const USAGE: &str = "usage: embed [--hosts A,B,C] [--user USER] [--identity KEY] [--known-hosts FILE]
              [--accept-new-host-keys] [--pki-dir DIR] [--testbed]
-             [--flanneld PATH] [--mk-docker-opts PATH] [--plan-only] [--expect-unchanged]";
+             [--flanneld PATH] [--plan-only] [--expect-unchanged]";
 
 fn parse_args() -> anyhow::Result<Args> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -68,7 +66,6 @@ fn parse_args() -> anyhow::Result<Args> {
         pki_dir: env("K8SB_PKI_DIR").map_or_else(|| PathBuf::from("embed-pki"), PathBuf::from),
         testbed: false,
         flanneld: env("K8SB_FLANNELD"),
-        mk_docker_opts: env("K8SB_MK_DOCKER_OPTS"),
         plan_only: false,
         expect_unchanged: false,
     };
@@ -84,7 +81,6 @@ fn parse_args() -> anyhow::Result<Args> {
             "--pki-dir" => a.pki_dir = value()?.into(),
             "--testbed" => a.testbed = true,
             "--flanneld" => a.flanneld = Some(value()?),
-            "--mk-docker-opts" => a.mk_docker_opts = Some(value()?),
             "--plan-only" => a.plan_only = true,
             "--expect-unchanged" => a.expect_unchanged = true,
             "-h" | "--help" => {
@@ -99,7 +95,7 @@ fn parse_args() -> anyhow::Result<Args> {
     }
     // Binaries are uploaded from this machine: make their paths absolute so
     // that the example works from any directory.
-    for p in [&mut a.flanneld, &mut a.mk_docker_opts].into_iter().flatten() {
+    if let Some(p) = a.flanneld.as_mut() {
         *p = std::path::absolute(&*p)?.to_string_lossy().into_owned();
     }
     Ok(a)
@@ -128,12 +124,11 @@ fn tutorial_cluster(a: &Args) -> ClusterSpec {
 
     if a.testbed {
         // What the local test hosts need (see examples/testbed-cluster.yaml):
-        // etcd from this machine (Debian's etcd-server 3.4), a flannel
-        // version that reads its config over the v3 API as the flanneld
-        // stand-in does, Debian's dockerd path, docker on vfs (its root is
+        // etcd from this machine (Debian's etcd-server 3.4), the version
+        // of the flanneld scripts/setup builds, Debian's dockerd path, docker on vfs (its root is
         // an overlay), and the machine's clock and swap left alone.
         spec.versions.etcd = Version::new(3, 4, 23);
-        spec.versions.flannel = Version::new(0, 26, 1);
+        spec.versions.flannel = Version::new(0, 28, 10);
         spec.binaries.etcd = Some("/usr/bin/etcd".into());
         spec.binaries.etcdctl = Some("/usr/bin/etcdctl".into());
         spec.layout.dockerd = "/usr/sbin/dockerd".into();
@@ -144,7 +139,6 @@ fn tutorial_cluster(a: &Args) -> ClusterSpec {
         spec.hostprep.swap_off = false;
     }
     spec.binaries.flanneld = a.flanneld.clone();
-    spec.binaries.mk_docker_opts = a.mk_docker_opts.clone();
     spec
 }
 
