@@ -377,6 +377,78 @@ fn raise_inotify_instances(n: usize) -> Result<()> {
     Ok(())
 }
 
+/// The folder below the caller's cgroup that holds the hosts' cgroups.
+const CGROUP_PARENT: &str = "kbtb";
+
+/// Host `name`'s cgroups: one in every hierarchy mounted here, below
+/// the cgroup this process runs in (so the hosts stay inside whatever
+/// limits the caller, e.g. a CI job, is confined to). Each host's systemd
+/// (as a container's) treats the cgroup it starts in as its root; started
+/// in the caller's own cgroup, the hosts' systemds would all manage the same
+/// `/system.slice/docker.service` etc., and one host stopping a unit
+/// removes the cgroup another host is starting that unit in
+/// (`status=219/CGROUP`). cpuset is left out: a v1 cpuset cgroup needs its
+/// cpus and mems filled in first, and systemd does not use it on v1.
+fn host_cgroups(name: &str) -> Vec<PathBuf> {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut dirs = Vec::new();
+    for line in mounts.lines() {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let (Some(mountpoint), mut r) = (left.split(' ').nth(4), right.split(' ')) else { continue };
+        let (fstype, sup) = (r.next().unwrap_or(""), r.nth(1).unwrap_or(""));
+        let controllers: Vec<&str> = match fstype {
+            "cgroup2" => Vec::new(),
+            "cgroup" => sup.split(',').filter(|o| !matches!(*o, "rw" | "ro") && !o.contains("xattr")).collect(),
+            _ => continue,
+        };
+        if controllers.contains(&"cpuset") {
+            continue;
+        }
+        // this process's line for that hierarchy: `N:CONTROLLERS:PATH`
+        let path = own.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
+            let ctl: Vec<&str> = ctl.split(',').filter(|c| !c.is_empty()).collect();
+            let same = if fstype == "cgroup2" { ctl.is_empty() } else { !ctl.is_empty() && ctl.iter().all(|c| controllers.contains(c)) };
+            same.then(|| path.to_string())
+        });
+        if let Some(path) = path {
+            dirs.push(Path::new(mountpoint).join(path.trim_start_matches('/')).join(CGROUP_PARENT).join(name));
+        }
+    }
+    dirs
+}
+
+/// The file in a host's folder listing its cgroups, for the teardown.
+const CGROUPS_FILE: &str = "cgroups";
+
+/// Removes a cgroup and its children, deepest first. A cgroup is busy
+/// until its last process has exited, which can take a moment after the
+/// host's systemd was killed: retry for a few seconds.
+fn remove_cgroup_tree(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    for e in fs::read_dir(dir).map_err(io(format!("read {}", dir.display())))?.flatten() {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            remove_cgroup_tree(&e.path())?;
+        }
+    }
+    let t = Instant::now();
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if t.elapsed() < Duration::from_secs(10) && e.kind() == std::io::ErrorKind::ResourceBusy => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => return Err(io(format!("remove cgroup {}", dir.display()))(e)),
+        }
+    }
+}
+
 /// Tears down everything recorded in state folder `dir` (idempotent).
 pub fn teardown_dir(dir: &Path) -> Result<()> {
     let hosts = read_state(dir);
@@ -392,6 +464,14 @@ pub fn teardown_dir(dir: &Path) -> Result<()> {
         let veth = format!("kbtb-h{i}-v");
         if Path::new("/sys/class/net").join(&veth).exists() {
             let _ = run(&["ip", "link", "del", &veth]);
+        }
+        let listed = fs::read_to_string(dir.join(format!("kbtb{i}")).join(CGROUPS_FILE)).unwrap_or_default();
+        for cg in listed.lines().map(Path::new) {
+            remove_cgroup_tree(cg)?;
+            // the shared parent goes with the last host (busy while others live)
+            if let Some(parent) = cg.parent() {
+                let _ = fs::remove_dir(parent);
+            }
         }
         let merged = dir.join(format!("kbtb{i}")).join("merged");
         if is_mountpoint(&merged) && !run_quiet(&["umount", &merged.to_string_lossy()]) {
@@ -540,7 +620,13 @@ impl Testbed {
         fs::write(dir.join("known_hosts"), &known_hosts).map_err(io("write known_hosts"))?;
 
         for (i, name, ip, child) in children {
-            let pid = child_of(child.id(), &name)?;
+            let pid = child_of(child.id(), &name).map_err(|e| match e {
+                Error::Boot { host, detail } => {
+                    let log = fs::read_to_string(dir.join(&host).join("boot.log")).unwrap_or_default();
+                    Error::Boot { host, detail: format!("{detail}; boot log: {}", log.trim()) }
+                }
+                e => e,
+            })?;
             let st = starttime(pid).ok_or_else(|| Error::Boot {
                 host: name.clone(),
                 detail: "systemd exited at once".into(),
@@ -682,6 +768,15 @@ impl Testbed {
         run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
         run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
 
+        // the host's own cgroups (emptied ones of an earlier host of that name go first)
+        let cgroups = host_cgroups(name);
+        let mut listed = String::new();
+        for cg in &cgroups {
+            remove_cgroup_tree(cg)?;
+            fs::create_dir_all(cg).map_err(io(format!("create cgroup {}", cg.display())))?;
+            listed.push_str(&format!("{}\n", cg.display()));
+        }
+        fs::write(hdir.join(CGROUPS_FILE), listed).map_err(io("write the host's cgroup list"))?;
         let init = hdir.join("init.sh");
         let mp = merged.to_string_lossy();
         fs::write(
@@ -710,8 +805,14 @@ exec env container={name} /lib/systemd/systemd --system
         )
         .map_err(io("write init script"))?;
         let log = File::create(hdir.join("boot.log")).map_err(io("create boot log"))?;
-        let child = Command::new("setsid")
+        // Join the cgroups first: `ip netns exec` mounts a fresh /sys, in
+        // which the cgroup hierarchies are not mounted.
+        let mut child = Command::new("sh");
+        child.args(["-c", r#"while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs"; shift; done; shift; exec "$@""#, "sh"]);
+        child.args(&cgroups).arg("--");
+        let child = child
             .args([
+                "setsid",
                 "ip",
                 "netns",
                 "exec",

@@ -15,7 +15,18 @@ fn netns_list() -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Where this process's cgroup in the `name=systemd` hierarchy is mounted.
+fn own_systemd_cgroup() -> std::path::PathBuf {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let path = own.lines().find_map(|l| l.split_once(":name=systemd:")).map(|(_, p)| p).expect("a name=systemd hierarchy (cgroup v1)");
+    Path::new("/sys/fs/cgroup/systemd").join(path.trim_start_matches('/'))
+}
+
 fn assert_gone(pids: &[u32], dir: &Path) {
+    for i in 1..=2 {
+        let cg = own_systemd_cgroup().join("kbtb").join(format!("kbtb{i}"));
+        assert!(!cg.exists(), "host cgroup left: {}", cg.display());
+    }
     assert!(
         !netns_list().contains("kbtb-h"),
         "netns left: {}",
@@ -59,6 +70,21 @@ fn boots_and_tears_down_on_drop_and_on_panic() {
                 != Some(0)
         );
     }
+    // Each host's systemd has a cgroup tree of its own: the same unit on two
+    // hosts lives in two cgroups (a shared one let one host's stop remove
+    // the cgroup the other was starting that unit in: status=219/CGROUP).
+    let mut unit_cgroups = Vec::new();
+    for h in tb.hosts() {
+        h.sh("systemd-run --quiet --unit=kbtb-probe sleep 600").unwrap();
+        let cg = h.sh("grep name=systemd /proc/$(systemctl show -p MainPID --value kbtb-probe)/cgroup").unwrap();
+        assert!(cg.trim().ends_with(&format!("/kbtb/{}/system.slice/kbtb-probe.service", h.name)), "{}: {cg}", h.name);
+        assert!(own_systemd_cgroup().join("kbtb").join(&h.name).join("system.slice/kbtb-probe.service").is_dir(), "{}: {cg}", h.name);
+        unit_cgroups.push(cg);
+    }
+    assert_ne!(unit_cgroups[0], unit_cgroups[1]);
+    tb.hosts()[0].sh("systemctl stop kbtb-probe").unwrap();
+    assert_eq!(tb.hosts()[1].sh("systemctl is-active kbtb-probe").unwrap().trim(), "active");
+
     // hosts reach each other over the bridge
     let h1 = &tb.hosts()[0];
     h1.sh("exec 3<>/dev/tcp/10.77.0.12/22 && head -c 4 <&3")
