@@ -13,6 +13,8 @@
 //! jump host. Host 2 also listens on port 2222 and presents a host
 //! certificate signed by a CA made here.
 
+mod common;
+use common::{Scenario, run_scenarios};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -423,8 +425,7 @@ fn ssh_config_and_known_hosts_on_three_real_hosts() {
         other_ca,
     });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    type Scenario = fn(Arc<Ctx>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let scenarios: Vec<(&str, Scenario)> = vec![
+    let scenarios: Vec<(&str, Scenario<Ctx>)> = vec![
         ("alias", |c| Box::pin(alias(c))),
         ("jump", |c| Box::pin(jump(c))),
         ("spec_and_file", |c| Box::pin(spec_and_file(c))),
@@ -433,21 +434,7 @@ fn ssh_config_and_known_hosts_on_three_real_hosts() {
         ("certificates", |c| Box::pin(certificates(c))),
         ("identities_only", |c| Box::pin(identities_only(c))),
     ];
-    let only = std::env::var("KB_SCENARIO").ok().filter(|s| !s.is_empty());
-    let mut failed = Vec::new();
-    for (name, f) in scenarios {
-        if only.as_deref().is_some_and(|o| o != name) {
-            continue;
-        }
-        let start = Instant::now();
-        let fut = f(ctx.clone());
-        let r = rt.block_on(rt.spawn(async move { tokio::time::timeout(Duration::from_secs(120), fut).await }));
-        match r {
-            Ok(Ok(())) => println!("scenario {name}: ok ({:?})", start.elapsed()),
-            Ok(Err(_)) => failed.push(format!("{name}: timed out")),
-            Err(e) => failed.push(format!("{name}: {e}")),
-        }
-    }
+    let failed = run_scenarios(&rt, &ctx, &scenarios, Duration::from_secs(120));
     drop(rt);
     drop(blocked);
     tb.down().expect("teardown");

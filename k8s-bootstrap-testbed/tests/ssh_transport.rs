@@ -5,6 +5,8 @@
 //! task so a failing one does not hide the others, and the test fails with
 //! the list of failed scenarios. It never skips: without root it fails.
 
+mod common;
+use common::{Scenario, run_scenarios};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -541,6 +543,32 @@ async fn host_keys(c: Arc<Ctx>) {
     )
     .await
     .expect("off");
+    // ... and says so on stderr at every connect: read a child's stderr
+    // (libtest captures a test's own eprintln!, so it cannot be read here)
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "host_key_check_off_child", "--nocapture", "--test-threads=1"])
+        .env("KB_OFF_CONNECT", format!("{}|{}|{}", h1.ip, c.key.display(), empty.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child: {err}");
+    let warning = format!("warning: {}: host key checking is OFF (HostKeyCheck::Off): any key is accepted", h1.ip);
+    assert_eq!(err.matches(&warning).count(), 2, "one warning per connect on stderr:\n{err}");
+}
+
+/// The child of `host_keys` (run with `KB_OFF_CONNECT=ip|key|known_hosts`):
+/// connects twice with `HostKeyCheck::Off`; `host_keys` reads the warnings
+/// from its stderr. Run on its own (no variable), it has nothing to do.
+#[test]
+fn host_key_check_off_child() {
+    let Ok(v) = std::env::var("KB_OFF_CONNECT") else { return };
+    let f: Vec<&str> = v.split('|').collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for _ in 0..2 {
+        let cfg = SshConfig::new(f[0]).identity_file(f[1]).known_hosts(f[2]).use_agent(false).host_key_check(HostKeyCheck::Off);
+        let t = rt.block_on(SshTransport::connect(cfg)).expect("connect with checking off");
+        drop(t);
+    }
 }
 
 async fn auth(c: Arc<Ctx>) {
@@ -772,8 +800,7 @@ fn ssh_transport_on_three_real_hosts() {
         .enable_all()
         .build()
         .unwrap();
-    type Scenario = fn(Arc<Ctx>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let scenarios: Vec<(&str, Scenario)> = vec![
+    let scenarios: Vec<(&str, Scenario<Ctx>)> = vec![
         ("exec", |c| Box::pin(exec(c))),
         ("escaping_round_trips", |c| {
             Box::pin(escaping_round_trips(c))
@@ -785,23 +812,7 @@ fn ssh_transport_on_three_real_hosts() {
         ("unreachable", |c| Box::pin(unreachable(c))),
         ("all_hosts_and_jump", |c| Box::pin(all_hosts_and_jump(c))),
     ];
-    let only = std::env::var("KB_SCENARIO").ok().filter(|s| !s.is_empty());
-    let mut failed = Vec::new();
-    for (name, f) in scenarios {
-        if only.as_deref().is_some_and(|o| o != name) {
-            continue;
-        }
-        let start = Instant::now();
-        let fut = f(ctx.clone());
-        let r = rt.block_on(
-            rt.spawn(async move { tokio::time::timeout(Duration::from_secs(180), fut).await }),
-        );
-        match r {
-            Ok(Ok(())) => println!("scenario {name}: ok ({:?})", start.elapsed()),
-            Ok(Err(_)) => failed.push(format!("{name}: timed out")),
-            Err(e) => failed.push(format!("{name}: {e}")),
-        }
-    }
+    let failed = run_scenarios(&rt, &ctx, &scenarios, Duration::from_secs(180));
     drop(rt);
     tb.down().expect("teardown");
     assert!(failed.is_empty(), "failed scenarios: {failed:#?}");

@@ -319,14 +319,15 @@ pub async fn sync_pki_dir(spec: &ClusterSpec, local: &dyn Transport, dir: &str, 
 
 impl ConnectOptions {
     /// The SSH connect timeout front ends offer unless told otherwise: the
-    /// CLI's `--connect-timeout` and Python's `connect_timeout=` (10 s).
+    /// CLI's `--connect-timeout` and Python's `connect_timeout=`; the
+    /// transport's own [`SshConfig::DEFAULT_CONNECT_TIMEOUT`](crate::transport::SshConfig::DEFAULT_CONNECT_TIMEOUT).
     ///
     /// ```
     /// use std::time::Duration;
     /// use k8s_bootstrap_core::apply::ConnectOptions;
     /// assert_eq!(ConnectOptions::DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(10));
     /// ```
-    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = crate::transport::SshConfig::DEFAULT_CONNECT_TIMEOUT;
 
     /// These options with a connect timeout of `secs` seconds, as people
     /// give it (a command-line flag, a Python keyword): a positive, finite

@@ -136,6 +136,18 @@ impl std::fmt::Debug for SshConfig {
 }
 
 impl SshConfig {
+    /// How long a connect may take unless told otherwise (10 s): the
+    /// default of [`SshConfig::new`], of the apply engine's connect
+    /// options, and so of the CLI and Python.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use k8s_bootstrap_core::transport::SshConfig;
+    /// assert_eq!(SshConfig::new("etcd01").connect_timeout, SshConfig::DEFAULT_CONNECT_TIMEOUT);
+    /// assert_eq!(SshConfig::DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(10));
+    /// ```
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
     /// Defaults for `host` (see the type docs).
     ///
     /// ```
@@ -158,7 +170,7 @@ impl SshConfig {
             known_hosts: None,
             extra_known_hosts: GLOBAL_KNOWN_HOSTS.iter().map(PathBuf::from).collect(),
             host_key_check: HostKeyCheck::Strict,
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             keepalive: Some(Duration::from_secs(15)),
             sudo: None,
             proxy_jump: None,
