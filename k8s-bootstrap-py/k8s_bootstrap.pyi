@@ -452,6 +452,7 @@ class HostPrep:
         firewall: Optional[str] = None,
         tcp_ports: Optional[Sequence[int]] = None,
         udp_ports: Optional[Sequence[int]] = None,
+        address: Optional[str] = None,
         time_sync: Optional[str] = None,
         swap_off: Optional[bool] = None,
         modules: Optional[Sequence[str]] = None,

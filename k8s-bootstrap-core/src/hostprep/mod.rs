@@ -259,6 +259,11 @@ pub struct HostPrep {
     pub tcp_ports: Vec<u16>,
     /// UDP ports to open (open-ports mode).
     pub udp_ports: Vec<u16>,
+    /// The host's address the cluster talks to (open-ports mode): firewalld
+    /// opens the ports in the zone of the interface holding it (its default
+    /// zone when that interface is in none). `None`: the default zone.
+    #[serde(default)]
+    pub address: Option<std::net::IpAddr>,
     /// Time sync.
     pub time_sync: TimeSync,
     /// Turn swap off now and at boot.
@@ -288,6 +293,7 @@ impl HostPrep {
             firewall: FirewallMode::default(),
             tcp_ports: Vec::new(),
             udp_ports: Vec::new(),
+            address: None,
             time_sync: TimeSync::default(),
             swap_off: true,
             modules: vec!["overlay".into(), "br_netfilter".into()],
@@ -322,6 +328,7 @@ impl HostPrep {
             p.hostname = None;
         }
         p.os = host.os;
+        p.address = Some(host.address.into());
         p.selinux = hp.selinux;
         p.firewall = hp.firewall;
         p.time_sync = hp.time_sync;
@@ -351,6 +358,21 @@ impl HostPrep {
         self.os = Some(os);
         self
     }
+    /// The shell that sets `$z` to firewalld's `--zone=` option for the
+    /// host's address: the zone of the interface holding it, or nothing
+    /// (firewalld's default zone) when there is no address, no such
+    /// interface, or the interface is in no zone.
+    fn firewalld_zone(&self) -> String {
+        match self.address {
+            None => "z=; ".into(),
+            Some(a) => format!(
+                "i=$(ip -o addr show to {} | awk '{{print $2; exit}}'); \
+                 z=$( [ -n \"$i\" ] && firewall-cmd --get-zone-of-interface=\"$i\" 2>/dev/null) && z=--zone=$z || z=; ",
+                shell_quote(&a.to_string())
+            ),
+        }
+    }
+
     /// Sets the firewall handling.
     ///
     /// ```
@@ -496,33 +518,49 @@ impl HostPrep {
         }
         for os in self.for_os() {
             let g = os_guard(os);
-            let (fw, fw_unit) = match os {
-                OsFamily::Rhel => ("firewalld", "firewalld"),
-                OsFamily::Debian => ("ufw", "ufw"),
+            // firewalld on either family (Debian has it too); ufw on Debian
+            let firewalls: &[&str] = match os {
+                OsFamily::Rhel => &["firewalld"],
+                OsFamily::Debian => &["firewalld", "ufw"],
             };
-            match self.firewall {
-                FirewallMode::Stop => out.commands.push(
-                    c(&format!("stop and disable {fw}"), &["systemctl", "disable", "--now", fw_unit])
-                        .unless(sh(format!("! systemctl is-active --quiet {fw_unit} && ! systemctl is-enabled --quiet {fw_unit} 2>/dev/null")))
-                        .on(g),
-                ),
-                FirewallMode::OpenPorts => {
-                    let ports = self.tcp_ports.iter().map(|p| format!("{p}/tcp")).chain(self.udp_ports.iter().map(|p| format!("{p}/udp")));
-                    for port in ports {
-                        let (argv, check): (Vec<String>, Vec<String>) = match os {
-                            OsFamily::Rhel => (
-                                sh(format!("firewall-cmd --add-port={port} && firewall-cmd --permanent --add-port={port}")),
-                                sh(format!("! systemctl is-active --quiet firewalld || firewall-cmd --query-port={port}")),
-                            ),
-                            OsFamily::Debian => (
-                                vec!["ufw".into(), "allow".into(), port.clone()],
-                                sh(format!("! command -v ufw >/dev/null || ! ufw status | grep -q '^Status: active' || ufw status | grep -q '^{port} '")),
-                            ),
-                        };
-                        out.commands.push(Command::new(Phase::HostPrep, format!("open {port} in {fw}"), argv).unless(check).on(g));
+            for &fw in firewalls {
+                match self.firewall {
+                    FirewallMode::Stop => out.commands.push(
+                        c(&format!("stop and disable {fw}"), &["systemctl", "disable", "--now", fw])
+                            .unless(sh(format!("! systemctl is-active --quiet {fw} && ! systemctl is-enabled --quiet {fw} 2>/dev/null")))
+                            .on(g),
+                    ),
+                    FirewallMode::OpenPorts => {
+                        let ports = self.tcp_ports.iter().map(|p| format!("{p}/tcp")).chain(self.udp_ports.iter().map(|p| format!("{p}/udp")));
+                        for port in ports {
+                            let (argv, check) = match fw {
+                                // A running firewalld: now and for its next start, in the
+                                // zone of the interface holding the host's address (else
+                                // the default zone). A stopped one (it may be enabled):
+                                // its permanent configuration.
+                                "firewalld" => {
+                                    let zone = self.firewalld_zone();
+                                    (
+                                        sh(format!(
+                                            "{zone}if systemctl is-active --quiet firewalld; then firewall-cmd $z --add-port={port} && firewall-cmd $z --permanent --add-port={port}; \
+                                             else firewall-offline-cmd $z --add-port={port}; fi"
+                                        )),
+                                        sh(format!(
+                                            "{zone}if systemctl is-active --quiet firewalld; then firewall-cmd $z --query-port={port} && firewall-cmd $z --permanent --query-port={port}; \
+                                             else ! command -v firewall-offline-cmd >/dev/null || firewall-offline-cmd $z --query-port={port}; fi"
+                                        )),
+                                    )
+                                }
+                                _ => (
+                                    vec!["ufw".into(), "allow".into(), port.clone()],
+                                    sh(format!("! command -v ufw >/dev/null || ! ufw status | grep -q '^Status: active' || ufw status | grep -q '^{port} '")),
+                                ),
+                            };
+                            out.commands.push(Command::new(Phase::HostPrep, format!("open {port} in {fw}"), argv).unless(check).on(g));
+                        }
                     }
+                    FirewallMode::Leave => {}
                 }
-                FirewallMode::Leave => {}
             }
             let ts = match (self.time_sync, os) {
                 (TimeSync::Leave, _) => None,
