@@ -636,6 +636,25 @@ mod json {
     }
 }
 
+/// The testbed's cluster, `examples/testbed-cluster.yaml`, with the
+/// flanneld of scripts/setup (its path and version from the manifest):
+/// what the end-to-end tests apply, before their own changes.
+///
+/// ```no_run
+/// let spec = k8s_bootstrap_testbed::binaries::testbed_spec().expect("scripts/setup has run");
+/// assert_eq!(spec.hosts.len(), 3);
+/// ```
+pub fn testbed_spec() -> std::result::Result<k8s_bootstrap_core::spec::ClusterSpec, Box<dyn std::error::Error + Send + Sync>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/testbed-cluster.yaml");
+    let yaml = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let (mut spec, _warnings) = k8s_bootstrap_core::spec::ClusterSpec::load(&yaml).map_err(|e| format!("{path}: {e}"))?;
+    let m = Manifest::load()?;
+    let flanneld = m.flanneld()?;
+    spec.binaries.flanneld = Some(flanneld.path.to_string_lossy().into_owned());
+    spec.versions.flannel = flanneld.version.parse().map_err(|e| format!("flanneld's version {:?}: {e}", flanneld.version))?;
+    Ok(spec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,3 +753,4 @@ mod tests {
         }
     }
 }
+

@@ -380,7 +380,10 @@ fn raise_inotify_instances(n: usize) -> Result<()> {
     Ok(())
 }
 
-/// The folder below the caller's cgroup that holds the hosts' cgroups.
+/// The folder below the caller's cgroup that holds the hosts' cgroups,
+/// `kbtb-<pid of the process booting them>`: unique, so that testbeds of
+/// separate machines' views (a chroot with its own network namespace)
+/// never share a host's cgroup.
 const CGROUP_PARENT: &str = "kbtb";
 
 /// Host `name`'s cgroups: one in every hierarchy mounted here, below
@@ -418,7 +421,7 @@ fn host_cgroups(name: &str) -> Vec<PathBuf> {
             same.then(|| path.to_string())
         });
         if let Some(path) = path {
-            dirs.push(Path::new(mountpoint).join(path.trim_start_matches('/')).join(CGROUP_PARENT).join(name));
+            dirs.push(Path::new(mountpoint).join(path.trim_start_matches('/')).join(format!("{CGROUP_PARENT}-{}", std::process::id())).join(name));
         }
     }
     dirs

@@ -23,10 +23,8 @@ fn own_systemd_cgroup() -> std::path::PathBuf {
 }
 
 fn assert_gone(pids: &[u32], dir: &Path) {
-    for i in 1..=2 {
-        let cg = own_systemd_cgroup().join("kbtb").join(format!("kbtb{i}"));
-        assert!(!cg.exists(), "host cgroup left: {}", cg.display());
-    }
+    let cg = own_systemd_cgroup().join(format!("kbtb-{}", std::process::id()));
+    assert!(!cg.exists(), "host cgroups left: {}", cg.display());
     assert!(
         !netns_list().contains("kbtb-h"),
         "netns left: {}",
@@ -77,8 +75,9 @@ fn boots_and_tears_down_on_drop_and_on_panic() {
     for h in tb.hosts() {
         h.sh("systemd-run --quiet --unit=kbtb-probe sleep 600").unwrap();
         let cg = h.sh("grep name=systemd /proc/$(systemctl show -p MainPID --value kbtb-probe)/cgroup").unwrap();
-        assert!(cg.trim().ends_with(&format!("/kbtb/{}/system.slice/kbtb-probe.service", h.name)), "{}: {cg}", h.name);
-        assert!(own_systemd_cgroup().join("kbtb").join(&h.name).join("system.slice/kbtb-probe.service").is_dir(), "{}: {cg}", h.name);
+        let tree = format!("kbtb-{}/{}", std::process::id(), h.name);
+        assert!(cg.trim().ends_with(&format!("/{tree}/system.slice/kbtb-probe.service")), "{}: {cg}", h.name);
+        assert!(own_systemd_cgroup().join(&tree).join("system.slice/kbtb-probe.service").is_dir(), "{}: {cg}", h.name);
         unit_cgroups.push(cg);
     }
     assert_ne!(unit_cgroups[0], unit_cgroups[1]);

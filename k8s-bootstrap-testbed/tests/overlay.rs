@@ -21,12 +21,7 @@ use k8s_bootstrap_testbed::{Host, Testbed, binaries};
 use serde_json::Value;
 
 fn spec(backend: Backend) -> ClusterSpec {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/testbed-cluster.yaml");
-    let (mut spec, _) = ClusterSpec::load(&std::fs::read_to_string(path).unwrap()).expect("testbed spec");
-    let m = binaries::Manifest::load().expect("the binaries of scripts/setup");
-    let flanneld = m.flanneld().expect("flanneld");
-    spec.binaries.flanneld = Some(flanneld.path.to_string_lossy().into_owned());
-    spec.versions.flannel = flanneld.version.parse().expect("flannel version");
+    let mut spec = binaries::testbed_spec().expect("the testbed spec and the binaries of scripts/setup");
     spec.network.backend = backend;
     spec
 }
