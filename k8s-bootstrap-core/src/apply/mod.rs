@@ -54,6 +54,7 @@ mod pki_dir;
 mod snapshot;
 mod releases;
 mod status;
+mod upgrade;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -955,6 +956,7 @@ impl Engine {
             progress: self.progress.clone(),
             sem: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             cancel: opts.cancel.clone(),
+            upgrade: Default::default(),
         }
     }
 
@@ -978,8 +980,22 @@ impl Engine {
     async fn run(&self, opts: &ApplyOptions, dry: bool) -> Report {
         let start = Instant::now();
         let mut hosts = self.views(opts);
-        let ctx = self.ctx(opts, dry);
+        let mut ctx = self.ctx(opts, dry);
         let mut aborted = None;
+        // Facts first: the versions the running members report. A jump of
+        // more than one minor or a downgrade stops the run here, before
+        // any host is touched (in a plan as in an apply).
+        match ctx.read_upgrade(&hosts).await {
+            Ok(plan) => {
+                ctx.upgrade_notes(&mut hosts, &plan);
+                ctx.upgrade = plan;
+            }
+            Err(refusal) => {
+                let why = refusal.to_string();
+                self.progress.event(&Event::Note { host: None, message: why.clone() });
+                aborted = Some(why);
+            }
+        }
         for stage in Stage::ALL {
             if aborted.is_some() {
                 break;
@@ -1119,6 +1135,9 @@ struct Ctx<'s> {
     sem: Arc<Semaphore>,
     /// Checked before each host's step of a stage starts.
     cancel: Cancel,
+    /// The rolling upgrade decided from the running members' versions
+    /// before the first stage (empty when there is none).
+    upgrade: crate::etcd::upgrade::UpgradePlan,
 }
 
 impl Ctx<'_> {
@@ -1506,6 +1525,11 @@ impl Ctx<'_> {
     /// Starts `unit` if it is not running, restarts it if something it
     /// depends on changed. `block`: wait for the unit to report ready.
     async fn ensure_unit(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool) -> StepResult {
+        self.ensure_unit_as(h, stage, unit, block, None).await
+    }
+
+    /// [`Self::ensure_unit`], reported as `label` when it (re)starts the unit.
+    async fn ensure_unit_as(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool, label: Option<&str>) -> StepResult {
         let active = h.transport.is_active(unit).await.map_err(|e| (format!("systemctl is-active {unit}"), e))?;
         let reason = if active { self.restart_reason(h, unit).await? } else { None };
         let (verb, why) = if !active {
@@ -1538,7 +1562,11 @@ impl Ctx<'_> {
                 return Err(StepError { step: format!("{verb} {unit}"), kind: FailureKind::of(&e), error: e.to_string(), log });
             }
         }
-        self.changed(h, stage, format!("{verb} {unit} ({why})"), None);
+        let what = match label {
+            Some(l) => format!("{l}: {verb} {unit} ({why})"),
+            None => format!("{verb} {unit} ({why})"),
+        };
+        self.changed(h, stage, what, None);
         Ok(())
     }
 
@@ -1554,12 +1582,19 @@ impl Ctx<'_> {
                 Ok(false) => down.push(i),
                 Ok(true) => match self.restart_reason(h, "etcd").await {
                     Ok(Some(why)) => changed.push((i, why)),
+                    Ok(None) if self.upgrade.order.contains(&h.name) => {
+                        changed.push((i, format!("it runs an etcd other than versions.etcd {}", self.spec.versions.etcd)));
+                    }
                     Ok(None) => h.report.unchanged += 1,
                     Err(e) => self.fail_with_log(h, Stage::Etcd, e),
                 },
                 Err(e) => self.fail(h, Stage::Etcd, "systemctl is-active etcd".into(), &e),
             }
         }
+        // An upgrade goes in the decided order (the leader last); other
+        // restarts (a changed config or certificate) first, in host order.
+        let upgrade_pos = |name: &str| self.upgrade.order.iter().position(|n| n == name).map_or(0, |p| p + 1);
+        changed.sort_by_key(|(i, _)| upgrade_pos(&hosts[*i].name));
         let t = Instant::now();
         // A member that is down and not in the running cluster's member
         // list joins it: `member add` first, then it starts with initial
@@ -1597,7 +1632,11 @@ impl Ctx<'_> {
             }
             for (i, why) in changed {
                 let h = &mut hosts[i];
-                self.changed(h, Stage::Etcd, format!("restart etcd ({why})"), None);
+                let what = match self.upgrade_label(&h.name) {
+                    Some(l) => format!("{l}: restart etcd ({why})"),
+                    None => format!("restart etcd ({why})"),
+                };
+                self.changed(h, Stage::Etcd, what, None);
             }
             if let Some(probe) = running {
                 self.remove_members(hosts, probe, opts, true).await?;
@@ -1622,13 +1661,22 @@ impl Ctx<'_> {
                 .await
                 .map_err(|e| format!("{}: removing {join_file}: {e}", hosts[i].name))?;
         }
+        // One member at a time, each followed by the gate: every member
+        // healthy and, for an upgrade, the restarted one at the wanted
+        // version and caught up with the leader. Never more than one down.
         for (i, _) in changed {
+            let name = hosts[i].name.clone();
+            let label = self.upgrade_label(&name);
             let h = &mut hosts[i];
-            if let Err(e) = self.ensure_unit(h, Stage::Etcd, "etcd", true).await {
+            if let Err(e) = self.ensure_unit_as(h, Stage::Etcd, "etcd", true, label.as_deref()).await {
                 self.fail_with_log(h, Stage::Etcd, e);
-                return Err(format!("{}: etcd restart failed; later members were not restarted", h.name));
+                let what = if label.is_some() { "upgraded" } else { "restarted" };
+                return Err(format!("{name}: etcd restart failed; later members were not {what} (apply again to resume)"));
             }
             self.wait_healthy(hosts, opts.etcd_timeout, &BTreeSet::new()).await?;
+            if label.is_some() {
+                self.wait_caught_up(hosts, &name, opts.etcd_timeout).await?;
+            }
         }
         if let Some(probe) = running.or_else(|| hosts.iter().position(|h| h.active() && is_member(h))) {
             self.remove_members(hosts, probe, opts, false).await?;
