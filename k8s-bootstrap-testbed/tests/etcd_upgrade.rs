@@ -315,6 +315,8 @@ fn etcd_rolling_upgrade_3_4_to_3_7_with_writes_refusals_and_a_resume() {
     // --- 3.5 -> 3.6, stopped midway: etcd03 cannot be reached.
     let r = upgrade("3.6", Some(&hosts[2]));
     assert!(!r.ok(), "etcd03 was blocked: {r:#?}");
+    // etcd asks for 3.5.26+ before 3.6; this machine's 3.5 is 3.5.1: said, not refused.
+    assert!(r.hosts["etcd01"].notes.iter().any(|n| n.contains("3.5.26 or later before upgrading to 3.6")), "{:?}", r.hosts["etcd01"].notes);
     let f = r.hosts["etcd03"].failed.as_ref().expect("etcd03 failed");
     assert_eq!(f.kind, FailureKind::Connect, "{f:#?}");
     let (versions, _) = endpoint_status(&hosts[0]);

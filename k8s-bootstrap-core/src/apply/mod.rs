@@ -14,7 +14,14 @@
 //! 4. etcd: members that are not running start together (a Type=notify
 //!    member only reports ready once a quorum exists), running members whose
 //!    unit, environment file, certificates or binary changed restart one at a
-//!    time, then the cluster must report healthy over TLS;
+//!    time, then the cluster must report healthy over TLS. A change of
+//!    `versions.etcd` is a rolling upgrade: before the first stage the
+//!    engine reads each running member's version and the leader, and
+//!    [`crate::etcd::upgrade::plan_upgrade`] decides (a jump of more than
+//!    one minor or a downgrade aborts the run before any host is touched);
+//!    the members then restart in that order, the leader last, each
+//!    followed by the health gate and a wait until it reports the new
+//!    version and has caught up with the leader;
 //! 5. flannel's network config written into etcd through the API its version reads;
 //! 6. flanneld, started or restarted when something it depends on changed;
 //! 7. docker, likewise, once flannel has given it a subnet.

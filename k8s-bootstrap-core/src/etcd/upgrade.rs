@@ -108,6 +108,10 @@ impl UpgradePlan {
 /// let err = plan_upgrade(Version::new(3, 5, 1), &[m]).unwrap_err();
 /// assert!(matches!(&err, UpgradeError::Downgrade { host, .. } if host == "etcd01"));
 /// assert!(err.to_string().contains("downgrades are refused"));
+/// // For front ends: bad input, about versions.etcd, on etcd01.
+/// use k8s_bootstrap_core::error::{describe, ErrorKind};
+/// let info = describe(&err).unwrap();
+/// assert_eq!((info.kind, info.problems[0].path.as_str(), info.details.host.as_deref()), (ErrorKind::Invalid, "versions.etcd", Some("etcd01")));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -162,8 +166,8 @@ fn path_text(running: Version, wanted: Version) -> String {
     if hops.len() > 1 {
         text.push_str(&format!(", then {}", hops[1..].join(", then ")));
     }
-    let sets: Vec<String> = minors[1..].iter().map(|v| format!("a {v} release")).collect();
-    format!("{text} (set versions.etcd to {} and apply, one after the other)", sets.join(", then "))
+    let sets: Vec<String> = minors[1..].iter().map(|v| format!("to a {v} release and apply")).collect();
+    format!("{text}: set versions.etcd {}", sets.join(", then "))
 }
 
 /// Decides the rolling upgrade from the spec's `wanted` version and the
@@ -254,7 +258,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "host etcd01: etcd 3.4.23 runs there and versions.etcd is 3.6.16: etcd upgrades one minor at a time; \
-             upgrade 3.4 -> 3.5 first, then 3.5 -> 3.6 (set versions.etcd to a 3.5 release, then a 3.6 release and apply, one after the other)"
+             upgrade 3.4 -> 3.5 first, then 3.5 -> 3.6: set versions.etcd to a 3.5 release and apply, then to a 3.6 release and apply"
         );
         let err = plan_upgrade(Version::new(3, 7, 3), &three(4, 23, 2)).unwrap_err();
         assert!(err.to_string().contains("upgrade 3.4 -> 3.5 first, then 3.5 -> 3.6, then 3.6 -> 3.7"), "{err}");
