@@ -33,10 +33,12 @@ impl Ctx<'_> {
     pub(super) fn upgrade_notes(&self, hosts: &mut [HostView<'_>], plan: &UpgradePlan) {
         let wanted = self.spec.versions.etcd;
         for (name, from) in &plan.steps {
-            if from.major_minor() == (3, 5) && from.patch.unwrap_or(0) < 26 && wanted.major_minor() == (3, 6) {
-                if let Some(h) = hosts.iter_mut().find(|h| h.name == *name) {
-                    self.note(h, format!("etcd upstream advises 3.5.26 or later before upgrading to 3.6 (this member runs {from}): see etcd's upgrade_3_6 guide"));
-                }
+            if from.major_minor() == (3, 5)
+                && from.patch.unwrap_or(0) < 26
+                && wanted.major_minor() == (3, 6)
+                && let Some(h) = hosts.iter_mut().find(|h| h.name == *name)
+            {
+                self.note(h, format!("etcd upstream advises 3.5.26 or later before upgrading to 3.6 (this member runs {from}): see etcd's upgrade_3_6 guide"));
             }
         }
     }
