@@ -1532,13 +1532,15 @@ impl Ctx<'_> {
     /// Starts `unit` if it is not running, restarts it if something it
     /// depends on changed. `block`: wait for the unit to report ready.
     async fn ensure_unit(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool) -> StepResult {
-        self.ensure_unit_as(h, stage, unit, block, None).await
+        self.ensure_unit_as(h, stage, unit, block, None, None).await
     }
 
-    /// [`Self::ensure_unit`], reported as `label` when it (re)starts the unit.
-    async fn ensure_unit_as(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool, label: Option<&str>) -> StepResult {
+    /// [`Self::ensure_unit`], reported as `label` when it (re)starts the
+    /// unit; a running unit restarts for `force` (why) even when none of
+    /// its files is newer (a member of an upgrade still on the old binary).
+    async fn ensure_unit_as(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool, label: Option<&str>, force: Option<&str>) -> StepResult {
         let active = h.transport.is_active(unit).await.map_err(|e| (format!("systemctl is-active {unit}"), e))?;
-        let reason = if active { self.restart_reason(h, unit).await? } else { None };
+        let reason = if active { self.restart_reason(h, unit).await?.or_else(|| force.map(str::to_string)) } else { None };
         let (verb, why) = if !active {
             ("start", "not running".to_string())
         } else if let Some(why) = reason {
@@ -1671,11 +1673,12 @@ impl Ctx<'_> {
         // One member at a time, each followed by the gate: every member
         // healthy and, for an upgrade, the restarted one at the wanted
         // version and caught up with the leader. Never more than one down.
-        for (i, _) in changed {
+        for (i, why) in changed {
             let name = hosts[i].name.clone();
             let label = self.upgrade_label(&name);
+            let force = label.as_ref().map(|_| why);
             let h = &mut hosts[i];
-            if let Err(e) = self.ensure_unit_as(h, Stage::Etcd, "etcd", true, label.as_deref()).await {
+            if let Err(e) = self.ensure_unit_as(h, Stage::Etcd, "etcd", true, label.as_deref(), force.as_deref()).await {
                 self.fail_with_log(h, Stage::Etcd, e);
                 let what = if label.is_some() { "upgraded" } else { "restarted" };
                 return Err(format!("{name}: etcd restart failed; later members were not {what} (apply again to resume)"));

@@ -426,3 +426,25 @@ fn one_minor_up_restarts_members_one_at_a_time_leader_last_and_resumes() {
         assert!(again.ok() && again.change_count() == 0, "{again:#?}");
     });
 }
+
+#[test]
+fn a_member_still_on_the_old_version_restarts_although_its_files_are_current() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        assert!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.ok());
+        c.converge();
+        let mut spec = c.spec.clone();
+        spec.versions.etcd = "3.5.1".parse().unwrap();
+        let etcd = c.running_etcd(&["3.5.1", "3.5.1", "3.5.1"], "etcd01", "3.5.1");
+        assert!(c.engine(&spec).apply(&ApplyOptions::default()).await.ok()); // files at 3.5
+        // etcd03 still runs 3.4 (its restart was lost), with the new files in place.
+        etcd.versions.lock().unwrap().insert("etcd03".into(), "3.4.23".into());
+        etcd.restarts.lock().unwrap().clear();
+        let r = c.engine(&spec).apply(&ApplyOptions::default()).await;
+        assert!(r.ok(), "{r:#?}");
+        assert_eq!(*etcd.restarts.lock().unwrap(), ["etcd03"]);
+        let what = &r.hosts["etcd03"].changes.last().unwrap().what;
+        assert_eq!(what, "upgrade etcd 3.4.23 -> 3.5.1 (1 of 1, one member at a time): restart etcd (it runs an etcd other than versions.etcd 3.5.1)");
+        assert_eq!(r.change_count(), 1, "{r:#?}");
+    });
+}
