@@ -241,6 +241,13 @@ fn classify(e: &(dyn StdError + 'static)) -> Option<Classified> {
             etcd::Error::Template { .. } => Some((Render, Vec::new(), ErrorDetails::default())),
         };
     }
+    if let Some(e) = e.downcast_ref::<etcd::upgrade::UpgradeError>() {
+        use etcd::upgrade::UpgradeError as U;
+        let (host, wanted) = match e {
+            U::Jump { host, wanted, .. } | U::Downgrade { host, wanted, .. } | U::Major { host, wanted, .. } => (host, wanted),
+        };
+        return with_host(invalid(vec![Problem::new("versions.etcd", wanted, e.to_string())]), host);
+    }
     if let Some(e) = e.downcast_ref::<flannel::Error>() {
         return match e {
             flannel::Error::Invalid(p) => invalid(p.clone()),

@@ -14,7 +14,14 @@
 //! 4. etcd: members that are not running start together (a Type=notify
 //!    member only reports ready once a quorum exists), running members whose
 //!    unit, environment file, certificates or binary changed restart one at a
-//!    time, then the cluster must report healthy over TLS;
+//!    time, then the cluster must report healthy over TLS. A change of
+//!    `versions.etcd` is a rolling upgrade: before the first stage the
+//!    engine reads each running member's version and the leader, and
+//!    [`crate::etcd::upgrade::plan_upgrade`] decides (a jump of more than
+//!    one minor or a downgrade aborts the run before any host is touched);
+//!    the members then restart in that order, the leader last, each
+//!    followed by the health gate and a wait until it reports the new
+//!    version and has caught up with the leader;
 //! 5. flannel's network config written into etcd through the API its version reads;
 //! 6. flanneld, started or restarted when something it depends on changed;
 //! 7. docker, likewise, once flannel has given it a subnet.
@@ -54,6 +61,7 @@ mod pki_dir;
 mod snapshot;
 mod releases;
 mod status;
+mod upgrade;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -955,6 +963,7 @@ impl Engine {
             progress: self.progress.clone(),
             sem: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             cancel: opts.cancel.clone(),
+            upgrade: Default::default(),
         }
     }
 
@@ -978,8 +987,22 @@ impl Engine {
     async fn run(&self, opts: &ApplyOptions, dry: bool) -> Report {
         let start = Instant::now();
         let mut hosts = self.views(opts);
-        let ctx = self.ctx(opts, dry);
+        let mut ctx = self.ctx(opts, dry);
         let mut aborted = None;
+        // Facts first: the versions the running members report. A jump of
+        // more than one minor or a downgrade stops the run here, before
+        // any host is touched (in a plan as in an apply).
+        match ctx.read_upgrade(&hosts).await {
+            Ok(plan) => {
+                ctx.upgrade_notes(&mut hosts, &plan);
+                ctx.upgrade = plan;
+            }
+            Err(refusal) => {
+                let why = refusal.to_string();
+                self.progress.event(&Event::Note { host: None, message: why.clone() });
+                aborted = Some(why);
+            }
+        }
         for stage in Stage::ALL {
             if aborted.is_some() {
                 break;
@@ -1119,6 +1142,9 @@ struct Ctx<'s> {
     sem: Arc<Semaphore>,
     /// Checked before each host's step of a stage starts.
     cancel: Cancel,
+    /// The rolling upgrade decided from the running members' versions
+    /// before the first stage (empty when there is none).
+    upgrade: crate::etcd::upgrade::UpgradePlan,
 }
 
 impl Ctx<'_> {
@@ -1506,8 +1532,15 @@ impl Ctx<'_> {
     /// Starts `unit` if it is not running, restarts it if something it
     /// depends on changed. `block`: wait for the unit to report ready.
     async fn ensure_unit(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool) -> StepResult {
+        self.ensure_unit_as(h, stage, unit, block, None, None).await
+    }
+
+    /// [`Self::ensure_unit`], reported as `label` when it (re)starts the
+    /// unit; a running unit restarts for `force` (why) even when none of
+    /// its files is newer (a member of an upgrade still on the old binary).
+    async fn ensure_unit_as(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool, label: Option<&str>, force: Option<&str>) -> StepResult {
         let active = h.transport.is_active(unit).await.map_err(|e| (format!("systemctl is-active {unit}"), e))?;
-        let reason = if active { self.restart_reason(h, unit).await? } else { None };
+        let reason = if active { self.restart_reason(h, unit).await?.or_else(|| force.map(str::to_string)) } else { None };
         let (verb, why) = if !active {
             ("start", "not running".to_string())
         } else if let Some(why) = reason {
@@ -1538,7 +1571,11 @@ impl Ctx<'_> {
                 return Err(StepError { step: format!("{verb} {unit}"), kind: FailureKind::of(&e), error: e.to_string(), log });
             }
         }
-        self.changed(h, stage, format!("{verb} {unit} ({why})"), None);
+        let what = match label {
+            Some(l) => format!("{l}: {verb} {unit} ({why})"),
+            None => format!("{verb} {unit} ({why})"),
+        };
+        self.changed(h, stage, what, None);
         Ok(())
     }
 
@@ -1554,12 +1591,19 @@ impl Ctx<'_> {
                 Ok(false) => down.push(i),
                 Ok(true) => match self.restart_reason(h, "etcd").await {
                     Ok(Some(why)) => changed.push((i, why)),
+                    Ok(None) if self.upgrade.order.contains(&h.name) => {
+                        changed.push((i, format!("it runs an etcd other than versions.etcd {}", self.spec.versions.etcd)));
+                    }
                     Ok(None) => h.report.unchanged += 1,
                     Err(e) => self.fail_with_log(h, Stage::Etcd, e),
                 },
                 Err(e) => self.fail(h, Stage::Etcd, "systemctl is-active etcd".into(), &e),
             }
         }
+        // An upgrade goes in the decided order (the leader last); other
+        // restarts (a changed config or certificate) first, in host order.
+        let upgrade_pos = |name: &str| self.upgrade.order.iter().position(|n| n == name).map_or(0, |p| p + 1);
+        changed.sort_by_key(|(i, _)| upgrade_pos(&hosts[*i].name));
         let t = Instant::now();
         // A member that is down and not in the running cluster's member
         // list joins it: `member add` first, then it starts with initial
@@ -1597,7 +1641,11 @@ impl Ctx<'_> {
             }
             for (i, why) in changed {
                 let h = &mut hosts[i];
-                self.changed(h, Stage::Etcd, format!("restart etcd ({why})"), None);
+                let what = match self.upgrade_label(&h.name) {
+                    Some(l) => format!("{l}: restart etcd ({why})"),
+                    None => format!("restart etcd ({why})"),
+                };
+                self.changed(h, Stage::Etcd, what, None);
             }
             if let Some(probe) = running {
                 self.remove_members(hosts, probe, opts, true).await?;
@@ -1622,13 +1670,23 @@ impl Ctx<'_> {
                 .await
                 .map_err(|e| format!("{}: removing {join_file}: {e}", hosts[i].name))?;
         }
-        for (i, _) in changed {
+        // One member at a time, each followed by the gate: every member
+        // healthy and, for an upgrade, the restarted one at the wanted
+        // version and caught up with the leader. Never more than one down.
+        for (i, why) in changed {
+            let name = hosts[i].name.clone();
+            let label = self.upgrade_label(&name);
+            let force = label.as_ref().map(|_| why);
             let h = &mut hosts[i];
-            if let Err(e) = self.ensure_unit(h, Stage::Etcd, "etcd", true).await {
+            if let Err(e) = self.ensure_unit_as(h, Stage::Etcd, "etcd", true, label.as_deref(), force.as_deref()).await {
                 self.fail_with_log(h, Stage::Etcd, e);
-                return Err(format!("{}: etcd restart failed; later members were not restarted", h.name));
+                let what = if label.is_some() { "upgraded" } else { "restarted" };
+                return Err(format!("{name}: etcd restart failed; later members were not {what} (apply again to resume)"));
             }
             self.wait_healthy(hosts, opts.etcd_timeout, &BTreeSet::new()).await?;
+            if label.is_some() {
+                self.wait_caught_up(hosts, &name, opts.etcd_timeout).await?;
+            }
         }
         if let Some(probe) = running.or_else(|| hosts.iter().position(|h| h.active() && is_member(h))) {
             self.remove_members(hosts, probe, opts, false).await?;

@@ -109,24 +109,47 @@ pub struct EtcdMemberStatus {
 
 /// `etcdctl -w json endpoint status`: one entry per endpoint that answered
 /// (an endpoint that did not is left out and named on stderr).
-#[derive(Debug, Deserialize)]
-struct EndpointStatus {
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct EndpointStatus {
     #[serde(rename = "Endpoint")]
-    endpoint: String,
+    pub(super) endpoint: String,
     #[serde(rename = "Status")]
-    status: EndpointStatusBody,
+    pub(super) status: EndpointStatusBody,
 }
 
-#[derive(Debug, Deserialize)]
-struct EndpointStatusBody {
-    version: String,
+/// The fields of etcd's `StatusResponse` the engine reads (etcdctl 3.3 to
+/// 3.7 print them all; the numbers are JSON numbers).
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct EndpointStatusBody {
+    pub(super) version: String,
+    #[serde(default)]
+    pub(super) header: StatusHeader,
+    /// The member id of the leader this member sees.
+    #[serde(default)]
+    pub(super) leader: u64,
+    #[serde(default, rename = "raftIndex")]
+    pub(super) raft_index: u64,
+    #[serde(default, rename = "raftAppliedIndex")]
+    pub(super) raft_applied_index: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct StatusHeader {
+    #[serde(default)]
+    pub(super) member_id: u64,
+}
+
+/// Every entry of the JSON `etcdctl -w json endpoint status` prints;
+/// `None` when the text is not that JSON.
+pub(super) fn parse_endpoint_statuses(stdout: &str) -> Option<Vec<EndpointStatus>> {
+    serde_json::from_str(stdout.trim()).ok()
 }
 
 /// Endpoint -> server version, from the JSON `etcdctl -w json endpoint
 /// status` prints (3.3 to 3.7 print the same fields); `None` when the text
 /// is not that JSON.
 fn parse_endpoint_status(stdout: &str) -> Option<BTreeMap<String, String>> {
-    let list: Vec<EndpointStatus> = serde_json::from_str(stdout.trim()).ok()?;
+    let list = parse_endpoint_statuses(stdout)?;
     Some(list.into_iter().map(|e| (e.endpoint, e.status.version)).collect())
 }
 
@@ -293,6 +316,8 @@ mod tests {
         assert_eq!(v["https://10.77.0.11:2379"], "3.7.3");
         assert_eq!(v["https://10.77.0.12:2379"], "3.4.23");
         assert_eq!(parse_endpoint_status("[]").unwrap().len(), 0); // every member down
+        let all = super::parse_endpoint_statuses(out).unwrap();
+        assert_eq!((all[0].status.header.member_id, all[0].status.leader, all[0].status.raft_index, all[0].status.raft_applied_index), (2, 2, 4, 4));
         assert!(parse_endpoint_status("Error: context deadline exceeded").is_none());
     }
 }

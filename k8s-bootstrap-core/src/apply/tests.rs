@@ -22,6 +22,38 @@ struct FakeHost {
     log: Mutex<Vec<String>>,
     converged: AtomicBool,
     healthy: AtomicBool,
+    /// When set, the etcd members' versions this host's etcdctl reports.
+    etcd: Mutex<Option<Arc<FakeEtcd>>>,
+}
+
+/// The running etcd cluster as `etcdctl endpoint status` shows it: a
+/// restart of a member puts it at `after`.
+struct FakeEtcd {
+    versions: Mutex<BTreeMap<String, String>>,
+    leader: String,
+    after: String,
+    restarts: Mutex<Vec<String>>,
+}
+
+impl FakeEtcd {
+    fn status_json(&self) -> String {
+        let id = |name: &str| name.trim_start_matches("etcd0").parse::<u64>().unwrap();
+        let entries: Vec<String> = self
+            .versions
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(name, v)| {
+                format!(
+                    r#"{{"Endpoint":"https://10.0.0.{}:2379","Status":{{"header":{{"cluster_id":1,"member_id":{},"revision":1,"raft_term":2}},"version":"{v}","dbSize":20480,"leader":{},"raftIndex":40,"raftTerm":2,"raftAppliedIndex":40}}}}"#,
+                    id(name),
+                    id(name),
+                    id(&self.leader)
+                )
+            })
+            .collect();
+        format!("[{}]\n", entries.join(","))
+    }
 }
 
 impl FakeHost {
@@ -57,8 +89,15 @@ impl Transport for FakeHost {
             ["systemctl", "is-active", "--quiet", u] if managed_units().contains(u) => {
                 if self.active.lock().unwrap().contains(*u) { ok("") } else { fail() }
             }
+            ["sh", "-c", script, "sh", _wrapper] if script.contains("endpoint status") && self.etcd.lock().unwrap().is_some() => {
+                ok(&self.etcd.lock().unwrap().as_ref().unwrap().status_json())
+            }
             ["sh", "-c", script, "sh", unit, verb @ ("start" | "restart"), ..] if script.contains("reset-failed") => {
                 let unit = unit.to_string();
+                if let Some(etcd) = self.etcd.lock().unwrap().as_ref().filter(|_| unit == "etcd") {
+                    etcd.versions.lock().unwrap().insert(self.name.clone(), etcd.after.clone());
+                    etcd.restarts.lock().unwrap().push(self.name.clone());
+                }
                 self.log.lock().unwrap().push(format!("{verb} {unit}"));
                 self.active.lock().unwrap().insert(unit);
                 ok("")
@@ -307,5 +346,105 @@ fn cancel_stops_at_the_next_stage_and_a_rerun_converges() {
         let again = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
         assert!(again.ok(), "{again:?}");
         assert!(again.hosts.values().any(|h| h.changes.iter().any(|c| c.stage > Stage::Files)));
+    });
+}
+
+impl Cluster {
+    /// Makes every member's etcdctl report `versions` (etcd01, etcd02, ...)
+    /// with `leader` leading; a restart puts a member at `after`.
+    fn running_etcd(&self, versions: &[&str], leader: &str, after: &str) -> Arc<FakeEtcd> {
+        let etcd = Arc::new(FakeEtcd {
+            versions: Mutex::new(versions.iter().enumerate().map(|(i, v)| (format!("etcd0{}", i + 1), v.to_string())).collect()),
+            leader: leader.into(),
+            after: after.into(),
+            restarts: Mutex::new(Vec::new()),
+        });
+        for (name, h) in &self.hosts {
+            if name.starts_with("etcd") {
+                *h.etcd.lock().unwrap() = Some(etcd.clone());
+                h.active.lock().unwrap().insert("etcd".into());
+            }
+        }
+        etcd
+    }
+}
+
+#[test]
+fn a_jump_or_a_downgrade_is_refused_before_anything_changes() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        assert!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.ok());
+        c.converge();
+        let etcd = c.running_etcd(&["3.4.23", "3.4.23", "3.4.23"], "etcd01", "3.6.16");
+        for (wanted, says) in [
+            ("3.6.16", "host etcd01: etcd 3.4.23 runs there and versions.etcd is 3.6.16: etcd upgrades one minor at a time; upgrade 3.4 -> 3.5 first, then 3.5 -> 3.6"),
+            ("3.3.13", "host etcd01: etcd 3.4.23 runs there and versions.etcd is 3.3.13, an older minor: downgrades are refused"),
+        ] {
+            let mut spec = c.spec.clone();
+            spec.versions.etcd = wanted.parse().unwrap();
+            for r in [c.engine(&spec).plan(&ApplyOptions::default()).await, c.engine(&spec).apply(&ApplyOptions::default()).await] {
+                let why = r.aborted.as_deref().expect("refused");
+                assert!(why.starts_with("etcd upgrade refused, nothing was changed: ") && why.contains(says), "{why}");
+                assert_eq!(r.change_count(), 0, "{r:#?}");
+            }
+            for h in c.hosts.values() {
+                assert!(h.log().iter().all(|l| !l.starts_with("put") && !l.contains("restart")), "{}: {:?}", h.name, h.log());
+            }
+        }
+        assert!(etcd.restarts.lock().unwrap().is_empty());
+    });
+}
+
+#[test]
+fn one_minor_up_restarts_members_one_at_a_time_leader_last_and_resumes() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        assert!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.ok());
+        c.converge();
+        let mut spec = c.spec.clone();
+        spec.versions.etcd = "3.5.1".parse().unwrap();
+        // Stopped midway (here: only etcd02 was upgraded): mixed N / N+1.
+        let etcd = c.running_etcd(&["3.4.23", "3.4.23", "3.4.23"], "etcd01", "3.5.1");
+        let only = ApplyOptions { only: Some(["etcd02".to_string()].into()), ..ApplyOptions::default() };
+        assert!(c.engine(&spec).apply(&only).await.ok());
+        assert_eq!(*etcd.restarts.lock().unwrap(), ["etcd02"]);
+        etcd.restarts.lock().unwrap().clear();
+        let plan = c.engine(&spec).plan(&ApplyOptions::default()).await;
+        assert!(plan.ok(), "{plan:#?}");
+        let restart = |r: &Report, host: &str| r.hosts[host].changes.iter().filter(|c| c.stage == Stage::Etcd).map(|c| c.what.clone()).collect::<Vec<_>>();
+        assert_eq!(restart(&plan, "etcd03")[0].split(':').next().unwrap(), "upgrade etcd 3.4.23 -> 3.5.1 (1 of 2, one member at a time)");
+        assert_eq!(restart(&plan, "etcd01")[0].split(':').next().unwrap(), "upgrade etcd 3.4.23 -> 3.5.1 (2 of 2, one member at a time)");
+        assert!(restart(&plan, "etcd02").is_empty());
+        assert!(etcd.restarts.lock().unwrap().is_empty(), "a plan restarts nothing");
+
+        let r = c.engine(&spec).apply(&ApplyOptions::default()).await;
+        assert!(r.ok(), "{r:#?}");
+        assert_eq!(*etcd.restarts.lock().unwrap(), ["etcd03", "etcd01"], "the leader last, one at a time");
+        assert!(etcd.versions.lock().unwrap().values().all(|v| v == "3.5.1"));
+        // All at 3.5.1: the next apply changes nothing.
+        let again = c.engine(&spec).apply(&ApplyOptions::default()).await;
+        assert!(again.ok() && again.change_count() == 0, "{again:#?}");
+    });
+}
+
+#[test]
+fn a_member_still_on_the_old_version_restarts_although_its_files_are_current() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        assert!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.ok());
+        c.converge();
+        let mut spec = c.spec.clone();
+        spec.versions.etcd = "3.5.1".parse().unwrap();
+        let etcd = c.running_etcd(&["3.5.1", "3.5.1", "3.5.1"], "etcd01", "3.5.1");
+        assert!(c.engine(&spec).apply(&ApplyOptions::default()).await.ok()); // files at 3.5
+        // etcd03 still runs 3.4 (its restart was lost), with the new files in place.
+        etcd.versions.lock().unwrap().insert("etcd03".into(), "3.4.23".into());
+        etcd.restarts.lock().unwrap().clear();
+        let r = c.engine(&spec).apply(&ApplyOptions::default()).await;
+        assert!(r.ok(), "{r:#?}");
+        assert_eq!(*etcd.restarts.lock().unwrap(), ["etcd03"]);
+        let what = &r.hosts["etcd03"].changes.last().unwrap().what;
+        assert_eq!(what, "upgrade etcd 3.4.23 -> 3.5.1 (1 of 1, one member at a time): restart etcd (it runs an etcd other than versions.etcd 3.5.1)");
+        assert_eq!(r.change_count(), 1, "{r:#?}");
     });
 }

@@ -23,6 +23,8 @@
 //! assert!(!env.contains("http://"));
 //! ```
 
+pub mod upgrade;
+
 use std::net::Ipv4Addr;
 
 use askama::Template;
