@@ -53,9 +53,12 @@ use crate::spec::Problem;
 ///     DockerInstall::Repo("https://download.docker.com/linux/centos/docker-ce.repo".into()));
 /// assert_eq!(parse("{ offline: /srv/docker-debs }"), DockerInstall::Offline("/srv/docker-debs".into()));
 /// assert_eq!(DockerInstall::default(), DockerInstall::Packages);
+/// // JSON (and Python dicts) the same way:
+/// assert_eq!(serde_json::to_string(&DockerInstall::Offline("/srv/debs".into())).unwrap(), r#"{"offline":"/srv/debs"}"#);
+/// assert_eq!(serde_json::to_string(&DockerInstall::Packages).unwrap(), r#""packages""#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(try_from = "RawInstall", into = "RawInstall")]
 pub enum DockerInstall {
     /// The distro's package from the host's configured repositories:
     /// `docker.io` on Debian/Ubuntu, `docker-ce` on the RHEL family (whose
@@ -72,6 +75,47 @@ pub enum DockerInstall {
     Offline(String),
     /// Never install: a node without dockerd fails when docker starts.
     None,
+}
+
+/// `docker.install` as written: a word, or a one-key map (the same in YAML
+/// and JSON, so Python's dicts read like the YAML).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum RawInstall {
+    Word(String),
+    Repo {
+        repo: String,
+    },
+    Offline {
+        offline: String,
+    },
+    Other(serde_json::Value),
+}
+
+impl TryFrom<RawInstall> for DockerInstall {
+    type Error = String;
+    fn try_from(r: RawInstall) -> Result<Self, String> {
+        const FORMS: &str = "packages, none, { repo: URL } or { offline: FOLDER }";
+        match r {
+            RawInstall::Word(w) if w == "packages" => Ok(DockerInstall::Packages),
+            RawInstall::Word(w) if w == "none" => Ok(DockerInstall::None),
+            RawInstall::Word(w) => Err(format!("unknown docker.install {w:?}: one of {FORMS}")),
+            RawInstall::Repo { repo } => Ok(DockerInstall::Repo(repo)),
+            RawInstall::Offline { offline } => Ok(DockerInstall::Offline(offline)),
+            RawInstall::Other(v) => Err(format!("docker.install {v} is none of {FORMS}")),
+        }
+    }
+}
+
+impl From<DockerInstall> for RawInstall {
+    fn from(d: DockerInstall) -> Self {
+        match d {
+            DockerInstall::Packages => RawInstall::Word("packages".into()),
+            DockerInstall::None => RawInstall::Word("none".into()),
+            DockerInstall::Repo(repo) => RawInstall::Repo { repo },
+            DockerInstall::Offline(offline) => RawInstall::Offline { offline },
+        }
+    }
 }
 
 impl DockerInstall {
@@ -431,6 +475,27 @@ mod tests {
         assert!(r.argv[2].contains("yum install -y yum-utils"));
         assert_eq!(r.argv[5], url);
         assert_eq!(EngineInstall::new(DockerInstall::None).steps(OsFamily::Debian, &[]).unwrap_err().path, "docker.install");
+    }
+
+    const SPEC: &str = "hosts:\n  - { name: n1, address: 10.0.0.1, roles: [etcd, node] }\nversions: { etcd: \"3.4.23\", flannel: \"0.26.1\" }\n";
+
+    #[test]
+    fn the_spec_names_docker_install_with_its_line() {
+        let yaml = format!("{SPEC}docker:\n  install: {{ repo: mirrors.aliyun.com/docker-ce.repo }}\n");
+        let err = crate::spec::ClusterSpec::load(&yaml).unwrap_err();
+        let p = &err.problems()[0];
+        assert_eq!((p.path.as_str(), p.value.as_str()), ("docker.install.repo", "mirrors.aliyun.com/docker-ce.repo"));
+        assert_eq!(p.location.map(|l| l.0), Some(5), "{err}");
+        let (spec, warnings) = crate::spec::ClusterSpec::load(&format!("{SPEC}docker:\n  install: {{ offline: ./debs }}\n")).unwrap();
+        assert_eq!(spec.docker.install, DockerInstall::Offline("./debs".into()));
+        assert!(warnings.iter().all(|w| w.path != "layout.dockerd"));
+        let (_, warnings) = crate::spec::ClusterSpec::load(&format!("{SPEC}layout: {{ dockerd: /opt/docker/dockerd }}\n")).unwrap();
+        assert!(warnings.iter().any(|w| w.path == "layout.dockerd"), "{warnings:?}");
+        let (_, warnings) = crate::spec::ClusterSpec::load(&format!("{SPEC}layout: {{ dockerd: /opt/docker/dockerd }}\ndocker: {{ install: none }}\n")).unwrap();
+        assert!(warnings.iter().all(|w| w.path != "layout.dockerd"));
+        // an unknown form is a parse error naming the variants
+        let err = crate::spec::ClusterSpec::load(&format!("{SPEC}docker:\n  install: apt\n")).unwrap_err().to_string();
+        assert!(err.contains("packages") && err.contains("offline"), "{err}");
     }
 
     #[test]
