@@ -7,7 +7,8 @@
 //! What the steps do, and why:
 //! - Debian/Ubuntu: `apt-get install docker.io` (from the host's apt sources,
 //!   after `apt-get update`; or the uploaded `.deb` files), non-interactive,
-//!   without recommends, keeping existing config files. While it runs,
+//!   without recommends, keeping existing config files, waiting up to 2
+//!   minutes for a dpkg lock another apt holds (unattended-upgrades). While it runs,
 //!   `/usr/sbin/policy-rc.d` says no (exit 101) so that the package does not
 //!   start the distro's docker.service with its default config (that
 //!   dockerd would take 172.17.0.1/16 and set iptables FORWARD to DROP)
@@ -242,7 +243,7 @@ if [ ! -e "$policy" ]; then
   ours=1
 fi
 if [ "$update" = yes ]; then apt-get update -q; fi
-apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
 "#;
 
 const YUM: &str = r#"set -eu
