@@ -1194,24 +1194,29 @@ impl Ctx<'_> {
                 self.note(h, "OS family not recognised from /etc/os-release: OS-specific steps are skipped".into());
             }
         }
-        self.commands(h, Stage::HostPrep, Phase::HostPrep).await?;
-        self.engine_install(h).await
+        // The fact "has an engine" is read beside the host preparation's
+        // round trip (a channel of its own), not after it.
+        let install = crate::docker::EngineInstall::from_spec(self.spec);
+        let wanted = h.render.file(&self.unit_path("docker")).is_some() && install.source != crate::docker::DockerInstall::None;
+        let transport = h.transport.clone();
+        let argv = install.check();
+        let fact = async move { if wanted { Some(transport.run(&Command::new(argv)).await) } else { None } };
+        let (prep, fact) = tokio::join!(self.commands(h, Stage::HostPrep, Phase::HostPrep), fact);
+        prep?;
+        match fact {
+            Some(fact) => self.engine_install(h, &install, fact).await,
+            None => Ok(()),
+        }
     }
 
     /// A node without dockerd gets the engine from `docker.install`:
     /// before the files stage, so that our docker.service and daemon.json
     /// replace what the package installs, and docker first starts in the
     /// docker stage with our config. A host with an engine gets nothing.
-    async fn engine_install(&self, h: &mut HostView<'_>) -> StepResult {
-        if h.render.file(&self.unit_path("docker")).is_none() {
-            return Ok(());
-        }
-        let install = crate::docker::EngineInstall::from_spec(self.spec);
-        if install.source == crate::docker::DockerInstall::None {
-            return Ok(());
-        }
+    /// `fact`: the output of [`crate::docker::EngineInstall::check`].
+    async fn engine_install(&self, h: &mut HostView<'_>, install: &crate::docker::EngineInstall, fact: Result<crate::transport::Output, TransportError>) -> StepResult {
         let step = "look for dockerd".to_string();
-        let fact = h.transport.run(&Command::new(install.check())).await.map_err(|e| (step.clone(), e))?;
+        let fact = fact.map_err(|e| (step.clone(), e))?;
         match fact.exit_code {
             Some(0) => {
                 h.report.unchanged += 1;
