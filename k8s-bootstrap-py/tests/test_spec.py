@@ -56,6 +56,20 @@ def test_modified_dict(minimal_yaml: str) -> None:
     assert "https://192.168.1.30:12379" in env
 
 
+def test_docker_install_as_in_the_yaml(minimal_yaml: str) -> None:
+    # The core's serde types, unchanged: a word or a one-key mapping.
+    d = kb.ClusterSpec.from_yaml(minimal_yaml).to_dict()
+    assert d["docker"]["install"] == "packages"
+    d["docker"]["install"] = {"offline": "./packages/docker"}
+    spec = kb.ClusterSpec.from_dict(d)
+    assert spec.to_dict()["docker"]["install"] == {"offline": "./packages/docker"}
+    assert kb.ClusterSpec.from_yaml(spec.to_yaml()) == spec
+    d["docker"]["install"] = {"repo": "mirrors.aliyun.com/docker-ce.repo"}
+    with pytest.raises(kb.ValidationError) as ei:
+        kb.ClusterSpec.from_dict(d).validate()
+    assert ei.value.path == "docker.install.repo"
+
+
 def test_parse_error_has_path_line_column() -> None:
     with pytest.raises(kb.ValidationError) as ei:
         kb.ClusterSpec.from_yaml("hosts: []\nversions: { etcd: '3.5', flannel: '0.26' }\nnetwrk: {}\n")

@@ -6,7 +6,9 @@
 //! works in [`Stage`]s with a barrier between them; within a stage the hosts
 //! run in parallel (bounded by [`ApplyOptions::concurrency`]):
 //!
-//! 1. host preparation (each step a check, then a change only if the check fails);
+//! 1. host preparation (each step a check, then a change only if the check
+//!    fails), and on a node without dockerd the engine's package, installed
+//!    as `docker.install` says (see [`crate::docker::EngineInstall`]);
 //! 2. files: certificates (each host only the ones it needs, keys 0600),
 //!    binaries, every rendered file, written atomically; unchanged files are
 //!    not touched;
@@ -147,7 +149,8 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
-    /// Hostname, SELinux, firewall, time sync, swap, modules, sysctls.
+    /// Hostname, SELinux, firewall, time sync, swap, modules, sysctls; and
+    /// on a node without dockerd, the engine's package (`docker.install`).
     HostPrep,
     /// Certificates, binaries, rendered files.
     Files,
@@ -1217,7 +1220,93 @@ impl Ctx<'_> {
                 self.note(h, "OS family not recognised from /etc/os-release: OS-specific steps are skipped".into());
             }
         }
-        self.commands(h, Stage::HostPrep, Phase::HostPrep).await
+        // The fact "has an engine" is read beside the host preparation's
+        // round trip (a channel of its own), not after it.
+        let install = crate::docker::EngineInstall::from_spec(self.spec);
+        let wanted = h.render.file(&self.unit_path("docker")).is_some() && install.source != crate::docker::DockerInstall::None;
+        let transport = h.transport.clone();
+        let argv = install.check();
+        let fact = async move { if wanted { Some(transport.run(&Command::new(argv)).await) } else { None } };
+        let (prep, fact) = tokio::join!(self.commands(h, Stage::HostPrep, Phase::HostPrep), fact);
+        prep?;
+        match fact {
+            Some(fact) => self.engine_install(h, &install, fact).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A node without dockerd gets the engine from `docker.install`:
+    /// before the files stage, so that our docker.service and daemon.json
+    /// replace what the package installs, and docker first starts in the
+    /// docker stage with our config. A host with an engine gets nothing.
+    /// `fact`: the output of [`crate::docker::EngineInstall::check`].
+    async fn engine_install(&self, h: &mut HostView<'_>, install: &crate::docker::EngineInstall, fact: Result<crate::transport::Output, TransportError>) -> StepResult {
+        let step = "look for dockerd".to_string();
+        let fact = fact.map_err(|e| (step.clone(), e))?;
+        match fact.exit_code {
+            Some(0) => {
+                h.report.unchanged += 1;
+                return Ok(());
+            }
+            Some(1) => {}
+            Some(code) if code == crate::docker::CHECK_ELSEWHERE => {
+                let error = format!(
+                    "{}: there is a dockerd at {}, but layout.dockerd is {}: nothing installed",
+                    h.name,
+                    fact.stdout_str().trim(),
+                    install.dockerd
+                );
+                return Err(StepError { step, kind: FailureKind::Other, error: format!("{error}; set layout.dockerd to the host's dockerd"), log: None });
+            }
+            other => {
+                let error = format!("{}: `{}` exited with {other:?}: {}", h.name, join_argv(&install.check()), fact.stderr_str().trim_end());
+                return Err(StepError { step, kind: FailureKind::Command, error, log: None });
+            }
+        }
+        let Some(os) = h.os else {
+            let error = format!("{}: no dockerd at {}, and the OS family is unknown: no package manager to install it with", h.name, install.dockerd);
+            return Err(StepError { step: "install the container engine".into(), kind: FailureKind::Other, error: format!("{error}; set hosts[].os, or install docker and set docker.install: none"), log: None });
+        };
+        let files = match &install.source {
+            crate::docker::DockerInstall::Offline(dir) => package_files(dir, crate::docker::EngineInstall::package_ext(os))
+                .await
+                .map_err(|e| StepError { step: format!("list the package files of {dir}"), kind: FailureKind::Other, error: format!("{}: reading the folder {dir} (docker.install.offline) on the control machine: {e}", h.name), log: None })?,
+            _ => Vec::new(),
+        };
+        let steps = install.steps(os, &files).map_err(|p| StepError {
+            step: "install the container engine".into(),
+            kind: FailureKind::Other,
+            error: format!("{}: {p}", h.name),
+            log: None,
+        })?;
+        let what = format!("{} (no dockerd at {})", steps.description, install.dockerd);
+        if self.dry {
+            self.changed(h, Stage::HostPrep, what, None);
+            return Ok(());
+        }
+        if !steps.uploads.is_empty() {
+            let specs: Vec<(String, FileSource, PutOptions)> =
+                steps.uploads.iter().map(|(local, remote)| (remote.clone(), FileSource::Path(local.clone()), PutOptions::new(0o644))).collect();
+            for ((local, remote), outcome) in steps.uploads.iter().zip(h.transport.put_files(&specs).await) {
+                outcome.map_err(|e| (format!("upload {} to {remote}", local.display()), e))?;
+            }
+        }
+        let cmd = Command::new(steps.argv.clone()).timeout(Duration::from_secs(900));
+        let out = h.transport.run(&cmd).await.map_err(|e| (steps.description.clone(), e))?;
+        if !out.success() {
+            let tail = |s: String| s.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let error = format!(
+                "{}: {} failed with exit code {}:\n{}\nto fix: {}",
+                h.name,
+                steps.description,
+                out.exit_code.map_or("none (killed)".to_string(), |c| c.to_string()),
+                tail(format!("{}{}", out.stdout_str(), out.stderr_str())),
+                steps.hint
+            );
+            return Err(StepError { step: steps.description, kind: FailureKind::Command, error, log: None });
+        }
+        self.changed(h, Stage::HostPrep, what, None);
+        Ok(())
     }
 
     /// Runs the rendered commands of `phase`: a command whose check passes
@@ -1780,6 +1869,20 @@ impl Ctx<'_> {
         }
         self.ensure_unit(h, Stage::Docker, "docker", true).await
     }
+}
+
+/// The names of the `.{ext}` files in `dir` on the control machine, sorted.
+async fn package_files(dir: &str, ext: &str) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut rd = tokio::fs::read_dir(dir).await?;
+    while let Some(e) = rd.next_entry().await? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(&format!(".{ext}")) && !name.contains('\n') && e.file_type().await?.is_file() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// A failed step: what was being done, the error, and the unit's journal

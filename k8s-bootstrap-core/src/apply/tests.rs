@@ -24,6 +24,10 @@ struct FakeHost {
     healthy: AtomicBool,
     /// When set, the etcd members' versions this host's etcdctl reports.
     etcd: Mutex<Option<Arc<FakeEtcd>>>,
+    /// Whether dockerd is at layout.dockerd (the default); `elsewhere`: a
+    /// dockerd in another place.
+    no_dockerd: AtomicBool,
+    elsewhere: AtomicBool,
 }
 
 /// The running etcd cluster as `etcdctl endpoint status` shows it: a
@@ -125,6 +129,20 @@ impl Transport for FakeHost {
                     .collect();
                 ok(&lines)
             }
+            ["sh", "-c", script, "sh", _dockerd] if script.contains("command -v dockerd") => {
+                if !self.no_dockerd.load(Ordering::SeqCst) {
+                    ok("")
+                } else if self.elsewhere.load(Ordering::SeqCst) {
+                    Output { stdout: b"/usr/local/bin/dockerd\n".to_vec(), stderr: Vec::new(), exit_code: Some(3) }
+                } else {
+                    fail()
+                }
+            }
+            ["sh", "-c", script, "sh", _dockerd, _, _, args @ ..] if script.contains("apt-get install") => {
+                self.log.lock().unwrap().push(format!("apt-get install {}", args.join(" ")));
+                self.no_dockerd.store(false, Ordering::SeqCst);
+                ok("")
+            }
             ["sh", "-c", script, ..] if script.contains("ActiveEnterTimestamp") => ok(""),
             ["systemctl", "show", "-P", "NeedDaemonReload", ..] => ok("no\nno\nno\n"),
             ["sh", "-c", script] if script.starts_with("o=$(mktemp)") => {
@@ -146,7 +164,10 @@ impl Transport for FakeHost {
         Ok(out)
     }
     async fn put_file(&self, path: &str, source: &FileSource, opts: &PutOptions) -> TResult<PutOutcome> {
-        let FileSource::Bytes(b) = source else { panic!("binaries are not used in these tests") };
+        let b = &match source {
+            FileSource::Bytes(b) => b.clone(),
+            FileSource::Path(p) => std::fs::read(p).unwrap(),
+        };
         let mut files = self.files.lock().unwrap();
         let outcome = match files.get(path) {
             None => PutOutcome::Created,
@@ -446,5 +467,80 @@ fn a_member_still_on_the_old_version_restarts_although_its_files_are_current() {
         let what = &r.hosts["etcd03"].changes.last().unwrap().what;
         assert_eq!(what, "upgrade etcd 3.4.23 -> 3.5.1 (1 of 1, one member at a time): restart etcd (it runs an etcd other than versions.etcd 3.5.1)");
         assert_eq!(r.change_count(), 1, "{r:#?}");
+    });
+}
+
+#[test]
+fn a_node_without_dockerd_gets_the_engine_before_our_files_and_only_once() {
+    let c = Cluster::new(SPEC);
+    c.hosts["node01"].no_dockerd.store(true, Ordering::SeqCst);
+    rt().block_on(async {
+        let plan = c.engine(&c.spec).plan(&ApplyOptions::default()).await;
+        assert!(plan.ok(), "{plan:#?}");
+        let install = |r: &Report, host: &str| r.hosts[host].changes.iter().filter(|c| c.what.starts_with("install docker.io")).cloned().collect::<Vec<_>>();
+        let planned = install(&plan, "node01");
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].what, "install docker.io with apt-get from the host's apt sources (no dockerd at /usr/bin/dockerd)");
+        assert_eq!(planned[0].stage, Stage::HostPrep);
+        assert!(c.hosts["node01"].log().iter().all(|l| !l.starts_with("apt-get")), "a plan installs nothing");
+        assert!(install(&plan, "etcd01").is_empty(), "a host with dockerd gets nothing");
+
+        let r = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        assert!(r.ok(), "{r:#?}");
+        let log = c.hosts["node01"].log();
+        let apt = log.iter().position(|l| l == "apt-get install docker.io").expect("installed");
+        let unit = log.iter().position(|l| l == "put /usr/lib/systemd/system/docker.service").unwrap();
+        assert!(apt < unit, "the package first, then our unit over its own: {log:?}");
+        assert!(c.hosts["etcd01"].log().iter().all(|l| !l.starts_with("apt-get")));
+
+        c.converge();
+        let again = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        assert_eq!(again.change_count(), 0, "{again:#?}");
+        assert!(c.hosts["node01"].log().is_empty());
+    });
+}
+
+#[test]
+fn offline_install_uploads_the_folder_and_installs_those_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker.io_20.10.24_amd64.deb"), b"deb").unwrap();
+    std::fs::write(dir.path().join("README"), b"not a package").unwrap();
+    let c = Cluster::new(SPEC);
+    c.hosts["node01"].no_dockerd.store(true, Ordering::SeqCst);
+    let mut spec = c.spec.clone();
+    spec.docker.install = crate::docker::DockerInstall::Offline(dir.path().display().to_string());
+    rt().block_on(async {
+        let r = c.engine(&spec).apply(&ApplyOptions { until: Some(Stage::HostPrep), ..Default::default() }).await;
+        assert!(r.ok(), "{r:#?}");
+        let remote = "/var/cache/k8s-bootstrap/docker-packages/docker.io_20.10.24_amd64.deb";
+        let log = c.hosts["node01"].log();
+        assert!(log.contains(&format!("put {remote}")), "{log:?}");
+        assert!(log.contains(&format!("apt-get install {remote}")), "{log:?}");
+        assert!(!log.iter().any(|l| l.contains("README")));
+    });
+    // An empty folder: the host fails, naming the folder and what to put there.
+    let empty = tempfile::tempdir().unwrap();
+    let c = Cluster::new(SPEC);
+    c.hosts["node01"].no_dockerd.store(true, Ordering::SeqCst);
+    let mut spec = c.spec.clone();
+    spec.docker.install = crate::docker::DockerInstall::Offline(empty.path().display().to_string());
+    rt().block_on(async {
+        let r = c.engine(&spec).plan(&ApplyOptions::default()).await;
+        let f = r.hosts["node01"].failed.as_ref().expect("fails");
+        assert_eq!(f.stage, Stage::HostPrep);
+        assert!(f.error.starts_with("node01: docker.install.offline = ") && f.error.contains("no .deb file"), "{}", f.error);
+    });
+}
+
+#[test]
+fn a_dockerd_elsewhere_installs_nothing_and_names_both_paths() {
+    let c = Cluster::new(SPEC);
+    c.hosts["node01"].no_dockerd.store(true, Ordering::SeqCst);
+    c.hosts["node01"].elsewhere.store(true, Ordering::SeqCst);
+    rt().block_on(async {
+        let r = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        let f = r.hosts["node01"].failed.as_ref().expect("fails");
+        assert_eq!(f.error, "node01: there is a dockerd at /usr/local/bin/dockerd, but layout.dockerd is /usr/bin/dockerd: nothing installed; set layout.dockerd to the host's dockerd");
+        assert!(c.hosts["node01"].log().iter().all(|l| !l.starts_with("apt-get")));
     });
 }

@@ -14,6 +14,10 @@
 //! assert!(json.contains("registry-mirrors") && !json.contains("bip"));
 //! ```
 
+mod install;
+
+pub use install::{CHECK_ELSEWHERE, DockerInstall, EngineInstall, InstallSteps, PACKAGE_UPLOAD_DIR};
+
 use askama::Template;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};

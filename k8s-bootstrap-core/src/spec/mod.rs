@@ -45,7 +45,7 @@ pub use net::{CidrParseError, Ipv4Cidr};
 pub use skeleton::{HostArg, MemberAction, MemberChange, MemberRemoval, Skeleton, add_etcd_member, add_host, remove_etcd_member};
 pub use version::{Version, VersionParseError};
 
-use crate::docker::{CgroupDriver, DockerMode};
+use crate::docker::{CgroupDriver, DockerInstall, DockerMode};
 use crate::etcd::{InitialClusterState, TlsMinVersion};
 use crate::flannel::Backend;
 use crate::hostprep::{FirewallMode, OsFamily, SelinuxMode, TimeSync};
@@ -526,6 +526,9 @@ impl Default for EtcdSpec {
 /// assert_eq!(d.mode, DockerMode::DaemonJson);
 /// assert_eq!((d.mtu, d.cgroup_driver), (Some(1450), Some(CgroupDriver::Systemd)));
 /// assert_eq!(DockerSpec::default().mode, DockerMode::FlannelEnv);
+/// // An air-gapped site: the engine's .deb files from a folder of the control machine.
+/// let d: DockerSpec = serde_yaml_ng::from_str("install: { offline: ./packages/docker }").unwrap();
+/// assert_eq!(d.install, k8s_bootstrap_core::docker::DockerInstall::Offline("./packages/docker".into()));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -546,6 +549,10 @@ pub struct DockerSpec {
     /// `mtu` in daemon.json (daemon-json mode only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// Where a node without dockerd gets the engine from (default
+    /// `packages`: the host's package manager and repositories); see
+    /// [`crate::docker::EngineInstall`].
+    pub install: DockerInstall,
 }
 
 /// Host preparation settings.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{CertLayout, ClusterSpec, Ipv4Cidr, Problem, Role, Warning};
-use crate::docker::{DockerMode, DockerUnit};
+use crate::docker::{DockerInstall, DockerMode, DockerUnit};
 use crate::etcd::EtcdCluster;
 use crate::flannel::FlannelConfig;
 use crate::hostprep::HostPrep;
@@ -229,6 +229,20 @@ pub(crate) fn check(spec: &ClusterSpec) -> (Vec<Problem>, Vec<Warning>) {
     }
     if spec.hosts_with(Role::Node).next().is_some() && spec.hosts_with(Role::Etcd).next().is_none() && !spec.hosts.is_empty() {
         // Already reported by the etcd members rule; nothing more to add.
+    }
+
+    // docker's install, once for the cluster
+    if spec.hosts_with(Role::Node).next().is_some() {
+        for p in spec.docker.install.validate() {
+            push_unique(&mut problems, Problem { path: format!("docker.install.{}", p.path), ..p });
+        }
+        let packaged = ["/usr/sbin/dockerd", "/usr/bin/dockerd"];
+        if spec.docker.install != DockerInstall::None && !packaged.contains(&spec.layout.dockerd.as_str()) {
+            warnings.push(
+                Warning::new("layout.dockerd", &spec.layout.dockerd, "a node without dockerd there gets the engine's package, which puts dockerd at /usr/sbin/dockerd (Debian's docker.io) or /usr/bin/dockerd (docker-ce)")
+                    .fix("point layout.dockerd at the package's dockerd, or set docker.install: none"),
+            );
+        }
     }
 
     // docker, per node
