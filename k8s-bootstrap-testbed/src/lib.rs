@@ -313,20 +313,10 @@ fn is_mountpoint(path: &Path) -> bool {
         .unwrap_or(true)
 }
 
-/// Owner line of the state file: PID and start time, or `manual`.
-fn owner_alive(state: &str) -> bool {
-    for l in state.lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.first() == Some(&"owner") {
-            if f.get(1) == Some(&"manual") {
-                return true;
-            }
-            let pid: u32 = f.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-            let st: u64 = f.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
-            return starttime(pid) == Some(st);
-        }
-    }
-    false
+/// Whether a state file is a manual testbed's (`k8s-bootstrap-testbed up`),
+/// which holds no lock while it is up.
+fn is_manual(state: &str) -> bool {
+    state.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["owner", "manual"])
 }
 
 fn parse_hosts(state: &str) -> Vec<Host> {
@@ -457,6 +447,7 @@ fn remove_cgroup_tree(dir: &Path) -> Result<()> {
 
 /// Tears down everything recorded in state folder `dir` (idempotent).
 pub fn teardown_dir(dir: &Path) -> Result<()> {
+    let mut failed: Option<Error> = None;
     let hosts = read_state(dir);
     for h in &hosts {
         kill_host(h);
@@ -473,7 +464,10 @@ pub fn teardown_dir(dir: &Path) -> Result<()> {
         }
         let listed = fs::read_to_string(dir.join(format!("kbtb{i}")).join(CGROUPS_FILE)).unwrap_or_default();
         for cg in listed.lines().map(Path::new) {
-            remove_cgroup_tree(cg)?;
+            // never stop halfway: the rest of the teardown runs regardless
+            if let Err(e) = remove_cgroup_tree(cg) {
+                failed.get_or_insert(e);
+            }
             // the shared parent goes with the last host (busy while others live)
             if let Some(parent) = cg.parent() {
                 let _ = fs::remove_dir(parent);
@@ -503,7 +497,7 @@ pub fn teardown_dir(dir: &Path) -> Result<()> {
         }
         fs::remove_dir_all(dir).map_err(io(format!("remove {}", dir.display())))?;
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 impl Testbed {
@@ -547,10 +541,12 @@ impl Testbed {
         }
         let dir = state_dir();
         if let Ok(state) = fs::read_to_string(dir.join("state")) {
-            if owner_alive(&state) {
+            if is_manual(&state) {
                 return Err(Error::ManualTestbedUp);
             }
-            eprintln!("k8s-bootstrap-testbed: removing a testbed left by a dead process");
+            // Any other owner held the lock we now hold: it is gone, or it
+            // is done with its testbed and its teardown left something.
+            eprintln!("k8s-bootstrap-testbed: removing what an earlier testbed left");
         }
         teardown_dir(&dir)?;
         install_signal_handler();

@@ -112,4 +112,22 @@ fn boots_and_tears_down_on_drop_and_on_panic() {
     assert!(r.is_err());
     let (pid, dir) = rx.recv().unwrap();
     assert_gone(&[pid], &dir);
+
+    // What a testbed whose teardown failed leaves, owned by a process that
+    // still runs (this one) but has let go of the lock, is stale: the next
+    // up cleans it and boots. A manual testbed's state (it holds no lock
+    // while up) is refused instead.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let starttime = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().to_string();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("state"), format!("owner {} {starttime}\n", std::process::id())).unwrap();
+    let tb = Testbed::up(1).expect("a stale state of a live process is cleaned up");
+    let pid = tb.hosts()[0].pid;
+    drop(tb);
+    assert_gone(&[pid], &dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("state"), "owner manual\n").unwrap();
+    let Err(e) = Testbed::up(1) else { panic!("a manual testbed's state is refused") };
+    assert!(matches!(e, k8s_bootstrap_testbed::Error::ManualTestbedUp), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
