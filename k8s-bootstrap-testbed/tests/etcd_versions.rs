@@ -169,7 +169,8 @@ fn etcd_3_4_to_3_7_each_a_healthy_tls_cluster_on_three_test_hosts() {
         let releases = rt
             .block_on(fetch_releases(&spec, &LocalTransport::new(), &cache.path().to_string_lossy()))
             .unwrap_or_else(|e| panic!("etcd {minor}: {e}"));
-        assert_eq!(releases.names().collect::<Vec<_>>(), ["etcd", "etcdctl"], "etcd {minor}: what the tarball gives");
+        let want_bins: &[&str] = if minor == "3.4" { &["etcd", "etcdctl"] } else { &["etcd", "etcdctl", "etcdutl"] };
+        assert_eq!(releases.names().collect::<Vec<_>>(), want_bins, "etcd {minor}: what the tarball gives");
 
         // --- apply from bare hosts.
         let report = rt.block_on(async {
@@ -198,6 +199,24 @@ fn etcd_3_4_to_3_7_each_a_healthy_tls_cluster_on_three_test_hosts() {
         }
         assert_eq!(status.flannel_api, "v3");
         assert!(status.flannel_config.is_some(), "etcd {minor}: flannel's config in etcd");
+
+        // --- a snapshot, checked on the member with this etcd's own tool
+        // (etcdctl to 3.5, etcdutl from 3.6, which dropped `etcdctl
+        // snapshot status`), and read again here by the real tool.
+        let file = cache.path().join(format!("snapshot-{minor}.db"));
+        let info = rt
+            .block_on(async { Engine::new(&spec, &pki, tb.transports(&spec).await).unwrap().snapshot(&LocalTransport::new(), &file.to_string_lossy()).await })
+            .unwrap_or_else(|e| panic!("etcd {minor}: snapshot: {e}"));
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "etcd {minor}: the snapshot holds every key");
+        }
+        let (tool, api) = if minor == "3.4" { (manifest.etcdctl(minor).unwrap().path.clone(), "3") } else { (manifest.etcdutl(minor).unwrap().path.clone(), "") };
+        let out = std::process::Command::new(&tool).args(["snapshot", "status"]).arg(&file).args(["-w", "json"]).env("ETCDCTL_API", api).output().unwrap();
+        let local: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("etcd {minor}: {} snapshot status: {e}: {out:?}", tool.display()));
+        assert_eq!(local["revision"].as_u64(), Some(info.revision), "etcd {minor}: {info:?}");
+        assert_eq!(local["totalKey"].as_u64(), Some(info.total_keys), "etcd {minor}: {info:?}");
+        assert!(info.total_keys > 0, "etcd {minor}: flannel's config at least: {info:?}");
 
         // --- on each host: the uploaded binary is the tarball's, every
         // ETCD_* setting is a flag this etcd knows (none removed by 3.7,

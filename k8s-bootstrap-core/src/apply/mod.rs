@@ -847,7 +847,7 @@ impl Engine {
         for h in &mut self.hosts {
             for (name, bytes) in &releases.files {
                 let dir = match name.as_str() {
-                    "etcd" | "etcdctl" if h.roles.contains(&Role::Etcd) => &etcd_bin,
+                    "etcd" | "etcdctl" | "etcdutl" if h.roles.contains(&Role::Etcd) => &etcd_bin,
                     "flanneld" if h.roles.contains(&Role::Node) => &k8s_bin,
                     _ => continue,
                 };

@@ -115,8 +115,8 @@ impl ReleaseBinaries {
 }
 
 /// Takes the files named `names` (by their last path component) out of a
-/// gzipped tarball.
-pub(super) fn extract(tgz: &[u8], names: &[&str]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+/// gzipped tarball, and those of `optional` that it has.
+pub(super) fn extract(tgz: &[u8], names: &[&str], optional: &[&str]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut out = BTreeMap::new();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
     for entry in archive.entries().map_err(|e| format!("not a gzipped tarball: {e}"))? {
@@ -126,7 +126,7 @@ pub(super) fn extract(tgz: &[u8], names: &[&str]) -> Result<BTreeMap<String, Vec
         }
         let path = entry.path().map_err(|e| e.to_string())?.into_owned();
         let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
-        if names.contains(&name.as_str()) && !out.contains_key(&name) {
+        if (names.contains(&name.as_str()) || optional.contains(&name.as_str())) && !out.contains_key(&name) {
             let mut buf = Vec::new();
             entry.read_to_end(&mut buf).map_err(|e| format!("reading {}: {e}", path.display()))?;
             out.insert(name, buf);
@@ -218,14 +218,15 @@ async fn tarball(field: &str, r: &ReleaseSource, local: &dyn Transport, cache_di
 /// expected binaries.
 pub async fn fetch_releases(spec: &ClusterSpec, local: &dyn Transport, cache_dir: &str) -> Result<ReleaseBinaries, ReleaseError> {
     let mut out = ReleaseBinaries::default();
-    for (field, release, names) in [
-        ("binaries.etcd_release", &spec.binaries.etcd_release, &["etcd", "etcdctl"][..]),
-        ("binaries.flannel_release", &spec.binaries.flannel_release, &["flanneld"][..]),
+    // etcdutl (etcd 3.5 and later) checks snapshots where etcdctl no longer can (3.6+)
+    for (field, release, names, optional) in [
+        ("binaries.etcd_release", &spec.binaries.etcd_release, &["etcd", "etcdctl"][..], &["etcdutl"][..]),
+        ("binaries.flannel_release", &spec.binaries.flannel_release, &["flanneld"][..], &[][..]),
     ] {
         let Some(r) = release else { continue };
         let bytes = tarball(field, r, local, cache_dir).await?;
         let source_name = r.path.clone().or_else(|| r.url.clone()).unwrap_or_default();
-        let files = extract(&bytes, names).map_err(|reason| ReleaseError::Archive { field: field.into(), source_name, reason })?;
+        let files = extract(&bytes, names, optional).map_err(|reason| ReleaseError::Archive { field: field.into(), source_name, reason })?;
         out.files.extend(files);
     }
     Ok(out)
@@ -254,11 +255,15 @@ mod tests {
             ("etcd-v3.3.13-linux-amd64/etcd", b"ETCD"),
             ("etcd-v3.3.13-linux-amd64/etcdctl", b"CTL"),
         ]);
-        let f = extract(&t, &["etcd", "etcdctl"]).unwrap();
+        let f = extract(&t, &["etcd", "etcdctl"], &["etcdutl"]).unwrap();
+        assert!(!f.contains_key("etcdutl"), "optional, and not in this tarball");
         assert_eq!(f["etcd"], b"ETCD");
         assert_eq!(f["etcdctl"], b"CTL");
-        let e = extract(&t, &["flanneld"]).unwrap_err();
+        let e = extract(&t, &["flanneld"], &[]).unwrap_err();
         assert!(e.contains("flanneld"), "{e}");
-        assert!(extract(b"not gzip", &["etcd"]).is_err());
+        assert!(extract(b"not gzip", &["etcd"], &[]).is_err());
+        // 3.5 and later ship etcdutl beside them: taken when there
+        let t = tgz(&[("etcd-v3.6.5-linux-amd64/etcd", b"ETCD"), ("etcd-v3.6.5-linux-amd64/etcdctl", b"CTL"), ("etcd-v3.6.5-linux-amd64/etcdutl", b"UTL")]);
+        assert_eq!(extract(&t, &["etcd", "etcdctl"], &["etcdutl"]).unwrap()["etcdutl"], b"UTL");
     }
 }

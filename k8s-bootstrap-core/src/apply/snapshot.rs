@@ -79,6 +79,10 @@ impl Engine {
     /// with `etcdctl snapshot status` there, fetches it, writes it to `out`
     /// through `local` atomically with mode 0600 (it holds every key of the
     /// cluster) and removes the member's temporary copy, also on failure.
+    /// On etcd 3.6 and later, which dropped `etcdctl snapshot status`, the
+    /// check is `etcdutl snapshot status` from the etcd folder's `bin/`:
+    /// apply installs etcdutl from `binaries.etcd_release` (its tarball
+    /// carries it since 3.5).
     ///
     /// ```no_run
     /// # async fn run(engine: k8s_bootstrap_core::apply::Engine) -> Result<(), Box<dyn std::error::Error>> {
@@ -101,12 +105,20 @@ impl Engine {
         // --endpoints would add to the wrapper's list, not replace it.
         let etcdctl = format!("{}/bin/etcdctl", self.spec.layout.etcd_dir);
         let tls: Vec<String> = EtcdCluster::from_spec(&self.spec).etcdctl_flags(EtcdApi::V3).into_iter().filter(|f| !f.starts_with("--endpoints=")).collect();
+        // etcd 3.6 removed `etcdctl snapshot status`; etcdutl has it. The
+        // API variable only matters to etcdctl 3.4 (3.6 warns about it).
+        let v = &self.spec.versions.etcd;
+        let (utl, api_env) = if (v.major, v.minor) >= (3, 6) {
+            (Some(format!("{}/bin/etcdutl", self.spec.layout.etcd_dir)), false)
+        } else {
+            (None, true)
+        };
         let mut errors = Vec::new();
         for h in members {
             let addr = self.spec.hosts.iter().find(|s| s.name == h.name).map(|s| s.address.to_string()).unwrap_or_default();
             let mut base = vec![etcdctl.clone(), format!("--endpoints=https://{addr}:{}", self.spec.etcd.client_port)];
             base.extend(tls.iter().cloned());
-            match take(h.transport.as_ref(), &base).await {
+            match take(h.transport.as_ref(), &base, utl.as_deref(), api_env).await {
                 Ok((bytes, status)) => {
                     let (revision, total_keys) = parse_status(&status).ok_or_else(|| SnapshotError::Status { host: h.name.clone(), output: status.clone() })?;
                     local.put_file(out, &FileSource::Bytes(bytes.clone()), &PutOptions::new(0o600)).await.map_err(SnapshotError::Write)?;
@@ -128,17 +140,25 @@ impl Engine {
 
 /// Saves a snapshot into a fresh temporary directory on the member, reads
 /// its status and bytes, and removes the directory whatever happened.
-async fn take(t: &dyn Transport, etcdctl: &[String]) -> Result<(Vec<u8>, String), TransportError> {
+/// etcdctl checks the file up to etcd 3.5; 3.6 moved `snapshot status`
+/// to etcdutl (there since 3.5), which `utl` names.
+async fn take(t: &dyn Transport, etcdctl: &[String], utl: Option<&str>, api_env: bool) -> Result<(Vec<u8>, String), TransportError> {
     let tmp = t.run_ok(&Command::new(["mktemp", "-d", "/var/tmp/k8s-bootstrap-snapshot.XXXXXX"])).await?.stdout_str().trim().to_string();
     let file = format!("{tmp}/snapshot.db");
     let result = async {
-        let with = |args: &[&str]| {
-            let mut argv = etcdctl.to_vec();
-            argv.extend(args.iter().map(|a| a.to_string()));
-            Command::new(argv).env("ETCDCTL_API", "3")
+        let env = |c: Command| if api_env { c.env("ETCDCTL_API", "3") } else { c };
+        let mut save = etcdctl.to_vec();
+        save.extend(["snapshot".into(), "save".into(), file.clone()]);
+        t.run_ok(&env(Command::new(save)).timeout(Duration::from_secs(600))).await?;
+        let status_argv: Vec<String> = match utl {
+            Some(u) => vec![u.into(), "snapshot".into(), "status".into(), file.clone(), "-w".into(), "json".into()],
+            None => {
+                let mut a = etcdctl.to_vec();
+                a.extend(["snapshot".into(), "status".into(), file.clone(), "-w".into(), "json".into()]);
+                a
+            }
         };
-        t.run_ok(&with(&["snapshot", "save", file.as_str()]).timeout(Duration::from_secs(600))).await?;
-        let status = t.run_ok(&with(&["snapshot", "status", file.as_str(), "-w", "json"])).await?.stdout_str().to_string();
+        let status = t.run_ok(&env(Command::new(status_argv))).await?.stdout_str().to_string();
         let bytes = t.read_file(&file).await?.ok_or_else(|| TransportError::Transfer {
             host: t.host(),
             path: file.clone(),
