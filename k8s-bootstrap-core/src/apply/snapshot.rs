@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Engine;
-use crate::etcd::{EtcdApi, EtcdCluster};
+use crate::etcd::{EtcdApi, EtcdCluster, etcdctl_reads_api_env};
 use crate::spec::Role;
 use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
 
@@ -105,14 +105,10 @@ impl Engine {
         // --endpoints would add to the wrapper's list, not replace it.
         let etcdctl = format!("{}/bin/etcdctl", self.spec.layout.etcd_dir);
         let tls: Vec<String> = EtcdCluster::from_spec(&self.spec).etcdctl_flags(EtcdApi::V3).into_iter().filter(|f| !f.starts_with("--endpoints=")).collect();
-        // etcd 3.6 removed `etcdctl snapshot status`; etcdutl has it. The
-        // API variable only matters to etcdctl 3.4 (3.6 warns about it).
-        let v = &self.spec.versions.etcd;
-        let (utl, api_env) = if (v.major, v.minor) >= (3, 6) {
-            (Some(format!("{}/bin/etcdutl", self.spec.layout.etcd_dir)), false)
-        } else {
-            (None, true)
-        };
+        // etcd 3.6 removed `etcdctl snapshot status`; etcdutl has it.
+        let v = self.spec.versions.etcd;
+        let utl = (v.major_minor() >= (3, 6)).then(|| format!("{}/bin/etcdutl", self.spec.layout.etcd_dir));
+        let api_env = etcdctl_reads_api_env(v);
         let mut errors = Vec::new();
         for h in members {
             let addr = self.spec.hosts.iter().find(|s| s.name == h.name).map(|s| s.address.to_string()).unwrap_or_default();
@@ -150,14 +146,11 @@ async fn take(t: &dyn Transport, etcdctl: &[String], utl: Option<&str>, api_env:
         let mut save = etcdctl.to_vec();
         save.extend(["snapshot".into(), "save".into(), file.clone()]);
         t.run_ok(&env(Command::new(save)).timeout(Duration::from_secs(600))).await?;
-        let status_argv: Vec<String> = match utl {
-            Some(u) => vec![u.into(), "snapshot".into(), "status".into(), file.clone(), "-w".into(), "json".into()],
-            None => {
-                let mut a = etcdctl.to_vec();
-                a.extend(["snapshot".into(), "status".into(), file.clone(), "-w".into(), "json".into()]);
-                a
-            }
+        let mut status_argv = match utl {
+            Some(u) => vec![u.to_string()],
+            None => etcdctl.to_vec(),
         };
+        status_argv.extend(["snapshot".into(), "status".into(), file.clone(), "-w".into(), "json".into()]);
         let status = t.run_ok(&env(Command::new(status_argv))).await?.stdout_str().to_string();
         let bytes = t.read_file(&file).await?.ok_or_else(|| TransportError::Transfer {
             host: t.host(),

@@ -230,6 +230,18 @@ impl Cluster {
             h.clear_log();
         }
     }
+    /// A first apply (it must succeed), then every host converged: where
+    /// most scenarios start.
+    async fn applied(&self) {
+        assert!(self.engine(&self.spec).apply(&ApplyOptions::default()).await.ok());
+        self.converge();
+    }
+    /// The cluster's spec at another etcd version.
+    fn spec_at_etcd(&self, version: &str) -> ClusterSpec {
+        let mut spec = self.spec.clone();
+        spec.versions.etcd = version.parse().unwrap();
+        spec
+    }
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -271,8 +283,7 @@ fn second_apply_changes_and_restarts_nothing() {
 fn a_changed_setting_restarts_only_what_depends_on_it() {
     let c = Cluster::new(SPEC);
     rt().block_on(async {
-        assert!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.ok());
-        c.converge();
+        c.applied().await;
         let mut spec = c.spec.clone();
         spec.etcd.token = "another-token".into();
         let r = c.engine(&spec).apply(&ApplyOptions::default()).await;
@@ -394,15 +405,13 @@ impl Cluster {
 fn a_jump_or_a_downgrade_is_refused_before_anything_changes() {
     let c = Cluster::new(SPEC);
     rt().block_on(async {
-        assert!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.ok());
-        c.converge();
+        c.applied().await;
         let etcd = c.running_etcd(&["3.4.23", "3.4.23", "3.4.23"], "etcd01", "3.6.16");
         for (wanted, says) in [
             ("3.6.16", "host etcd01: etcd 3.4.23 runs there and versions.etcd is 3.6.16: etcd upgrades one minor at a time; upgrade 3.4 -> 3.5 first, then 3.5 -> 3.6"),
             ("3.3.13", "host etcd01: etcd 3.4.23 runs there and versions.etcd is 3.3.13, an older minor: downgrades are refused"),
         ] {
-            let mut spec = c.spec.clone();
-            spec.versions.etcd = wanted.parse().unwrap();
+            let spec = c.spec_at_etcd(wanted);
             for r in [c.engine(&spec).plan(&ApplyOptions::default()).await, c.engine(&spec).apply(&ApplyOptions::default()).await] {
                 let why = r.aborted.as_deref().expect("refused");
                 assert!(why.starts_with("etcd upgrade refused, nothing was changed: ") && why.contains(says), "{why}");
@@ -420,10 +429,8 @@ fn a_jump_or_a_downgrade_is_refused_before_anything_changes() {
 fn one_minor_up_restarts_members_one_at_a_time_leader_last_and_resumes() {
     let c = Cluster::new(SPEC);
     rt().block_on(async {
-        assert!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.ok());
-        c.converge();
-        let mut spec = c.spec.clone();
-        spec.versions.etcd = "3.5.1".parse().unwrap();
+        c.applied().await;
+        let spec = c.spec_at_etcd("3.5.1");
         // Stopped midway (here: only etcd02 was upgraded): mixed N / N+1.
         let etcd = c.running_etcd(&["3.4.23", "3.4.23", "3.4.23"], "etcd01", "3.5.1");
         let only = ApplyOptions { only: Some(["etcd02".to_string()].into()), ..ApplyOptions::default() };
@@ -452,10 +459,8 @@ fn one_minor_up_restarts_members_one_at_a_time_leader_last_and_resumes() {
 fn a_member_still_on_the_old_version_restarts_although_its_files_are_current() {
     let c = Cluster::new(SPEC);
     rt().block_on(async {
-        assert!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.ok());
-        c.converge();
-        let mut spec = c.spec.clone();
-        spec.versions.etcd = "3.5.1".parse().unwrap();
+        c.applied().await;
+        let spec = c.spec_at_etcd("3.5.1");
         let etcd = c.running_etcd(&["3.5.1", "3.5.1", "3.5.1"], "etcd01", "3.5.1");
         assert!(c.engine(&spec).apply(&ApplyOptions::default()).await.ok()); // files at 3.5
         // etcd03 still runs 3.4 (its restart was lost), with the new files in place.

@@ -531,6 +531,7 @@ impl HostPrep {
                             .on(g),
                     ),
                     FirewallMode::OpenPorts => {
+                        let zone = self.firewalld_zone();
                         let ports = self.tcp_ports.iter().map(|p| format!("{p}/tcp")).chain(self.udp_ports.iter().map(|p| format!("{p}/udp")));
                         for port in ports {
                             let (argv, check) = match fw {
@@ -538,19 +539,16 @@ impl HostPrep {
                                 // zone of the interface holding the host's address (else
                                 // the default zone). A stopped one (it may be enabled):
                                 // its permanent configuration.
-                                "firewalld" => {
-                                    let zone = self.firewalld_zone();
-                                    (
-                                        sh(format!(
-                                            "{zone}if systemctl is-active --quiet firewalld; then firewall-cmd $z --add-port={port} && firewall-cmd $z --permanent --add-port={port}; \
-                                             else firewall-offline-cmd $z --add-port={port}; fi"
-                                        )),
-                                        sh(format!(
-                                            "{zone}if systemctl is-active --quiet firewalld; then firewall-cmd $z --query-port={port} && firewall-cmd $z --permanent --query-port={port}; \
-                                             else ! command -v firewall-offline-cmd >/dev/null || firewall-offline-cmd $z --query-port={port}; fi"
-                                        )),
-                                    )
-                                }
+                                "firewalld" => (
+                                    sh(format!(
+                                        "{zone}if systemctl is-active --quiet firewalld; then firewall-cmd $z --add-port={port} && firewall-cmd $z --permanent --add-port={port}; \
+                                         else firewall-offline-cmd $z --add-port={port}; fi"
+                                    )),
+                                    sh(format!(
+                                        "{zone}if systemctl is-active --quiet firewalld; then firewall-cmd $z --query-port={port} && firewall-cmd $z --permanent --query-port={port}; \
+                                         else ! command -v firewall-offline-cmd >/dev/null || firewall-offline-cmd $z --query-port={port}; fi"
+                                    )),
+                                ),
                                 _ => (
                                     vec!["ufw".into(), "allow".into(), port.clone()],
                                     sh(format!("! command -v ufw >/dev/null || ! ufw status | grep -q '^Status: active' || ufw status | grep -q '^{port} '")),
