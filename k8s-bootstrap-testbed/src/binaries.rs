@@ -636,6 +636,29 @@ mod json {
     }
 }
 
+/// `spec` with etcd taken from `release` (an etcd tarball of the
+/// manifest): `versions.etcd` its version, `binaries.etcd_release` its
+/// path and SHA-256, and the single-binary paths cleared (a spec gives
+/// one or the other).
+///
+/// ```no_run
+/// use k8s_bootstrap_testbed::binaries::{Manifest, testbed_spec, use_etcd_release};
+/// let mut spec = testbed_spec().unwrap();
+/// use_etcd_release(&mut spec, Manifest::load().unwrap().etcd_release("3.6").unwrap()).unwrap();
+/// assert!(spec.binaries.etcd.is_none() && spec.binaries.etcd_release.is_some());
+/// ```
+pub fn use_etcd_release(spec: &mut k8s_bootstrap_core::spec::ClusterSpec, release: &Release) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    spec.versions.etcd = release.version.parse().map_err(|e| format!("etcd's version {:?}: {e}", release.version))?;
+    spec.binaries.etcd = None;
+    spec.binaries.etcdctl = None;
+    spec.binaries.etcd_release = Some(k8s_bootstrap_core::spec::ReleaseSource {
+        path: Some(release.path.to_string_lossy().into_owned()),
+        sha256: Some(release.sha256.clone()),
+        ..Default::default()
+    });
+    Ok(())
+}
+
 /// The testbed's cluster, `examples/testbed-cluster.yaml`, with the
 /// flanneld of scripts/setup (its path and version from the manifest):
 /// what the end-to-end tests apply, before their own changes.

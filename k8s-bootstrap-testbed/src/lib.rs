@@ -624,8 +624,8 @@ impl Testbed {
         for (i, name, ip, child) in children {
             let pid = child_of(child.id(), &name).map_err(|e| match e {
                 Error::Boot { host, detail } => {
-                    let log = fs::read_to_string(dir.join(&host).join("boot.log")).unwrap_or_default();
-                    Error::Boot { host, detail: format!("{detail}; boot log: {}", log.trim()) }
+                    let log = boot_log(&dir, &host);
+                    Error::Boot { host, detail: format!("{detail}; boot log: {log}") }
                 }
                 e => e,
             })?;
@@ -964,13 +964,13 @@ fn wait_ready(h: &Host, dir: &Path) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let log = fs::read_to_string(dir.join(&h.name).join("boot.log")).unwrap_or_default();
     Err(Error::Boot {
         host: h.name.clone(),
-        detail: format!(
-            "state {last:?} after {:?}; boot log: {}",
-            t.elapsed(),
-            log.trim()
-        ),
+        detail: format!("state {last:?} after {:?}; boot log: {}", t.elapsed(), boot_log(dir, &h.name)),
     })
+}
+
+/// What a host's init and systemd printed while booting (for errors).
+fn boot_log(dir: &Path, host: &str) -> String {
+    fs::read_to_string(dir.join(host).join("boot.log")).unwrap_or_default().trim().to_string()
 }

@@ -25,30 +25,23 @@ use std::time::{Duration, Instant};
 
 use k8s_bootstrap_core::apply::{ApplyOptions, Engine, FailureKind, ReleaseBinaries, Report, Stage, fetch_releases};
 use k8s_bootstrap_core::pki::{CertBundle, CertId, Issued};
-use k8s_bootstrap_core::spec::{ClusterSpec, ReleaseSource, Role};
+use k8s_bootstrap_core::spec::{ClusterSpec, Role};
 use k8s_bootstrap_core::transport::LocalTransport;
-use k8s_bootstrap_testbed::binaries::Manifest;
+use k8s_bootstrap_testbed::binaries::{Manifest, Release, use_etcd_release};
 use k8s_bootstrap_testbed::{Host, Testbed};
 
 /// examples/testbed-cluster.yaml as etcd members only (no flannel or
 /// docker: the upgrade is etcd's), at `version` from its release tarball.
-fn spec_for(version: &str, tarball: &Path, sha256: &str) -> ClusterSpec {
+fn spec_for(release: &Release) -> ClusterSpec {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/testbed-cluster.yaml");
     let yaml = std::fs::read_to_string(path).expect("examples/testbed-cluster.yaml");
     let mut spec = ClusterSpec::load(&yaml).expect("valid testbed spec").0;
     for h in &mut spec.hosts {
         h.roles = vec![Role::Etcd];
     }
-    spec.versions.etcd = version.parse().expect("etcd version of the manifest");
-    spec.binaries.etcd = None;
-    spec.binaries.etcdctl = None;
+    use_etcd_release(&mut spec, release).expect("the manifest's etcd release");
     spec.binaries.flanneld = None;
-    spec.binaries.etcd_release = Some(ReleaseSource {
-        path: Some(tarball.to_string_lossy().into_owned()),
-        sha256: Some(sha256.to_string()),
-        ..Default::default()
-    });
-    spec.validate().unwrap_or_else(|e| panic!("etcd {version}: {e}"));
+    spec.validate().unwrap_or_else(|e| panic!("etcd {}: {e}", release.version));
     spec
 }
 
@@ -201,7 +194,7 @@ fn etcd_rolling_upgrade_3_4_to_3_7_with_writes_refusals_and_a_resume() {
     let mut steps: BTreeMap<&str, Step> = BTreeMap::new();
     for minor in ["3.4", "3.5", "3.6", "3.7"] {
         let rel = manifest.etcd_release(minor).unwrap_or_else(|e| panic!("{e}"));
-        let spec = spec_for(&rel.version, &rel.path, &rel.sha256);
+        let spec = spec_for(rel);
         let releases = rt.block_on(fetch_releases(&spec, &LocalTransport::new(), &cache.path().to_string_lossy())).unwrap_or_else(|e| panic!("etcd {minor}: {e}"));
         println!("etcd {minor}: {} (sha256 {})", rel.path.display(), rel.sha256);
         steps.insert(minor, Step { spec, releases, version: rel.version.clone() });

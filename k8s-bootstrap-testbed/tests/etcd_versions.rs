@@ -18,31 +18,24 @@ use std::time::{Duration, Instant};
 
 use k8s_bootstrap_core::apply::{ApplyOptions, ClusterStatus, Engine, fetch_releases};
 use k8s_bootstrap_core::pki::CertBundle;
-use k8s_bootstrap_core::spec::{ClusterSpec, ReleaseSource};
+use k8s_bootstrap_core::spec::ClusterSpec;
 use k8s_bootstrap_core::transport::LocalTransport;
-use k8s_bootstrap_testbed::binaries::{ETCD_MINORS, Manifest};
+use k8s_bootstrap_testbed::binaries::{ETCD_MINORS, Manifest, Release, use_etcd_release};
 use k8s_bootstrap_testbed::{Host, Testbed};
 
 /// examples/testbed-cluster.yaml with only the etcd version and its
 /// release tarball changed (the single-binary paths cleared: a spec gives
 /// one or the other).
-fn spec_for(version: &str, tarball: &Path, sha256: &str) -> ClusterSpec {
+fn spec_for(release: &Release) -> ClusterSpec {
     let base = testbed_spec();
     let mut spec = base.clone();
-    spec.versions.etcd = version.parse().expect("etcd version of the manifest");
-    spec.binaries.etcd = None;
-    spec.binaries.etcdctl = None;
-    spec.binaries.etcd_release = Some(ReleaseSource {
-        path: Some(tarball.to_string_lossy().into_owned()),
-        sha256: Some(sha256.to_string()),
-        ..Default::default()
-    });
+    use_etcd_release(&mut spec, release).expect("the manifest's etcd release");
     // Nothing else differs from the testbed spec.
     let mut same = spec.clone();
     same.versions.etcd = base.versions.etcd;
     same.binaries = base.binaries.clone();
     assert_eq!(same, base);
-    spec.validate().unwrap_or_else(|e| panic!("etcd {version}: {e}"));
+    spec.validate().unwrap_or_else(|e| panic!("etcd {}: {e}", release.version));
     spec
 }
 
@@ -164,7 +157,7 @@ fn etcd_3_4_to_3_7_each_a_healthy_tls_cluster_on_three_test_hosts() {
         let says = binary_says(&real.path);
         assert_eq!(says, release.version, "the manifest's etcd {minor} and its binary disagree");
         println!("etcd {minor}: {} (sha256 {}), binary {} says {says}", release.path.display(), release.sha256, real.path.display());
-        let spec = spec_for(&release.version, &release.path, &release.sha256);
+        let spec = spec_for(release);
         let pki = CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
         let releases = rt
             .block_on(fetch_releases(&spec, &LocalTransport::new(), &cache.path().to_string_lossy()))
