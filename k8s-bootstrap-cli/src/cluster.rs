@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// Stop after this stage (host-prep, files, install, etcd, flannel-config, flanneld, docker).
     #[arg(long)]
     pub phase: Option<String>,
+    /// Break a stale cluster lock on the hosts (left by a run that is gone: not refreshed for 60 s); a live one is still refused.
+    #[arg(long)]
+    pub break_lock: bool,
 }
 
 /// Options of reset.
@@ -64,6 +67,9 @@ pub struct ResetArgs {
     /// Only these hosts (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Break a stale cluster lock on the hosts (left by a run that is gone: not refreshed for 60 s); a live one is still refused.
+    #[arg(long)]
+    pub break_lock: bool,
 }
 
 /// A problem of a value the core checked, named by the flag it came from
@@ -80,7 +86,7 @@ fn limited(spec: &ClusterSpec, base: ApplyOptions, only: &[String], phase: Optio
 
 /// Apply options from the flags.
 pub fn run_options(spec: &ClusterSpec, r: &RunArgs) -> Result<ApplyOptions> {
-    let base = ApplyOptions::default().with_concurrency(usize::from(r.concurrency)).map_err(flag)?;
+    let base = ApplyOptions { break_lock: r.break_lock, ..ApplyOptions::default() }.with_concurrency(usize::from(r.concurrency)).map_err(flag)?;
     limited(spec, base, &r.only, r.phase.as_deref())
 }
 
@@ -195,7 +201,7 @@ pub async fn status(g: &Global, c: Conn) -> Result<ExitCode> {
 /// `k8s-bootstrap reset`.
 pub async fn reset(g: &Global, r: ResetArgs) -> Result<ExitCode> {
     let (spec, _) = load_spec(g)?;
-    let opts = limited(&spec, ApplyOptions::default(), &r.only, None)?;
+    let opts = limited(&spec, ApplyOptions { break_lock: r.break_lock, ..ApplyOptions::default() }, &r.only, None)?;
     let (engine, p) = engine(g, &r.conn, &spec, true).await?;
     on_ctrl_c(opts.cancel.clone());
     let report = engine.reset(&opts, r.purge).await;

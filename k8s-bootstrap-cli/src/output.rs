@@ -67,7 +67,9 @@ fn report_text(r: &Report) {
 fn next_step(r: &Report) -> Option<String> {
     use k8s_bootstrap_core::apply::FailureKind as K;
     let kinds: Vec<K> = r.hosts.values().filter_map(|h| h.failed.as_ref().map(|f| f.kind)).collect();
-    if kinds.contains(&K::HostKey) {
+    if kinds.contains(&K::Locked) {
+        Some(format!("next: wait for the run named above to end; if it is gone (its lock not refreshed for {} s), run again with --break-lock", k8s_bootstrap_core::apply::STALE_AFTER.as_secs()))
+    } else if kinds.contains(&K::HostKey) {
         Some("next: verify the host key out of band, then add it to known_hosts (or pass --known-hosts FILE / --accept-new-host-keys for new hosts)".into())
     } else if kinds.contains(&K::Auth) {
         Some("next: check hosts[].ssh.user and identity in the spec, or load the key into ssh-agent".into())

@@ -68,6 +68,9 @@ pub enum ErrorKind {
     Pki,
     /// A template of the core failed to render.
     Render,
+    /// Another run holds the cluster's lock (its PKI folder's, or the
+    /// hosts'): nothing was done. See [`crate::apply::LockError`].
+    Locked,
     /// Acting on a host (or on this machine's files) failed, in this way.
     Host(FailureKind),
     /// Anything else.
@@ -286,6 +289,7 @@ fn classify(e: &(dyn StdError + 'static)) -> Option<Classified> {
         return match e {
             PkiDirError::Pki(p) => classify(p),
             PkiDirError::Transport(t) => classify(t),
+            PkiDirError::Locked(l) => classify(l),
             _ => Some((Pki, Vec::new(), ErrorDetails::default())),
         };
     }
@@ -312,6 +316,13 @@ fn classify(e: &(dyn StdError + 'static)) -> Option<Classified> {
             )]),
             E::Override { name, value, problem } => invalid(vec![Problem::new(name, value, problem.clone())]),
             _ => invalid(vec![Problem::new("ssh_config", "", e.to_string())]),
+        };
+    }
+    if let Some(e) = e.downcast_ref::<apply::LockError>() {
+        #[allow(unreachable_patterns)]
+        return match e {
+            apply::LockError::Held { .. } => Some((ErrorKind::Locked, Vec::new(), ErrorDetails::default())),
+            _ => on_host(ErrorKind::Host(FailureKind::Transfer), "localhost"),
         };
     }
     if let Some(e) = e.downcast_ref::<SnapshotError>() {

@@ -278,6 +278,9 @@ pub enum PkiDirError {
         /// The command that fixes it (`chmod 700 DIR` or `chmod 600 KEY`).
         fix: String,
     },
+    /// Another run holds the folder's lock (see [`super::PkiLock`]).
+    #[error(transparent)]
+    Locked(#[from] super::LockError),
 }
 
 /// Keeps the cluster's certificate bundle in folder `dir` of the machine
@@ -307,7 +310,18 @@ pub enum PkiDirError {
 /// # Errors
 /// [`PkiDirError::Pki`] for a bundle that cannot be built or a CA that is
 /// broken or expiring; [`PkiDirError::Transport`] for I/O errors, with the path.
+///
+/// Unless `dry_run`, the folder's lock is held while this runs (see
+/// [`super::PkiLock`]; the lock file is on this machine, so `local` should
+/// be [`crate::transport::LocalTransport::new`]): another run writing the
+/// folder is refused with [`PkiDirError::Locked`].
 pub async fn sync_pki_dir(spec: &ClusterSpec, local: &dyn Transport, dir: &str, dry_run: bool) -> Result<Issued, PkiDirError> {
+    let _lock = if dry_run { None } else { Some(super::PkiLock::acquire(std::path::Path::new(dir), &super::LockHolder::me())?) };
+    sync_pki_dir_held(spec, local, dir, dry_run).await
+}
+
+/// [`sync_pki_dir`] for a caller that holds the folder's lock (or writes nothing).
+pub(crate) async fn sync_pki_dir_held(spec: &ClusterSpec, local: &dyn Transport, dir: &str, dry_run: bool) -> Result<Issued, PkiDirError> {
     let bundle = CertBundle::for_cluster(spec)?;
     let existing = super::pki_dir::read_existing(&bundle, local, dir).await?;
     let issued = reconcile_off_the_runtime(bundle, existing).await?;

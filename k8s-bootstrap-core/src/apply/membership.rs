@@ -92,7 +92,9 @@ pub async fn change_member(
     };
     let opened = super::open(&change.after, opts).await?;
     let mut warnings = opened.warnings;
-    let apply = with(opened.engine).apply(run).await;
+    // The engine (and with it the PKI folder's lock) lives until the cleanup is done.
+    let engine = with(opened.engine);
+    let apply = engine.apply(run).await;
     let mut cleanup = None;
     if change.action == MemberAction::HostRemoved && apply.ok() {
         let old_opts = OpenOptions { dry_run: true, ..opts.clone() };
@@ -105,5 +107,6 @@ pub async fn change_member(
         let only = ApplyOptions { only: Some(BTreeSet::from([change.name.clone()])), until: None, ..run.clone() };
         cleanup = Some(with(old.engine).reset(&only, true).await);
     }
+    drop(engine);
     Ok(MemberReports { apply, cleanup, warnings })
 }

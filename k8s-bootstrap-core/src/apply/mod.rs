@@ -56,6 +56,7 @@
 mod diff;
 mod hosts;
 mod leases;
+mod lock;
 mod members;
 mod membership;
 mod open;
@@ -93,6 +94,7 @@ pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use pki_dir::{CertExpiry, CertState, Renew, check_expiration, renew_certs};
 pub use open::{OpenError, OpenOptions, Opened};
 pub use releases::{ReleaseBinaries, ReleaseError, fetch_releases};
+pub use lock::{HOST_LOCK_PATH, LockError, LockHolder, PKI_LOCK_FILE, PkiLock, REFRESH_EVERY, STALE_AFTER};
 pub use status::{ClusterStatus, DockerBridge, EtcdMemberStatus, HostStatus};
 
 /// Errors that stop an engine before it acts on any host.
@@ -242,6 +244,11 @@ pub struct ApplyOptions {
     /// running finish, no new stage or host step starts, and the report says
     /// where it stopped (`aborted`). A rerun converges.
     pub cancel: Cancel,
+    /// Break a stale cluster lock on the hosts: one not refreshed for
+    /// [`STALE_AFTER`], left by a run that is gone (killed, its machine
+    /// lost). A lock that is being refreshed is never broken (see
+    /// [`LockError`]). Default `false`: a stale lock is refused, named.
+    pub break_lock: bool,
 }
 
 impl Default for ApplyOptions {
@@ -252,6 +259,7 @@ impl Default for ApplyOptions {
             only: None,
             until: None,
             cancel: Cancel::default(),
+            break_lock: false,
         }
     }
 }
@@ -443,6 +451,9 @@ pub enum FailureKind {
     Command,
     /// A file could not be written or read on the host.
     Transfer,
+    /// Another run holds the cluster lock on the host (see [`LockError`]);
+    /// nothing was changed.
+    Locked,
     /// Anything else (invalid input, a local error).
     Other,
 }
@@ -481,6 +492,7 @@ impl FailureKind {
             Self::Connect => "connect",
             Self::Command => "command",
             Self::Transfer => "transfer",
+            Self::Locked => "locked",
             Self::Other => "other",
         }
     }
@@ -709,6 +721,8 @@ pub struct Engine {
     rendered: RenderedCluster,
     hosts: Vec<HostDef>,
     progress: Arc<dyn Progress>,
+    /// The PKI folder's lock, when [`open`] took it: held while the engine lives.
+    pki_lock: Option<Arc<PkiLock>>,
 }
 
 impl fmt::Debug for Engine {
@@ -822,7 +836,7 @@ impl Engine {
                 os: h.os,
             });
         }
-        Ok(Engine { spec: spec.clone(), rendered, hosts, progress: Arc::new(NoProgress) })
+        Ok(Engine { spec: spec.clone(), rendered, hosts, progress: Arc::new(NoProgress), pki_lock: None })
     }
 
     /// Installs the binaries taken from release tarballs (see
@@ -992,6 +1006,16 @@ impl Engine {
         let mut hosts = self.views(opts);
         let mut ctx = self.ctx(opts, dry);
         let mut aborted = None;
+        // The cluster lock, before any fact is read (an apply only: a plan
+        // changes nothing).
+        let locks = if dry {
+            None
+        } else {
+            match self.lock_hosts(&mut hosts, opts).await {
+                Ok(l) => Some(l),
+                Err(why) => return self.report(hosts, false, Some(why), start),
+            }
+        };
         // Facts first: the versions the running members report. A jump of
         // more than one minor or a downgrade stops the run here, before
         // any host is touched (in a plan as in an apply).
@@ -1016,6 +1040,12 @@ impl Engine {
                 aborted = Some(why);
                 break;
             }
+            if let Some(lost) = locks.as_ref().and_then(lock::HostLocks::lost) {
+                let why = format!("{lost}: stopped before stage {stage}");
+                self.progress.event(&Event::Note { host: None, message: why.clone() });
+                aborted = Some(why);
+                break;
+            }
             self.progress.event(&Event::StageStarted(stage));
             let result = match stage {
                 Stage::Etcd => ctx.etcd_stage(&mut hosts, opts).await,
@@ -1033,12 +1063,66 @@ impl Engine {
                 break;
             }
         }
+        if let Some(l) = locks {
+            l.release().await;
+        }
+        self.report(hosts, dry, aborted, start)
+    }
+
+    fn report(&self, hosts: Vec<HostView<'_>>, dry_run: bool, aborted: Option<String>, start: Instant) -> Report {
         Report {
-            dry_run: dry,
+            dry_run,
             hosts: hosts.into_iter().filter(|h| h.selected).map(|h| (h.name, h.report)).collect(),
             aborted,
             elapsed_ms: start.elapsed().as_millis() as u64,
         }
+    }
+
+    /// Takes the cluster lock on every host (see [`LockError`]) before a
+    /// run changes anything. A host that cannot be reached is not locked:
+    /// it fails its first step with that error, as without a lock. When any
+    /// host is held by another run, the locks taken are given back, each
+    /// such host fails with [`FailureKind::Locked`] and the run stops with
+    /// nothing changed.
+    async fn lock_hosts(&self, hosts: &mut [HostView<'_>], opts: &ApplyOptions) -> Result<lock::HostLocks, String> {
+        use lock::HostLockOutcome as O;
+        let holder = LockHolder::me();
+        let outcomes = futures::future::join_all(hosts.iter().map(|h| lock::acquire_one(&h.name, &*h.transport, &holder, opts.break_lock))).await;
+        let mut held = Vec::new();
+        let mut refused = Vec::new();
+        for (h, outcome) in hosts.iter_mut().zip(outcomes) {
+            match outcome {
+                O::Acquired => held.push((h.name.clone(), h.transport.clone())),
+                O::Broken { previous, idle } => {
+                    let who = previous.map_or_else(|| "a run that left no details".to_string(), |p| p.to_string());
+                    let message = format!("broke a stale cluster lock (held by {who}, not refreshed for {} s), as asked", idle.as_secs());
+                    self.progress.event(&Event::Note { host: Some(h.name.clone()), message: message.clone() });
+                    h.report.notes.push(message);
+                    held.push((h.name.clone(), h.transport.clone()));
+                }
+                O::Held(e) => refused.push((h, e)),
+                O::Failed(e) => match FailureKind::of(&e) {
+                    FailureKind::Connect | FailureKind::HostKey | FailureKind::Auth => {}
+                    kind => {
+                        let failure = Failure { stage: Stage::HostPrep, step: "take the cluster lock".into(), kind, error: e.to_string(), log: None };
+                        self.progress.event(&Event::Failed { host: h.name.clone(), failure: failure.clone() });
+                        h.report.failed = Some(failure);
+                    }
+                },
+            }
+        }
+        let locks = lock::HostLocks::hold(holder, held);
+        if refused.is_empty() {
+            return Ok(locks);
+        }
+        locks.release().await;
+        let names: Vec<String> = refused.iter().map(|(h, _)| h.name.clone()).collect();
+        for (h, e) in refused {
+            let failure = Failure { stage: Stage::HostPrep, step: "take the cluster lock".into(), kind: FailureKind::Locked, error: e.to_string(), log: None };
+            self.progress.event(&Event::Failed { host: h.name.clone(), failure: failure.clone() });
+            h.report.failed = Some(failure);
+        }
+        Err(format!("the cluster is locked by another run (on {}): nothing was changed", names.join(", ")))
     }
 
     /// Undoes an apply on every host (or `opts.only`): stops and disables
@@ -1067,6 +1151,10 @@ impl Engine {
         let start = Instant::now();
         let mut hosts = self.views(opts);
         let ctx = self.ctx(opts, false);
+        let locks = match self.lock_hosts(&mut hosts, opts).await {
+            Ok(l) => l,
+            Err(why) => return self.report(hosts, false, Some(why), start),
+        };
         self.progress.event(&Event::StageStarted(Stage::Files));
         if purge {
             ctx.release_leases(&mut hosts).await;
@@ -1080,12 +1168,8 @@ impl Engine {
         })
         .await;
         self.progress.event(&Event::StageDone(Stage::Files));
-        Report {
-            dry_run: false,
-            hosts: hosts.into_iter().filter(|h| h.selected).map(|h| (h.name, h.report)).collect(),
-            aborted: None,
-            elapsed_ms: start.elapsed().as_millis() as u64,
-        }
+        locks.release().await;
+        self.report(hosts, false, None, start)
     }
 
     /// Reads the cluster's state: units per host, etcd health and members

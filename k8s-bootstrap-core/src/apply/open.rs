@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::hosts::{ConnectOptions, PkiDirError, sync_pki_dir};
+use super::hosts::{ConnectOptions, PkiDirError, sync_pki_dir_held};
 use super::releases::{ReleaseError, fetch_releases};
 use super::{Engine, Error};
 use crate::spec::ClusterSpec;
@@ -133,7 +133,8 @@ pub struct Opened {
 
 /// Resolves every host's SSH settings (the spec's, then the OpenSSH config
 /// file's, see [`super::ssh_configs`]), reconciles the PKI folder with the
-/// spec (writing it unless `dry_run`), fetches release tarballs, connects to
+/// spec (unless `dry_run`: writing it, holding its lock until the engine is
+/// dropped, see [`super::PkiLock`]), fetches release tarballs, connects to
 /// every host over SSH in parallel and returns the engine.
 ///
 /// ```no_run
@@ -154,9 +155,14 @@ pub async fn open(spec: &ClusterSpec, opts: &OpenOptions) -> Result<Opened, Open
     let ssh = super::hosts::ssh_configs(spec, &opts.connect)?;
     let local = LocalTransport::new();
     let dir = opts.pki_dir.to_string_lossy();
-    let pki = sync_pki_dir(spec, &local, &dir, opts.dry_run)
-        .await
-        .map_err(|source| OpenError::Pki { dir: opts.pki_dir.clone(), source })?;
+    let pki_err = |source| OpenError::Pki { dir: opts.pki_dir.clone(), source };
+    // A run that writes the PKI folder holds its lock until the engine is dropped.
+    let pki_lock = if opts.dry_run {
+        None
+    } else {
+        Some(super::PkiLock::acquire(&opts.pki_dir, &super::LockHolder::me()).map_err(|e| pki_err(e.into()))?)
+    };
+    let pki = sync_pki_dir_held(spec, &local, &dir, opts.dry_run).await.map_err(pki_err)?;
     let releases = fetch_releases(spec, &local, &opts.cache_dir.to_string_lossy()).await?;
     let mut warnings = pki.warnings.clone();
     for w in ssh.values().flat_map(|r| &r.warnings) {
@@ -165,6 +171,7 @@ pub async fn open(spec: &ClusterSpec, opts: &OpenOptions) -> Result<Opened, Open
         }
     }
     let hosts = super::hosts::connect_all(ssh.into_iter().map(|(name, r)| (name, r.ssh)).collect()).await;
-    let engine = Engine::new(spec, &pki, hosts)?.with_releases(&releases);
+    let mut engine = Engine::new(spec, &pki, hosts)?.with_releases(&releases);
+    engine.pki_lock = pki_lock.map(std::sync::Arc::new);
     Ok(Opened { engine, warnings })
 }

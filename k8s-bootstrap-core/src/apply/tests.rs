@@ -28,6 +28,8 @@ struct FakeHost {
     /// dockerd in another place.
     no_dockerd: AtomicBool,
     elsewhere: AtomicBool,
+    /// The cluster lock file: its line and seconds since its last refresh.
+    lock: Mutex<Option<(String, u64)>>,
 }
 
 /// The running etcd cluster as `etcdctl endpoint status` shows it: a
@@ -73,6 +75,50 @@ impl FakeHost {
     fn clear_log(&self) {
         self.log.lock().unwrap().clear();
     }
+    /// The lock scripts, as `sh` runs them on a host (take, refresh, release).
+    fn lock_op(&self, script: &str) -> Output {
+        let between = |from: &str, to: &str| {
+            script
+                .split(from)
+                .nth(1)
+                .and_then(|r| r.split(to).next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (line, id) = (between("new='", "'; id="), between("id='", "'"));
+        let mut lock = self.lock.lock().unwrap();
+        if script.contains("take()") {
+            match lock.clone() {
+                None => {
+                    *lock = Some((line, 0));
+                    ok("acquired\n")
+                }
+                Some((old, idle)) if script.contains("brk=1") && idle >= STALE_AFTER.as_secs() => {
+                    *lock = Some((line, 0));
+                    ok(&format!("broken {idle}\n{old}\n"))
+                }
+                Some((old, idle)) => ok(&format!("held {idle}\n{old}\n")),
+            }
+        } else if script.contains("rm -f") {
+            if lock.as_ref().is_some_and(|(l, _)| l.contains(&id)) {
+                *lock = None;
+            }
+            ok("")
+        } else {
+            // A refresh: ours is touched, an absent one taken again, another run's is "lost".
+            match lock.as_mut() {
+                Some((l, idle)) if l.contains(&id) => {
+                    *idle = 0;
+                    ok("ok\n")
+                }
+                Some(_) => ok("lost\n"),
+                None => {
+                    *lock = Some((line, 0));
+                    ok("ok\n")
+                }
+            }
+        }
+    }
 }
 
 fn ok(stdout: &str) -> Output {
@@ -90,6 +136,7 @@ impl Transport for FakeHost {
     async fn run(&self, cmd: &Command) -> TResult<Output> {
         let a: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
         let out = match a.as_slice() {
+            ["sh", "-c", script] if script.contains(HOST_LOCK_PATH) => self.lock_op(script),
             ["systemctl", "is-active", "--quiet", u] if managed_units().contains(u) => {
                 if self.active.lock().unwrap().contains(*u) { ok("") } else { fail() }
             }
@@ -547,5 +594,122 @@ fn a_dockerd_elsewhere_installs_nothing_and_names_both_paths() {
         let f = r.hosts["node01"].failed.as_ref().expect("fails");
         assert_eq!(f.error, "node01: there is a dockerd at /usr/local/bin/dockerd, but layout.dockerd is /usr/bin/dockerd: nothing installed; set layout.dockerd to the host's dockerd");
         assert!(c.hosts["node01"].log().iter().all(|l| !l.starts_with("apt-get")));
+    });
+}
+
+/// Another run's lock line, as `LockHolder` writes it.
+fn other_holder() -> String {
+    let h = LockHolder {
+        user: "ops".into(),
+        host: "ctl2".into(),
+        pid: 4242,
+        since: time::macros::datetime!(2026-12-04 12:01:03 UTC),
+        command: "k8s-bootstrap apply".into(),
+        id: "0123456789abcdef01234567".into(),
+    };
+    serde_json::to_string(&h).unwrap()
+}
+
+#[test]
+fn a_lock_held_on_one_host_refuses_the_run_and_changes_nothing() {
+    let c = Cluster::new(SPEC);
+    *c.hosts["etcd02"].lock.lock().unwrap() = Some((other_holder(), 5));
+    rt().block_on(async {
+        let r = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        assert_eq!(r.aborted.as_deref(), Some("the cluster is locked by another run (on etcd02): nothing was changed"));
+        let f = r.hosts["etcd02"].failed.as_ref().unwrap();
+        assert_eq!((f.kind, f.step.as_str()), (FailureKind::Locked, "take the cluster lock"));
+        assert_eq!(
+            f.error,
+            "etcd02 is locked by another run: held by ops@ctl2 since 2026-12-04 12:01:03 UTC, pid 4242 (k8s-bootstrap apply), refreshed 5 s ago; wait for that run to end"
+        );
+        assert_eq!(r.change_count(), 0);
+        for (name, h) in &c.hosts {
+            assert!(h.log().is_empty(), "{name}: {:?}", h.log());
+            let lock = h.lock.lock().unwrap().clone();
+            // The locks this run took were given back; the other run's stays.
+            assert_eq!(lock.map(|(l, _)| l), (name == "etcd02").then(other_holder), "{name}");
+        }
+        // reset is refused the same way.
+        let reset = c.engine(&c.spec).reset(&ApplyOptions::default(), true).await;
+        assert_eq!(reset.hosts["etcd02"].failed.as_ref().map(|f| f.kind), Some(FailureKind::Locked));
+        assert!(c.hosts.values().all(|h| h.log().is_empty()));
+        // A plan takes no lock: it reads and changes nothing.
+        let plan = c.engine(&c.spec).plan(&ApplyOptions::default()).await;
+        assert!(plan.ok() && plan.change_count() > 20, "{plan:#?}");
+    });
+}
+
+#[test]
+fn a_stale_lock_is_refused_named_and_broken_only_when_asked() {
+    let c = Cluster::new(SPEC);
+    *c.hosts["etcd01"].lock.lock().unwrap() = Some((other_holder(), 75));
+    rt().block_on(async {
+        let r = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        let f = r.hosts["etcd01"].failed.as_ref().unwrap();
+        assert!(f.error.ends_with("pid 4242 (k8s-bootstrap apply), not refreshed for 75 s: that run is gone (killed, or its machine lost); if so, break the lock (the break-lock option) and run again"), "{}", f.error);
+        assert_eq!(r.change_count(), 0);
+        let r = c.engine(&c.spec).apply(&ApplyOptions { break_lock: true, ..ApplyOptions::default() }).await;
+        assert!(r.ok(), "{r:#?}");
+        assert_eq!(
+            r.hosts["etcd01"].notes[..1],
+            ["broke a stale cluster lock (held by ops@ctl2 since 2026-12-04 12:01:03 UTC, pid 4242 (k8s-bootstrap apply), not refreshed for 75 s), as asked"]
+        );
+        // The run's own locks are gone once it ends.
+        assert!(c.hosts.values().all(|h| h.lock.lock().unwrap().is_none()));
+    });
+}
+
+#[test]
+fn a_live_lock_is_not_broken_even_when_asked() {
+    let c = Cluster::new(SPEC);
+    *c.hosts["etcd03"].lock.lock().unwrap() = Some((other_holder(), 3));
+    rt().block_on(async {
+        let r = c
+            .engine(&c.spec)
+            .apply(&ApplyOptions {
+                break_lock: true,
+                ..ApplyOptions::default()
+            })
+            .await;
+        assert_eq!(
+            r.hosts["etcd03"].failed.as_ref().map(|f| f.kind),
+            Some(FailureKind::Locked)
+        );
+        assert_eq!(
+            c.hosts["etcd03"]
+                .lock
+                .lock()
+                .unwrap()
+                .clone()
+                .map(|(l, _)| l),
+            Some(other_holder())
+        );
+    });
+}
+
+#[test]
+fn a_held_lock_is_refreshed_and_a_lost_one_is_reported() {
+    let host = FakeHost::new("etcd01");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let me = LockHolder::me();
+        assert!(matches!(lock::acquire_one("etcd01", &*host, &me, false).await, lock::HostLockOutcome::Acquired));
+        host.lock.lock().unwrap().as_mut().unwrap().1 = 30;
+        let locks = lock::HostLocks::hold(me.clone(), vec![("etcd01".to_string(), host.clone() as Arc<dyn Transport>)]);
+        tokio::time::sleep(REFRESH_EVERY + Duration::from_secs(1)).await;
+        assert_eq!(host.lock.lock().unwrap().as_ref().map(|(_, idle)| *idle), Some(0), "refreshed");
+        assert_eq!(locks.lost(), None);
+        // Another run took it (ours was broken): the next refresh says so.
+        *host.lock.lock().unwrap() = Some((other_holder(), 0));
+        tokio::time::sleep(REFRESH_EVERY).await;
+        assert_eq!(locks.lost().as_deref(), Some("etcd01: another run holds the cluster lock now (this run's lock was broken or removed)"));
+        // Releasing never removes another run's lock.
+        locks.release().await;
+        assert_eq!(host.lock.lock().unwrap().clone().map(|(l, _)| l), Some(other_holder()));
     });
 }
