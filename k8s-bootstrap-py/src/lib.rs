@@ -53,7 +53,7 @@ fn k8s_bootstrap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cluster::Cluster>()?;
     records::add_classes(m)?;
     for (name, cls) in error::classes(py)? {
-        m.add(*name, cls.clone_ref(py))?;
+        m.add(name, cls.clone_ref(py))?;
     }
     m.add_function(wrap_pyfunction!(_transport_error_sample, m)?)?;
     // The renders behave as read-only mappings: make isinstance agree.
