@@ -21,7 +21,7 @@ use k8s_bootstrap_core::spec::{self as core_spec, HostArg, MemberChange};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::{PyCFunction, PyDict, PyType};
 use serde_json::json;
 
 use crate::convert::{to_plain, to_py};
@@ -208,7 +208,12 @@ impl Cluster {
         if !asyncio {
             return block_on(py, run.go())?.into_pyobject(py);
         }
-        let start = Start { run: Mutex::new(Some(run)) };
+        // Called once, by the coroutine, from the running asyncio loop.
+        let run = Mutex::new(Some(run));
+        let start = PyCFunction::new_closure(py, None, None, move |args, _| {
+            let run = run.lock().ok().and_then(|mut r| r.take()).ok_or_else(|| PyRuntimeError::new_err("already started"))?;
+            Ok::<_, PyErr>(pyo3_async_runtimes::tokio::future_into_py(args.py(), async move { run.go().await.map_err(PyErr::from) })?.unbind())
+        })?;
         ASYNC_WRAP
             .get_or_try_init(py, || {
                 let m = PyModule::from_code(py, ASYNC_WRAP_SRC, c"k8s_bootstrap_async.py", c"k8s_bootstrap._async")?;
@@ -236,21 +241,6 @@ impl Cluster {
 
 const ASYNC_WRAP_SRC: &std::ffi::CStr = c"async def wrap(start):\n    return await start()\n";
 static ASYNC_WRAP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// Starts a run on the tokio runtime when called from a running asyncio
-/// loop; called once, by the coroutine of `Cluster::call`.
-#[pyclass(module = "k8s_bootstrap", name = "_AsyncStart", frozen)]
-struct Start {
-    run: Mutex<Option<Run>>,
-}
-
-#[pymethods]
-impl Start {
-    fn __call__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let run = self.run.lock().ok().and_then(|mut r| r.take()).ok_or_else(|| PyRuntimeError::new_err("already started"))?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move { run.go().await.map_err(PyErr::from) })
-    }
-}
 
 const CONCURRENCY: usize = ApplyOptions::DEFAULT_CONCURRENCY;
 

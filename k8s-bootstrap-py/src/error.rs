@@ -19,7 +19,7 @@ use k8s_bootstrap_core::spec::Problem;
 use k8s_bootstrap_core::transport::TransportError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::PyDict;
 
 use crate::convert::{to_plain, to_py};
 
@@ -91,21 +91,17 @@ class CommandError(TransportError):
     command = exit_code = stderr = timeout = None
 "#;
 
-static MADE: PyOnceLock<Vec<(String, Py<PyType>)>> = PyOnceLock::new();
+static MADE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
-/// The exception classes, made once per interpreter, by name.
-pub fn classes(py: Python<'_>) -> PyResult<&Vec<(String, Py<PyType>)>> {
-    MADE.get_or_try_init(py, || {
+/// The namespace of the exception classes, made once per interpreter.
+pub fn classes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let ns = MADE.get_or_try_init(py, || {
         let ns = PyDict::new(py);
         ns.set_item("__name__", "k8s_bootstrap")?;
         py.run(CLASSES, Some(&ns), None)?;
-        ns.iter().filter_map(|(k, v)| Some(Ok((k.extract().ok()?, v.cast_into::<PyType>().ok()?.unbind())))).collect()
-    })
-}
-
-fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
-    let (_, t) = classes(py)?.iter().find(|(n, _)| n == name).expect("every class name used is in CLASSES");
-    Ok(t.bind(py).clone())
+        Ok::<_, PyErr>(ns.unbind())
+    })?;
+    Ok(ns.bind(py).clone())
 }
 
 /// The class of a host failure's kind.
@@ -132,7 +128,7 @@ fn class_of(kind: ErrorKind) -> &'static str {
 
 /// An exception of class `name` with message `msg` and these attributes.
 fn raise(py: Python<'_>, name: &str, msg: String, attrs: &Bound<'_, PyDict>) -> PyResult<PyErr> {
-    let inst = class(py, name)?.call1((msg,))?;
+    let inst = classes(py)?.as_any().get_item(name)?.call1((msg,))?;
     for (k, v) in attrs.iter() {
         inst.setattr(k.extract::<String>()?, v)?;
     }
