@@ -78,9 +78,23 @@ pub fn to_plain<'py, T: Serialize + ?Sized>(py: Python<'py>, v: &T) -> PyResult<
 }
 
 /// A Python object made of dicts (str keys), lists, tuples, str, int,
-/// float, bool and None as a JSON value.
-pub fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    Ok(pythonize::depythonize(obj)?)
+/// float, bool and None as a JSON value; `prefix` names it in errors (a
+/// `TypeError` naming the field path of anything else).
+pub fn from_py(obj: &Bound<'_, PyAny>, prefix: &str) -> PyResult<Value> {
+    serde_path_to_error::deserialize(&mut pythonize::Depythonizer::from_object(obj)).map_err(|e| {
+        let at = join(prefix, e.path());
+        PyTypeError::new_err(format!("{} at {at}: expected dict, list, tuple, str, int, float, bool or None", e.into_inner()))
+    })
+}
+
+/// `prefix` and a path below it, as one field path.
+fn join(prefix: &str, path: &serde_path_to_error::Path) -> String {
+    match (prefix, path.to_string().as_str()) {
+        ("", p) => p.to_string(),
+        (pre, ".") => pre.to_string(),
+        (pre, p) if p.starts_with('[') => format!("{pre}{p}"),
+        (pre, p) => format!("{pre}.{p}"),
+    }
 }
 
 /// A JSON value as a core type; errors name the field path under `prefix`
@@ -88,12 +102,7 @@ pub fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, Error> {
     let shown = value.clone();
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = match (prefix, e.path().to_string().as_str()) {
-            ("", p) => p.to_string(),
-            (pre, ".") => pre.to_string(),
-            (pre, p) if p.starts_with('[') => format!("{pre}{p}"),
-            (pre, p) => format!("{pre}.{p}"),
-        };
+        let path = join(prefix, e.path());
         let value = lookup(&shown, e.path()).map(|v| v.to_string()).unwrap_or_default();
         invalid(path, value, e.into_inner().to_string())
     })
@@ -111,7 +120,7 @@ fn lookup<'a>(v: &'a Value, path: &serde_path_to_error::Path) -> Option<&'a Valu
 
 /// A Python object as a core type (`path` names the argument in errors).
 pub fn extract<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<T> {
-    Ok(from_value(from_py(obj)?, path)?)
+    Ok(from_value(from_py(obj, path)?, path)?)
 }
 
 /// `base` with the keyword arguments `kw` set on it (each through serde;
@@ -129,7 +138,7 @@ pub fn overlay<T: Serialize + DeserializeOwned>(base: T, kw: Option<&Bound<'_, P
             return Err(PyTypeError::new_err(format!("{what}() got an unexpected keyword argument '{key}'")));
         }
         if !v.is_none() {
-            fields.insert(key, from_py(&v)?);
+            fields.insert(key.clone(), from_py(&v, &key)?);
         }
     }
     Ok(from_value(Value::Object(fields), "")?)
