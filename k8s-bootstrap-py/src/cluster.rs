@@ -21,7 +21,7 @@ use k8s_bootstrap_core::spec::{self as core_spec, HostArg, MemberChange};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::{PyCFunction, PyDict, PyType};
 use serde_json::json;
 
 use crate::convert::{to_plain, to_py};
@@ -197,21 +197,23 @@ fn options(spec: &core_spec::ClusterSpec, concurrency: usize, only: Option<Vec<S
 }
 
 impl Cluster {
-    fn run(&self, py: Python<'_>, op: Op, dry_run: bool) -> Run {
+    /// Runs `op`, blocking (`asyncio`: false) or as a coroutine. Only
+    /// `apply` and membership changes may write (the PKI folder, the hosts).
+    fn call<'py>(&self, py: Python<'py>, op: Op, asyncio: bool) -> PyResult<Bound<'py, PyAny>> {
         let mut open = OpenOptions::new(&self.pki_dir);
         open.connect = self.connect.clone();
-        open.dry_run = dry_run;
+        open.dry_run = !matches!(op, Op::Apply(_) | Op::Member(..));
         let progress = self.progress.as_ref().map(|cb| Arc::new(PyProgress { callback: cb.clone_ref(py) }) as Arc<dyn core::Progress>);
-        Run { spec: self.spec.clone(), open, progress, op }
-    }
-
-    /// Runs `op`, blocking (`asyncio`: false) or as a coroutine.
-    fn call<'py>(&self, py: Python<'py>, op: Op, dry_run: bool, asyncio: bool) -> PyResult<Bound<'py, PyAny>> {
-        let run = self.run(py, op, dry_run);
+        let run = Run { spec: self.spec.clone(), open, progress, op };
         if !asyncio {
             return block_on(py, run.go())?.into_pyobject(py);
         }
-        let start = Start { run: Mutex::new(Some(run)) };
+        // Called once, by the coroutine, from the running asyncio loop.
+        let run = Mutex::new(Some(run));
+        let start = PyCFunction::new_closure(py, None, None, move |args, _| {
+            let run = run.lock().ok().and_then(|mut r| r.take()).ok_or_else(|| PyRuntimeError::new_err("already started"))?;
+            Ok::<_, PyErr>(pyo3_async_runtimes::tokio::future_into_py(args.py(), async move { run.go().await.map_err(PyErr::from) })?.unbind())
+        })?;
         ASYNC_WRAP
             .get_or_try_init(py, || {
                 let m = PyModule::from_code(py, ASYNC_WRAP_SRC, c"k8s_bootstrap_async.py", c"k8s_bootstrap._async")?;
@@ -224,41 +226,54 @@ impl Cluster {
     /// A membership change of the spec: from the spec file's text when it
     /// holds this spec (its comments kept), else from the spec as YAML;
     /// written back to ``spec_path``, if any, before the hosts are touched.
-    fn member(&self, py: Python<'_>, change: impl FnOnce(&str) -> Result<MemberChange, Error>, o: (usize, Option<Vec<String>>, Option<&str>), asyncio: bool) -> PyResult<Py<PyAny>> {
+    fn member(&self, change: impl FnOnce(&str) -> Result<MemberChange, Error>, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Op> {
         let text = self.spec_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
         let yaml = text.filter(|t| core_spec::ClusterSpec::from_yaml_str(t).is_ok_and(|s| s == self.spec)).unwrap_or_else(|| self.spec.to_yaml_string());
         let change = change(&yaml)?;
-        let opts = options(&change.after, o.0, o.1, o.2)?;
+        let opts = options(&change.after, concurrency, only, phase)?;
         if let Some(p) = &self.spec_path {
             let tmp = p.with_extension("yaml.k8s-bootstrap-tmp");
             std::fs::write(&tmp, &change.yaml).and_then(|()| std::fs::rename(&tmp, p)).map_err(Error::from)?;
         }
-        Ok(self.call(py, Op::Member(Box::new(change), opts), false, asyncio)?.unbind())
+        Ok(Op::Member(Box::new(change), opts))
     }
 }
 
 const ASYNC_WRAP_SRC: &std::ffi::CStr = c"async def wrap(start):\n    return await start()\n";
 static ASYNC_WRAP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// Starts a run on the tokio runtime when called from a running asyncio
-/// loop; called once, by the coroutine of `Cluster::call`.
-#[pyclass(module = "k8s_bootstrap", name = "_AsyncStart", frozen)]
-struct Start {
-    run: Mutex<Option<Run>>,
-}
-
-#[pymethods]
-impl Start {
-    fn __call__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let run = self.run.lock().ok().and_then(|mut r| r.take()).ok_or_else(|| PyRuntimeError::new_err("already started"))?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move { run.go().await.map_err(PyErr::from) })
-    }
-}
-
 const CONCURRENCY: usize = ApplyOptions::DEFAULT_CONCURRENCY;
 
-#[pymethods]
-impl Cluster {
+/// The `#[pymethods]` of `Cluster`: these, and each run on the hosts twice,
+/// blocking (`name`, the GIL released) and for asyncio (`name_async`, a
+/// coroutine), both with the run's `Op` made from the arguments at the call.
+macro_rules! runs {
+    ($cls:ident { $($rest:tt)* } $($(#[doc = $doc:literal])* $name:ident, $aname:ident ($($sig:tt)*)
+        |$c:ident $(, $arg:ident: $ty:ty)*| $op:expr;)*) => {
+        #[pymethods]
+        impl $cls {
+            $($rest)*
+            $(
+                $(#[doc = $doc])*
+                #[pyo3(signature = ($($sig)*))]
+                fn $name<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
+                    let $c = self;
+                    self.call(py, $op, false)
+                }
+                #[doc = concat!("``", stringify!($name), "`` for asyncio: a coroutine (``await cluster.", stringify!($aname),
+                    "(...)``, ``asyncio.run(cluster.", stringify!($aname), "(...))``). Arguments are checked, and a spec file ",
+                    "written, at the call; cancelling the task drops the run.")]
+                #[pyo3(signature = ($($sig)*))]
+                fn $aname<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
+                    let $c = self;
+                    self.call(py, $op, true)
+                }
+            )*
+        }
+    };
+}
+
+runs!(Cluster {
     #[new]
     #[pyo3(signature = (spec, *, spec_path = None, pki_dir = None, known_hosts = None, accept_new_host_keys = false,
         connect_timeout = ConnectOptions::DEFAULT_CONNECT_TIMEOUT.as_secs_f64(), progress = None))]
@@ -323,13 +338,16 @@ impl Cluster {
         self.pki_dir.display().to_string()
     }
 
+    fn __repr__(&self) -> String {
+        let hosts: Vec<&str> = self.spec.hosts.iter().map(|h| h.name.as_str()).collect();
+        format!("Cluster(hosts={hosts:?}, pki_dir={:?})", self.pki_dir.display().to_string())
+    }
+}
     /// What would change on the hosts, with unified diffs (private keys
     /// redacted); changes nothing, not even the PKI folder. Options as for
     /// ``apply``. Returns a ``Report`` with ``dry_run`` true.
-    #[pyo3(signature = (*, concurrency = CONCURRENCY, only = None, phase = None))]
-    fn plan<'py>(&self, py: Python<'py>, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, Op::Plan(options(&self.spec, concurrency, only, phase)?), true, false)
-    }
+    plan, plan_async (*, concurrency = CONCURRENCY, only = None, phase = None)
+        |c, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>| Op::Plan(options(&c.spec, concurrency, only, phase)?);
 
     /// Brings the cluster to the spec, stage by stage (host-prep, files,
     /// install, etcd, flannel-config, flanneld, docker), hosts in parallel
@@ -339,26 +357,22 @@ impl Cluster {
     /// Writes missing certificates into ``pki_dir`` first. A second apply of
     /// the same spec changes nothing. Returns a ``Report``; failed hosts are
     /// in it (see ``Report.raise_for_failure``).
-    #[pyo3(signature = (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None))]
-    fn apply<'py>(&self, py: Python<'py>, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(&self.spec, concurrency, only, phase)?;
-        self.call(py, if dry_run { Op::Plan(o) } else { Op::Apply(o) }, dry_run, false)
-    }
+    apply, apply_async (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None)
+        |c, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>| {
+            let o = options(&c.spec, concurrency, only, phase)?;
+            if dry_run { Op::Plan(o) } else { Op::Apply(o) }
+        };
 
     /// The cluster's state: units per host, etcd's endpoint health and
     /// members over TLS, flannel's config read back from etcd, docker0
     /// against flannel's subnet. Changes nothing. Returns a ``ClusterStatus``.
-    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, Op::Status, true, false)
-    }
+    status, status_async () |_c| Op::Status;
 
     /// Stops and removes what apply installed (units, files, certificates
     /// on the hosts); etcd's data and flannel's runtime files only with
     /// ``purge``. ``only``: these host names only. Returns a ``Report``.
-    #[pyo3(signature = (*, purge = false, only = None))]
-    fn reset<'py>(&self, py: Python<'py>, purge: bool, only: Option<Vec<String>>) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, Op::Reset(options(&self.spec, CONCURRENCY, only, None)?, purge), true, false)
-    }
+    reset, reset_async (*, purge = false, only = None)
+        |c, purge: bool, only: Option<Vec<String>>| Op::Reset(options(&c.spec, CONCURRENCY, only, None)?, purge);
 
     /// Makes ``member`` (``NAME=ADDR``, or ``NAME=ADDR:etcd+node`` to make
     /// it a node too; default: etcd only) an etcd member, like ``k8s-bootstrap
@@ -367,10 +381,9 @@ impl Cluster {
     /// hosts are brought to it (the member joins the running cluster). Options
     /// as for ``apply``. Returns a ``MemberChange`` (its ``spec`` is the new
     /// spec: make a new ``Cluster`` of it for later calls).
-    #[pyo3(signature = (member, *, concurrency = CONCURRENCY, only = None, phase = None))]
-    fn add_member(&self, py: Python<'_>, member: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Py<PyAny>> {
-        self.member(py, |y| Ok(MemberChange::add(y, &host_arg(member)?)?), (concurrency, only, phase), false)
-    }
+    add_member, add_member_async (member, *, concurrency = CONCURRENCY, only = None, phase = None)
+        |c, member: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>|
+        c.member(|y| Ok(MemberChange::add(y, &host_arg(member)?)?), concurrency, only, phase)?;
 
     /// Makes host ``name`` leave etcd, like ``k8s-bootstrap etcd
     /// remove-member``: the spec drops its etcd role (or the host, when etcd
@@ -378,58 +391,10 @@ impl Cluster {
     /// the hosts are brought to it (member remove, its data wiped) and a host
     /// that left the spec is then reset with ``purge``. Options as for
     /// ``apply``. Returns a ``MemberChange``.
-    #[pyo3(signature = (name, *, concurrency = CONCURRENCY, only = None, phase = None))]
-    fn remove_member(&self, py: Python<'_>, name: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Py<PyAny>> {
-        self.member(py, |y| Ok(MemberChange::remove(y, name)?), (concurrency, only, phase), false)
-    }
-
-    /// ``plan`` for asyncio: a coroutine (``await cluster.plan_async(...)``,
-    /// ``asyncio.run(cluster.plan_async(...))``). Arguments are checked at the call.
-    #[pyo3(signature = (*, concurrency = CONCURRENCY, only = None, phase = None))]
-    fn plan_async<'py>(&self, py: Python<'py>, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, Op::Plan(options(&self.spec, concurrency, only, phase)?), true, true)
-    }
-
-    /// ``apply`` for asyncio: a coroutine (``await cluster.apply_async(...)``,
-    /// ``asyncio.run(cluster.apply_async(...))``). Arguments are checked at
-    /// the call; cancelling the task drops the run.
-    #[pyo3(signature = (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None))]
-    fn apply_async<'py>(&self, py: Python<'py>, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(&self.spec, concurrency, only, phase)?;
-        self.call(py, if dry_run { Op::Plan(o) } else { Op::Apply(o) }, dry_run, true)
-    }
-
-    /// ``status`` for asyncio: a coroutine (``await cluster.status_async()``).
-    fn status_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, Op::Status, true, true)
-    }
-
-    /// ``reset`` for asyncio: a coroutine (``await cluster.reset_async(...)``,
-    /// ``asyncio.run(cluster.reset_async(...))``). Arguments are checked at the call.
-    #[pyo3(signature = (*, purge = false, only = None))]
-    fn reset_async<'py>(&self, py: Python<'py>, purge: bool, only: Option<Vec<String>>) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, Op::Reset(options(&self.spec, CONCURRENCY, only, None)?, purge), true, true)
-    }
-
-    /// ``add_member`` for asyncio: a coroutine. Arguments are checked, and
-    /// the spec file written, at the call.
-    #[pyo3(signature = (member, *, concurrency = CONCURRENCY, only = None, phase = None))]
-    fn add_member_async(&self, py: Python<'_>, member: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Py<PyAny>> {
-        self.member(py, |y| Ok(MemberChange::add(y, &host_arg(member)?)?), (concurrency, only, phase), true)
-    }
-
-    /// ``remove_member`` for asyncio: a coroutine. Arguments are checked,
-    /// and the spec file written, at the call.
-    #[pyo3(signature = (name, *, concurrency = CONCURRENCY, only = None, phase = None))]
-    fn remove_member_async(&self, py: Python<'_>, name: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Py<PyAny>> {
-        self.member(py, |y| Ok(MemberChange::remove(y, name)?), (concurrency, only, phase), true)
-    }
-
-    fn __repr__(&self) -> String {
-        let hosts: Vec<&str> = self.spec.hosts.iter().map(|h| h.name.as_str()).collect();
-        format!("Cluster(hosts={hosts:?}, pki_dir={:?})", self.pki_dir.display().to_string())
-    }
-}
+    remove_member, remove_member_async (name, *, concurrency = CONCURRENCY, only = None, phase = None)
+        |c, name: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>|
+        c.member(|y| Ok(MemberChange::remove(y, name)?), concurrency, only, phase)?;
+);
 
 /// The core's host argument, its problems naming the keyword `member`.
 fn host_arg(member: &str) -> Result<HostArg, Error> {

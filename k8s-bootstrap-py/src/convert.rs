@@ -1,284 +1,100 @@
 //! Type conversion only. Core values become Python objects through their
-//! serde form ([`to_py`]): a struct the binding has a data class for
-//! ([`crate::records`]) becomes that class, with every field of the core
-//! type, the rest dicts, lists, str, int, float, bool, bytes and None.
-//! Python objects become core values through `serde_json::Value`, with the
-//! field path and value of a bad one ([`extract`]).
+//! serde form with `pythonize` ([`to_py`]): a struct the binding has a data
+//! class for ([`crate::records`]) becomes that class, the rest dicts, lists,
+//! tuples, str, int, float, bool, bytes and None. Python objects become core
+//! values through `serde_json::Value`, with the field path and value of a
+//! bad one ([`extract`]).
+//!
+//! pythonize (not a Serializer of our own): it is the maintained serde
+//! bridge for pyo3 and hands us each struct's name, which is all the data
+//! classes need; the fields serde skips are filled in by `records::make`.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
-use pyo3::IntoPyObjectExt;
+use pyo3::types::{PyDict, PyList, PyMapping, PyString};
+use pythonize::{PythonizeNamedMappingType, PythonizeTypes};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Serialize, ser};
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::error::{Error, invalid};
 
+/// The key under which a struct's dict names its data class until [`records`] makes it.
+const RECORD: &str = "\0record";
+
+/// pythonize's output types: plain dicts and lists, a struct with a data
+/// class marked with its name.
+struct Records;
+impl PythonizeTypes for Records {
+    type Map = PyDict;
+    type NamedMap = Records;
+    type List = PyList;
+}
+impl PythonizeNamedMappingType for Records {
+    type Builder<'py> = Bound<'py, PyDict>;
+    fn builder<'py>(py: Python<'py>, _: usize, name: &'static str) -> PyResult<Self::Builder<'py>> {
+        let d = PyDict::new(py);
+        if crate::records::is_record(name) {
+            d.set_item(RECORD, name)?;
+        }
+        Ok(d)
+    }
+    fn push_field<'py>(d: &mut Self::Builder<'py>, name: Bound<'py, PyString>, value: Bound<'py, PyAny>) -> PyResult<()> {
+        d.set_item(name, value)
+    }
+    fn finish<'py>(d: Self::Builder<'py>) -> PyResult<Bound<'py, PyMapping>> {
+        Ok(d.into_mapping())
+    }
+}
+
 /// `v` as Python objects, the structs with a data class as that class.
 pub fn to_py<'py, T: Serialize + ?Sized>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, PyAny>> {
-    Ok(v.serialize(Ser { py, records: true })?)
+    records(pythonize::pythonize_custom::<Records, _>(py, v)?)
+}
+
+/// The marked dicts in `v` (made by [`Records`]) as their data classes.
+fn records(v: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    if let Ok(d) = v.cast::<PyDict>() {
+        for (k, x) in d.items().extract::<Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>>()? {
+            d.set_item(k, records(x)?)?;
+        }
+        if let Some(name) = d.get_item(RECORD)? {
+            d.del_item(RECORD)?;
+            return crate::records::make(v.py(), &name.extract::<String>()?, d.clone());
+        }
+    } else if let Ok(l) = v.cast::<PyList>() {
+        for (i, x) in l.iter().enumerate() {
+            l.set_item(i, records(x)?)?;
+        }
+    }
+    Ok(v)
 }
 
 /// `v` as plain Python objects: the core's JSON form (`--output json`).
 pub fn to_plain<'py, T: Serialize + ?Sized>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, PyAny>> {
-    Ok(v.serialize(Ser { py, records: false })?)
-}
-
-/// A serializer into Python objects. With `records`, a struct that has a
-/// data class becomes one, with the fields serde skips as `None`, so that
-/// every field of the core type is an attribute.
-#[derive(Clone, Copy)]
-struct Ser<'py> {
-    py: Python<'py>,
-    records: bool,
-}
-
-type R<'py> = Result<Bound<'py, PyAny>, SerError>;
-
-/// An error while converting into Python (a Python error, or serde's).
-#[derive(Debug)]
-pub struct SerError(PyErr);
-
-impl std::fmt::Display for SerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-impl std::error::Error for SerError {}
-impl ser::Error for SerError {
-    fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        SerError(PyTypeError::new_err(msg.to_string()))
-    }
-}
-impl From<PyErr> for SerError {
-    fn from(e: PyErr) -> Self {
-        SerError(e)
-    }
-}
-impl From<SerError> for PyErr {
-    fn from(e: SerError) -> Self {
-        e.0
-    }
-}
-
-macro_rules! scalars {
-    ($($f:ident: $t:ty),*) => {$(
-        fn $f(self, v: $t) -> R<'py> {
-            Ok(v.into_bound_py_any(self.py)?)
-        }
-    )*};
-}
-
-impl<'py> Ser<'py> {
-    fn compound(self, kind: Kind, variant: Option<&'static str>) -> Compound<'py> {
-        Compound { ser: self, kind, variant, items: Vec::new(), dict: PyDict::new(self.py), key: None }
-    }
-}
-
-impl<'py> ser::Serializer for Ser<'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = SerError;
-    type SerializeSeq = Compound<'py>;
-    type SerializeTuple = Compound<'py>;
-    type SerializeTupleStruct = Compound<'py>;
-    type SerializeTupleVariant = Compound<'py>;
-    type SerializeMap = Compound<'py>;
-    type SerializeStruct = Compound<'py>;
-    type SerializeStructVariant = Compound<'py>;
-
-    scalars!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
-        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_f32: f32,
-        serialize_f64: f64, serialize_str: &str);
-    fn serialize_char(self, v: char) -> R<'py> {
-        self.serialize_str(&v.to_string())
-    }
-    fn serialize_bytes(self, v: &[u8]) -> R<'py> {
-        Ok(PyBytes::new(self.py, v).into_any())
-    }
-    fn serialize_none(self) -> R<'py> {
-        Ok(self.py.None().into_bound(self.py))
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> R<'py> {
-        v.serialize(self)
-    }
-    fn serialize_unit(self) -> R<'py> {
-        self.serialize_none()
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> R<'py> {
-        self.serialize_none()
-    }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> R<'py> {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> R<'py> {
-        v.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _: &'static str, _: u32, variant: &'static str, v: &T) -> R<'py> {
-        let d = PyDict::new(self.py);
-        d.set_item(variant, v.serialize(self)?)?;
-        Ok(d.into_any())
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'py>, SerError> {
-        Ok(self.compound(Kind::List, None))
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Compound<'py>, SerError> {
-        Ok(self.compound(if self.records { Kind::Tuple } else { Kind::List }, None))
-    }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'py>, SerError> {
-        Ok(self.compound(Kind::List, None))
-    }
-    fn serialize_tuple_variant(self, _: &'static str, _: u32, variant: &'static str, _: usize) -> Result<Compound<'py>, SerError> {
-        Ok(self.compound(Kind::List, Some(variant)))
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Compound<'py>, SerError> {
-        Ok(self.compound(Kind::Dict(None), None))
-    }
-    fn serialize_struct(self, name: &'static str, _: usize) -> Result<Compound<'py>, SerError> {
-        let record = (self.records && crate::records::is_record(name)).then_some(name);
-        Ok(self.compound(Kind::Dict(record), None))
-    }
-    fn serialize_struct_variant(self, _: &'static str, _: u32, variant: &'static str, _: usize) -> Result<Compound<'py>, SerError> {
-        Ok(self.compound(Kind::Dict(None), Some(variant)))
-    }
-}
-
-/// What a compound value becomes: a list, a tuple, or a dict (the data
-/// class of the core struct named, if any).
-enum Kind {
-    List,
-    Tuple,
-    Dict(Option<&'static str>),
-}
-
-/// A sequence, map or struct being serialized (of an enum variant: then
-/// wrapped in `{variant: value}`, serde's externally tagged form).
-pub struct Compound<'py> {
-    ser: Ser<'py>,
-    kind: Kind,
-    variant: Option<&'static str>,
-    items: Vec<Bound<'py, PyAny>>,
-    dict: Bound<'py, PyDict>,
-    key: Option<Bound<'py, PyAny>>,
-}
-
-impl<'py> Compound<'py> {
-    fn push<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), SerError> {
-        self.items.push(v.serialize(self.ser)?);
-        Ok(())
-    }
-    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), SerError> {
-        Ok(self.dict.set_item(key, v.serialize(self.ser)?)?)
-    }
-    fn finish(self) -> R<'py> {
-        let py = self.ser.py;
-        let value = match self.kind {
-            Kind::List => PyList::new(py, self.items)?.into_any(),
-            Kind::Tuple => PyTuple::new(py, self.items)?.into_any(),
-            Kind::Dict(Some(name)) => crate::records::make(py, name, self.dict)?,
-            Kind::Dict(None) => self.dict.into_any(),
-        };
-        let Some(variant) = self.variant else { return Ok(value) };
-        let d = PyDict::new(py);
-        d.set_item(variant, value)?;
-        Ok(d.into_any())
-    }
-}
-
-macro_rules! compound {
-    ($($tr:ident { $($body:tt)* })*) => {$(
-        impl<'py> ser::$tr for Compound<'py> {
-            type Ok = Bound<'py, PyAny>;
-            type Error = SerError;
-            $($body)*
-            fn end(self) -> R<'py> {
-                self.finish()
-            }
-        }
-    )*};
-}
-
-compound! {
-    SerializeSeq {
-        fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), SerError> { self.push(v) }
-    }
-    SerializeTuple {
-        fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), SerError> { self.push(v) }
-    }
-    SerializeTupleStruct {
-        fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), SerError> { self.push(v) }
-    }
-    SerializeTupleVariant {
-        fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), SerError> { self.push(v) }
-    }
-    SerializeMap {
-        fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), SerError> {
-            self.key = Some(k.serialize(Ser { records: false, ..self.ser })?);
-            Ok(())
-        }
-        fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), SerError> {
-            let key = self.key.take().ok_or_else(|| <SerError as ser::Error>::custom("a map value without its key"))?;
-            Ok(self.dict.set_item(key, v.serialize(self.ser)?)?)
-        }
-    }
-    SerializeStruct {
-        fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), SerError> { self.field(key, v) }
-        /// A field serde leaves out (`skip_serializing_if`): `None` on a data class.
-        fn skip_field(&mut self, key: &'static str) -> Result<(), SerError> {
-            if matches!(self.kind, Kind::Dict(Some(_))) {
-                self.dict.set_item(key, self.ser.py.None())?;
-            }
-            Ok(())
-        }
-    }
-    SerializeStructVariant {
-        fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), SerError> { self.field(key, v) }
-    }
-}
-
-fn type_error(path: &str, obj: &Bound<'_, PyAny>) -> PyErr {
-    let ty = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
-    let at = if path.is_empty() { String::new() } else { format!(" at {path}") };
-    PyTypeError::new_err(format!("unsupported type {ty}{at}: expected dict, list, tuple, str, int, float, bool or None"))
+    let json = serde_json::to_value(v).map_err(|e| PyTypeError::new_err(e.to_string()))?;
+    Ok(pythonize::pythonize(py, &json)?)
 }
 
 /// A Python object made of dicts (str keys), lists, tuples, str, int,
-/// float, bool and None as a JSON value; `path` names it in errors.
-pub fn from_py(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
-    if obj.is_none() {
-        return Ok(Value::Null);
+/// float, bool and None as a JSON value; `prefix` names it in errors (a
+/// `TypeError` naming the field path of anything else).
+pub fn from_py(obj: &Bound<'_, PyAny>, prefix: &str) -> PyResult<Value> {
+    serde_path_to_error::deserialize(&mut pythonize::Depythonizer::from_object(obj)).map_err(|e| {
+        let at = join(prefix, e.path());
+        PyTypeError::new_err(format!("{} at {at}: expected dict, list, tuple, str, int, float, bool or None", e.into_inner()))
+    })
+}
+
+/// `prefix` and a path below it, as one field path.
+fn join(prefix: &str, path: &serde_path_to_error::Path) -> String {
+    match (prefix, path.to_string().as_str()) {
+        ("", p) => p.to_string(),
+        (pre, ".") => pre.to_string(),
+        (pre, p) if p.starts_with('[') => format!("{pre}{p}"),
+        (pre, p) => format!("{pre}.{p}"),
     }
-    if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
-    }
-    if obj.cast::<PyInt>().is_ok() {
-        return Ok(match obj.extract::<i64>() {
-            Ok(i) => Value::Number(i.into()),
-            Err(_) => Value::Number(obj.extract::<u64>()?.into()),
-        });
-    }
-    if let Ok(f) = obj.cast::<PyFloat>() {
-        return Ok(Number::from_f64(f.value()).map(Value::Number).unwrap_or(Value::Null));
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.to_cow()?.into_owned()));
-    }
-    if let Ok(m) = obj.cast::<PyMapping>() {
-        let mut out = Map::new();
-        for item in m.items()?.try_iter()? {
-            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
-            let key: String = k.extract().map_err(|_| type_error(path, &k))?;
-            let sub = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-            out.insert(key, from_py(&v, &sub)?);
-        }
-        return Ok(Value::Object(out));
-    }
-    if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
-        let items = obj.try_iter()?.enumerate().map(|(i, v)| from_py(&v?, &format!("{path}[{i}]")));
-        return Ok(Value::Array(items.collect::<PyResult<_>>()?));
-    }
-    Err(type_error(path, obj))
 }
 
 /// A JSON value as a core type; errors name the field path under `prefix`
@@ -286,12 +102,7 @@ pub fn from_py(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
 pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, Error> {
     let shown = value.clone();
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = match (prefix, e.path().to_string().as_str()) {
-            ("", p) => p.to_string(),
-            (pre, ".") => pre.to_string(),
-            (pre, p) if p.starts_with('[') => format!("{pre}{p}"),
-            (pre, p) => format!("{pre}.{p}"),
-        };
+        let path = join(prefix, e.path());
         let value = lookup(&shown, e.path()).map(|v| v.to_string()).unwrap_or_default();
         invalid(path, value, e.into_inner().to_string())
     })

@@ -4,12 +4,12 @@
 //! (`k8s_bootstrap_core::error::describe`); this file only picks the class
 //! of a kind and sets the details as attributes.
 //!
-//! The classes are made with `type(name, bases, namespace)` at import time,
-//! because `ValidationError` derives from both `K8sBootstrapError` and
-//! `ValueError`, and `ConnectionError` from both `TransportError` and the
-//! builtin `ConnectionError`, which `create_exception!` cannot express.
-//! Their attributes exist on the class (as `None`) and are set on each
-//! instance, so stubtest and `getattr` both see them.
+//! The classes are Python source run at import time, because
+//! `ValidationError` derives from both `K8sBootstrapError` and `ValueError`,
+//! and `ConnectionError` from both `TransportError` and the builtin
+//! `ConnectionError`, which `create_exception!` cannot express. Their
+//! attributes exist on the class (as `None`) and are set on each instance,
+//! so stubtest and `getattr` both see them.
 
 use std::error::Error as StdError;
 
@@ -19,7 +19,7 @@ use k8s_bootstrap_core::spec::Problem;
 use k8s_bootstrap_core::transport::TransportError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::PyDict;
 
 use crate::convert::{to_plain, to_py};
 
@@ -39,98 +39,69 @@ pub fn invalid(path: impl Into<String>, value: impl std::fmt::Display, rule: imp
     Problem::new(path, value, rule).into()
 }
 
-/// name, bases (ours or builtins), docstring, attributes (None on the class).
-type ClassDef = (&'static str, &'static [&'static str], &'static str, &'static [&'static str]);
+const CLASSES: &std::ffi::CStr = cr#"
+import builtins
 
-const CLASSES: &[ClassDef] = &[
-    ("K8sBootstrapError", &["Exception"], "Base class of every error raised by k8s_bootstrap.", &[]),
-    (
-        "ValidationError",
-        &["K8sBootstrapError", "ValueError"],
-        "A value breaks a rule of the core (a spec field, a builder setting, a PKI input, an argument).\n\n\
-         Attributes: ``path`` (field path such as ``hosts[1].address``), ``value`` (the\n\
-         offending value as text; for a YAML parse error, the YAML line), ``rule``, ``fix``\n\
-         (suggested fix or None), ``line``/``column`` (1-based position in the YAML, or None)\n\
-         and ``problems`` (every Problem found; the attributes above describe the first one).",
-        &["path", "value", "rule", "fix", "line", "column", "problems"],
-    ),
-    (
-        "PkiError",
-        &["K8sBootstrapError"],
-        "The PKI cannot do what was asked with the existing files: an expiring CA (never replaced\n\
-         silently), a leaf to issue without the CA key, a PKI folder open to others, or a crypto failure.",
-        &[],
-    ),
-    ("RenderError", &["K8sBootstrapError"], "A template of the core failed to render. Attribute ``host``: the host, or None.", &["host"]),
-    (
-        "TransportError",
-        &["K8sBootstrapError"],
-        "Acting on a host failed. Attribute ``host``: the host (None for invalid transport input).",
-        &["host"],
-    ),
-    (
-        "HostKeyError",
-        &["TransportError"],
-        "The host key is unknown, differs from the recorded or pinned one, or is refused; never retried.\n\n\
-         Attributes: ``fingerprint`` (offered key, ``SHA256:...``), ``expected`` (the known_hosts\n\
-         line or pinned fingerprint, None when the key is unknown), ``known_hosts`` (path or None).",
-        &["fingerprint", "expected", "known_hosts"],
-    ),
-    (
-        "AuthenticationError",
-        &["TransportError"],
-        "No offered key was accepted. Attributes: ``user``, ``tried`` (what was tried, never secrets).",
-        &["user", "tried"],
-    ),
-    (
-        "ConnectionError",
-        &["TransportError", "ConnectionError"],
-        "The connection could not be made, timed out, or broke. Also a builtin ConnectionError.\n\n\
-         Attributes: ``reason``, ``timeout`` (seconds, for a connect timeout, else None).",
-        &["reason", "timeout"],
-    ),
-    (
-        "CommandError",
-        &["TransportError"],
-        "A command on a host failed or timed out.\n\n\
-         Attributes: ``command``, ``exit_code`` (None when killed by a signal or timed out),\n\
-         ``stderr`` (its last lines), ``timeout`` (seconds, when it timed out, else None).",
-        &["command", "exit_code", "stderr", "timeout"],
-    ),
-];
+class K8sBootstrapError(Exception):
+    """Base class of every error raised by k8s_bootstrap."""
 
-static MADE: PyOnceLock<Vec<(&'static str, Py<PyType>)>> = PyOnceLock::new();
+class ValidationError(K8sBootstrapError, ValueError):
+    """A value breaks a rule of the core (a spec field, a builder setting, a PKI input, an argument).
 
-/// The exception classes, made once per interpreter, by name.
-pub fn classes(py: Python<'_>) -> PyResult<&Vec<(&'static str, Py<PyType>)>> {
-    MADE.get_or_try_init(py, || {
-        let builtins = py.import("builtins")?;
-        let mut made: Vec<(&'static str, Py<PyType>)> = Vec::new();
-        for (name, bases, doc, attrs) in CLASSES {
-            let mut b = Vec::new();
-            for base in *bases {
-                // Ours first: `ConnectionError` as a base of ours is the builtin.
-                match made.iter().find(|(n, _)| n == base && base != name) {
-                    Some((_, t)) => b.push(t.bind(py).clone().into_any()),
-                    None => b.push(builtins.getattr(*base)?),
-                }
-            }
-            let ns = PyDict::new(py);
-            ns.set_item("__module__", "k8s_bootstrap")?;
-            ns.set_item("__doc__", doc)?;
-            for a in *attrs {
-                ns.set_item(*a, py.None())?;
-            }
-            let ty = builtins.getattr("type")?.call1((name, PyTuple::new(py, b)?, ns))?;
-            made.push((name, ty.cast_into::<PyType>()?.unbind()));
-        }
-        Ok::<_, PyErr>(made)
-    })
-}
+    Attributes: ``path`` (field path such as ``hosts[1].address``), ``value`` (the
+    offending value as text; for a YAML parse error, the YAML line), ``rule``, ``fix``
+    (suggested fix or None), ``line``/``column`` (1-based position in the YAML, or None)
+    and ``problems`` (every Problem found; the attributes above describe the first one)."""
+    path = value = rule = fix = line = column = problems = None
 
-fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
-    let (_, t) = classes(py)?.iter().find(|(n, _)| *n == name).expect("every class name used is in CLASSES");
-    Ok(t.bind(py).clone())
+class PkiError(K8sBootstrapError):
+    """The PKI cannot do what was asked with the existing files: an expiring CA (never replaced
+    silently), a leaf to issue without the CA key, a PKI folder open to others, or a crypto failure."""
+
+class RenderError(K8sBootstrapError):
+    """A template of the core failed to render. Attribute ``host``: the host, or None."""
+    host = None
+
+class TransportError(K8sBootstrapError):
+    """Acting on a host failed. Attribute ``host``: the host (None for invalid transport input)."""
+    host = None
+
+class HostKeyError(TransportError):
+    """The host key is unknown, differs from the recorded or pinned one, or is refused; never retried.
+
+    Attributes: ``fingerprint`` (offered key, ``SHA256:...``), ``expected`` (the known_hosts
+    line or pinned fingerprint, None when the key is unknown), ``known_hosts`` (path or None)."""
+    fingerprint = expected = known_hosts = None
+
+class AuthenticationError(TransportError):
+    """No offered key was accepted. Attributes: ``user``, ``tried`` (what was tried, never secrets)."""
+    user = tried = None
+
+class ConnectionError(TransportError, builtins.ConnectionError):
+    """The connection could not be made, timed out, or broke. Also a builtin ConnectionError.
+
+    Attributes: ``reason``, ``timeout`` (seconds, for a connect timeout, else None)."""
+    reason = timeout = None
+
+class CommandError(TransportError):
+    """A command on a host failed or timed out.
+
+    Attributes: ``command``, ``exit_code`` (None when killed by a signal or timed out),
+    ``stderr`` (its last lines), ``timeout`` (seconds, when it timed out, else None)."""
+    command = exit_code = stderr = timeout = None
+"#;
+
+static MADE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
+/// The namespace of the exception classes, made once per interpreter.
+pub fn classes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let ns = MADE.get_or_try_init(py, || {
+        let ns = PyDict::new(py);
+        ns.set_item("__name__", "k8s_bootstrap")?;
+        py.run(CLASSES, Some(&ns), None)?;
+        Ok::<_, PyErr>(ns.unbind())
+    })?;
+    Ok(ns.bind(py).clone())
 }
 
 /// The class of a host failure's kind.
@@ -157,7 +128,7 @@ fn class_of(kind: ErrorKind) -> &'static str {
 
 /// An exception of class `name` with message `msg` and these attributes.
 fn raise(py: Python<'_>, name: &str, msg: String, attrs: &Bound<'_, PyDict>) -> PyResult<PyErr> {
-    let inst = class(py, name)?.call1((msg,))?;
+    let inst = classes(py)?.as_any().get_item(name)?.call1((msg,))?;
     for (k, v) in attrs.iter() {
         inst.setattr(k.extract::<String>()?, v)?;
     }

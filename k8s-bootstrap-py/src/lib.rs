@@ -52,8 +52,8 @@ fn k8s_bootstrap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<builders::HostPrep>()?;
     m.add_class::<cluster::Cluster>()?;
     records::add_classes(m)?;
-    for (name, cls) in error::classes(py)? {
-        m.add(*name, cls.clone_ref(py))?;
+    for (name, cls) in error::classes(py)?.iter().filter(|(_, c)| c.is_instance_of::<pyo3::types::PyType>()) {
+        m.add(name.cast_into::<pyo3::types::PyString>()?, cls)?;
     }
     m.add_function(wrap_pyfunction!(_transport_error_sample, m)?)?;
     // The renders behave as read-only mappings: make isinstance agree.

@@ -82,9 +82,12 @@ pub fn new<'py, T: PyClass<BaseType = Record>>(py: Python<'py>, value: T, fields
 }
 
 /// Declares the data classes: `Name` (made by [`new`]) or `Name = "Core"`
-/// (also made for every value of the core struct `Core` by `to_py`).
+/// (also made for every value of the core struct `Core` by `to_py`), with
+/// the fields serde skips when None (`skip_serializing_if`), which
+/// pythonize leaves out: they are `None` here, so that every field of the
+/// core type is an attribute.
 macro_rules! records {
-    ($($(#[$doc:meta])* $name:ident $(= $core:literal)?;)*) => {
+    ($($(#[$doc:meta])* $name:ident $(= $core:literal [$($skipped:ident),*])?;)*) => {
         $(
             $(#[$doc])*
             #[pyclass(module = "k8s_bootstrap", extends = Record, frozen)]
@@ -96,7 +99,10 @@ macro_rules! records {
         }
         /// The data class of core struct `name` with these fields.
         pub fn make<'py>(py: Python<'py>, name: &str, fields: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
-            $($(if name == $core { return new(py, $name, fields); })?)*
+            $($(if name == $core {
+                $(if !fields.contains(stringify!($skipped))? { fields.set_item(stringify!($skipped), py.None())?; })*
+                return new(py, $name, fields);
+            })?)*
             Ok(fields.into_any())
         }
         /// Adds every data class to the module.
@@ -110,28 +116,28 @@ macro_rules! records {
 records! {
     /// One rule a value breaks (or a risky setting, for a warning): ``path``,
     /// ``value``, ``rule``, ``fix`` and ``location`` (line, column) in the YAML.
-    Problem = "Problem";
+    Problem = "Problem" [];
     /// One change a host made (apply, reset) or would make (plan, with a ``diff``).
-    Change = "ChangeRecord";
+    Change = "ChangeRecord" [diff];
     /// Why a host failed: ``host``, ``stage``, ``step``, ``kind`` (``host-key``,
     /// ``auth``, ``connect``, ``command``, ``transfer``, ``other``), ``error``, ``log``.
-    Failure = "Failure";
+    Failure = "Failure" [log];
     /// The report of one host: ``changes``, ``unchanged``, ``notes``, ``failed``, ``ok``, ``stage_ms``.
-    HostReport = "HostReport";
+    HostReport = "HostReport" [failed];
     /// The report of ``plan``, ``apply`` or ``reset``: per host (``hosts``), ``ok``,
     /// ``change_count``, ``failures``, ``aborted``, ``warnings``, ...
-    Report = "Report";
+    Report = "Report" [aborted];
     /// The state of a cluster, as ``status()`` reads it: per host (``hosts``), etcd's
     /// endpoints and members, ``etcd_healthy``, flannel's config read back, ``problems``.
-    ClusterStatus = "ClusterStatus";
+    ClusterStatus = "ClusterStatus" [flannel_config];
     /// The state of one host: ``reachable`` (or the ``error``), ``units``, ``docker_bridge``.
-    HostStatus = "HostStatus";
+    HostStatus = "HostStatus" [error, docker_bridge];
     /// One etcd endpoint's health.
-    EtcdMemberStatus = "EtcdMemberStatus";
+    EtcdMemberStatus = "EtcdMemberStatus" [];
     /// docker0 against flannel's subnet file on a host (``matches``).
-    DockerBridge = "DockerBridge";
+    DockerBridge = "DockerBridge" [];
     /// What a certificate says about itself (like ``kubeadm certs check-expiration``).
-    CertInfo = "CertInfo";
+    CertInfo = "CertInfo" [];
     /// What happened to one certificate: ``change`` ``kept``, ``issued`` (with a ``reason``) or ``imported``.
     CertAction;
     /// A certificate a host needs (``id``: its file stem) and where it goes; the CA's key stays home.

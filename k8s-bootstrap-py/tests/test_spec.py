@@ -109,6 +109,13 @@ def test_from_dict_errors_have_paths(minimal_yaml: str) -> None:
         kb.ClusterSpec.from_dict({"hosts": [object()]})
 
 
+def test_unsupported_python_values_are_type_errors_naming_the_field() -> None:
+    with pytest.raises(TypeError, match=r"object at hosts\[0\]: expected dict"):
+        kb.ClusterSpec.from_dict({"hosts": [object()]})
+    with pytest.raises(TypeError, match=r"at members\[0\]\.name: expected dict"):
+        kb.EtcdCluster(members=[{"name": b"etcd01", "address": "192.168.1.30"}])
+
+
 def test_validate_lists_every_problem(minimal_yaml: str) -> None:
     y = (
         minimal_yaml.replace("name: etcd02", "name: Etcd_02")
