@@ -30,7 +30,7 @@ __all__ = [
     "HostPrep", "Cluster", "Report", "HostReport", "Change", "Failure", "ClusterStatus",
     "HostStatus", "EtcdMemberStatus", "DockerBridge", "MemberChange", "K8sBootstrapError",
     "ValidationError", "PkiError", "RenderError", "TransportError", "HostKeyError",
-    "AuthenticationError", "ConnectionError", "CommandError",
+    "AuthenticationError", "ConnectionError", "CommandError", "LockedError",
 ]
 
 _T = TypeVar("_T")
@@ -57,6 +57,12 @@ class ValidationError(K8sBootstrapError, ValueError):
 
 class PkiError(K8sBootstrapError):
     """The PKI cannot do what was asked with the existing files."""
+
+class LockedError(K8sBootstrapError):
+    """Another run holds the cluster's lock (its PKI folder's, or a host's): nothing was done.
+    The message names that run (user@host, since, pid, command). Attribute ``host``: the host, or None."""
+
+    host: Optional[str]
 
 class RenderError(K8sBootstrapError):
     """A template of the core failed to render."""
@@ -518,19 +524,40 @@ class Cluster:
     def plan(self, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None) -> Report:
         """What would change, with diffs; changes nothing."""
     def apply(
-        self, *, dry_run: bool = False, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self,
+        *,
+        dry_run: bool = False,
+        concurrency: int = ...,
+        only: Optional[Sequence[str]] = None,
+        phase: Optional[str] = None,
+        break_lock: bool = False,
     ) -> Report:
-        """Brings the cluster to the spec; failed hosts are in the report."""
+        """Brings the cluster to the spec; failed hosts are in the report.
+
+        Holds the cluster lock: another run holding it raises ``LockedError`` (the PKI folder)
+        or fails the hosts with kind ``locked``; ``break_lock`` breaks a stale host lock."""
     def status(self) -> ClusterStatus:
         """The cluster's state; changes nothing."""
-    def reset(self, *, purge: bool = False, only: Optional[Sequence[str]] = None) -> Report:
+    def reset(self, *, purge: bool = False, only: Optional[Sequence[str]] = None, break_lock: bool = False) -> Report:
         """Stops and removes what apply installed (etcd's data only with ``purge``)."""
     def add_member(
-        self, member: str, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self,
+        member: str,
+        *,
+        concurrency: int = ...,
+        only: Optional[Sequence[str]] = None,
+        phase: Optional[str] = None,
+        break_lock: bool = False,
     ) -> MemberChange:
         """Makes ``NAME=ADDR[:ROLES]`` an etcd member: the spec (and ``spec_path``) gains it, then apply."""
     def remove_member(
-        self, name: str, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self,
+        name: str,
+        *,
+        concurrency: int = ...,
+        only: Optional[Sequence[str]] = None,
+        phase: Optional[str] = None,
+        break_lock: bool = False,
     ) -> MemberChange:
         """Makes host ``name`` leave etcd: the spec (and ``spec_path``) drops it, apply, then clean it up."""
     def plan_async(
@@ -538,19 +565,39 @@ class Cluster:
     ) -> Coroutine[Any, Any, Report]:
         """``plan`` for asyncio."""
     def apply_async(
-        self, *, dry_run: bool = False, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self,
+        *,
+        dry_run: bool = False,
+        concurrency: int = ...,
+        only: Optional[Sequence[str]] = None,
+        phase: Optional[str] = None,
+        break_lock: bool = False,
     ) -> Coroutine[Any, Any, Report]:
         """``apply`` for asyncio."""
     def status_async(self) -> Coroutine[Any, Any, ClusterStatus]:
         """``status`` for asyncio."""
-    def reset_async(self, *, purge: bool = False, only: Optional[Sequence[str]] = None) -> Coroutine[Any, Any, Report]:
+    def reset_async(
+        self, *, purge: bool = False, only: Optional[Sequence[str]] = None, break_lock: bool = False
+    ) -> Coroutine[Any, Any, Report]:
         """``reset`` for asyncio."""
     def add_member_async(
-        self, member: str, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self,
+        member: str,
+        *,
+        concurrency: int = ...,
+        only: Optional[Sequence[str]] = None,
+        phase: Optional[str] = None,
+        break_lock: bool = False,
     ) -> Coroutine[Any, Any, MemberChange]:
         """``add_member`` for asyncio."""
     def remove_member_async(
-        self, name: str, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self,
+        name: str,
+        *,
+        concurrency: int = ...,
+        only: Optional[Sequence[str]] = None,
+        phase: Optional[str] = None,
+        break_lock: bool = False,
     ) -> Coroutine[Any, Any, MemberChange]:
         """``remove_member`` for asyncio."""
 

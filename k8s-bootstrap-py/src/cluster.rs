@@ -191,8 +191,8 @@ fn block_on<T: Send>(py: Python<'_>, fut: impl Future<Output = Result<T, Error>>
 }
 
 /// Apply options from the keywords, checked by the core against `spec`.
-fn options(spec: &core_spec::ClusterSpec, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<ApplyOptions> {
-    let o = ApplyOptions::default().with_concurrency(concurrency).and_then(|o| o.limit(spec, only.as_deref(), phase));
+fn options(spec: &core_spec::ClusterSpec, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool) -> PyResult<ApplyOptions> {
+    let o = ApplyOptions { break_lock, ..ApplyOptions::default() }.with_concurrency(concurrency).and_then(|o| o.limit(spec, only.as_deref(), phase));
     Ok(o.map_err(Error::from)?)
 }
 
@@ -226,11 +226,11 @@ impl Cluster {
     /// A membership change of the spec: from the spec file's text when it
     /// holds this spec (its comments kept), else from the spec as YAML;
     /// written back to ``spec_path``, if any, before the hosts are touched.
-    fn member(&self, change: impl FnOnce(&str) -> Result<MemberChange, Error>, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>) -> PyResult<Op> {
+    fn member(&self, change: impl FnOnce(&str) -> Result<MemberChange, Error>, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool) -> PyResult<Op> {
         let text = self.spec_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
         let yaml = text.filter(|t| core_spec::ClusterSpec::from_yaml_str(t).is_ok_and(|s| s == self.spec)).unwrap_or_else(|| self.spec.to_yaml_string());
         let change = change(&yaml)?;
-        let opts = options(&change.after, concurrency, only, phase)?;
+        let opts = options(&change.after, concurrency, only, phase, break_lock)?;
         if let Some(p) = &self.spec_path {
             let tmp = p.with_extension("yaml.k8s-bootstrap-tmp");
             std::fs::write(&tmp, &change.yaml).and_then(|()| std::fs::rename(&tmp, p)).map_err(Error::from)?;
@@ -347,7 +347,7 @@ runs!(Cluster {
     /// redacted); changes nothing, not even the PKI folder. Options as for
     /// ``apply``. Returns a ``Report`` with ``dry_run`` true.
     plan, plan_async (*, concurrency = CONCURRENCY, only = None, phase = None)
-        |c, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>| Op::Plan(options(&c.spec, concurrency, only, phase)?);
+        |c, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>| Op::Plan(options(&c.spec, concurrency, only, phase, false)?);
 
     /// Brings the cluster to the spec, stage by stage (host-prep, files,
     /// install, etcd, flannel-config, flanneld, docker), hosts in parallel
@@ -356,10 +356,14 @@ runs!(Cluster {
     /// still checks the whole cluster). ``phase``: stop after this stage.
     /// Writes missing certificates into ``pki_dir`` first. A second apply of
     /// the same spec changes nothing. Returns a ``Report``; failed hosts are
-    /// in it (see ``Report.raise_for_failure``).
-    apply, apply_async (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None)
-        |c, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>| {
-            let o = options(&c.spec, concurrency, only, phase)?;
+    /// in it (see ``Report.raise_for_failure``). The run holds the cluster
+    /// lock (the PKI folder's, then each host's): another run holding it
+    /// raises ``LockedError`` (the folder's) or fails the hosts with kind
+    /// ``locked``, naming it; ``break_lock``: break a stale host lock (one
+    /// not refreshed for 60 s, left by a run that is gone).
+    apply, apply_async (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None, break_lock = false)
+        |c, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool| {
+            let o = options(&c.spec, concurrency, only, phase, break_lock)?;
             if dry_run { Op::Plan(o) } else { Op::Apply(o) }
         };
 
@@ -370,9 +374,10 @@ runs!(Cluster {
 
     /// Stops and removes what apply installed (units, files, certificates
     /// on the hosts); etcd's data and flannel's runtime files only with
-    /// ``purge``. ``only``: these host names only. Returns a ``Report``.
-    reset, reset_async (*, purge = false, only = None)
-        |c, purge: bool, only: Option<Vec<String>>| Op::Reset(options(&c.spec, CONCURRENCY, only, None)?, purge);
+    /// ``purge``. ``only``: these host names only. Holds the cluster lock
+    /// as ``apply`` does (``break_lock`` likewise). Returns a ``Report``.
+    reset, reset_async (*, purge = false, only = None, break_lock = false)
+        |c, purge: bool, only: Option<Vec<String>>, break_lock: bool| Op::Reset(options(&c.spec, CONCURRENCY, only, None, break_lock)?, purge);
 
     /// Makes ``member`` (``NAME=ADDR``, or ``NAME=ADDR:etcd+node`` to make
     /// it a node too; default: etcd only) an etcd member, like ``k8s-bootstrap
@@ -381,9 +386,9 @@ runs!(Cluster {
     /// hosts are brought to it (the member joins the running cluster). Options
     /// as for ``apply``. Returns a ``MemberChange`` (its ``spec`` is the new
     /// spec: make a new ``Cluster`` of it for later calls).
-    add_member, add_member_async (member, *, concurrency = CONCURRENCY, only = None, phase = None)
-        |c, member: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>|
-        c.member(|y| Ok(MemberChange::add(y, &host_arg(member)?)?), concurrency, only, phase)?;
+    add_member, add_member_async (member, *, concurrency = CONCURRENCY, only = None, phase = None, break_lock = false)
+        |c, member: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool|
+        c.member(|y| Ok(MemberChange::add(y, &host_arg(member)?)?), concurrency, only, phase, break_lock)?;
 
     /// Makes host ``name`` leave etcd, like ``k8s-bootstrap etcd
     /// remove-member``: the spec drops its etcd role (or the host, when etcd
@@ -391,9 +396,9 @@ runs!(Cluster {
     /// the hosts are brought to it (member remove, its data wiped) and a host
     /// that left the spec is then reset with ``purge``. Options as for
     /// ``apply``. Returns a ``MemberChange``.
-    remove_member, remove_member_async (name, *, concurrency = CONCURRENCY, only = None, phase = None)
-        |c, name: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>|
-        c.member(|y| Ok(MemberChange::remove(y, name)?), concurrency, only, phase)?;
+    remove_member, remove_member_async (name, *, concurrency = CONCURRENCY, only = None, phase = None, break_lock = false)
+        |c, name: &str, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool|
+        c.member(|y| Ok(MemberChange::remove(y, name)?), concurrency, only, phase, break_lock)?;
 );
 
 /// The core's host argument, its problems naming the keyword `member`.

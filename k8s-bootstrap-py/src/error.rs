@@ -58,6 +58,11 @@ class PkiError(K8sBootstrapError):
     """The PKI cannot do what was asked with the existing files: an expiring CA (never replaced
     silently), a leaf to issue without the CA key, a PKI folder open to others, or a crypto failure."""
 
+class LockedError(K8sBootstrapError):
+    """Another run holds the cluster's lock (its PKI folder's, or a host's): nothing was done.
+    The message names that run (user@host, since, pid, command). Attribute ``host``: the host, or None."""
+    host = None
+
 class RenderError(K8sBootstrapError):
     """A template of the core failed to render. Attribute ``host``: the host, or None."""
     host = None
@@ -111,6 +116,7 @@ fn host_class(kind: FailureKind) -> &'static str {
         FailureKind::Auth => "AuthenticationError",
         FailureKind::Connect => "ConnectionError",
         FailureKind::Command => "CommandError",
+        FailureKind::Locked => "LockedError",
         _ => "TransportError",
     }
 }
@@ -121,6 +127,7 @@ fn class_of(kind: ErrorKind) -> &'static str {
         ErrorKind::Invalid => "ValidationError",
         ErrorKind::Pki => "PkiError",
         ErrorKind::Render => "RenderError",
+        ErrorKind::Locked => "LockedError",
         ErrorKind::Host(k) => host_class(k),
         _ => "K8sBootstrapError",
     }
@@ -180,7 +187,7 @@ pub fn failure_err(py: Python<'_>, failure: &Bound<'_, PyAny>, others: usize) ->
         msg.push_str(&format!("\n(and {others} more failed host{})", if others == 1 { "" } else { "s" }));
     }
     let kind: String = get("kind")?.extract()?;
-    let kinds = [FailureKind::HostKey, FailureKind::Auth, FailureKind::Connect, FailureKind::Command];
+    let kinds = [FailureKind::HostKey, FailureKind::Auth, FailureKind::Connect, FailureKind::Command, FailureKind::Locked];
     let name = kinds.into_iter().find(|k| k.as_str() == kind).map_or("TransportError", host_class);
     let attrs = PyDict::new(py);
     attrs.set_item("host", host)?;

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -232,3 +233,31 @@ def test_membership_changes_check_first_and_write_the_spec_file(tmp_path: Path) 
     gone = asyncio.run(kb.Cluster(m.spec, spec_path=spec_file, connect_timeout=3).remove_member_async("etcd02"))
     assert (gone.action, gone.spec.host_names, gone.cleanup) == ("host-removed", ["etcd01"], None)  # no cleanup: the apply failed
     assert spec_file.read_text() == before
+
+
+def test_a_pki_folder_locked_by_another_run_refuses_apply_and_names_it(tmp_path: Path) -> None:
+    # Another process (another operator's run) holds the PKI folder's lock,
+    # as the core writes it: flock on pki/.lock, its holder's line inside.
+    pki = tmp_path / "pki"
+    pki.mkdir(mode=0o700)
+    holder = ('{"user":"ops","host":"ctl2","pid":4242,"since":"2026-12-04T12:01:03Z",'
+              '"command":"k8s-bootstrap apply","id":"feedfacefeedfacefeedface"}')
+    code = ("import fcntl, sys, time\n"
+            "f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+            "f.write(sys.argv[2] + '\\n'); f.flush(); print('held', flush=True); time.sleep(60)\n")
+    other = subprocess.Popen([sys.executable, "-c", code, str(pki / ".lock"), holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        c = kb.Cluster(refused_spec(), pki_dir=pki, connect_timeout=3)
+        for call in (lambda: c.apply(), lambda: asyncio.run(c.apply_async(break_lock=True))):
+            with pytest.raises(kb.LockedError) as e:
+                call()
+            assert "is locked by another run: held by ops@ctl2 since 2026-12-04 12:01:03 UTC, pid 4242 (k8s-bootstrap apply)" in str(e.value)
+        assert not (pki / "ca.pem").exists(), "nothing written while the folder is locked"
+        # A plan writes nothing and takes no lock: it runs (and fails to connect).
+        assert {f.kind for f in c.plan().failures} == {"connect"}
+    finally:
+        other.kill()
+        other.wait()
+    # The holder is gone: the kernel dropped its lock, the next run writes the folder.
+    assert not c.apply().ok and (pki / "ca.pem").exists()
