@@ -28,7 +28,7 @@ __all__ = [
     "RenderedCluster", "HostRender", "RenderedFile", "Command", "HostCert", "CertBundle", "Issued",
     "BundleFile", "CertAction", "CertInfo", "EtcdCluster", "FlannelConfig", "DockerUnit",
     "HostPrep", "Cluster", "Report", "HostReport", "Change", "Failure", "ClusterStatus",
-    "HostStatus", "EtcdMemberStatus", "DockerBridge", "MemberChange", "K8sBootstrapError",
+    "HostStatus", "EtcdMemberStatus", "DockerBridge", "MemberChange", "SnapshotInfo", "RestoreReport", "K8sBootstrapError",
     "ValidationError", "PkiError", "RenderError", "TransportError", "HostKeyError",
     "AuthenticationError", "ConnectionError", "CommandError", "LockedError",
 ]
@@ -540,6 +540,10 @@ class Cluster:
         """The cluster's state; changes nothing."""
     def reset(self, *, purge: bool = False, only: Optional[Sequence[str]] = None, break_lock: bool = False) -> Report:
         """Stops and removes what apply installed (etcd's data only with ``purge``)."""
+    def snapshot(self, out: _Path) -> SnapshotInfo:
+        """An etcd snapshot written to ``out`` (mode 0600), like ``k8s-bootstrap etcd snapshot``."""
+    def restore(self, path: _Path, *, break_lock: bool = False) -> RestoreReport:
+        """Rebuilds the etcd cluster from the snapshot at ``path``, like ``k8s-bootstrap etcd restore``."""
     def add_member(
         self,
         member: str,
@@ -580,6 +584,10 @@ class Cluster:
         self, *, purge: bool = False, only: Optional[Sequence[str]] = None, break_lock: bool = False
     ) -> Coroutine[Any, Any, Report]:
         """``reset`` for asyncio."""
+    def snapshot_async(self, out: _Path) -> Coroutine[Any, Any, SnapshotInfo]:
+        """``snapshot`` for asyncio."""
+    def restore_async(self, path: _Path, *, break_lock: bool = False) -> Coroutine[Any, Any, RestoreReport]:
+        """``restore`` for asyncio."""
     def add_member_async(
         self,
         member: str,
@@ -663,6 +671,35 @@ class MemberChange:
     apply: Report
     cleanup: Optional[Report]
     ok: bool
+
+@final
+class SnapshotInfo:
+    """What ``Cluster.snapshot`` saved."""
+
+    member: str
+    path: str
+    bytes: int
+    sha256: str
+    revision: int
+    total_keys: int
+    def to_dict(self) -> dict[str, _Json]:
+        """The core's JSON form (``--output json``)."""
+
+@final
+class RestoreReport:
+    """What ``Cluster.restore`` did: the snapshot's revision and keys, the new cluster token,
+    the members restored, and per member where its data before the restore was moved (``kept``)."""
+
+    snapshot: str
+    sha256: str
+    revision: int
+    total_keys: int
+    token: str
+    members: list[str]
+    kept: list[tuple[str, str]]
+    elapsed_ms: int
+    def to_dict(self) -> dict[str, _Json]:
+        """The core's JSON form (``--output json``)."""
 
 @final
 class DockerBridge:

@@ -13,53 +13,15 @@
 //!
 //! Needs root (it boots the testbed); it fails, never skips, without it.
 
-use std::path::Path;
-use std::process::{Command as Std, Output, Stdio};
+mod common;
+
+use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_bootstrap_testbed::{Testbed, binaries};
-use serde_json::Value;
+use common::{changes, fingerprint, json, kb, run, text, write_spec};
+use k8s_bootstrap_testbed::Testbed;
 
 const LOCK: &str = "/run/k8s-bootstrap.lock";
-
-fn kb(dir: &Path) -> Std {
-    let mut c = Std::new(env!("CARGO_BIN_EXE_k8s-bootstrap"));
-    c.current_dir(dir).env_remove("K8S_BOOTSTRAP_SPEC").env_remove("RUST_LOG").env("CI", "true").stdin(Stdio::null());
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn run(dir: &Path, tb: &Testbed, args: &[&str]) -> Output {
-    let out = kb(dir).args(args).arg("--known-hosts").arg(tb.known_hosts()).output().expect("run k8s-bootstrap");
-    eprintln!("$ k8s-bootstrap {} -> {:?}\n{}{}", args.join(" "), out.status.code(), text(&out.stdout), text(&out.stderr));
-    out
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
-}
-
-fn changes(out: &Output) -> usize {
-    json(out)["hosts"].as_object().unwrap().values().map(|h| h["changes"].as_array().unwrap().len()).sum()
-}
-
-/// The testbed's cluster in `dir/cluster.yaml`, logging in with the testbed's key.
-fn write_spec(dir: &Path, tb: &Testbed) {
-    let mut spec = binaries::testbed_spec().expect("the testbed spec (scripts/setup has run)");
-    for h in &mut spec.hosts {
-        h.ssh.get_or_insert_with(Default::default).identity = Some(tb.client_key().display().to_string());
-    }
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("cluster.yaml"), spec.to_yaml_string()).unwrap();
-}
-
-/// What the hosts run: each host's etcd InvocationID and the sha256 of its etcd config.
-fn fingerprint(tb: &Testbed) -> Vec<String> {
-    tb.hosts().iter().map(|h| h.sh("systemctl show -P InvocationID etcd; sha256sum /opt/etcd/cfg/etcd").unwrap()).collect()
-}
 
 #[test]
 fn one_run_at_a_time_changes_a_cluster() {

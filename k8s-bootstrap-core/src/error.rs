@@ -41,7 +41,7 @@ use std::error::Error as StdError;
 
 use serde::Serialize;
 
-use crate::apply::{self, FailureKind, OpenError, PkiDirError, ReleaseError, SnapshotError};
+use crate::apply::{self, FailureKind, OpenError, PkiDirError, ReleaseError, RestoreError, SnapshotError};
 use crate::spec::{Problem, SpecError};
 use crate::transport::TransportError;
 use crate::{docker, etcd, flannel, hostprep, pki, render};
@@ -323,6 +323,18 @@ fn classify(e: &(dyn StdError + 'static)) -> Option<Classified> {
         return match e {
             apply::LockError::Held { .. } => Some((ErrorKind::Locked, Vec::new(), ErrorDetails::default())),
             _ => on_host(ErrorKind::Host(FailureKind::Transfer), "localhost"),
+        };
+    }
+    if let Some(e) = e.downcast_ref::<RestoreError>() {
+        #[allow(unreachable_patterns)]
+        return match e {
+            RestoreError::Read { path, source } => invalid(vec![Problem::new("from", path, source.to_string())]),
+            RestoreError::NoMember => invalid(vec![Problem::new("hosts", "", "no host has the etcd role")]),
+            RestoreError::NotASnapshot { path, reason, .. } => invalid(vec![Problem::new("from", path, format!("not an etcd snapshot: {reason}"))]),
+            RestoreError::Unreachable { hosts } => on_host(ErrorKind::Host(FailureKind::Connect), hosts.first().map_or("", String::as_str)),
+            RestoreError::Locked(_) => Some((ErrorKind::Locked, Vec::new(), ErrorDetails::default())),
+            RestoreError::Step { source, host, .. } => with_host(classify(source), host),
+            _ => Some((ErrorKind::Other, Vec::new(), ErrorDetails::default())),
         };
     }
     if let Some(e) = e.downcast_ref::<SnapshotError>() {

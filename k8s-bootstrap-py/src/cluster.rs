@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use k8s_bootstrap_core::apply::{self as core, ApplyOptions, ConnectOptions, OpenOptions};
 use k8s_bootstrap_core::spec::{self as core_spec, HostArg, MemberChange};
+use k8s_bootstrap_core::transport::LocalTransport;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -70,6 +71,8 @@ enum Op {
     Status,
     Reset(ApplyOptions, bool),
     Member(Box<MemberChange>, ApplyOptions),
+    Snapshot(PathBuf),
+    Restore(PathBuf, ApplyOptions),
 }
 
 /// What it returns, with the warnings met while getting ready.
@@ -77,6 +80,8 @@ enum Outcome {
     Report(core::Report, Vec<String>),
     Status(core::ClusterStatus, Vec<String>),
     Member(Box<MemberChange>, core::MemberReports),
+    Snapshot(core::SnapshotInfo),
+    Restore(core::RestoreReport),
 }
 
 /// A core report as a `Report`, with what Python adds: its ``warnings``,
@@ -106,6 +111,13 @@ fn report<'py>(py: Python<'py>, r: &core::Report, warnings: &[String]) -> PyResu
     Ok(rec)
 }
 
+/// A core value as its data class, with its JSON form for ``to_dict``.
+fn record<'py, T: serde::Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, PyAny>> {
+    let rec = to_py(py, v)?;
+    records::set_json(&rec, to_plain(py, v)?)?;
+    Ok(rec)
+}
+
 fn fields_item<'py>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Bound<'py, PyAny>> {
     d.get_item(k)?.ok_or_else(|| PyRuntimeError::new_err(format!("no field {k}")))
 }
@@ -123,6 +135,8 @@ impl<'py> IntoPyObject<'py> for Outcome {
                 records::set_json(&rec, to_plain(py, &s)?)?;
                 Ok(rec)
             }
+            Outcome::Snapshot(s) => record(py, &s),
+            Outcome::Restore(r) => record(py, &r),
             Outcome::Member(c, r) => {
                 let d = PyDict::new(py);
                 d.set_item("name", &c.name)?;
@@ -165,6 +179,8 @@ impl Run {
             Op::Plan(o) => Outcome::Report(engine.plan(&o).await, w),
             Op::Apply(o) => Outcome::Report(engine.apply(&o).await, w),
             Op::Reset(o, purge) => Outcome::Report(engine.reset(&o, purge).await, w),
+            Op::Snapshot(out) => Outcome::Snapshot(engine.snapshot(&LocalTransport::new(), &out.to_string_lossy()).await?),
+            Op::Restore(from, o) => Outcome::Restore(engine.restore(&from.to_string_lossy(), &o).await?),
             Op::Status | Op::Member(..) => Outcome::Status(engine.status().await, w),
         })
     }
@@ -378,6 +394,23 @@ runs!(Cluster {
     /// as ``apply`` does (``break_lock`` likewise). Returns a ``Report``.
     reset, reset_async (*, purge = false, only = None, break_lock = false)
         |c, purge: bool, only: Option<Vec<String>>, break_lock: bool| Op::Reset(options(&c.spec, CONCURRENCY, only, None, break_lock)?, purge);
+
+    /// Takes an etcd snapshot over TLS on the first member that can and
+    /// writes it to ``out`` on this machine (mode 0600: it holds every key),
+    /// like ``k8s-bootstrap etcd snapshot``. Returns a ``SnapshotInfo``
+    /// (member, path, bytes, sha256, revision, total_keys).
+    snapshot, snapshot_async (out)
+        |_c, out: PathBuf| Op::Snapshot(std::path::absolute(&out).map_err(Error::from)?);
+
+    /// Rebuilds the whole etcd cluster from the snapshot at ``path`` (one
+    /// ``snapshot`` wrote), like ``k8s-bootstrap etcd restore --from``: every
+    /// member stopped, its data directory moved aside, the snapshot restored
+    /// with a new cluster token, the members started together and checked
+    /// healthy. Holds the cluster lock (``break_lock`` as for ``apply``).
+    /// Returns a ``RestoreReport`` (revision, total_keys, token, members, kept).
+    restore, restore_async (path, *, break_lock = false)
+        |_c, path: PathBuf, break_lock: bool|
+        Op::Restore(std::path::absolute(&path).map_err(Error::from)?, ApplyOptions { break_lock, ..ApplyOptions::default() });
 
     /// Makes ``member`` (``NAME=ADDR``, or ``NAME=ADDR:etcd+node`` to make
     /// it a node too; default: etcd only) an etcd member, like ``k8s-bootstrap

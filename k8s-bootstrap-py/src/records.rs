@@ -136,6 +136,10 @@ records! {
     EtcdMemberStatus = "EtcdMemberStatus" [];
     /// docker0 against flannel's subnet file on a host (``matches``).
     DockerBridge = "DockerBridge" [];
+    /// What ``Cluster.snapshot`` saved: ``member``, ``path``, ``bytes``, ``sha256``, ``revision``, ``total_keys``.
+    SnapshotInfo = "SnapshotInfo" [];
+    /// What ``Cluster.restore`` did: ``revision``, ``total_keys``, ``token``, ``members``, ``kept`` (old data, per member).
+    RestoreReport = "RestoreReport" [];
     /// What a certificate says about itself (like ``kubeadm certs check-expiration``).
     CertInfo = "CertInfo" [];
     /// What happened to one certificate: ``change`` ``kept``, ``issued`` (with a ``reason``) or ``imported``.
@@ -202,6 +206,22 @@ impl Report {
 #[pymethods]
 impl ClusterStatus {
     /// The status as a dict: the core's JSON form, as ``k8s-bootstrap status --output json`` prints it.
+    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        json(slf.as_super())
+    }
+}
+
+#[pymethods]
+impl SnapshotInfo {
+    /// As a dict: the core's JSON form, as ``k8s-bootstrap etcd snapshot --output json`` prints it.
+    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        json(slf.as_super())
+    }
+}
+
+#[pymethods]
+impl RestoreReport {
+    /// As a dict: the core's JSON form, as ``k8s-bootstrap etcd restore --output json`` prints it.
     fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         json(slf.as_super())
     }

@@ -1,8 +1,8 @@
 """The tutorial's cluster (examples/testbed-cluster.yaml) applied from Python
 to 3 real test hosts (k8s-bootstrap-testbed: own network namespace, systemd
 and sshd each): plan, apply (blocking, the GIL released), apply again with
-asyncio (nothing changes), status (etcd healthy, 3 members), a member
-removed and added back in one call each, host-key and
+asyncio (nothing changes), status (etcd healthy, 3 members), a snapshot
+and a restore from it, a member removed and added back in one call each, host-key and
 connection failures as their exceptions, the tutorial script's --apply, and
 reset. The tests run in file order and share one testbed.
 
@@ -199,6 +199,31 @@ def test_status_blocking_and_asyncio(spec: kb.ClusterSpec, testbed: Path, work: 
         return await c.status_async()
 
     check_status(asyncio.run(main()))
+
+
+def etcdctl(testbed: Path, *args: str) -> str:
+    """The admin etcdctl on etcd01, over the testbed's SSH."""
+    ssh = ["ssh", "-i", str(testbed / "id_ed25519"), "-o", f"UserKnownHostsFile={testbed / 'known_hosts'}",
+           "-o", "BatchMode=yes", "root@10.77.0.11", "/opt/etcd/bin/etcdctl-admin", *args]
+    return subprocess.run(ssh, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def test_snapshot_then_restore(spec: kb.ClusterSpec, testbed: Path, work: Path) -> None:
+    c = cluster(spec, testbed, work)
+    etcdctl(testbed, "put", "/py/kept", "v1")
+    info = c.snapshot(work / "etcd.db")
+    check_fields(info)
+    assert stat.S_IMODE(os.stat(info.path).st_mode) == 0o600 and info.total_keys >= 1
+    etcdctl(testbed, "put", "/py/later", "v2")
+    etcdctl(testbed, "put", "/py/kept", "changed")
+    r = asyncio.run(c.restore_async(work / "etcd.db"))
+    check_fields(r)
+    assert (r.revision, r.total_keys, r.members) == (info.revision, info.total_keys, HOSTS)
+    assert [h for h, _ in r.kept] == HOSTS and r.to_dict()["token"] == r.token
+    assert etcdctl(testbed, "get", "--prefix", "/py/") == "/py/kept\nv1\n"  # the snapshot's, not the later writes
+    check_status(c.status())
+    with pytest.raises(kb.ValidationError, match="not an etcd snapshot"):
+        c.restore(REPO / "examples" / "testbed-cluster.yaml")
 
 
 def test_membership_changes_in_one_call(spec: kb.ClusterSpec, testbed: Path, work: Path) -> None:

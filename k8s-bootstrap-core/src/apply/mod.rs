@@ -63,6 +63,7 @@ mod open;
 mod pki_dir;
 mod snapshot;
 mod releases;
+mod restore;
 mod status;
 mod upgrade;
 
@@ -91,6 +92,7 @@ pub use open::open;
 pub use membership::change_member;
 pub use membership::MemberReports;
 pub use snapshot::{SnapshotError, SnapshotInfo};
+pub use restore::{RestoreError, RestoreReport};
 pub use pki_dir::{CertExpiry, CertState, Renew, check_expiration, renew_certs};
 pub use open::{OpenError, OpenOptions, Opened};
 pub use releases::{ReleaseBinaries, ReleaseError, fetch_releases};

@@ -165,7 +165,7 @@ async fn take(t: &dyn Transport, etcdctl: &[String], utl: Option<&str>, api_env:
 }
 
 /// `{"hash":..,"revision":12,"totalKey":34,"totalSize":..}` → (revision, keys).
-fn parse_status(s: &str) -> Option<(u64, u64)> {
+pub(super) fn parse_status(s: &str) -> Option<(u64, u64)> {
     let v: serde_json::Value = serde_json::from_str(s.trim()).ok()?;
     Some((v.get("revision")?.as_u64()?, v.get("totalKey")?.as_u64()?))
 }

@@ -1,0 +1,54 @@
+//! What the CLI's test-host tests share: the binary run as an operator
+//! runs it, its JSON output, and the testbed's cluster as a spec file.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::Path;
+use std::process::{Command as Std, Output, Stdio};
+
+use k8s_bootstrap_testbed::{Testbed, binaries};
+use serde_json::Value;
+
+/// The binary, in `dir`, as under CI (no terminal, no stdin).
+pub fn kb(dir: &Path) -> Std {
+    let mut c = Std::new(env!("CARGO_BIN_EXE_k8s-bootstrap"));
+    c.current_dir(dir).env_remove("K8S_BOOTSTRAP_SPEC").env_remove("RUST_LOG").env("CI", "true").stdin(Stdio::null());
+    c
+}
+
+/// Bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `k8s-bootstrap ARGS --known-hosts <the testbed's>` in `dir`, echoing what it printed.
+pub fn run(dir: &Path, tb: &Testbed, args: &[&str]) -> Output {
+    let out = kb(dir).args(args).arg("--known-hosts").arg(tb.known_hosts()).output().expect("run k8s-bootstrap");
+    eprintln!("$ k8s-bootstrap {} -> {:?}\n{}{}", args.join(" "), out.status.code(), text(&out.stdout), text(&out.stderr));
+    out
+}
+
+/// The JSON a `--output json` run printed.
+pub fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
+}
+
+/// The number of changes in a JSON report.
+pub fn changes(out: &Output) -> usize {
+    json(out)["hosts"].as_object().unwrap().values().map(|h| h["changes"].as_array().unwrap().len()).sum()
+}
+
+/// The testbed's cluster in `dir/cluster.yaml`, logging in with the testbed's key.
+pub fn write_spec(dir: &Path, tb: &Testbed) {
+    let mut spec = binaries::testbed_spec().expect("the testbed spec (scripts/setup has run)");
+    for h in &mut spec.hosts {
+        h.ssh.get_or_insert_with(Default::default).identity = Some(tb.client_key().display().to_string());
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("cluster.yaml"), spec.to_yaml_string()).unwrap();
+}
+
+/// What the hosts run: each host's etcd InvocationID and the sha256 of its etcd config.
+pub fn fingerprint(tb: &Testbed) -> Vec<String> {
+    tb.hosts().iter().map(|h| h.sh("systemctl show -P InvocationID etcd; sha256sum /opt/etcd/cfg/etcd").unwrap()).collect()
+}
