@@ -540,6 +540,21 @@ impl Testbed {
             lock.lock().map_err(io(format!("lock {LOCK_FILE}")))?;
         }
         let dir = state_dir();
+        // A testbed started by hand (`up`) holds no lock while it runs (its
+        // `up` took and gave back the lock): a test waits for its `down`,
+        // with the lock given back meanwhile, for at most 15 minutes. A
+        // second `up` by hand is refused at once.
+        let deadline = Instant::now() + Duration::from_secs(900);
+        let mut said = false;
+        while !manual && fs::read_to_string(dir.join("state")).is_ok_and(|s| is_manual(&s)) && Instant::now() < deadline {
+            if !said {
+                eprintln!("k8s-bootstrap-testbed: waiting for the testbed started by hand to go down (`k8s-bootstrap-testbed down`)");
+                said = true;
+            }
+            lock.unlock().map_err(io(format!("unlock {LOCK_FILE}")))?;
+            std::thread::sleep(Duration::from_secs(1));
+            lock.lock().map_err(io(format!("lock {LOCK_FILE}")))?;
+        }
         if let Ok(state) = fs::read_to_string(dir.join("state")) {
             if is_manual(&state) {
                 return Err(Error::ManualTestbedUp);

@@ -116,7 +116,7 @@ fn boots_and_tears_down_on_drop_and_on_panic() {
     // What a testbed whose teardown failed leaves, owned by a process that
     // still runs (this one) but has let go of the lock, is stale: the next
     // up cleans it and boots. A manual testbed's state (it holds no lock
-    // while up) is refused instead.
+    // while up) is waited for, until its `down` removes it.
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
     let starttime = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().to_string();
     std::fs::create_dir_all(&dir).unwrap();
@@ -127,7 +127,18 @@ fn boots_and_tears_down_on_drop_and_on_panic() {
     assert_gone(&[pid], &dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("state"), "owner manual\n").unwrap();
-    let Err(e) = Testbed::up(1) else { panic!("a manual testbed's state is refused") };
-    assert!(matches!(e, k8s_bootstrap_testbed::Error::ManualTestbedUp), "{e}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    let down = {
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            std::fs::remove_dir_all(&dir).unwrap(); // what `k8s-bootstrap-testbed down` leaves
+        })
+    };
+    let t = std::time::Instant::now();
+    let tb = Testbed::up(1).expect("up waits for the manual testbed's down, then boots");
+    assert!(t.elapsed() >= std::time::Duration::from_secs(3), "it waited for the down");
+    down.join().unwrap();
+    let pid = tb.hosts()[0].pid;
+    drop(tb);
+    assert_gone(&[pid], &dir);
 }
