@@ -868,7 +868,20 @@ impl SshTransport {
             }
             out
         };
-        let both = async { tokio::join!(write, read) };
+        // The read ends when the channel does (the command exited, or the
+        // connection died). stdin still being sent then goes nowhere, and
+        // russh would wait for channel window forever: stop waiting for it.
+        let both = async {
+            tokio::pin!(write);
+            tokio::pin!(read);
+            tokio::select! {
+                w = &mut write => (w, read.await),
+                out = &mut read => {
+                    let w = futures::FutureExt::now_or_never(&mut write).unwrap_or(Err(russh::Error::Disconnect));
+                    (w, out)
+                }
+            }
+        };
         let (w, out) = match timeout {
             Some(t) => match tokio::time::timeout(t, both).await {
                 Ok(r) => r,
