@@ -172,13 +172,6 @@ impl Failure {
     }
 }
 
-#[pymethods]
-impl HostReport {
-    /// The host's report as a dict (the core's JSON form).
-    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        json(slf.as_super())
-    }
-}
 
 #[pymethods]
 impl Report {
@@ -203,26 +196,23 @@ impl Report {
     }
 }
 
-#[pymethods]
-impl ClusterStatus {
-    /// The status as a dict: the core's JSON form, as ``k8s-bootstrap status --output json`` prints it.
-    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        json(slf.as_super())
-    }
+/// ``to_dict()`` on these data classes: the core's JSON form, as the
+/// command named prints it with ``--output json``.
+macro_rules! to_dict {
+    ($($cls:ident: $doc:literal;)*) => {$(
+        #[pymethods]
+        impl $cls {
+            #[doc = $doc]
+            fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+                json(slf.as_super())
+            }
+        }
+    )*};
 }
 
-#[pymethods]
-impl SnapshotInfo {
-    /// As a dict: the core's JSON form, as ``k8s-bootstrap etcd snapshot --output json`` prints it.
-    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        json(slf.as_super())
-    }
-}
-
-#[pymethods]
-impl RestoreReport {
-    /// As a dict: the core's JSON form, as ``k8s-bootstrap etcd restore --output json`` prints it.
-    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        json(slf.as_super())
-    }
+to_dict! {
+    HostReport: "The host's report as a dict (the core's JSON form).";
+    ClusterStatus: "The status as a dict: the core's JSON form, as ``k8s-bootstrap status --output json`` prints it.";
+    SnapshotInfo: "As a dict: the core's JSON form, as ``k8s-bootstrap etcd snapshot --output json`` prints it.";
+    RestoreReport: "As a dict: the core's JSON form, as ``k8s-bootstrap etcd restore --output json`` prints it.";
 }

@@ -40,10 +40,16 @@ pub fn changes(out: &Output) -> usize {
 
 /// The testbed's cluster in `dir/cluster.yaml`, logging in with the testbed's key.
 pub fn write_spec(dir: &Path, tb: &Testbed) {
+    write_spec_with(dir, tb, |_| {});
+}
+
+/// [`write_spec`], edited by `edit` first.
+pub fn write_spec_with(dir: &Path, tb: &Testbed, edit: impl FnOnce(&mut k8s_bootstrap_core::spec::ClusterSpec)) {
     let mut spec = binaries::testbed_spec().expect("the testbed spec (scripts/setup has run)");
     for h in &mut spec.hosts {
         h.ssh.get_or_insert_with(Default::default).identity = Some(tb.client_key().display().to_string());
     }
+    edit(&mut spec);
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("cluster.yaml"), spec.to_yaml_string()).unwrap();
 }

@@ -171,7 +171,7 @@ impl fmt::Display for LockHolder {
 /// ```
 /// use std::time::Duration;
 /// use k8s_bootstrap_core::apply::LockError;
-/// let e = LockError::Held { what: "etcd02".into(), holder: None, idle: Some(Duration::from_secs(75)), stale: true };
+/// let e = LockError::Held { what: "etcd02".into(), holder: None, idle: Some(Duration::from_secs(75)), stale: true, gone_here: false };
 /// assert!(e.to_string().contains("not refreshed for 75 s"));
 /// assert!(e.to_string().contains("break-lock"));
 /// ```
@@ -179,7 +179,7 @@ impl fmt::Display for LockHolder {
 #[non_exhaustive]
 pub enum LockError {
     /// Another run holds the lock.
-    #[error("{what} is locked by another run: {}", held_message(holder.as_deref(), *idle, *stale))]
+    #[error("{what} is locked by another run: {}", held_message(holder.as_deref(), *idle, *stale, *gone_here))]
     Held {
         /// The PKI folder or the host.
         what: String,
@@ -187,8 +187,12 @@ pub enum LockError {
         holder: Option<Box<LockHolder>>,
         /// Host locks: how long since the holder last refreshed it.
         idle: Option<Duration>,
-        /// Host locks: not refreshed for [`STALE_AFTER`]; its run is gone.
+        /// Host locks: its run is gone: not refreshed for [`STALE_AFTER`],
+        /// or `gone_here`. Broken only when asked.
         stale: bool,
+        /// Host locks: the holder is a process of this machine that no
+        /// longer runs (killed before it could give the lock back).
+        gone_here: bool,
     },
     /// The lock file could not be created or read.
     #[error("lock file {}: {source}", path.display())]
@@ -201,12 +205,15 @@ pub enum LockError {
     },
 }
 
-fn held_message(holder: Option<&LockHolder>, idle: Option<Duration>, stale: bool) -> String {
+fn held_message(holder: Option<&LockHolder>, idle: Option<Duration>, stale: bool, gone_here: bool) -> String {
     let who = holder.map_or_else(
         || "a run that left no details".to_string(),
         |h| format!("held by {h}"),
     );
     match idle {
+        Some(_) if gone_here => format!(
+            "{who}: that process no longer runs on this machine (its run was killed); break the lock (the break-lock option) and run again"
+        ),
         Some(idle) if stale => format!(
             "{who}, not refreshed for {} s: that run is gone (killed, or its machine lost); if so, break the lock (the break-lock option) and run again",
             idle.as_secs()
@@ -303,6 +310,7 @@ impl PkiLock {
                     holder,
                     idle: None,
                     stale: false,
+                    gone_here: false,
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
@@ -332,11 +340,10 @@ impl PkiLock {
 pub(crate) enum HostLockOutcome {
     /// Taken.
     Acquired,
-    /// A stale lock was broken (asked for), then taken.
-    Broken {
-        previous: Option<LockHolder>,
-        idle: Duration,
-    },
+    /// The lock of a run that is gone was broken, then taken: `why` says
+    /// how it is known to be gone; `asked`: through `break_lock` (else it
+    /// was this process's own ended run, which needs no asking).
+    Broken { previous: Option<LockHolder>, why: String, asked: bool },
     /// Another run holds it.
     Held(LockError),
     /// The host could not be asked.
@@ -374,23 +381,85 @@ elif (set -C; printf '%s\n' "$new" > "$f") 2>/dev/null; then echo ok
 else echo lost; fi
 "#;
 
+/// Breaks the lock when it still holds `$old` (the line of a holder known
+/// to be gone), then takes it, answering as [`ACQUIRE`] does.
+const BREAK_IF: &str = r#"take() { (set -C; printf '%s\n' "$new" > "$f") 2>/dev/null; }
+if [ "$(cat "$f" 2>/dev/null)" = "$old" ]; then rm -f "$f"; fi
+if take; then echo "broken 0"; printf '%s\n' "$old"; exit 0; fi
+echo "held 0"; cat "$f" 2>/dev/null
+"#;
+
+/// Whether `h` is a process of this machine that no longer runs.
+fn gone_here(h: &LockHolder) -> bool {
+    whoami::hostname().is_ok_and(|me| me == h.host) && !Path::new(&format!("/proc/{}", h.pid)).exists()
+}
+
+/// The holder ids of this process's runs that are taking or hold host locks.
+static ACTIVE: std::sync::Mutex<std::collections::BTreeSet<String>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A run of this process that takes host locks, from before it asks for the
+/// first until it gave them back: a lock of this process whose run is not
+/// active any more was left by a run that ended (see [`ended_here`]).
+pub(crate) struct ActiveRun(String);
+
+impl ActiveRun {
+    pub(crate) fn new(holder: &LockHolder) -> Self {
+        if let Ok(mut a) = ACTIVE.lock() {
+            a.insert(holder.id.clone());
+        }
+        ActiveRun(holder.id.clone())
+    }
+}
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        if let Ok(mut a) = ACTIVE.lock() {
+            a.remove(&self.0);
+        }
+    }
+}
+
+/// Whether `h` is a run of this very process that has ended.
+fn ended_here(h: &LockHolder) -> bool {
+    h.pid == std::process::id() && whoami::hostname().is_ok_and(|me| me == h.host) && ACTIVE.lock().is_ok_and(|a| !a.contains(&h.id))
+}
+
 /// Removes our lock, never another run's.
 const RELEASE: &str = r#"if grep -qF "$id" "$f" 2>/dev/null; then rm -f "$f"; fi
 "#;
 
-/// Takes the lock on host `name` (the spec's name, for messages) through `t`.
-pub(crate) async fn acquire_one(
-    name: &str,
-    t: &dyn Transport,
-    holder: &LockHolder,
-    break_stale: bool,
-) -> HostLockOutcome {
-    let body = format!(
-        "brk={}; stale={}\n{ACQUIRE}",
-        u8::from(break_stale),
-        STALE_AFTER.as_secs()
-    );
-    let out = match t.run_ok(&script(holder, &body)).await {
+/// Takes the lock on host `name` (the spec's name, for messages) through
+/// `t`. With `break_stale`, a lock of a run that is gone is broken: one not
+/// refreshed for [`STALE_AFTER`], or one whose holder is a process of this
+/// machine that no longer runs.
+pub(crate) async fn acquire_one(name: &str, t: &dyn Transport, holder: &LockHolder, break_stale: bool) -> HostLockOutcome {
+    let body = format!("brk={}; stale={}\n{ACQUIRE}", u8::from(break_stale), STALE_AFTER.as_secs());
+    let break_if = |old: &LockHolder, why: &str, asked: bool| {
+        let body = format!("old={}\n{BREAK_IF}", shell_quote(&old.line()));
+        let why = why.to_string();
+        async move {
+            match ask(name, t, &script(holder, &body)).await {
+                HostLockOutcome::Broken { previous, .. } => HostLockOutcome::Broken { previous, why, asked },
+                other => other,
+            }
+        }
+    };
+    match ask(name, t, &script(holder, &body)).await {
+        // Certain: this process's own run, over, that could not give the
+        // lock back (its connection was lost). No need to ask.
+        HostLockOutcome::Held(LockError::Held { holder: Some(old), .. }) if ended_here(&old) => {
+            break_if(&old, "an earlier run of this process, which ended without giving it back", false).await
+        }
+        HostLockOutcome::Held(LockError::Held { holder: Some(old), gone_here: true, .. }) if break_stale => {
+            break_if(&old, "its process no longer runs on this machine", true).await
+        }
+        other => other,
+    }
+}
+
+/// Runs one of the take scripts and reads its answer.
+async fn ask(name: &str, t: &dyn Transport, cmd: &Command) -> HostLockOutcome {
+    let out = match t.run_ok(cmd).await {
         Ok(o) => o.stdout_str(),
         Err(e) => return HostLockOutcome::Failed(e),
     };
@@ -401,26 +470,22 @@ pub(crate) async fn acquire_one(
     let idle = |s: &str| Duration::from_secs(s.trim().parse().unwrap_or(0));
     match first.split_once(' ') {
         _ if first == "acquired" => HostLockOutcome::Acquired,
-        Some(("broken", s)) => HostLockOutcome::Broken {
-            previous,
-            idle: idle(s),
-        },
+        Some(("broken", s)) => HostLockOutcome::Broken { previous, why: format!("not refreshed for {} s", idle(s).as_secs()), asked: true },
         Some(("held", s)) => {
             let idle = idle(s);
+            let gone_here = previous.as_ref().is_some_and(gone_here);
             HostLockOutcome::Held(LockError::Held {
                 what: name.to_string(),
                 holder: previous.map(Box::new),
                 idle: Some(idle),
-                stale: idle >= STALE_AFTER,
+                stale: idle >= STALE_AFTER || gone_here,
+                gone_here,
             })
         }
         _ => HostLockOutcome::Failed(TransportError::Transfer {
-            host: t.host().to_string(),
+            host: t.host(),
             path: HOST_LOCK_PATH.into(),
-            reason: format!(
-                "taking the cluster lock gave no answer the engine knows: {:?}",
-                out.trim()
-            ),
+            reason: format!("taking the cluster lock gave no answer the engine knows: {:?}", out.trim()),
         }),
     }
 }
@@ -432,12 +497,13 @@ pub(crate) struct HostLocks {
     held: Vec<(String, Arc<dyn Transport>)>,
     refresher: Option<tokio::task::JoinHandle<()>>,
     lost: Arc<std::sync::Mutex<Option<String>>>,
+    _active: ActiveRun,
 }
 
 impl HostLocks {
     /// Locks held on `held`; refreshed every [`REFRESH_EVERY`]. A refresh
     /// that finds another run's lock records it ([`HostLocks::lost`]).
-    pub(crate) fn hold(holder: LockHolder, held: Vec<(String, Arc<dyn Transport>)>) -> Self {
+    pub(crate) fn hold(holder: LockHolder, held: Vec<(String, Arc<dyn Transport>)>, active: ActiveRun) -> Self {
         let lost = Arc::new(std::sync::Mutex::new(None));
         let refresher = tokio::runtime::Handle::try_current().ok().map(|rt| {
             let (holder, held, lost) = (holder.clone(), held.clone(), lost.clone());
@@ -458,12 +524,7 @@ impl HostLocks {
                 }
             })
         });
-        HostLocks {
-            holder,
-            held,
-            refresher,
-            lost,
-        }
+        HostLocks { holder, held, refresher, lost, _active: active }
     }
 
     /// Why the run must stop: another run took the lock on a host.

@@ -733,6 +733,10 @@ impl fmt::Debug for Engine {
     }
 }
 
+/// What [`Ctx::remote_state`] reads: per path (mode, uid, gid, sha256) or
+/// `None` when absent, and the temporary files left in their folders.
+type FileState = (Vec<Option<(u32, u32, u32, String)>>, Vec<String>);
+
 /// The systemd units the engine manages, in start order.
 const UNITS: [&str; 3] = ["etcd", "flanneld", "docker"];
 
@@ -1089,15 +1093,16 @@ impl Engine {
     async fn lock_hosts(&self, hosts: &mut [HostView<'_>], opts: &ApplyOptions) -> Result<lock::HostLocks, String> {
         use lock::HostLockOutcome as O;
         let holder = LockHolder::me();
+        let active = lock::ActiveRun::new(&holder);
         let outcomes = futures::future::join_all(hosts.iter().map(|h| lock::acquire_one(&h.name, &*h.transport, &holder, opts.break_lock))).await;
         let mut held = Vec::new();
         let mut refused = Vec::new();
         for (h, outcome) in hosts.iter_mut().zip(outcomes) {
             match outcome {
                 O::Acquired => held.push((h.name.clone(), h.transport.clone())),
-                O::Broken { previous, idle } => {
+                O::Broken { previous, why, asked } => {
                     let who = previous.map_or_else(|| "a run that left no details".to_string(), |p| p.to_string());
-                    let message = format!("broke a stale cluster lock (held by {who}, not refreshed for {} s), as asked", idle.as_secs());
+                    let message = format!("broke a stale cluster lock (held by {who}, {why}){}", if asked { ", as asked" } else { "" });
                     self.progress.event(&Event::Note { host: Some(h.name.clone()), message: message.clone() });
                     h.report.notes.push(message);
                     held.push((h.name.clone(), h.transport.clone()));
@@ -1113,7 +1118,7 @@ impl Engine {
                 },
             }
         }
-        let locks = lock::HostLocks::hold(holder, held);
+        let locks = lock::HostLocks::hold(holder, held, active);
         if refused.is_empty() {
             return Ok(locks);
         }
@@ -1460,18 +1465,31 @@ impl Ctx<'_> {
     /// One round trip: mode, owner and SHA-256 of every path on the host
     /// (`None` for an absent path), in order.
     async fn remote_digests(&self, h: &HostView<'_>, paths: &[String]) -> Result<Vec<Option<(u32, u32, u32, String)>>, (String, TransportError)> {
-        const SCRIPT: &str = r#"for f; do if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s %s\n' "$(stat -c %a:%u:%g "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; else echo -; fi; done"#;
+        Ok(self.remote_state(h, paths).await?.0)
+    }
+
+    /// Each file's mode, owner and sha256 (`None`: absent), and, in the same
+    /// round trip, the temporary files an upload that was killed left in
+    /// their folders (`.NAME.kbtmp.XXXXXX`, as the batched upload names them).
+    async fn remote_state(&self, h: &HostView<'_>, paths: &[String]) -> Result<FileState, (String, TransportError)> {
+        const SCRIPT: &str = r#"while [ $# -gt 0 ] && [ "$1" != -- ]; do f=$1; shift; if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s %s\n' "$(stat -c %a:%u:%g "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; else echo -; fi; done
+[ $# -gt 0 ] && shift
+for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then printf 'tmp %s\n' "$t"; fi; done; done"#;
         let mut argv = vec!["sh".to_string(), "-c".into(), SCRIPT.into(), "sh".into()];
         argv.extend(paths.iter().cloned());
+        argv.push("--".into());
+        let dirs: BTreeSet<&str> = paths.iter().filter_map(|p| p.rsplit_once('/').map(|(d, _)| d)).filter(|d| !d.is_empty()).collect();
+        argv.extend(dirs.into_iter().map(str::to_string));
         let step = "read the state of the files".to_string();
         let out = h.transport.run_ok(&Command::new(argv)).await.map_err(|e| (step.clone(), e))?;
         let text = out.stdout_str();
         let lines: Vec<&str> = text.lines().collect();
-        if lines.len() != paths.len() {
+        if lines.len() < paths.len() {
             let e = TransportError::Connect { host: h.name.clone(), reason: format!("file state: {} lines for {} paths", lines.len(), paths.len()) };
             return Err((step, e));
         }
-        Ok(lines
+        let (files, rest) = lines.split_at(paths.len());
+        let digests = files
             .iter()
             .map(|l| {
                 let (meta, sum) = l.split_once(' ')?;
@@ -1479,13 +1497,29 @@ impl Ctx<'_> {
                 let mode = u32::from_str_radix(m.next()?, 8).ok()?;
                 Some((mode, m.next()?.parse().ok()?, m.next()?.parse().ok()?, sum.to_string()))
             })
-            .collect())
+            .collect();
+        let litter = rest.iter().filter_map(|l| l.strip_prefix("tmp ")).map(str::to_string).collect();
+        Ok((digests, litter))
     }
 
     async fn files(&self, h: &mut HostView<'_>) -> StepResult {
         let items: Vec<Item> = h.items.to_vec();
         let paths: Vec<String> = items.iter().map(|i| i.path.clone()).collect();
-        let remote = self.remote_digests(h, &paths).await?;
+        let (remote, litter) = self.remote_state(h, &paths).await?;
+        // Temporary files of an upload that was killed (the connection
+        // lost mid-write): the files they were for are whole (writes are
+        // atomic renames), the litter goes. The cluster lock rules out
+        // another run's upload in flight.
+        if !litter.is_empty() {
+            if !self.dry {
+                let mut rm = vec!["rm".to_string(), "-f".into(), "--".into()];
+                rm.extend(litter.iter().cloned());
+                h.transport.run_ok(&Command::new(rm)).await.map_err(|e| ("remove temporary files of an interrupted upload".to_string(), e))?;
+            }
+            for t in litter {
+                self.changed(h, Stage::Files, format!("remove {t} (left by an interrupted upload)"), None);
+            }
+        }
         let mut to_put = Vec::new();
         for (it, remote) in items.into_iter().zip(remote) {
             let step = format!("write {}", it.path);

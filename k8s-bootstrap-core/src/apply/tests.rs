@@ -87,6 +87,15 @@ impl FakeHost {
         };
         let (line, id) = (between("new='", "'; id="), between("id='", "'"));
         let mut lock = self.lock.lock().unwrap();
+        if script.contains("= \"$old\"") {
+            // Break it when it still holds this line, then take it.
+            let old = between("old='", "'\n");
+            if lock.as_ref().is_some_and(|(l, _)| *l == old) {
+                *lock = Some((line, 0));
+                return ok(&format!("broken 0\n{old}\n"));
+            }
+            return ok(&format!("held 0\n{}\n", lock.as_ref().map(|(l, _)| l.clone()).unwrap_or_default()));
+        }
         if script.contains("take()") {
             match lock.clone() {
                 None => {
@@ -164,17 +173,36 @@ impl Transport for FakeHost {
                     fail()
                 }
             }
-            ["sh", "-c", script, "sh", paths @ ..] if script.contains("sha256sum") => {
+            ["sh", "-c", script, "sh", args @ ..] if script.contains("sha256sum") => {
                 use sha2::Digest;
                 let files = self.files.lock().unwrap();
-                let lines: String = paths
+                let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+                let (paths, dirs) = (&args[..split], args.get(split + 1..).unwrap_or_default());
+                let mut lines: String = paths
                     .iter()
                     .map(|p| match files.get(*p) {
                         Some((b, m)) => format!("{m:o}:0:0 {}\n", hex::encode(sha2::Sha256::digest(b))),
                         None => "-\n".to_string(),
                     })
                     .collect();
+                for (path, _) in files.iter() {
+                    if let Some((dir, name)) = path.rsplit_once('/')
+                        && dirs.contains(&dir)
+                        && name.starts_with('.')
+                        && name.contains(".kbtmp.")
+                    {
+                        lines.push_str(&format!("tmp {path}\n"));
+                    }
+                }
                 ok(&lines)
+            }
+            ["rm", "-f", "--", paths @ ..] => {
+                let mut files = self.files.lock().unwrap();
+                for p in paths {
+                    files.remove(*p);
+                }
+                self.log.lock().unwrap().push(format!("rm {}", paths.join(" ")));
+                ok("")
             }
             ["sh", "-c", script, "sh", _dockerd] if script.contains("command -v dockerd") => {
                 if !self.no_dockerd.load(Ordering::SeqCst) {
@@ -700,7 +728,7 @@ fn a_held_lock_is_refreshed_and_a_lost_one_is_reported() {
         let me = LockHolder::me();
         assert!(matches!(lock::acquire_one("etcd01", &*host, &me, false).await, lock::HostLockOutcome::Acquired));
         host.lock.lock().unwrap().as_mut().unwrap().1 = 30;
-        let locks = lock::HostLocks::hold(me.clone(), vec![("etcd01".to_string(), host.clone() as Arc<dyn Transport>)]);
+        let locks = lock::HostLocks::hold(me.clone(), vec![("etcd01".to_string(), host.clone() as Arc<dyn Transport>)], lock::ActiveRun::new(&me));
         tokio::time::sleep(REFRESH_EVERY + Duration::from_secs(1)).await;
         assert_eq!(host.lock.lock().unwrap().as_ref().map(|(_, idle)| *idle), Some(0), "refreshed");
         assert_eq!(locks.lost(), None);
@@ -711,5 +739,57 @@ fn a_held_lock_is_refreshed_and_a_lost_one_is_reported() {
         // Releasing never removes another run's lock.
         locks.release().await;
         assert_eq!(host.lock.lock().unwrap().clone().map(|(l, _)| l), Some(other_holder()));
+    });
+}
+
+#[test]
+fn temp_files_of_an_interrupted_upload_are_removed_by_the_next_apply() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        c.applied().await;
+        // What a connection lost in the middle of the batched upload leaves
+        // beside the file it was writing (the file itself is whole).
+        let litter = "/opt/etcd/cfg/.etcd.kbtmp.Qx81Za";
+        c.hosts["etcd02"].files.lock().unwrap().insert(litter.into(), (b"half a file".to_vec(), 0o600));
+        let plan = c.engine(&c.spec).plan(&ApplyOptions::default()).await;
+        let files: Vec<&str> = plan.hosts["etcd02"].changes.iter().filter(|c| c.stage == Stage::Files).map(|c| c.what.as_str()).collect();
+        assert_eq!(files, [format!("remove {litter} (left by an interrupted upload)")]);
+        assert!(c.hosts["etcd02"].files.lock().unwrap().contains_key(litter), "a plan removes nothing");
+        let r = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        assert!(r.ok(), "{r:#?}");
+        assert_eq!(r.change_count(), 1);
+        assert!(!c.hosts["etcd02"].files.lock().unwrap().contains_key(litter));
+        assert_eq!(c.hosts["etcd02"].log(), [format!("rm {litter}")]);
+        assert_eq!(c.engine(&c.spec).apply(&ApplyOptions::default()).await.change_count(), 0);
+    });
+}
+
+#[test]
+fn a_lock_left_by_an_ended_run_of_this_process_or_a_dead_one_of_this_machine() {
+    let c = Cluster::new(SPEC);
+    let mut ended = LockHolder::me(); // a run of this process, over (its id is no active run's)
+    ended.command = "an earlier run".into();
+    let mut dead = LockHolder::me();
+    dead.pid = 4_194_304 + 1; // above Linux's pid_max: no such process
+    dead.command = "killed".into();
+    *c.hosts["etcd01"].lock.lock().unwrap() = Some((serde_json::to_string(&ended).unwrap(), 2));
+    *c.hosts["etcd02"].lock.lock().unwrap() = Some((serde_json::to_string(&dead).unwrap(), 2));
+    rt().block_on(async {
+        let r = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        // The dead process of this machine: named as gone, broken only when asked.
+        let f = r.hosts["etcd02"].failed.as_ref().unwrap();
+        assert!(f.error.ends_with(&format!("pid {} (killed): that process no longer runs on this machine (its run was killed); break the lock (the break-lock option) and run again", dead.pid)), "{}", f.error);
+        assert_eq!(r.change_count(), 0);
+        let r = c.engine(&c.spec).apply(&ApplyOptions { break_lock: true, ..ApplyOptions::default() }).await;
+        assert!(r.ok(), "{r:#?}");
+        assert_eq!(r.hosts["etcd02"].notes[0], format!("broke a stale cluster lock (held by {dead}, its process no longer runs on this machine), as asked"));
+    });
+    // This process's own ended run: certain, broken without asking.
+    let c = Cluster::new(SPEC);
+    *c.hosts["etcd01"].lock.lock().unwrap() = Some((serde_json::to_string(&ended).unwrap(), 2));
+    rt().block_on(async {
+        let r = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        assert!(r.ok(), "{r:#?}");
+        assert_eq!(r.hosts["etcd01"].notes[0], format!("broke a stale cluster lock (held by {ended}, an earlier run of this process, which ended without giving it back)"));
     });
 }
