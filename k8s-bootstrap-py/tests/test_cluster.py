@@ -5,6 +5,7 @@ test_apply_hosts.py."""
 
 import asyncio
 import builtins
+import fcntl
 import os
 import signal
 import socket
@@ -194,7 +195,7 @@ def test_ctrl_c_stops_a_blocking_run_during_the_connect(tmp_path: Path, sigint_r
 def test_ctrl_c_during_key_generation_ends_the_call_and_writes_nothing(tmp_path: Path, sigint_raises: None) -> None:
     # A SIGINT that lands while the PKI's keys are generated, before any
     # connect, ends the call then, not when the keys are done; and since
-    # the run stopped before writing, the PKI folder stays empty.
+    # the run stopped before writing, no key or certificate is written.
     spec = listener_spec(1, hosts=3)  # 9 RSA keys: seconds
     start = time.monotonic()
     kb.CertBundle.for_cluster(spec).generate()
@@ -209,7 +210,12 @@ def test_ctrl_c_during_key_generation_ends_the_call_and_writes_nothing(tmp_path:
     timer.join()
     assert interrupted < generation / 2, f"interrupted after {interrupted:.2f} s; generating takes {generation:.2f} s"
     time.sleep(generation)  # the abandoned generation has ended by now
-    assert not pki.exists() or not any(pki.iterdir())
+    # No key or certificate was written; the folder holds only its lock file
+    # (taken before the keys were generated), and the interrupted run gave
+    # the lock back: another run can take it at once.
+    assert [p.name for p in pki.iterdir()] == [".lock"]
+    with open(pki / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_membership_changes_check_first_and_write_the_spec_file(tmp_path: Path) -> None:
