@@ -83,6 +83,20 @@ pub const STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// Who holds a lock: stored in the lock file as one line of JSON.
 ///
+/// A cluster has two locks, both taken before anything is changed and
+/// refused at once (never waited for) when another run holds them, naming
+/// that run: the PKI folder's ([`PkiLock`], an advisory `flock` on
+/// `<pki>/.lock` held while a run that may write the folder lasts; the
+/// kernel drops it with its process, so it is never stale), and each
+/// host's ([`HOST_LOCK_PATH`], created atomically by
+/// [`Engine::apply`](super::Engine::apply), [`Engine::reset`](super::Engine::reset)
+/// and [`Engine::restore`](super::Engine::restore) on every reachable host,
+/// refreshed every [`REFRESH_EVERY`], removed at the end). A host lock not
+/// refreshed for [`STALE_AFTER`], or held by a process of this machine that
+/// no longer runs, belongs to a run that is gone: it is refused, saying so,
+/// and broken only when asked ([`ApplyOptions::break_lock`](super::ApplyOptions::break_lock)).
+/// One left by an ended run of this very process is broken without asking.
+///
 /// ```
 /// use k8s_bootstrap_core::apply::LockHolder;
 /// let me = LockHolder::me();
@@ -226,7 +240,8 @@ fn held_message(holder: Option<&LockHolder>, idle: Option<Duration>, stale: bool
     }
 }
 
-/// The lock of a PKI folder, held until dropped (see the [module docs](self)).
+/// The lock of a PKI folder, held until dropped (the two locks of a cluster:
+/// see [`LockHolder`]).
 ///
 /// ```
 /// use k8s_bootstrap_core::apply::{sync_pki_dir, LockHolder, PkiDirError, PkiLock};
