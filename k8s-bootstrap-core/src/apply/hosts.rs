@@ -316,7 +316,7 @@ pub enum PkiDirError {
 /// be [`crate::transport::LocalTransport::new`]): another run writing the
 /// folder is refused with [`PkiDirError::Locked`].
 pub async fn sync_pki_dir(spec: &ClusterSpec, local: &dyn Transport, dir: &str, dry_run: bool) -> Result<Issued, PkiDirError> {
-    let _lock = if dry_run { None } else { Some(super::PkiLock::acquire(std::path::Path::new(dir), &super::LockHolder::me())?) };
+    let _lock = super::PkiLock::unless_dry_run(std::path::Path::new(dir), dry_run)?;
     sync_pki_dir_held(spec, local, dir, dry_run).await
 }
 

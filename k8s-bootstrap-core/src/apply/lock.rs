@@ -337,6 +337,23 @@ impl PkiLock {
         Ok(PkiLock { _file: file, path })
     }
 
+    /// The folder's lock for a run that writes it; `None` for a dry run,
+    /// which writes nothing and takes no lock.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::PkiLock;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// assert!(PkiLock::unless_dry_run(dir.path(), true).unwrap().is_none());
+    /// let held = PkiLock::unless_dry_run(dir.path(), false).unwrap();
+    /// assert!(held.is_some() && PkiLock::unless_dry_run(dir.path(), false).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`PkiLock::acquire`].
+    pub fn unless_dry_run(dir: &Path, dry_run: bool) -> Result<Option<Self>, LockError> {
+        if dry_run { Ok(None) } else { Self::acquire(dir, &LockHolder::me()).map(Some) }
+    }
+
     /// The lock file.
     ///
     /// ```

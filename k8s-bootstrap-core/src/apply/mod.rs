@@ -724,7 +724,7 @@ pub struct Engine {
     hosts: Vec<HostDef>,
     progress: Arc<dyn Progress>,
     /// The PKI folder's lock, when [`open`] took it: held while the engine lives.
-    pki_lock: Option<Arc<PkiLock>>,
+    pki_lock: Option<PkiLock>,
 }
 
 impl fmt::Debug for Engine {
@@ -1095,6 +1095,11 @@ impl Engine {
         let holder = LockHolder::me();
         let active = lock::ActiveRun::new(&holder);
         let outcomes = futures::future::join_all(hosts.iter().map(|h| lock::acquire_one(&h.name, &*h.transport, &holder, opts.break_lock))).await;
+        let fail = |h: &mut HostView<'_>, kind: FailureKind, error: String| {
+            let failure = Failure { stage: Stage::HostPrep, step: "take the cluster lock".into(), kind, error, log: None };
+            self.progress.event(&Event::Failed { host: h.name.clone(), failure: failure.clone() });
+            h.report.failed = Some(failure);
+        };
         let mut held = Vec::new();
         let mut refused = Vec::new();
         for (h, outcome) in hosts.iter_mut().zip(outcomes) {
@@ -1110,11 +1115,7 @@ impl Engine {
                 O::Held(e) => refused.push((h, e)),
                 O::Failed(e) => match FailureKind::of(&e) {
                     FailureKind::Connect | FailureKind::HostKey | FailureKind::Auth => {}
-                    kind => {
-                        let failure = Failure { stage: Stage::HostPrep, step: "take the cluster lock".into(), kind, error: e.to_string(), log: None };
-                        self.progress.event(&Event::Failed { host: h.name.clone(), failure: failure.clone() });
-                        h.report.failed = Some(failure);
-                    }
+                    kind => fail(h, kind, e.to_string()),
                 },
             }
         }
@@ -1125,9 +1126,7 @@ impl Engine {
         locks.release().await;
         let names: Vec<String> = refused.iter().map(|(h, _)| h.name.clone()).collect();
         for (h, e) in refused {
-            let failure = Failure { stage: Stage::HostPrep, step: "take the cluster lock".into(), kind: FailureKind::Locked, error: e.to_string(), log: None };
-            self.progress.event(&Event::Failed { host: h.name.clone(), failure: failure.clone() });
-            h.report.failed = Some(failure);
+            fail(h, FailureKind::Locked, e.to_string());
         }
         Err(format!("the cluster is locked by another run (on {}): nothing was changed", names.join(", ")))
     }
@@ -1758,27 +1757,17 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
             h.report.unchanged += 1;
             return Ok(());
         };
-        if !self.dry {
-            // reset-failed first: units restarted with a dependency (docker
-            // with flanneld) count towards systemd's StartLimitBurst, and an
-            // apply right after another one (add a member, then apply) must
-            // not be refused with "start of the service was attempted too
-            // often". Restart=on-failure loops stay limited between runs.
-            let script = "u=$1; shift; systemctl reset-failed -- \"$u\" 2>/dev/null; exec systemctl \"$@\" -- \"$u\"";
-            let mut argv = vec!["sh", "-c", script, "sh", unit, verb];
-            if !block {
-                argv.push("--no-block");
-            }
-            if let Err(e) = h.transport.run_ok(&Command::new(argv).timeout(Duration::from_secs(120))).await {
-                // --sync first: the unit's last words (dockerd's fatal error)
-                // may not be in the journal yet right after it exited.
-                let journal = Command::new(["sh", "-c", "journalctl --sync 2>/dev/null; exec journalctl -u \"$1\" -n 25 --no-pager -o cat", "sh", unit]);
-                let log = match h.transport.run(&journal).await {
-                    Ok(out) => Some(out.stdout_str().trim_end().to_string()).filter(|l| !l.is_empty()),
-                    Err(_) => None,
-                };
-                return Err(StepError { step: format!("{verb} {unit}"), kind: FailureKind::of(&e), error: e.to_string(), log });
-            }
+        if !self.dry
+            && let Err(e) = h.transport.run_ok(&unit_command(unit, verb, block).timeout(Duration::from_secs(120))).await
+        {
+            // --sync first: the unit's last words (dockerd's fatal error)
+            // may not be in the journal yet right after it exited.
+            let journal = Command::new(["sh", "-c", "journalctl --sync 2>/dev/null; exec journalctl -u \"$1\" -n 25 --no-pager -o cat", "sh", unit]);
+            let log = match h.transport.run(&journal).await {
+                Ok(out) => Some(out.stdout_str().trim_end().to_string()).filter(|l| !l.is_empty()),
+                Err(_) => None,
+            };
+            return Err(StepError { step: format!("{verb} {unit}"), kind: FailureKind::of(&e), error: e.to_string(), log });
         }
         let what = match label {
             Some(l) => format!("{l}: {verb} {unit} ({why})"),
@@ -1989,6 +1978,21 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
         }
         self.ensure_unit(h, Stage::Docker, "docker", true).await
     }
+}
+
+/// `systemctl VERB UNIT` (`start`, `restart`), after `reset-failed`: units
+/// restarted with a dependency (docker with flanneld) count towards
+/// systemd's StartLimitBurst, and a run right after another one must not be
+/// refused with "start of the service was attempted too often".
+/// Restart=on-failure loops stay limited between runs. Without `block`,
+/// `--no-block`.
+fn unit_command(unit: &str, verb: &str, block: bool) -> Command {
+    let script = "u=$1; shift; systemctl reset-failed -- \"$u\" 2>/dev/null; exec systemctl \"$@\" -- \"$u\"";
+    let mut argv = vec!["sh", "-c", script, "sh", unit, verb];
+    if !block {
+        argv.push("--no-block");
+    }
+    Command::new(argv)
 }
 
 /// The names of the `.{ext}` files in `dir` on the control machine, sorted.

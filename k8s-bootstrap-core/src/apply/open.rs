@@ -157,11 +157,7 @@ pub async fn open(spec: &ClusterSpec, opts: &OpenOptions) -> Result<Opened, Open
     let dir = opts.pki_dir.to_string_lossy();
     let pki_err = |source| OpenError::Pki { dir: opts.pki_dir.clone(), source };
     // A run that writes the PKI folder holds its lock until the engine is dropped.
-    let pki_lock = if opts.dry_run {
-        None
-    } else {
-        Some(super::PkiLock::acquire(&opts.pki_dir, &super::LockHolder::me()).map_err(|e| pki_err(e.into()))?)
-    };
+    let pki_lock = super::PkiLock::unless_dry_run(&opts.pki_dir, opts.dry_run).map_err(|e| pki_err(e.into()))?;
     let pki = sync_pki_dir_held(spec, &local, &dir, opts.dry_run).await.map_err(pki_err)?;
     let releases = fetch_releases(spec, &local, &opts.cache_dir.to_string_lossy()).await?;
     let mut warnings = pki.warnings.clone();
@@ -172,6 +168,6 @@ pub async fn open(spec: &ClusterSpec, opts: &OpenOptions) -> Result<Opened, Open
     }
     let hosts = super::hosts::connect_all(ssh.into_iter().map(|(name, r)| (name, r.ssh)).collect()).await;
     let mut engine = Engine::new(spec, &pki, hosts)?.with_releases(&releases);
-    engine.pki_lock = pki_lock.map(std::sync::Arc::new);
+    engine.pki_lock = pki_lock;
     Ok(Opened { engine, warnings })
 }

@@ -251,7 +251,7 @@ pub enum Renew {
 /// [`crate::pki::Error`]s for a broken or absent CA;
 /// [`PkiDirError::Transport`] for I/O errors.
 pub async fn renew_certs(spec: &ClusterSpec, local: &dyn Transport, dir: &str, which: &Renew, dry_run: bool) -> Result<Issued, PkiDirError> {
-    let _lock = if dry_run { None } else { Some(super::PkiLock::acquire(std::path::Path::new(dir), &super::LockHolder::me())?) };
+    let _lock = super::PkiLock::unless_dry_run(std::path::Path::new(dir), dry_run)?;
     let bundle = CertBundle::for_cluster(spec)?;
     let existing = read_existing(&bundle, local, dir).await?;
     let wanted = bundle.wanted();

@@ -183,9 +183,7 @@ impl Engine {
             let put = PutOptions::new(0o600).owner("root:root");
             let source = FileSource::Bytes(bytes.clone());
             let uploads = futures::future::join_all(hosts.iter().map(|h| h.transport.put_file(&file, &source, &put))).await;
-            for (h, r) in hosts.iter().zip(uploads) {
-                r.map_err(|source| RestoreError::Step { host: h.name.clone(), step: format!("upload the snapshot to {file}"), source })?;
-            }
+            every(&hosts, uploads, &format!("upload the snapshot to {file}"))?;
             let first = &hosts[0];
             let status = first
                 .transport
@@ -204,9 +202,7 @@ impl Engine {
             // From here on the members change: all stop, then each is restored.
             let stop = Command::new(["systemctl", "stop", "etcd"]).timeout(Duration::from_secs(120));
             let stops = futures::future::join_all(hosts.iter().map(|h| h.transport.run_ok(&stop))).await;
-            for (h, r) in hosts.iter().zip(stops) {
-                r.map_err(step(&h.name, "systemctl stop etcd"))?;
-            }
+            every(&hosts, stops, "systemctl stop etcd")?;
             let aside = format!("{data_dir}.before-restore-{now}");
             let mut kept = Vec::new();
             for h in &hosts {
@@ -241,11 +237,9 @@ impl Engine {
                 }
             }
             // Together: a Type=notify member is ready only once a quorum is.
-            let start_etcd = Command::shell("systemctl reset-failed etcd 2>/dev/null; exec systemctl start etcd").timeout(Duration::from_secs(180));
+            let start_etcd = super::unit_command("etcd", "start", true).timeout(Duration::from_secs(180));
             let starts = futures::future::join_all(hosts.iter().map(|h| h.transport.run_ok(&start_etcd))).await;
-            for (h, r) in hosts.iter().zip(starts) {
-                r.map_err(step(&h.name, "systemctl start etcd"))?;
-            }
+            every(&hosts, starts, "systemctl start etcd")?;
             let ctx = self.ctx(opts, false);
             ctx.wait_healthy(&mut hosts, opts.etcd_timeout, &BTreeSet::new()).await.map_err(RestoreError::Unhealthy)?;
             Ok((revision, total_keys, kept))
@@ -266,4 +260,13 @@ impl Engine {
             elapsed_ms: start.elapsed().as_millis() as u64,
         })
     }
+}
+
+/// The first failure of a step run on every member, as [`RestoreError::Step`].
+#[allow(clippy::result_large_err)] // the error `Engine::restore` returns, built once per restore
+fn every<T>(hosts: &[super::HostView<'_>], results: Vec<Result<T, TransportError>>, step: &str) -> Result<(), RestoreError> {
+    for (h, r) in hosts.iter().zip(results) {
+        r.map_err(|source| RestoreError::Step { host: h.name.clone(), step: step.to_string(), source })?;
+    }
+    Ok(())
 }
