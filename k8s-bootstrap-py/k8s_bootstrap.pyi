@@ -156,6 +156,12 @@ class RenderedFile:
     content: bytes
     mode: int
     owner: str
+    secret: bool
+    """A secret: never shown in a diff or a log."""
+    restarts: list[str]
+    """The units that restart when this file changes."""
+    unit: Optional[str]
+    """The systemd unit this file defines (systemd reloads when it changes)."""
     @property
     def text(self) -> str:
         """The content as text."""
@@ -181,6 +187,8 @@ class HostCert:
     key_file: Optional[str]
     cert_path: str
     key_path: Optional[str]
+    restarts: list[str]
+    """The units that restart when the certificate or its key changes."""
 
 @final
 class HostRender(Mapping[str, RenderedFile]):

@@ -463,3 +463,40 @@ fn host_prep_quotes_the_sysctl_key_in_its_check() {
     assert!(!std::path::Path::new("/tmp/kb-sysctl-pwned").exists());
     assert!(prep.try_render().is_err(), "validation refuses such a key");
 }
+
+/// The files a unit restarts for are said by its builder; they must be
+/// exactly the files the unit reads: its unit file, the paths its unit and
+/// EnvironmentFiles name (configs, binaries, certificates and keys), and
+/// dockerd's default config `/etc/docker/daemon.json`.
+#[test]
+fn every_file_a_unit_reads_restarts_it_and_no_other_does() {
+    for (etcd, flannel) in [("3.3.13", "0.11.0"), ("3.4.27", "0.22.0"), ("3.5.17", "0.26.1")] {
+        for spec in [tutorial(etcd, flannel), {
+            let mut s = tutorial(etcd, flannel);
+            s.pki.layout = k8s_bootstrap_core::spec::CertLayout::Tutorial;
+            s
+        }] {
+            let cluster = spec.render().unwrap();
+            for (host, r) in &cluster.hosts {
+                let mut paths: Vec<(String, Vec<String>)> = r.files.iter().map(|f| (f.path.clone(), f.restarts.clone())).collect();
+                for c in &r.certs {
+                    paths.push((c.cert_path.clone(), c.restarts.clone()));
+                    paths.extend(c.key_path.iter().map(|k| (k.clone(), c.restarts.clone())));
+                }
+                for unit in ["etcd", "flanneld", "docker"] {
+                    let Some(u) = r.files.iter().find(|f| f.unit.as_deref() == Some(unit)) else { continue };
+                    let mut read = vec![u.text().to_string()];
+                    for line in u.text().lines() {
+                        if let Some(f) = line.strip_prefix("EnvironmentFile=").and_then(|p| r.file(p.trim_start_matches('-'))) {
+                            read.push(f.text().to_string());
+                        }
+                    }
+                    for (p, restarts) in &paths {
+                        let reads = *p == u.path || (unit == "docker" && p == "/etc/docker/daemon.json") || read.iter().any(|t| t.contains(p.as_str()));
+                        assert_eq!(restarts.iter().any(|x| x == unit), reads, "etcd {etcd}, {:?} layout, {host}: {p} restarts {unit}?", spec.pki.layout);
+                    }
+                }
+            }
+        }
+    }
+}

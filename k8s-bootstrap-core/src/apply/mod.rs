@@ -53,6 +53,7 @@
 //! # Ok(()) }
 //! ```
 
+mod desired;
 mod diff;
 mod hosts;
 mod leases;
@@ -81,6 +82,7 @@ use crate::render::{HostRender, Phase, RenderedCluster};
 use crate::shell::join_argv;
 use crate::docker::DockerMode;
 use crate::spec::{ClusterSpec, Role};
+use desired::DesiredFile;
 use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
 
 #[cfg(feature = "ssh")]
@@ -673,21 +675,12 @@ impl Progress for NoProgress {
 
 /// A file to put on a host.
 #[derive(Clone)]
-struct Item {
-    path: String,
-    source: FileSource,
-    mode: u32,
-    owner: Option<String>,
-    secret: bool,
-    binary: bool,
-}
-
 /// What the engine knows of a host before a run.
 struct HostDef {
     name: String,
     transport: Arc<dyn Transport>,
     render: HostRender,
-    items: Vec<Item>,
+    items: Vec<DesiredFile>,
     roles: BTreeSet<Role>,
     os: Option<OsFamily>,
 }
@@ -772,67 +765,7 @@ impl Engine {
         for h in &spec.hosts {
             let transport = transports.remove(&h.name).ok_or_else(|| Error::NoTransport { host: h.name.clone() })?;
             let render = rendered.hosts.get(&h.name).cloned().unwrap_or_default();
-            let mut items = Vec::new();
-            for c in &render.certs {
-                let cert = pki.file(&c.id.cert_file()).ok_or_else(|| Error::MissingCert {
-                    host: h.name.clone(),
-                    file: c.id.cert_file(),
-                })?;
-                items.push(Item {
-                    path: c.cert_path.clone(),
-                    source: FileSource::Bytes(cert.contents.clone()),
-                    mode: 0o644,
-                    owner: Some("root:root".into()),
-                    secret: false,
-                    binary: false,
-                });
-                if let Some(kp) = &c.key_path {
-                    let key = pki.file(&c.id.key_file()).ok_or_else(|| Error::MissingCert {
-                        host: h.name.clone(),
-                        file: c.id.key_file(),
-                    })?;
-                    items.push(Item {
-                        path: kp.clone(),
-                        source: FileSource::Bytes(key.contents.clone()),
-                        mode: 0o600,
-                        owner: Some("root:root".into()),
-                        secret: true,
-                        binary: false,
-                    });
-                }
-            }
-            let bins = &spec.binaries;
-            let etcd_bin = format!("{}/bin", spec.layout.etcd_dir);
-            let k8s_bin = format!("{}/bin", spec.layout.kubernetes_dir);
-            let mut bin = |local: &Option<String>, remote: String| {
-                if let Some(l) = local {
-                    items.push(Item {
-                        path: remote,
-                        source: FileSource::Path(l.into()),
-                        mode: 0o755,
-                        owner: Some("root:root".into()),
-                        secret: false,
-                        binary: true,
-                    });
-                }
-            };
-            if h.has(Role::Etcd) {
-                bin(&bins.etcd, format!("{etcd_bin}/etcd"));
-                bin(&bins.etcdctl, format!("{etcd_bin}/etcdctl"));
-            }
-            if h.has(Role::Node) {
-                bin(&bins.flanneld, format!("{k8s_bin}/flanneld"));
-            }
-            for f in &render.files {
-                items.push(Item {
-                    path: f.path.clone(),
-                    source: FileSource::Bytes(f.contents.clone()),
-                    mode: f.mode,
-                    owner: Some(f.owner.clone()),
-                    secret: f.mode & 0o077 == 0 && f.mode != 0o700,
-                    binary: false,
-                });
-            }
+            let items = desired::host_files(spec, h, &render, pki)?;
             hosts.push(HostDef {
                 name: h.name.clone(),
                 transport,
@@ -862,28 +795,8 @@ impl Engine {
     /// ```
     #[must_use]
     pub fn with_releases(mut self, releases: &ReleaseBinaries) -> Self {
-        let etcd_bin = format!("{}/bin", self.spec.layout.etcd_dir);
-        let k8s_bin = format!("{}/bin", self.spec.layout.kubernetes_dir);
         for h in &mut self.hosts {
-            for (name, bytes) in &releases.files {
-                let dir = match name.as_str() {
-                    "etcd" | "etcdctl" | "etcdutl" if h.roles.contains(&Role::Etcd) => &etcd_bin,
-                    "flanneld" if h.roles.contains(&Role::Node) => &k8s_bin,
-                    _ => continue,
-                };
-                let path = format!("{dir}/{name}");
-                h.items.retain(|i| i.path != path);
-                // Before the rendered files, as the other binaries.
-                let at = h.items.iter().position(|i| !i.binary && i.path.starts_with(dir.as_str()) && !i.path.ends_with(".pem")).unwrap_or(h.items.len());
-                h.items.insert(at, Item {
-                    path,
-                    source: FileSource::Bytes(bytes.clone()),
-                    mode: 0o755,
-                    owner: Some("root:root".into()),
-                    secret: false,
-                    binary: true,
-                });
-            }
+            desired::add_release_binaries(&self.spec, &h.roles, &mut h.items, &releases.files);
         }
         self
     }
@@ -1210,7 +1123,7 @@ struct HostView<'a> {
     name: String,
     transport: Arc<dyn Transport>,
     render: &'a HostRender,
-    items: &'a [Item],
+    items: &'a [DesiredFile],
     roles: BTreeSet<Role>,
     os: Option<OsFamily>,
     changed_paths: BTreeSet<String>,
@@ -1502,7 +1415,7 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
     }
 
     async fn files(&self, h: &mut HostView<'_>) -> StepResult {
-        let items: Vec<Item> = h.items.to_vec();
+        let items: Vec<DesiredFile> = h.items.to_vec();
         let paths: Vec<String> = items.iter().map(|i| i.path.clone()).collect();
         let (remote, litter) = self.remote_state(h, &paths).await?;
         // Temporary files of an upload that was killed (the connection
@@ -1536,7 +1449,7 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
                     }
                 }
             };
-            let root_owned = it.owner.as_deref().is_none_or(|o| o == "root:root" || o == "root");
+            let root_owned = it.owner == "root:root" || it.owner == "root";
             let (same_content, same_meta) = match &remote {
                 Some((mode, uid, gid, sum)) => (*sum == local, *mode == it.mode && (!root_owned || (*uid == 0 && *gid == 0))),
                 None => (false, false),
@@ -1568,11 +1481,7 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
         let specs: Vec<(String, FileSource, PutOptions)> = to_put
             .iter()
             .map(|it| {
-                let mut opts = PutOptions::new(it.mode);
-                if let Some(o) = &it.owner {
-                    opts = opts.owner(o.clone());
-                }
-                (it.path.clone(), it.source.clone(), opts)
+                (it.path.clone(), it.source.clone(), PutOptions::new(it.mode).owner(it.owner.clone()))
             })
             .collect();
         let outcomes = h.transport.put_files(&specs).await;
@@ -1666,8 +1575,7 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
     }
 
     async fn install(&self, h: &mut HostView<'_>) -> StepResult {
-        let systemd_dir = format!("{}/", self.spec.layout.systemd_dir);
-        let unit_changed = h.changed_paths.iter().any(|p| p.starts_with(&systemd_dir) && p.ends_with(".service"));
+        let unit_changed = h.items.iter().any(|i| i.unit.is_some() && h.changed_paths.contains(&i.path));
         // A unit written by an earlier, interrupted run: systemd says so.
         let pending = if unit_changed {
             false
@@ -1687,27 +1595,10 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
         self.commands(h, Stage::Install, Phase::Install).await
     }
 
-    /// The files on this host that `unit` depends on: its unit file, every
-    /// file whose path its unit or EnvironmentFiles mention (binaries,
-    /// configs, certificates), and docker's daemon.json.
+    /// The files on this host that restart `unit` when they change, as
+    /// their builders said (its unit file, env file, binary, certificates).
     fn deps_of(&self, h: &HostView<'_>, unit: &str) -> Vec<String> {
-        let unit_path = self.unit_path(unit);
-        let unit_text = h.render.file(&unit_path).map(|f| f.text().to_string()).unwrap_or_default();
-        let mut texts = vec![unit_text.clone()];
-        for line in unit_text.lines() {
-            if let Some(p) = line.strip_prefix("EnvironmentFile=")
-                && let Some(f) = h.render.file(p.trim_start_matches('-'))
-            {
-                texts.push(f.text().to_string());
-            }
-        }
-        let implicit = (unit == "docker").then_some("/etc/docker/daemon.json");
-        h.items
-            .iter()
-            .map(|i| &i.path)
-            .filter(|p| **p == unit_path || Some(p.as_str()) == implicit || texts.iter().any(|t| t.contains(p.as_str())))
-            .cloned()
-            .collect()
+        h.items.iter().filter(|i| i.restarts.iter().any(|u| u == unit)).map(|i| i.path.clone()).collect()
     }
 
     /// A dependency of `unit` that this run changed.

@@ -406,9 +406,9 @@ impl DockerUnit {
         let unit_file = self.unit_file();
         let t = UnitTemplate { flannel: self.mode == DockerMode::FlannelEnv, opts_file: &self.opts_file, dockerd: &self.dockerd, ip_masq: self.ip_masq };
         let text = crate::render::text_file(t.render()).map_err(|source| Error::Template { file: unit_file.clone(), source })?;
-        out.files.push(RenderedFile::new(&unit_file, text, 0o644));
+        out.files.push(RenderedFile::new(&unit_file, text, 0o644).defines_unit("docker"));
         if let Some(json) = self.daemon_json() {
-            out.files.push(RenderedFile::new(DAEMON_JSON, json, 0o644));
+            out.files.push(RenderedFile::new(DAEMON_JSON, json, 0o644).restarts("docker"));
         }
         out.commands.push(Command::new(Phase::Install, "make systemd read the new units", ["systemctl", "daemon-reload"]));
         out.commands.push(Command::new(Phase::Install, "enable docker at boot", ["systemctl", "enable", "docker"]).unless(["systemctl", "is-enabled", "--quiet", "docker"]));

@@ -790,7 +790,11 @@ impl EtcdCluster {
     }
 
     fn cert(&self, id: CertId) -> HostCert {
-        HostCert::new(self.cert_layout.cert(id), &self.dir("ssl"))
+        let id = self.cert_layout.cert(id);
+        // The admin client certificate is etcdctl's: etcd does not read it.
+        let etcdctls = id == CertId::AdminClient;
+        let c = HostCert::new(id, &self.dir("ssl"));
+        if etcdctls { c } else { c.restarts("etcd") }
     }
 
     /// The certificates a member's host needs: CA, its server and peer certs, admin client.
@@ -960,11 +964,11 @@ impl EtcdCluster {
         let mut out = HostRender::default();
         let env_file = self.env_file();
         let env = EnvTemplate { version: self.version, name, sections: self.sections(m) };
-        out.files.push(RenderedFile::new(&env_file, tmpl(&env_file, env.render())?, 0o640));
+        out.files.push(RenderedFile::new(&env_file, tmpl(&env_file, env.render())?, 0o640).restarts("etcd"));
         let etcd_bin = format!("{}/etcd", self.dir("bin"));
         let unit = UnitTemplate { version: self.version, name, env_file: &env_file, etcd_bin: &etcd_bin };
         let unit_file = self.unit_file();
-        out.files.push(RenderedFile::new(&unit_file, tmpl(&unit_file, unit.render())?, 0o644));
+        out.files.push(RenderedFile::new(&unit_file, tmpl(&unit_file, unit.render())?, 0o644).defines_unit("etcd"));
         let etcdctl_bin = format!("{}/etcdctl", self.dir("bin"));
         let mut apis = vec![EtcdApi::V3];
         if self.enable_v2 {

@@ -650,7 +650,7 @@ impl FlannelConfig {
     }
 
     fn cert(&self, id: CertId) -> HostCert {
-        HostCert::new(self.cert_layout.cert(id), &self.dir("ssl"))
+        HostCert::new(self.cert_layout.cert(id), &self.dir("ssl")).restarts("flanneld")
     }
 
     /// flanneld's command-line options for a host (`public_ip`, and `iface` or the address).
@@ -699,7 +699,7 @@ impl FlannelConfig {
         let mut out = HostRender::default();
         let env_file = self.env_file();
         let env = EnvTemplate { version: self.version, host, options: self.options(public_ip, iface).join(" ") };
-        out.files.push(RenderedFile::new(&env_file, tmpl(&env_file, env.render())?, 0o644));
+        out.files.push(RenderedFile::new(&env_file, tmpl(&env_file, env.render())?, 0o644).restarts("flanneld"));
         let flanneld_bin = format!("{}/flanneld", self.dir("bin"));
         let unit = UnitTemplate {
             version: self.version,
@@ -707,7 +707,7 @@ impl FlannelConfig {
             flanneld_bin: &flanneld_bin,
         };
         let unit_file = self.unit_file();
-        out.files.push(RenderedFile::new(&unit_file, tmpl(&unit_file, unit.render())?, 0o644));
+        out.files.push(RenderedFile::new(&unit_file, tmpl(&unit_file, unit.render())?, 0o644).defines_unit("flanneld"));
         out.commands.push(Command::new(Phase::Install, "make systemd read the new units", ["systemctl", "daemon-reload"]));
         out.commands.push(Command::new(Phase::Install, "enable flanneld at boot", ["systemctl", "enable", "flanneld"]).unless(["systemctl", "is-enabled", "--quiet", "flanneld"]));
         out.commands.push(

@@ -29,6 +29,16 @@ pub struct RenderedFile {
     pub mode: u32,
     /// `user:group` that owns it.
     pub owner: String,
+    /// A secret (a private key, a token): its contents are never shown in
+    /// a diff or a log. Said by the builder that made it, never guessed
+    /// from its mode.
+    pub secret: bool,
+    /// The systemd units that must restart when this file changes (a unit's
+    /// own file, its env file, its binary, its certificates).
+    pub restarts: Vec<String>,
+    /// The systemd unit this file defines: systemd must reload its units
+    /// when it changes.
+    pub unit: Option<String>,
 }
 
 /// Bytes as bytes for serializers that have them (Python's `bytes`); JSON
@@ -46,7 +56,46 @@ impl RenderedFile {
     /// assert_eq!((f.mode, f.owner.as_str(), f.contents.len()), (0o640, "root:root", 19));
     /// ```
     pub fn new(path: impl Into<String>, contents: impl Into<Vec<u8>>, mode: u32) -> Self {
-        RenderedFile { path: path.into(), contents: contents.into(), mode, owner: "root:root".into() }
+        RenderedFile { path: path.into(), contents: contents.into(), mode, owner: "root:root".into(), secret: false, restarts: Vec::new(), unit: None }
+    }
+    /// `unit` restarts when this file changes.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::RenderedFile;
+    /// let env = RenderedFile::new("/opt/etcd/cfg/etcd", "ETCD_NAME=\"etcd01\"\n", 0o640).restarts("etcd");
+    /// assert_eq!((env.restarts.as_slice(), env.unit.as_deref()), (["etcd".to_string()].as_slice(), None));
+    /// ```
+    #[must_use]
+    pub fn restarts(mut self, unit: &str) -> Self {
+        if !self.restarts.iter().any(|u| u == unit) {
+            self.restarts.push(unit.to_string());
+        }
+        self
+    }
+    /// This file is the unit file of `unit`: systemd reloads its units and
+    /// `unit` restarts when it changes.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::RenderedFile;
+    /// let f = RenderedFile::new("/usr/lib/systemd/system/etcd.service", "[Unit]\n", 0o644).defines_unit("etcd");
+    /// assert_eq!((f.unit.as_deref(), f.restarts.as_slice()), (Some("etcd"), ["etcd".to_string()].as_slice()));
+    /// ```
+    #[must_use]
+    pub fn defines_unit(self, unit: &str) -> Self {
+        let mut f = self.restarts(unit);
+        f.unit = Some(unit.to_string());
+        f
+    }
+    /// A secret: never shown in a diff or a log.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::RenderedFile;
+    /// assert!(RenderedFile::new("/etc/token", "s3cr3t", 0o600).secret().secret);
+    /// ```
+    #[must_use]
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self
     }
     /// The contents as text (every rendered file is UTF-8).
     ///
@@ -199,6 +248,9 @@ pub struct HostCert {
     pub cert_path: String,
     /// Absolute path of the private key on the host (`None` for the CA: its key never leaves the workstation).
     pub key_path: Option<String>,
+    /// The systemd units that must restart when the certificate or its key
+    /// changes (the units that read them).
+    pub restarts: Vec<String>,
 }
 
 impl HostCert {
@@ -214,7 +266,22 @@ impl HostCert {
     /// ```
     pub fn new(id: CertId, ssl_dir: &str) -> Self {
         let key_path = (id != CertId::Ca).then(|| format!("{ssl_dir}/{}", id.key_file()));
-        HostCert { cert_path: format!("{ssl_dir}/{}", id.cert_file()), key_path, id }
+        HostCert { cert_path: format!("{ssl_dir}/{}", id.cert_file()), key_path, id, restarts: Vec::new() }
+    }
+    /// `unit` reads this certificate: it restarts when the certificate changes.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::pki::CertId;
+    /// use k8s_bootstrap_core::render::HostCert;
+    /// let c = HostCert::new(CertId::Ca, "/opt/etcd/ssl").restarts("etcd").restarts("etcd");
+    /// assert_eq!(c.restarts, ["etcd"]);
+    /// ```
+    #[must_use]
+    pub fn restarts(mut self, unit: &str) -> Self {
+        if !self.restarts.iter().any(|u| u == unit) {
+            self.restarts.push(unit.to_string());
+        }
+        self
     }
 }
 
@@ -274,8 +341,9 @@ impl HostRender {
     /// ```
     pub fn merge(&mut self, other: HostRender) {
         for f in other.files {
-            if !self.files.iter().any(|g| g.path == f.path) {
-                self.files.push(f);
+            match self.files.iter_mut().find(|g| g.path == f.path) {
+                Some(g) => g.restarts.extend(f.restarts.into_iter().filter(|u| !g.restarts.contains(u)).collect::<Vec<_>>()),
+                None => self.files.push(f),
             }
         }
         for c in other.commands {
@@ -283,9 +351,12 @@ impl HostRender {
                 self.commands.push(c);
             }
         }
+        // A certificate two builders need (the CA of etcd and flanneld in
+        // one folder) restarts the units of both.
         for c in other.certs {
-            if !self.certs.iter().any(|d| d.cert_path == c.cert_path) {
-                self.certs.push(c);
+            match self.certs.iter_mut().find(|d| d.cert_path == c.cert_path) {
+                Some(d) => d.restarts.extend(c.restarts.into_iter().filter(|u| !d.restarts.contains(u)).collect::<Vec<_>>()),
+                None => self.certs.push(c),
             }
         }
     }
