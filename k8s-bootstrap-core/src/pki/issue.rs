@@ -363,7 +363,22 @@ impl CertBundle {
         let mut actions = Vec::new();
         let mut warnings = self.warnings.clone();
 
-        let (ca, ca_change) = self.resolve_ca(existing, now, &mut warnings)?;
+        // Keys are nearly all of the time (RSA's prime search): the leaves
+        // that certainly need a new one (absent, or renewal asked) get it
+        // on threads of their own while the CA is resolved (or generated).
+        let leaves = self.leaf_specs();
+        let certain = |spec: &LeafSpec| renew.contains(&spec.id) || !existing.contains_key(&spec.id.cert_file()) || !existing.contains_key(&spec.id.key_file());
+        let (ca, mut keys) = std::thread::scope(|sc| {
+            let handles: Vec<_> = leaves
+                .iter()
+                .filter(|spec| certain(spec))
+                .map(|spec| (spec.id.clone(), sc.spawn(move || keys::generate(spec.key_algorithm, &spec.id.to_string()))))
+                .collect();
+            let ca = self.resolve_ca(existing, now, &mut warnings);
+            let keys: Vec<(CertId, Result<KeyPair>)> = handles.into_iter().map(|(id, h)| (id, h.join().unwrap_or_else(|_| Err(Error::Crypto { what: "a key".into(), reason: "its generation thread panicked".into() })))).collect();
+            (ca, keys)
+        });
+        let (ca, ca_change) = ca?;
         files.push(pem_file("ca.pem".into(), ca.cert_pem.clone(), false));
         if let Some(k) = &ca.key_pem {
             files.push(pem_file("ca-key.pem".into(), k.clone(), true));
@@ -371,7 +386,7 @@ impl CertBundle {
         actions.push(CertAction { id: CertId::Ca, change: ca_change, not_after: ca.not_after });
         let ca_key = ca.key_pem.as_deref().map(|k| keys::load("ca-key.pem", k.as_bytes())).transpose()?;
 
-        for spec in self.leaf_specs() {
+        for spec in leaves {
             let cert_path = spec.id.cert_file();
             let key_path = spec.id.key_file();
             let problem = match (existing.get(&cert_path), existing.get(&key_path)) {
@@ -394,7 +409,11 @@ impl CertBundle {
                     let Some(ca_key) = &ca_key else {
                         return Err(Error::CaKeyAbsent { cert: spec.id.to_string(), reason, key_path: "ca-key.pem".into() });
                     };
-                    let (cert_pem, key_pem, not_after) = issue_leaf(&spec, &ca, ca_key, now, &mut warnings)?;
+                    let key = match keys.iter().position(|(id, _)| *id == spec.id) {
+                        Some(i) => keys.swap_remove(i).1?,
+                        None => keys::generate(spec.key_algorithm, &spec.id.to_string())?,
+                    };
+                    let (cert_pem, key_pem, not_after) = issue_leaf(&spec, &ca, ca_key, key, now, &mut warnings)?;
                     files.push(pem_file(cert_path, cert_pem, false));
                     files.push(pem_file(key_path, key_pem, true));
                     actions.push(CertAction { id: spec.id, change: Change::Issued { reason }, not_after });
@@ -588,11 +607,11 @@ fn issue_leaf(
     spec: &LeafSpec,
     ca: &LoadedCa,
     ca_key: &KeyPair,
+    key: KeyPair,
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
 ) -> Result<(String, String, OffsetDateTime)> {
     let what = spec.id.to_string();
-    let key = keys::generate(spec.key_algorithm, &what)?;
     let mut p = CertificateParams::default();
     p.distinguished_name = distinguished_name(&spec.subject);
     p.subject_alt_names = spec.sans.iter().map(san_type).collect::<Result<_>>()?;
