@@ -529,8 +529,17 @@ class Cluster:
     @property
     def pki_dir(self) -> str:
         """The folder of the cluster's certificates (absolute)."""
-    def plan(self, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None) -> Report:
-        """What would change, with diffs; changes nothing."""
+    def plan(
+        self,
+        *,
+        concurrency: int = ...,
+        only: Optional[Sequence[str]] = None,
+        phase: Optional[str] = None,
+        out: Optional[Union[str, os.PathLike[str]]] = None,
+    ) -> Report:
+        """What would change, with diffs; changes nothing.
+
+        ``out``: also save the plan there (JSON) for ``apply(plan=out)``."""
     def apply(
         self,
         *,
@@ -539,8 +548,11 @@ class Cluster:
         only: Optional[Sequence[str]] = None,
         phase: Optional[str] = None,
         break_lock: bool = False,
+        plan: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Report:
         """Brings the cluster to the spec; failed hosts are in the report.
+
+        ``plan``: a file saved by ``plan(out=...)``: run exactly it, or refuse (``aborted``).
 
         Holds the cluster lock: another run holding it raises ``LockedError`` (the PKI folder)
         or fails the hosts with kind ``locked``; ``break_lock`` breaks a stale host lock."""
@@ -573,7 +585,12 @@ class Cluster:
     ) -> MemberChange:
         """Makes host ``name`` leave etcd: the spec (and ``spec_path``) drops it, apply, then clean it up."""
     def plan_async(
-        self, *, concurrency: int = ..., only: Optional[Sequence[str]] = None, phase: Optional[str] = None
+        self,
+        *,
+        concurrency: int = ...,
+        only: Optional[Sequence[str]] = None,
+        phase: Optional[str] = None,
+        out: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Coroutine[Any, Any, Report]:
         """``plan`` for asyncio."""
     def apply_async(
@@ -584,6 +601,7 @@ class Cluster:
         only: Optional[Sequence[str]] = None,
         phase: Optional[str] = None,
         break_lock: bool = False,
+        plan: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> Coroutine[Any, Any, Report]:
         """``apply`` for asyncio."""
     def status_async(self) -> Coroutine[Any, Any, ClusterStatus]:

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use k8s_bootstrap_core::apply::{self, ApplyOptions, Cancel, ConnectOptions, Engine, OpenOptions, Report};
 use k8s_bootstrap_core::spec::{ClusterSpec, Problem};
@@ -27,9 +27,22 @@ pub struct Conn {
     pub connect_timeout: u64,
 }
 
+/// Options of plan.
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub conn: Conn,
+    /// Save the plan (JSON) for `apply FILE`, which runs exactly it or refuses when a host changed since. The PKI folder is written (as by apply), so that the plan's certificates are the ones applied.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 /// Options of apply.
 #[derive(Args, Debug, Clone)]
 pub struct ApplyArgs {
+    /// A plan saved by `plan --out FILE`: run exactly it (its --only and --phase), or refuse, naming the host and the fact that changed since.
+    #[arg(value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub conn: Conn,
     #[command(flatten)]
@@ -163,11 +176,15 @@ pub fn finish(p: &Option<Arc<Progress>>) {
 }
 
 /// `k8s-bootstrap plan`.
-pub async fn plan(g: &Global, c: Conn) -> Result<ExitCode> {
+pub async fn plan(g: &Global, a: PlanArgs) -> Result<ExitCode> {
     let (spec, _) = load_spec(g)?;
-    let (engine, p) = engine(g, &c, &spec, true).await?;
-    let report = engine.plan(&ApplyOptions::default()).await;
+    let (engine, p) = engine(g, &a.conn, &spec, a.out.is_none()).await?;
+    let (report, saved) = engine.plan_saved(&ApplyOptions::default()).await;
     finish(&p);
+    if let Some(out) = &a.out {
+        let json = serde_json::to_vec_pretty(&saved)?;
+        std::fs::write(out, json).with_context(|| format!("writing the plan to {}", out.display()))?;
+    }
     output::report(&report, g.output)
 }
 
@@ -185,7 +202,19 @@ pub async fn apply_spec(g: &Global, c: &Conn, spec: &ClusterSpec, r: &RunArgs, d
 /// `k8s-bootstrap apply`.
 pub async fn apply(g: &Global, a: ApplyArgs) -> Result<ExitCode> {
     let (spec, _) = load_spec(g)?;
-    let report = apply_spec(g, &a.conn, &spec, &a.run, a.dry_run).await?;
+    let report = match &a.plan {
+        None => apply_spec(g, &a.conn, &spec, &a.run, a.dry_run).await?,
+        Some(file) => {
+            let text = std::fs::read(file).with_context(|| format!("reading the plan {}", file.display()))?;
+            let saved: apply::SavedPlan = serde_json::from_slice(&text).with_context(|| format!("{}: not a plan saved by `plan --out`", file.display()))?;
+            let opts = run_options(&spec, &a.run)?;
+            let (engine, p) = engine(g, &a.conn, &spec, false).await?;
+            on_ctrl_c(opts.cancel.clone());
+            let report = engine.apply_saved(&saved, &opts).await;
+            finish(&p);
+            report
+        }
+    };
     output::report(&report, g.output)
 }
 

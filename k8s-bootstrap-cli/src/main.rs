@@ -58,8 +58,8 @@ enum Cmd {
     },
     /// Write every file of every host into a folder (OUT/HOST/PATH), touching no host.
     Render(init::RenderArgs),
-    /// Show what apply would change on every host (diffs, restarts), changing nothing.
-    Plan(cluster::Conn),
+    /// Show what apply would change on every host (diffs, restarts), changing nothing; --out saves it for `apply FILE`.
+    Plan(cluster::PlanArgs),
     /// Bring every host to the spec; a second run changes nothing.
     Apply(cluster::ApplyArgs),
     /// Show etcd health and members, flannel's config and unit states.

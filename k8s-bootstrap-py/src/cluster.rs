@@ -66,8 +66,11 @@ pub struct Cluster {
 
 /// What the engine is asked to do.
 enum Op {
-    Plan(ApplyOptions),
+    /// With a file: the plan saved there too.
+    Plan(ApplyOptions, Option<PathBuf>),
     Apply(ApplyOptions),
+    /// A plan saved by ``plan(out=...)``.
+    ApplySaved(PathBuf, ApplyOptions),
     Status,
     Reset(ApplyOptions, bool),
     Member(Box<MemberChange>, ApplyOptions),
@@ -176,7 +179,17 @@ impl Run {
         };
         let w = opened.warnings;
         Ok(match op {
-            Op::Plan(o) => Outcome::Report(engine.plan(&o).await, w),
+            Op::Plan(o, None) => Outcome::Report(engine.plan(&o).await, w),
+            Op::Plan(o, Some(out)) => {
+                let (report, saved) = engine.plan_saved(&o).await;
+                std::fs::write(&out, serde_json::to_vec_pretty(&saved)?)?;
+                Outcome::Report(report, w)
+            }
+            Op::ApplySaved(file, o) => {
+                let saved: core::SavedPlan = serde_json::from_slice(&std::fs::read(&file)?)
+                    .map_err(|e| crate::error::invalid("plan", file.display(), format!("not a plan saved by plan(out=...): {e}")))?;
+                Outcome::Report(engine.apply_saved(&saved, &o).await, w)
+            }
             Op::Apply(o) => Outcome::Report(engine.apply(&o).await, w),
             Op::Reset(o, purge) => Outcome::Report(engine.reset(&o, purge).await, w),
             Op::Snapshot(out) => Outcome::Snapshot(engine.snapshot(&LocalTransport::new(), &out.to_string_lossy()).await?),
@@ -218,7 +231,7 @@ impl Cluster {
     fn call<'py>(&self, py: Python<'py>, op: Op, asyncio: bool) -> PyResult<Bound<'py, PyAny>> {
         let mut open = OpenOptions::new(&self.pki_dir);
         open.connect = self.connect.clone();
-        open.dry_run = !matches!(op, Op::Apply(_) | Op::Member(..));
+        open.dry_run = !matches!(op, Op::Apply(_) | Op::ApplySaved(..) | Op::Member(..) | Op::Plan(_, Some(_)));
         let progress = self.progress.as_ref().map(|cb| Arc::new(PyProgress { callback: cb.clone_ref(py) }) as Arc<dyn core::Progress>);
         let run = Run { spec: self.spec.clone(), open, progress, op };
         if !asyncio {
@@ -272,6 +285,7 @@ macro_rules! runs {
             $(
                 $(#[doc = $doc])*
                 #[pyo3(signature = ($($sig)*))]
+                #[allow(clippy::too_many_arguments)] // Python keywords, one argument each
                 fn $name<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
                     let $c = self;
                     self.call(py, $op, false)
@@ -280,6 +294,7 @@ macro_rules! runs {
                     "(...)``, ``asyncio.run(cluster.", stringify!($aname), "(...))``). Arguments are checked, and a spec file ",
                     "written, at the call; cancelling the task drops the run.")]
                 #[pyo3(signature = ($($sig)*))]
+                #[allow(clippy::too_many_arguments)] // Python keywords, one argument each
                 fn $aname<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
                     let $c = self;
                     self.call(py, $op, true)
@@ -361,9 +376,12 @@ runs!(Cluster {
 }
     /// What would change on the hosts, with unified diffs (private keys
     /// redacted); changes nothing, not even the PKI folder. Options as for
-    /// ``apply``. Returns a ``Report`` with ``dry_run`` true.
-    plan, plan_async (*, concurrency = CONCURRENCY, only = None, phase = None)
-        |c, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>| Op::Plan(options(&c.spec, concurrency, only, phase, false)?);
+    /// ``apply``. ``out``: also save the plan there (JSON) for
+    /// ``apply(plan=out)``, which runs exactly it or refuses when a host
+    /// changed since; the PKI folder is then written, as by ``apply``.
+    /// Returns a ``Report`` with ``dry_run`` true.
+    plan, plan_async (*, concurrency = CONCURRENCY, only = None, phase = None, out = None)
+        |c, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, out: Option<PathBuf>| Op::Plan(options(&c.spec, concurrency, only, phase, false)?, out);
 
     /// Brings the cluster to the spec, stage by stage (host-prep, files,
     /// install, etcd, flannel-config, flanneld, docker), hosts in parallel
@@ -377,10 +395,17 @@ runs!(Cluster {
     /// raises ``LockedError`` (the folder's) or fails the hosts with kind
     /// ``locked``, naming it; ``break_lock``: break a stale host lock (one
     /// not refreshed for 60 s, left by a run that is gone).
-    apply, apply_async (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None, break_lock = false)
-        |c, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool| {
+    /// ``plan``: a file saved by ``plan(out=...)``: run exactly that plan
+    /// (its ``only`` and ``phase``), or refuse with nothing changed (the
+    /// report's ``aborted`` names the host and the fact that changed).
+    apply, apply_async (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None, break_lock = false, plan = None)
+        |c, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool, plan: Option<PathBuf>| {
             let o = options(&c.spec, concurrency, only, phase, break_lock)?;
-            if dry_run { Op::Plan(o) } else { Op::Apply(o) }
+            match plan {
+                Some(file) => Op::ApplySaved(file, o),
+                None if dry_run => Op::Plan(o, None),
+                None => Op::Apply(o),
+            }
         };
 
     /// The cluster's state: units per host, etcd's endpoint health and

@@ -201,11 +201,16 @@ def test_status_blocking_and_asyncio(spec: kb.ClusterSpec, testbed: Path, work: 
     check_status(asyncio.run(main()))
 
 
-def etcdctl(testbed: Path, *args: str) -> str:
-    """The admin etcdctl on etcd01, over the testbed's SSH."""
+def on(testbed: Path, address: str, *argv: str) -> str:
+    """A command on a test host, over the testbed's SSH."""
     ssh = ["ssh", "-i", str(testbed / "id_ed25519"), "-o", f"UserKnownHostsFile={testbed / 'known_hosts'}",
-           "-o", "BatchMode=yes", "root@10.77.0.11", "/opt/etcd/bin/etcdctl-admin", *args]
+           "-o", "BatchMode=yes", f"root@{address}", *argv]
     return subprocess.run(ssh, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def etcdctl(testbed: Path, *args: str) -> str:
+    """The admin etcdctl on etcd01."""
+    return on(testbed, "10.77.0.11", "/opt/etcd/bin/etcdctl-admin", *args)
 
 
 def test_snapshot_then_restore(spec: kb.ClusterSpec, testbed: Path, work: Path) -> None:
@@ -224,6 +229,27 @@ def test_snapshot_then_restore(spec: kb.ClusterSpec, testbed: Path, work: Path) 
     check_status(c.status())
     with pytest.raises(kb.ValidationError, match="not an etcd snapshot"):
         c.restore(REPO / "examples" / "testbed-cluster.yaml")
+
+
+def test_a_saved_plan_is_applied_exactly_or_refused(spec: kb.ClusterSpec, testbed: Path, work: Path) -> None:
+    # The cluster is converged (earlier tests applied it): a hand edit after
+    # the plan was saved makes apply(plan=...) refuse, naming host and file.
+    c = cluster(spec, testbed, work)
+    c.apply().raise_for_failure()
+    on(testbed, "10.77.0.12", "echo '# edited by hand' >> /opt/etcd/cfg/etcd")
+    saved = work / "plan.json"
+    planned = c.plan(out=saved)
+    assert [(h, ch.what) for h, r in planned.hosts.items() for ch in r.changes][:1] == [("etcd02", "write /opt/etcd/cfg/etcd (updated)")]
+    assert json.loads(saved.read_text())["format"] == 1
+    on(testbed, "10.77.0.13", "touch -d '+2 seconds' /opt/etcd/cfg/etcd")
+    refused = c.apply(plan=saved)
+    assert not refused.ok and refused.change_count == 0
+    assert refused.aborted.startswith("etcd03 changed since the plan was made (/opt/etcd/cfg/etcd: "), refused.aborted
+    planned = c.plan(out=saved)
+    applied = c.apply(plan=saved)
+    applied.raise_for_failure()
+    assert [(h, ch.what) for h, r in applied.hosts.items() for ch in r.changes] == [(h, ch.what) for h, r in planned.hosts.items() for ch in r.changes]
+    assert c.apply().change_count == 0
 
 
 def test_membership_changes_in_one_call(spec: kb.ClusterSpec, testbed: Path, work: Path) -> None:

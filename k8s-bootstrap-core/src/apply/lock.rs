@@ -464,7 +464,12 @@ const RELEASE: &str = r#"if grep -qF "$id" "$f" 2>/dev/null; then rm -f "$f"; fi
 /// `t`. With `break_stale`, a lock of a run that is gone is broken: one not
 /// refreshed for [`STALE_AFTER`], or one whose holder is a process of this
 /// machine that no longer runs.
-pub(crate) async fn acquire_one(name: &str, t: &dyn Transport, holder: &LockHolder, break_stale: bool) -> HostLockOutcome {
+///
+/// `then`: a command run on the host right after the lock is taken, in the
+/// same exchange (the facts probe: a run takes its lock and reads its facts
+/// in one round trip). Its output comes back when the lock was taken there
+/// and then (not when it had to be broken in a second exchange).
+pub(crate) async fn acquire_one(name: &str, t: &dyn Transport, holder: &LockHolder, break_stale: bool, then: Option<&Command>) -> (HostLockOutcome, Option<crate::transport::Output>) {
     let body = format!("brk={}; stale={}\n{ACQUIRE}", u8::from(break_stale), STALE_AFTER.as_secs());
     let break_if = |old: &LockHolder, why: &str, asked: bool| {
         let body = format!("old={}\n{BREAK_IF}", shell_quote(&old.line()));
@@ -476,7 +481,11 @@ pub(crate) async fn acquire_one(name: &str, t: &dyn Transport, holder: &LockHold
             }
         }
     };
-    match ask(name, t, &script(holder, &body)).await {
+    let (first, then_out) = match then {
+        None => (ask(name, t, &script(holder, &body)).await, None),
+        Some(then) => ask_then(name, t, &script(holder, &body), then).await,
+    };
+    let outcome = match first {
         // Certain: this process's own run, over, that could not give the
         // lock back (its connection was lost). No need to ask.
         HostLockOutcome::Held(LockError::Held { holder: Some(old), .. }) if ended_here(&old) => {
@@ -485,16 +494,57 @@ pub(crate) async fn acquire_one(name: &str, t: &dyn Transport, holder: &LockHold
         HostLockOutcome::Held(LockError::Held { holder: Some(old), gone_here: true, .. }) if break_stale => {
             break_if(&old, "its process no longer runs on this machine", true).await
         }
-        other => other,
+        other => return (other, then_out),
+    };
+    (outcome, None)
+}
+
+/// Where the answer of the command run after the lock begins.
+pub(crate) const THEN_MARK: &str = "--- k8s-bootstrap: then";
+
+/// The lock script (`$1`), then, when it took the lock, `then` (the rest).
+const THEN: &str = r#"l=$(sh -c "$1"); rc=$?; printf '%s\n' "$l"; [ "$rc" -eq 0 ] || exit "$rc"
+case "$l" in acquired*|broken*) shift; echo '--- k8s-bootstrap: then'; exec "$@";; esac"#;
+
+/// [`ask`] with `then` run in the same exchange once the lock is taken.
+async fn ask_then(name: &str, t: &dyn Transport, lock: &Command, then: &Command) -> (HostLockOutcome, Option<crate::transport::Output>) {
+    let mut argv = vec!["sh".to_string(), "-c".into(), THEN.into(), "sh".into(), lock.argv[2].clone()];
+    argv.extend(then.argv.iter().cloned());
+    let timeout = lock.timeout.max(then.timeout);
+    let mut cmd = Command::new(argv);
+    if let Some(d) = timeout {
+        cmd = cmd.timeout(d);
     }
+    let out = match t.run(&cmd).await {
+        Ok(o) => o,
+        Err(e) => return (HostLockOutcome::Failed(e), None),
+    };
+    let text = out.stdout_str();
+    let (mine, theirs) = match text.split_once(&format!("\n{THEN_MARK}\n")) {
+        Some((a, b)) => (a.to_string(), Some(b.to_string())),
+        None => (text.clone(), None),
+    };
+    let lock_out = crate::transport::Output { stdout: mine.into_bytes(), stderr: Vec::new(), exit_code: if theirs.is_some() { Some(0) } else { out.exit_code } };
+    let outcome = read_answer(name, t, lock_out);
+    let then_out = theirs.map(|stdout| crate::transport::Output { stdout: stdout.into_bytes(), stderr: out.stderr.clone(), exit_code: out.exit_code });
+    (outcome, then_out)
 }
 
 /// Runs one of the take scripts and reads its answer.
 async fn ask(name: &str, t: &dyn Transport, cmd: &Command) -> HostLockOutcome {
-    let out = match t.run_ok(cmd).await {
-        Ok(o) => o.stdout_str(),
-        Err(e) => return HostLockOutcome::Failed(e),
-    };
+    match t.run(cmd).await {
+        Ok(o) => read_answer(name, t, o),
+        Err(e) => HostLockOutcome::Failed(e),
+    }
+}
+
+/// The take scripts' answer.
+fn read_answer(name: &str, t: &dyn Transport, out: crate::transport::Output) -> HostLockOutcome {
+    if !out.success() {
+        let cmd = Command::new(["sh", "-c", "(take the cluster lock)"]);
+        return HostLockOutcome::Failed(TransportError::command_failed(&t.host(), &cmd, &out));
+    }
+    let out = out.stdout_str();
     let mut lines = out.lines();
     let first = lines.next().unwrap_or_default();
     let holder_line = lines.next().unwrap_or_default();

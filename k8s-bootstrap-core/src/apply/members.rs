@@ -1,10 +1,7 @@
 //! etcd membership changes: joining members to a running cluster and
 //! removing the members the spec no longer has, one at a time.
 
-use std::collections::BTreeSet;
-
-use super::{ApplyOptions, Ctx, Event, HostView, Stage, StepError};
-use crate::spec::Role;
+use super::{Ctx, HostView, Stage, StepError};
 use crate::transport::Command;
 
 /// One line of `etcdctl member list`.
@@ -34,7 +31,7 @@ pub(super) fn parse_member_list(text: &str) -> Vec<Member> {
 /// Runs a membership change on `probe`. etcd refuses one ("unhealthy
 /// cluster") until the members it counts on have been connected for a few
 /// seconds (strict reconfiguration check): retried for up to a minute.
-async fn reconfigure(probe: &HostView<'_>, cmd: &Command) -> Result<crate::transport::Output, crate::transport::TransportError> {
+pub(super) async fn reconfigure(probe: &HostView<'_>, cmd: &Command) -> Result<crate::transport::Output, crate::transport::TransportError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         match probe.transport.run_ok(cmd).await {
@@ -47,7 +44,7 @@ async fn reconfigure(probe: &HostView<'_>, cmd: &Command) -> Result<crate::trans
 }
 
 impl Ctx<'_> {
-    fn admin(&self) -> String {
+    pub(super) fn admin(&self) -> String {
         format!("{}/bin/etcdctl-admin", self.spec.layout.etcd_dir)
     }
 
@@ -74,11 +71,11 @@ impl Ctx<'_> {
 
     /// Adds host `i` to the cluster (unless `known`: an earlier run added it
     /// and it never started), writes its join file and starts it.
-    pub(super) async fn join(&self, hosts: &mut [HostView<'_>], probe: usize, i: usize, known: Option<Member>) -> Result<(), String> {
+    pub(super) async fn join(&self, hosts: &mut [HostView<'_>], probe: usize, i: usize, known: bool) -> Result<(), String> {
         let name = hosts[i].name.clone();
         let peer = self.peer_url(&name);
         let initial_cluster = match known {
-            None => {
+            false => {
                 let add = Command::new([self.admin(), "member".into(), "add".into(), name.clone(), format!("--peer-urls={peer}")]);
                 let out = reconfigure(&hosts[probe], &add).await.map_err(|e| format!("etcd member add {name}: {e}; later stages not started"))?;
                 let text = out.stdout_str();
@@ -86,7 +83,7 @@ impl Ctx<'_> {
                     .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER=").map(|v| v.trim_matches('"').to_string()))
                     .ok_or_else(|| format!("etcd member add {name}: no ETCD_INITIAL_CLUSTER in its output: {text}"))?
             }
-            Some(_) => {
+            true => {
                 let list = self.member_list(&hosts[probe]).await?;
                 let mut parts: Vec<String> =
                     list.iter().filter(|m| m.started).map(|m| format!("{}={}", m.name, m.peer)).collect();
@@ -105,50 +102,12 @@ impl Ctx<'_> {
                 .put_file(&join_file, &join.into_bytes().into(), &crate::transport::PutOptions::new(0o644))
                 .await
                 .map_err(|e| StepError::from((format!("write {join_file}"), e)))?;
-            self.ensure_unit(h, Stage::Etcd, "etcd", true).await
+            self.unit_verb(h, "etcd", "start", true).await
         }
         .await;
         if let Err(e) = r {
             self.fail_with_log(h, Stage::Etcd, e);
             return Err(format!("{name}: joining the etcd cluster failed; later stages not started"));
-        }
-        self.changed(h, Stage::Etcd, format!("add etcd member {name} (member add, then start with initial state existing)"), None);
-        Ok(())
-    }
-
-    /// Removes, one at a time, every member the spec no longer lists. A
-    /// host of the run that ran a removed member has its etcd stopped and
-    /// its data dir wiped (a removed member can never rejoin with it).
-    pub(super) async fn remove_members(&self, hosts: &mut [HostView<'_>], probe: usize, opts: &ApplyOptions, dry: bool) -> Result<(), String> {
-        let want: BTreeSet<String> = self.spec.hosts_with(Role::Etcd).map(|h| self.peer_url(&h.name)).collect();
-        let list = self.member_list(&hosts[probe]).await?;
-        for m in list.into_iter().filter(|m| !want.contains(&m.peer)) {
-            let label = if m.name.is_empty() { m.peer.clone() } else { m.name.clone() };
-            if dry {
-                self.changed(&mut hosts[probe], Stage::Etcd, format!("remove etcd member {label}"), None);
-                continue;
-            }
-            let remove = Command::new([self.admin(), "member".into(), "remove".into(), m.id.clone()]);
-            reconfigure(&hosts[probe], &remove).await.map_err(|e| format!("etcd member remove {label}: {e}; later stages not started"))?;
-            self.changed(&mut hosts[probe], Stage::Etcd, format!("remove etcd member {label}"), None);
-            let host_of = self.spec.hosts.iter().find(|h| self.peer_url(&h.name) == m.peer);
-            match host_of.and_then(|hs| hosts.iter().position(|h| h.name == hs.name && h.active())) {
-                Some(j) => {
-                    let data = self.spec.etcd.data_dir.clone();
-                    let h = &mut hosts[j];
-                    let stop = Command::new(["sh", "-c", "systemctl disable --now etcd && rm -rf -- \"$1\"", "sh", data.as_str()]);
-                    match h.transport.run_ok(&stop.timeout(std::time::Duration::from_secs(120))).await {
-                        Ok(_) => self.changed(h, Stage::Etcd, format!("stop etcd and remove {data} (no longer a member)"), None),
-                        Err(e) => self.fail(h, Stage::Etcd, "stop the removed etcd member".into(), &e),
-                    }
-                }
-                None => {
-                    let note = format!("etcd member {label} was removed from the cluster; its host is not in this run: stop etcd there");
-                    self.progress.event(&Event::Note { host: None, message: note.clone() });
-                    hosts[probe].report.notes.push(note);
-                }
-            }
-            self.wait_healthy(hosts, opts.etcd_timeout, &BTreeSet::new()).await?;
         }
         Ok(())
     }

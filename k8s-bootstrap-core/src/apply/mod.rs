@@ -28,10 +28,20 @@
 //! 6. flanneld, started or restarted when something it depends on changed;
 //! 7. docker, likewise, once flannel has given it a subnet.
 //!
-//! [`Engine::plan`] runs the same stages reading only (checks, file reads)
-//! and reports what would change with unified diffs (private keys
-//! redacted); [`Engine::apply`] changes things and reports what changed. A
-//! second apply of the same spec changes nothing and restarts nothing.
+//! Every run has two phases, as pyinfra's and Terraform's do. First the
+//! **facts**: one probe per host, in one round trip, reads everything the
+//! plan needs ([`facts::HostFacts`]: each file's digest, mode, owner and
+//! mtime, the units' states, the OS, every rendered check's result, and on
+//! a running member the cluster's members and versions). Then the
+//! **plan** ([`plan::Plan`]) is a pure function of those facts and the
+//! desired state (what the builders rendered, with explicit metadata: which
+//! units a file restarts, which file is a secret): ordered, typed steps per
+//! stage and host, each with its reason. [`Engine::plan`] reports it
+//! (unified diffs, private keys redacted) and changes nothing;
+//! [`Engine::apply`] executes exactly it; [`Engine::plan_saved`] and
+//! [`Engine::apply_saved`] save it and execute it later, refusing when a
+//! host changed since. A second apply of the same spec changes nothing and
+//! restarts nothing.
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
@@ -55,6 +65,12 @@
 
 mod desired;
 mod diff;
+mod options;
+mod report;
+mod saved;
+mod execute;
+pub mod facts;
+pub mod plan;
 mod hosts;
 mod leases;
 mod lock;
@@ -73,17 +89,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::hostprep::OsFamily;
 use crate::pki::Issued;
 use crate::render::{HostRender, Phase, RenderedCluster};
-use crate::shell::join_argv;
-use crate::docker::DockerMode;
 use crate::spec::{ClusterSpec, Role};
 use desired::DesiredFile;
-use crate::transport::{Command, FileSource, PutOptions, Transport, TransportError};
+use crate::transport::{Command, FileSource, Transport, TransportError};
 
 #[cfg(feature = "ssh")]
 pub use hosts::{connect, ssh_configs};
@@ -99,6 +112,10 @@ pub use pki_dir::{CertExpiry, CertState, Renew, check_expiration, renew_certs};
 pub use open::{OpenError, OpenOptions, Opened};
 pub use releases::{ReleaseBinaries, ReleaseError, fetch_releases};
 pub use lock::{HOST_LOCK_PATH, LockError, LockHolder, PKI_LOCK_FILE, PkiLock, REFRESH_EVERY, STALE_AFTER};
+pub use options::{ApplyOptions, Cancel, Stage};
+pub use plan::Plan;
+pub use report::{ChangeRecord, Event, Failure, FailureKind, HostReport, NoProgress, Progress, Report};
+pub use saved::SavedPlan;
 pub use status::{ClusterStatus, DockerBridge, EtcdMemberStatus, HostStatus};
 
 /// Errors that stop an engine before it acts on any host.
@@ -142,539 +159,7 @@ pub enum Error {
     },
 }
 
-/// A stage of an apply; every host finishes a stage before the next starts.
-///
-/// ```
-/// use k8s_bootstrap_core::apply::Stage;
-/// let s: Stage = "flannel-config".parse().unwrap(); // as `apply --phase flannel-config`
-/// assert_eq!(s, Stage::FlannelConfig);
-/// assert!(Stage::Etcd < s && s < Stage::Flanneld);
-/// assert_eq!("etcd-start".parse::<Stage>().unwrap_err(),
-///     "unknown stage \"etcd-start\" (one of host-prep, files, install, etcd, flannel-config, flanneld, docker)");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stage {
-    /// Hostname, SELinux, firewall, time sync, swap, modules, sysctls; and
-    /// on a node without dockerd, the engine's package (`docker.install`).
-    HostPrep,
-    /// Certificates, binaries, rendered files.
-    Files,
-    /// Data dirs, daemon-reload, enabling units.
-    Install,
-    /// Starting/restarting etcd members and waiting for a healthy cluster.
-    Etcd,
-    /// flannel's network config in etcd.
-    FlannelConfig,
-    /// flanneld.
-    Flanneld,
-    /// docker.
-    Docker,
-}
 
-impl Stage {
-    /// Every stage, in order.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::Stage;
-    /// assert_eq!((Stage::ALL[0], Stage::ALL[6]), (Stage::HostPrep, Stage::Docker));
-    /// assert!(Stage::ALL.windows(2).all(|w| w[0] < w[1])); // in run order
-    /// ```
-    pub const ALL: [Stage; 7] =
-        [Stage::HostPrep, Stage::Files, Stage::Install, Stage::Etcd, Stage::FlannelConfig, Stage::Flanneld, Stage::Docker];
-
-    /// The stage's name (`host-prep`, `files`, ...).
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::Stage;
-    /// assert_eq!(Stage::HostPrep.as_str(), "host-prep");
-    /// assert_eq!(serde_json::to_string(&Stage::HostPrep).unwrap(), r#""host-prep""#); // JSON reports agree
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::HostPrep => "host-prep",
-            Stage::Files => "files",
-            Stage::Install => "install",
-            Stage::Etcd => "etcd",
-            Stage::FlannelConfig => "flannel-config",
-            Stage::Flanneld => "flanneld",
-            Stage::Docker => "docker",
-        }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Stage {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Stage::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
-            format!("unknown stage {s:?} (one of {})", Stage::ALL.map(Stage::as_str).join(", "))
-        })
-    }
-}
-
-/// Options of [`Engine::apply`].
-///
-/// ```
-/// use std::collections::BTreeSet;
-/// use std::time::Duration;
-/// use k8s_bootstrap_core::apply::{ApplyOptions, Stage};
-/// let d = ApplyOptions::default();
-/// assert_eq!((d.concurrency, d.etcd_timeout, d.only, d.until), (ApplyOptions::DEFAULT_CONCURRENCY, Duration::from_secs(90), None, None));
-/// // `apply --only etcd03 --phase files`: a new member's files, nothing started yet.
-/// let opts = ApplyOptions {
-///     only: Some(BTreeSet::from(["etcd03".to_string()])),
-///     until: Some(Stage::Files),
-///     ..ApplyOptions::default()
-/// };
-/// assert!(!opts.cancel.is_cancelled());
-/// ```
-#[derive(Debug, Clone)]
-pub struct ApplyOptions {
-    /// Hosts acted on at once within a stage (default [`ApplyOptions::DEFAULT_CONCURRENCY`], 16).
-    pub concurrency: usize,
-    /// How long to wait for a healthy etcd cluster (default 90 s).
-    pub etcd_timeout: Duration,
-    /// Only these hosts (default: all). etcd's health gate still checks the whole cluster.
-    pub only: Option<BTreeSet<String>>,
-    /// Stop after this stage (default: run every stage).
-    pub until: Option<Stage>,
-    /// Set from outside (a Ctrl-C handler) to stop early: steps already
-    /// running finish, no new stage or host step starts, and the report says
-    /// where it stopped (`aborted`). A rerun converges.
-    pub cancel: Cancel,
-    /// Break a stale cluster lock on the hosts: one not refreshed for
-    /// [`STALE_AFTER`], left by a run that is gone (killed, its machine
-    /// lost). A lock that is being refreshed is never broken (see
-    /// [`LockError`]). Default `false`: a stale lock is refused, named.
-    pub break_lock: bool,
-}
-
-impl Default for ApplyOptions {
-    fn default() -> Self {
-        ApplyOptions {
-            concurrency: Self::DEFAULT_CONCURRENCY,
-            etcd_timeout: Duration::from_secs(90),
-            only: None,
-            until: None,
-            cancel: Cancel::default(),
-            break_lock: false,
-        }
-    }
-}
-
-impl ApplyOptions {
-    /// Hosts acted on at once within a stage unless said otherwise: the
-    /// default of [`ApplyOptions::concurrency`], of the CLI's `--concurrency`
-    /// and of Python's `concurrency=`.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::ApplyOptions;
-    /// assert_eq!(ApplyOptions::default().concurrency, ApplyOptions::DEFAULT_CONCURRENCY);
-    /// ```
-    pub const DEFAULT_CONCURRENCY: usize = 16;
-
-    /// These options acting on at most `n` hosts at once within a stage;
-    /// `n` must be at least 1.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::ApplyOptions;
-    /// assert_eq!(ApplyOptions::default().with_concurrency(4).unwrap().concurrency, 4);
-    /// let p = ApplyOptions::default().with_concurrency(0).unwrap_err();
-    /// assert_eq!((p.path.as_str(), p.value.as_str()), ("concurrency", "0"));
-    /// ```
-    ///
-    /// # Errors
-    /// A [`crate::spec::Problem`] with path `concurrency` when `n` is 0.
-    pub fn with_concurrency(mut self, n: usize) -> Result<Self, crate::spec::Problem> {
-        if n == 0 {
-            return Err(crate::spec::Problem::new("concurrency", n, "at least one host must be acted on at once").fix("use 1 or more"));
-        }
-        self.concurrency = n;
-        Ok(self)
-    }
-
-    /// These options limited to the hosts `only` (names of `spec`; `None`:
-    /// all) and stopping after stage `phase`, both checked, as the CLI's
-    /// `--only` / `--phase` and the Python `only=` / `phase=` take them.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::{ApplyOptions, Stage};
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, Skeleton};
-    /// let (spec, _) = ClusterSpec::load(&Skeleton::Tutorial.to_yaml()).unwrap();
-    /// let o = ApplyOptions::default().limit(&spec, Some(&["etcd02".into()]), Some("etcd")).unwrap();
-    /// assert_eq!((o.only.unwrap().len(), o.until), (1, Some(Stage::Etcd)));
-    /// let p = ApplyOptions::default().limit(&spec, Some(&["etcd09".into()]), None).unwrap_err();
-    /// assert_eq!((p.path.as_str(), p.value.as_str()), ("only", "etcd09"));
-    /// assert!(p.rule.contains("etcd01, etcd02, etcd03"));
-    /// ```
-    ///
-    /// # Errors
-    /// A [`crate::spec::Problem`] with path `only` or `phase` and the value.
-    pub fn limit(mut self, spec: &ClusterSpec, only: Option<&[String]>, phase: Option<&str>) -> Result<Self, crate::spec::Problem> {
-        if let Some(names) = only {
-            if let Some(bad) = names.iter().find(|n| !spec.hosts.iter().any(|h| &h.name == *n)) {
-                let hosts: Vec<&str> = spec.hosts.iter().map(|h| h.name.as_str()).collect();
-                return Err(crate::spec::Problem::new("only", bad, format!("no host {bad:?} in the spec (hosts: {})", hosts.join(", "))));
-            }
-            self.only = Some(names.iter().cloned().collect());
-        }
-        if let Some(p) = phase {
-            self.until = Some(p.parse::<Stage>().map_err(|e| crate::spec::Problem::new("phase", p, e))?);
-        }
-        Ok(self)
-    }
-}
-
-/// A flag that asks a running plan, apply or reset to stop at the next step
-/// boundary. Clones share the flag.
-///
-/// ```
-/// use k8s_bootstrap_core::apply::{ApplyOptions, Cancel};
-/// let opts = ApplyOptions::default();
-/// let handle: Cancel = opts.cancel.clone(); // give this to a signal handler
-/// handle.cancel();
-/// assert!(opts.cancel.is_cancelled());
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
-
-impl Cancel {
-    /// Asks the run to stop.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::Cancel;
-    /// let flag = Cancel::default();
-    /// let for_ctrl_c = flag.clone();
-    /// for_ctrl_c.cancel();
-    /// assert!(flag.is_cancelled()); // clones share the flag
-    /// ```
-    pub fn cancel(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-    /// Whether stopping was asked.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::Cancel;
-    /// let flag = Cancel::default();
-    /// assert!(!flag.is_cancelled());
-    /// flag.cancel();
-    /// flag.cancel(); // asking twice is harmless
-    /// assert!(flag.is_cancelled());
-    /// ```
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// What happened (or would happen) on a host.
-///
-/// ```
-/// use k8s_bootstrap_core::apply::{ChangeRecord, Stage};
-/// let c = ChangeRecord { stage: Stage::Etcd, what: "restart etcd".into(), diff: None };
-/// // As in `apply --output json`: no "diff" key outside plans.
-/// assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"stage":"etcd","what":"restart etcd"}"#);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChangeRecord {
-    /// The stage.
-    pub stage: Stage,
-    /// What changed, for people (`write /opt/etcd/cfg/etcd (updated)`, `restart etcd`).
-    pub what: String,
-    /// A unified diff (plan only; private keys redacted).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub diff: Option<String>,
-}
-
-/// Why a host failed.
-///
-/// ```
-/// use std::collections::BTreeMap;
-/// use std::sync::Arc;
-/// use k8s_bootstrap_core::apply::{ApplyOptions, Engine, FailureKind, Stage, Unreachable};
-/// use k8s_bootstrap_core::transport::{Transport, TransportError};
-/// # use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-/// # let mut spec = ClusterSpec::new(vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])], Version::new(3, 5, 17), Version::new(0, 26, 1));
-/// # spec.pki.key_algorithm = k8s_bootstrap_core::pki::KeyAlgorithm::EcdsaP256;
-/// # let pki = k8s_bootstrap_core::pki::CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let down = TransportError::Connect { host: "etcd01".into(), reason: "connection refused".into() };
-/// let hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::from([("etcd01".into(), Arc::new(Unreachable::new("etcd01", &down)) as _)]);
-/// let report = Engine::new(&spec, &pki, hosts).unwrap().plan(&ApplyOptions::default()).await;
-/// let f = report.hosts["etcd01"].failed.as_ref().unwrap();
-/// assert_eq!((f.stage, f.kind), (Stage::HostPrep, FailureKind::Connect));
-/// assert!(f.error.contains("etcd01: connect failed: connection refused"));
-/// # });
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    /// The stage.
-    pub stage: Stage,
-    /// The step (`write /opt/etcd/cfg/etcd`, `start etcd`).
-    pub step: String,
-    /// What kind of failure this is (host key, authentication, connection,
-    /// command, ...), for callers that act on it.
-    pub kind: FailureKind,
-    /// The error, with host and command in it.
-    pub error: String,
-    /// The last lines of the unit's journal, when starting a unit failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<String>,
-}
-
-/// The kind of a [`Failure`].
-///
-/// ```
-/// use k8s_bootstrap_core::apply::FailureKind;
-/// use k8s_bootstrap_core::transport::TransportError;
-/// let e = TransportError::HostKeyMismatch {
-///     host: "etcd02".into(),
-///     fingerprint: "SHA256:Zm9vYmFy".into(),
-///     expected: "known_hosts line 3".into(),
-/// };
-/// let kind = FailureKind::of(&e);
-/// assert_eq!(kind, FailureKind::HostKey); // a front end might offer `--accept-new-host-keys`
-/// assert_eq!(serde_json::to_string(&kind).unwrap(), r#""host-key""#);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum FailureKind {
-    /// The host key is unknown, differs from the recorded one, or is refused (revoked, a bad host certificate).
-    HostKey,
-    /// The SSH server accepted none of the keys offered.
-    Auth,
-    /// The host could not be reached (refused, timed out, connection lost).
-    Connect,
-    /// A command on the host failed or timed out.
-    Command,
-    /// A file could not be written or read on the host.
-    Transfer,
-    /// Another run holds the cluster lock on the host (see [`LockError`]);
-    /// nothing was changed.
-    Locked,
-    /// Anything else (invalid input, a local error).
-    Other,
-}
-
-impl FailureKind {
-    /// The kind of a transport error.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::FailureKind;
-    /// use k8s_bootstrap_core::transport::TransportError;
-    /// let e = TransportError::Auth { host: "etcd01".into(), user: "root".into(), tried: "agent".into() };
-    /// assert_eq!(FailureKind::of(&e), FailureKind::Auth);
-    /// ```
-    pub fn of(e: &TransportError) -> Self {
-        match e {
-            TransportError::HostKeyUnknown { .. } | TransportError::HostKeyMismatch { .. } | TransportError::HostKeyRejected { .. } => Self::HostKey,
-            TransportError::Auth { .. } => Self::Auth,
-            TransportError::Connect { .. } | TransportError::ConnectTimeout { .. } | TransportError::Ssh { .. } => Self::Connect,
-            TransportError::CommandFailed { .. } | TransportError::Timeout { .. } => Self::Command,
-            TransportError::Transfer { .. } | TransportError::Io { .. } => Self::Transfer,
-            _ => Self::Other,
-        }
-    }
-
-    /// The kebab-case name (`host-key`, `auth`, ...), as in JSON reports.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::FailureKind;
-    /// assert_eq!(FailureKind::HostKey.as_str(), "host-key");
-    /// assert_eq!(FailureKind::Transfer.as_str(), serde_json::to_value(FailureKind::Transfer).unwrap());
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HostKey => "host-key",
-            Self::Auth => "auth",
-            Self::Connect => "connect",
-            Self::Command => "command",
-            Self::Transfer => "transfer",
-            Self::Locked => "locked",
-            Self::Other => "other",
-        }
-    }
-}
-
-/// The report of one host.
-///
-/// ```
-/// use k8s_bootstrap_core::apply::{ChangeRecord, HostReport, Stage};
-/// let mut r = HostReport::default();
-/// r.changes.push(ChangeRecord { stage: Stage::Files, what: "write /opt/etcd/cfg/etcd (updated)".into(), diff: None });
-/// r.unchanged = 12;
-/// r.stage_ms.insert(Stage::Files, 140);
-/// let json = serde_json::to_value(&r).unwrap();
-/// assert_eq!(json["stage_ms"], serde_json::json!({ "files": 140 }));
-/// assert!(json.get("failed").is_none()); // only present when the host failed
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct HostReport {
-    /// Changes made (apply) or that would be made (plan).
-    pub changes: Vec<ChangeRecord>,
-    /// Steps that found nothing to do.
-    pub unchanged: usize,
-    /// Things worth knowing that are neither changes nor failures.
-    pub notes: Vec<String>,
-    /// Set when the host failed; it then takes no part in later stages.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failed: Option<Failure>,
-    /// Time spent per stage, in milliseconds.
-    pub stage_ms: BTreeMap<Stage, u64>,
-}
-
-/// The report of a plan or an apply.
-///
-/// ```
-/// use k8s_bootstrap_core::apply::{ChangeRecord, HostReport, Report, Stage};
-/// let change = |what: &str| ChangeRecord { stage: Stage::Etcd, what: what.into(), diff: None };
-/// let mut report = Report::default();
-/// report.hosts.insert("etcd01".into(), HostReport { changes: vec![change("start etcd")], ..Default::default() });
-/// report.hosts.insert("etcd02".into(), HostReport { unchanged: 30, ..Default::default() });
-/// assert!(report.ok() && !report.dry_run);
-/// assert_eq!(report.change_count(), 1);
-/// report.aborted = Some("etcd did not become healthy within 90s".into());
-/// assert!(!report.ok());
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Report {
-    /// Whether this was a plan (nothing was changed).
-    pub dry_run: bool,
-    /// Per host.
-    pub hosts: BTreeMap<String, HostReport>,
-    /// Set when a cluster-wide gate stopped the run (e.g. etcd never became healthy).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aborted: Option<String>,
-    /// Wall time in milliseconds.
-    pub elapsed_ms: u64,
-}
-
-impl Report {
-    /// Total number of changes.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::{ChangeRecord, HostReport, Report, Stage};
-    /// let host = |n| HostReport {
-    ///     changes: (0..n).map(|i| ChangeRecord { stage: Stage::Files, what: format!("write file {i}"), diff: None }).collect(),
-    ///     ..Default::default()
-    /// };
-    /// let report = Report { hosts: [("etcd01".into(), host(3)), ("etcd02".into(), host(2))].into(), ..Default::default() };
-    /// assert_eq!(report.change_count(), 5);
-    /// assert_eq!(Report::default().change_count(), 0); // a second apply: nothing to do
-    /// ```
-    pub fn change_count(&self) -> usize {
-        self.hosts.values().map(|h| h.changes.len()).sum()
-    }
-    /// No host failed and nothing was aborted.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::apply::{Failure, FailureKind, HostReport, Report, Stage};
-    /// let failed = Failure {
-    ///     stage: Stage::Etcd, step: "start etcd".into(), kind: FailureKind::Command,
-    ///     error: "etcd02: `systemctl start etcd` failed with exit code Some(1): ".into(), log: None,
-    /// };
-    /// let mut report = Report { hosts: [("etcd01".into(), HostReport::default())].into(), ..Default::default() };
-    /// assert!(report.ok());
-    /// report.hosts.insert("etcd02".into(), HostReport { failed: Some(failed), ..Default::default() });
-    /// assert!(!report.ok());
-    /// ```
-    pub fn ok(&self) -> bool {
-        self.aborted.is_none() && self.hosts.values().all(|h| h.failed.is_none())
-    }
-}
-
-/// A progress event, for front ends that show progress.
-///
-/// ```
-/// use k8s_bootstrap_core::apply::{ChangeRecord, Event, Stage};
-/// fn line(e: &Event) -> Option<String> {
-///     match e {
-///         Event::StageStarted(s) => Some(format!("== {s}")),
-///         Event::Changed { host, change } => Some(format!("{host}: {}", change.what)),
-///         Event::Failed { host, failure } => Some(format!("{host}: FAILED {}", failure.step)),
-///         Event::Note { host, message } => Some(format!("{}: {message}", host.as_deref().unwrap_or("*"))),
-///         Event::StageDone(_) => None,
-///     }
-/// }
-/// let e = Event::Changed { host: "etcd01".into(), change: ChangeRecord { stage: Stage::Etcd, what: "start etcd".into(), diff: None } };
-/// assert_eq!(line(&e).as_deref(), Some("etcd01: start etcd"));
-/// assert_eq!(line(&Event::StageStarted(Stage::FlannelConfig)).as_deref(), Some("== flannel-config"));
-/// ```
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// A stage starts.
-    StageStarted(Stage),
-    /// A host changed something (or would, in a plan).
-    Changed {
-        /// The host.
-        host: String,
-        /// The change.
-        change: ChangeRecord,
-    },
-    /// A host failed.
-    Failed {
-        /// The host.
-        host: String,
-        /// Why.
-        failure: Failure,
-    },
-    /// A note (e.g. a skipped service).
-    Note {
-        /// The host, if any.
-        host: Option<String>,
-        /// The note.
-        message: String,
-    },
-    /// A stage ended on every host.
-    StageDone(Stage),
-}
-
-/// Receives [`Event`]s while an engine runs.
-///
-/// ```
-/// use std::sync::Mutex;
-/// use k8s_bootstrap_core::apply::{Event, Progress};
-/// #[derive(Default)]
-/// struct Counter(Mutex<usize>);
-/// impl Progress for Counter {
-///     fn event(&self, e: &Event) {
-///         if let Event::Changed { .. } = e {
-///             *self.0.lock().unwrap() += 1;
-///         }
-///     }
-/// }
-/// // engine.with_progress(std::sync::Arc::new(Counter::default()))
-/// # let _ = Counter::default();
-/// ```
-pub trait Progress: Send + Sync {
-    /// Called for each event, from any task.
-    fn event(&self, event: &Event);
-}
-
-/// A [`Progress`] that ignores everything.
-///
-/// ```
-/// use std::sync::Arc;
-/// use k8s_bootstrap_core::apply::{Event, NoProgress, Progress, Stage};
-/// let quiet: Arc<dyn Progress> = Arc::new(NoProgress); // what an engine uses until `with_progress`
-/// quiet.event(&Event::StageStarted(Stage::Files));
-/// assert_eq!(format!("{NoProgress:?}"), "NoProgress");
-/// ```
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn event(&self, _event: &Event) {}
-}
-
-/// A file to put on a host.
-#[derive(Clone)]
 /// What the engine knows of a host before a run.
 struct HostDef {
     name: String,
@@ -891,15 +376,13 @@ impl Engine {
         self.run(opts, false).await
     }
 
-    fn ctx(&self, opts: &ApplyOptions, dry: bool) -> Ctx<'_> {
+    fn ctx(&self, opts: &ApplyOptions) -> Ctx<'_> {
         Ctx {
             spec: &self.spec,
             digests: Default::default(),
-            dry,
             progress: self.progress.clone(),
             sem: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             cancel: opts.cancel.clone(),
-            upgrade: Default::default(),
         }
     }
 
@@ -913,7 +396,6 @@ impl Engine {
                 items: &h.items,
                 roles: h.roles.clone(),
                 os: h.os,
-                changed_paths: BTreeSet::new(),
                 report: HostReport::default(),
                 selected: opts.only.as_ref().is_none_or(|o| o.contains(&h.name)),
             })
@@ -921,71 +403,232 @@ impl Engine {
     }
 
     async fn run(&self, opts: &ApplyOptions, dry: bool) -> Report {
+        self.run_checked(opts, dry, None).await.0
+    }
+
+    /// Plans like [`Engine::plan`] and also returns the plan as a value to
+    /// save (`plan --out FILE`): the steps, the facts they were made from
+    /// and a fingerprint of the desired state. [`Engine::apply_saved`]
+    /// executes exactly it, or refuses.
+    ///
+    /// ```no_run
+    /// use k8s_bootstrap_core::apply::{open, ApplyOptions, OpenOptions, SavedPlan};
+    /// # async fn run(spec: k8s_bootstrap_core::spec::ClusterSpec) -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = open(&spec, &OpenOptions::beside_spec("cluster.yaml")).await?.engine;
+    /// let (report, saved) = engine.plan_saved(&ApplyOptions::default()).await;
+    /// std::fs::write("plan.json", serde_json::to_vec(&saved)?)?; // reviewed, then:
+    /// let saved: SavedPlan = serde_json::from_slice(&std::fs::read("plan.json")?)?;
+    /// let applied = engine.apply_saved(&saved, &ApplyOptions::default()).await;
+    /// assert!(applied.ok(), "{:?}", applied.aborted); // or: the host and the fact that changed since
+    /// # Ok(()) }
+    /// ```
+    pub async fn plan_saved(&self, opts: &ApplyOptions) -> (Report, SavedPlan) {
+        let (report, saved) = self.run_checked(opts, true, None).await;
+        (report, saved.expect("a plan run returns its plan"))
+    }
+
+    /// Executes a plan saved by [`Engine::plan_saved`]: takes the lock,
+    /// reads the facts again and refuses, changing nothing, when the desired
+    /// state (spec, certificates, binaries) or any host's facts differ from
+    /// the ones the plan was made from, naming the host and the fact.
+    pub async fn apply_saved(&self, saved: &SavedPlan, opts: &ApplyOptions) -> Report {
+        let opts = ApplyOptions { only: saved.only.clone(), until: saved.until, ..opts.clone() };
+        self.run_checked(&opts, false, Some(saved)).await.0
+    }
+
+    /// A run: the lock (an apply), the facts, the plan, then its execution
+    /// (an apply) or its report (a plan). With `saved`, the facts and the
+    /// desired state must be the saved ones.
+    async fn run_checked(&self, opts: &ApplyOptions, dry: bool, saved: Option<&SavedPlan>) -> (Report, Option<SavedPlan>) {
         let start = Instant::now();
         let mut hosts = self.views(opts);
-        let mut ctx = self.ctx(opts, dry);
-        let mut aborted = None;
+        let ctx = self.ctx(opts);
         // The cluster lock, before any fact is read (an apply only: a plan
         // changes nothing).
-        let locks = if dry {
-            None
+        // The lock, then the facts, in one exchange per host (an apply);
+        // the facts alone (a plan: it changes nothing, it takes no lock).
+        let probes = self.probes(&ctx, &hosts).await;
+        let (locks, mut early) = if dry {
+            (None, BTreeMap::new())
         } else {
-            match self.lock_hosts(&mut hosts, opts).await {
-                Ok(l) => Some(l),
-                Err(why) => return self.report(hosts, false, Some(why), start),
+            let then = probes.iter().filter_map(|(h, p)| p.as_ref().ok().map(|(p, _)| (h.clone(), p.command()))).collect();
+            match self.lock_hosts_then(&mut hosts, opts, &then).await {
+                Ok((l, outs)) => (Some(l), outs),
+                Err(why) => return (self.report(hosts, false, Some(why), start), None),
             }
         };
-        // Facts first: the versions the running members report. A jump of
-        // more than one minor or a downgrade stops the run here, before
-        // any host is touched (in a plan as in an apply).
-        match ctx.read_upgrade(&hosts).await {
-            Ok(plan) => {
-                ctx.upgrade_notes(&mut hosts, &plan);
-                ctx.upgrade = plan;
-            }
-            Err(refusal) => {
-                let why = refusal.to_string();
-                self.progress.event(&Event::Note { host: None, message: why.clone() });
-                aborted = Some(why);
-            }
+        let facts = self.facts(&hosts, probes, &mut early).await;
+        let plan = self.make_plan(&ctx, &hosts, &facts, opts.until).await;
+        let desired = self.fingerprint(&ctx, &hosts).await;
+        let stale = saved.and_then(|s| s.stale(&desired, &facts, &plan));
+        if stale.is_none() {
+            self.record_plan(&mut hosts, &plan);
         }
-        for stage in Stage::ALL {
-            if aborted.is_some() {
-                break;
-            }
-            if opts.cancel.is_cancelled() {
-                let why = format!("interrupted before stage {stage}: steps already started finished; run apply again to converge");
-                self.progress.event(&Event::Note { host: None, message: why.clone() });
-                aborted = Some(why);
-                break;
-            }
-            if let Some(lost) = locks.as_ref().and_then(lock::HostLocks::lost) {
-                let why = format!("{lost}: stopped before stage {stage}");
-                self.progress.event(&Event::Note { host: None, message: why.clone() });
-                aborted = Some(why);
-                break;
-            }
-            self.progress.event(&Event::StageStarted(stage));
-            let result = match stage {
-                Stage::Etcd => ctx.etcd_stage(&mut hosts, opts).await,
-                _ => {
-                    ctx.per_host(&mut hosts, stage, |c, h| Box::pin(c.host_stage(stage, h))).await;
-                    Ok(())
-                }
-            };
-            if let Err(why) = result {
-                self.progress.event(&Event::Note { host: None, message: why.clone() });
-                aborted = Some(why);
-            }
-            self.progress.event(&Event::StageDone(stage));
-            if opts.until == Some(stage) {
-                break;
-            }
+        let aborted = if let Some(why) = stale {
+            Some(why)
+        } else if let Some(refused) = &plan.refused {
+            Some(refused.clone())
+        } else if dry {
+            self.show(&mut hosts, &plan, opts);
+            None
+        } else {
+            let lost = || locks.as_ref().and_then(lock::HostLocks::lost);
+            ctx.execute(&plan, &mut hosts, opts, &lost).await.err()
+        };
+        if let Some(why) = &aborted
+            && plan.refused.is_none()
+        {
+            self.progress.event(&Event::Note { host: None, message: why.clone() });
         }
         if let Some(l) = locks {
             l.release().await;
         }
-        self.report(hosts, dry, aborted, start)
+        let saved = dry.then(|| SavedPlan {
+            format: SavedPlan::FORMAT,
+            desired,
+            facts: facts.into_iter().filter_map(|(h, f)| f.ok().map(|f| (h, f))).collect(),
+            only: opts.only.clone(),
+            until: opts.until,
+            plan,
+        });
+        (self.report(hosts, dry, aborted, start), saved)
+    }
+
+    /// A fingerprint of the desired state: the spec, and every file each
+    /// host gets (path, sha256, mode, owner).
+    async fn fingerprint(&self, ctx: &Ctx<'_>, hosts: &[HostView<'_>]) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(serde_json::to_vec(&self.spec).unwrap_or_default());
+        for v in hosts {
+            h.update(v.name.as_bytes());
+            let digests = ctx.digests_of(v).await.unwrap_or_default();
+            for (f, d) in v.items.iter().zip(digests) {
+                h.update(format!("\n{} {d} {:o} {}", f.path, f.mode, f.owner).as_bytes());
+            }
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// The probe of every host of the run and of every etcd member (their
+    /// cluster's membership and versions), with the digests it compares.
+    async fn probes<'a>(&self, ctx: &Ctx<'_>, hosts: &[HostView<'a>]) -> BTreeMap<String, Result<(facts::Probe<'a>, usize), Failure>> {
+        let mut out = BTreeMap::new();
+        for (i, h) in hosts.iter().enumerate().filter(|(_, h)| h.selected || h.roles.contains(&Role::Etcd)) {
+            let probe = match ctx.digests_of(h).await {
+                Ok(d) => Ok((self.probe(h, d), i)),
+                Err(e) => Err(e),
+            };
+            out.insert(h.name.clone(), probe);
+        }
+        out
+    }
+
+    /// The facts of each probed host: from the output its lock's exchange
+    /// brought (`early`), else read now, all hosts at once.
+    async fn facts(&self, hosts: &[HostView<'_>], probes: BTreeMap<String, Result<(facts::Probe<'_>, usize), Failure>>, early: &mut BTreeMap<String, crate::transport::Output>) -> BTreeMap<String, Result<facts::HostFacts, Failure>> {
+        let fail = |e: TransportError| Failure { stage: Stage::HostPrep, step: "read the host's facts".into(), kind: FailureKind::of(&e), error: e.to_string(), log: None };
+        let reads = probes.into_iter().map(|(name, probe)| {
+            let out = early.remove(&name);
+            async move {
+                let (probe, i) = match probe {
+                    Ok(p) => p,
+                    Err(f) => return (name, Err(f)),
+                };
+                let h = &hosts[i];
+                let r = match out {
+                    Some(out) if out.success() => probe.parse(&h.name, &out.stdout_str()),
+                    Some(out) => Err(TransportError::command_failed(&h.name, &probe.command(), &out)),
+                    None => probe.gather(&h.name, &*h.transport).await,
+                };
+                (name, r.map_err(fail))
+            }
+        });
+        futures::future::join_all(reads).await.into_iter().collect()
+    }
+
+    /// What the probe of `h` asks.
+    fn probe<'p>(&self, h: &HostView<'p>, digests: Vec<String>) -> facts::Probe<'p> {
+        let spec = &self.spec;
+        let units: Vec<String> = UNITS.iter().filter(|u| h.render.file(&plan::unit_path(spec, u)).is_some()).map(|u| u.to_string()).collect();
+        let checks = h
+            .render
+            .commands
+            .iter()
+            .filter(|c| matches!(c.phase, Phase::HostPrep | Phase::Install | Phase::FlannelConfig))
+            .filter_map(|c| c.check.clone().map(|k| (facts::check_key(c), c.phase, k)))
+            .collect();
+        let install = crate::docker::EngineInstall::from_spec(spec);
+        let dockerd_check = (units.iter().any(|u| u == "docker") && install.source != crate::docker::DockerInstall::None).then(|| install.check());
+        let etcdctl = (h.roles.contains(&Role::Etcd) && units.iter().any(|u| u == "etcd")).then(|| format!("{}/bin/etcdctl-admin", spec.layout.etcd_dir));
+        let bin = plan::flanneld_bin(spec);
+        let extra = if units.iter().any(|u| u == "flanneld") && !h.items.iter().any(|f| f.path == bin) { vec![bin] } else { Vec::new() };
+        facts::Probe { files: h.items, extra, units, checks, dockerd_check, etcdctl, digests }
+    }
+
+    /// The plan from the facts: a pure function of them and the desired state.
+    async fn make_plan(&self, ctx: &Ctx<'_>, hosts: &[HostView<'_>], facts: &BTreeMap<String, Result<facts::HostFacts, Failure>>, until: Option<Stage>) -> plan::Plan {
+        let mut digests = BTreeMap::new();
+        for h in hosts {
+            // Read once per run: every probe already asked for them.
+            digests.insert(h.name.clone(), ctx.digests_of(h).await.unwrap_or_default());
+        }
+        let packages = ctx.packages().await;
+        let desired = plan::Desired {
+            spec: &self.spec,
+            hosts: hosts
+                .iter()
+                .map(|h| plan::DesiredHost { name: &h.name, roles: &h.roles, os: h.os, render: h.render, files: h.items, digests: &digests[&h.name], selected: h.selected })
+                .collect(),
+            packages: packages.clone().unwrap_or_default(),
+            until,
+        };
+        let mut plan = plan::make(&desired, facts);
+        if let Err(e) = packages {
+            plan.notes.push(plan::Note { host: None, message: e });
+        }
+        plan
+    }
+
+    /// The plan's failed hosts fail, its notes and unchanged counts go to
+    /// the hosts' reports.
+    fn record_plan(&self, hosts: &mut [HostView<'_>], plan: &plan::Plan) {
+        for note in &plan.notes {
+            self.progress.event(&Event::Note { host: note.host.clone(), message: note.message.clone() });
+            if let Some(h) = note.host.as_ref().and_then(|n| hosts.iter_mut().find(|h| h.name == *n)) {
+                h.report.notes.push(note.message.clone());
+            }
+        }
+        for h in hosts.iter_mut() {
+            h.report.unchanged += plan.unchanged.get(&h.name).copied().unwrap_or(0);
+            if let Some(f) = plan.failed.get(&h.name)
+                && h.selected
+            {
+                self.progress.event(&Event::Failed { host: h.name.clone(), failure: f.clone() });
+                h.report.failed = Some(f.clone());
+            }
+        }
+    }
+
+    /// A plan's report: every step as a change, changing nothing.
+    fn show(&self, hosts: &mut [HostView<'_>], plan: &plan::Plan, opts: &ApplyOptions) {
+        let last = opts.until.unwrap_or(Stage::Docker);
+        for stage in Stage::ALL.into_iter().take_while(|s| *s <= last) {
+            self.progress.event(&Event::StageStarted(stage));
+            for sp in plan.stages.iter().filter(|s| s.stage == stage) {
+                for wave in &sp.waves {
+                    for (name, steps) in &wave.hosts {
+                        let Some(h) = hosts.iter_mut().find(|h| h.name == *name) else { continue };
+                        for st in steps {
+                            let change = ChangeRecord { stage, what: st.what.clone(), diff: st.diff.clone() };
+                            self.progress.event(&Event::Changed { host: h.name.clone(), change: change.clone() });
+                            h.report.changes.push(change);
+                        }
+                    }
+                }
+            }
+            self.progress.event(&Event::StageDone(stage));
+        }
     }
 
     fn report(&self, hosts: Vec<HostView<'_>>, dry_run: bool, aborted: Option<String>, start: Instant) -> Report {
@@ -1004,10 +647,25 @@ impl Engine {
     /// such host fails with [`FailureKind::Locked`] and the run stops with
     /// nothing changed.
     async fn lock_hosts(&self, hosts: &mut [HostView<'_>], opts: &ApplyOptions) -> Result<lock::HostLocks, String> {
+        self.lock_hosts_then(hosts, opts, &BTreeMap::new()).await.map(|(l, _)| l)
+    }
+
+    /// [`Self::lock_hosts`], running on each host of `then` its command in
+    /// the same exchange once its lock is taken (the facts probe): their
+    /// outputs, by host.
+    async fn lock_hosts_then(&self, hosts: &mut [HostView<'_>], opts: &ApplyOptions, then: &BTreeMap<String, Command>) -> Result<(lock::HostLocks, BTreeMap<String, crate::transport::Output>), String> {
         use lock::HostLockOutcome as O;
         let holder = LockHolder::me();
         let active = lock::ActiveRun::new(&holder);
-        let outcomes = futures::future::join_all(hosts.iter().map(|h| lock::acquire_one(&h.name, &*h.transport, &holder, opts.break_lock))).await;
+        let answers = futures::future::join_all(hosts.iter().map(|h| lock::acquire_one(&h.name, &*h.transport, &holder, opts.break_lock, then.get(&h.name)))).await;
+        let mut outputs = BTreeMap::new();
+        let mut outcomes = Vec::new();
+        for (h, (outcome, out)) in hosts.iter().zip(answers) {
+            if let Some(out) = out {
+                outputs.insert(h.name.clone(), out);
+            }
+            outcomes.push(outcome);
+        }
         let fail = |h: &mut HostView<'_>, kind: FailureKind, error: String| {
             let failure = Failure { stage: Stage::HostPrep, step: "take the cluster lock".into(), kind, error, log: None };
             self.progress.event(&Event::Failed { host: h.name.clone(), failure: failure.clone() });
@@ -1034,7 +692,7 @@ impl Engine {
         }
         let locks = lock::HostLocks::hold(holder, held, active);
         if refused.is_empty() {
-            return Ok(locks);
+            return Ok((locks, outputs));
         }
         locks.release().await;
         let names: Vec<String> = refused.iter().map(|(h, _)| h.name.clone()).collect();
@@ -1069,7 +727,7 @@ impl Engine {
     pub async fn reset(&self, opts: &ApplyOptions, purge: bool) -> Report {
         let start = Instant::now();
         let mut hosts = self.views(opts);
-        let ctx = self.ctx(opts, false);
+        let ctx = self.ctx(opts);
         let locks = match self.lock_hosts(&mut hosts, opts).await {
             Ok(l) => l,
             Err(why) => return self.report(hosts, false, Some(why), start),
@@ -1126,7 +784,6 @@ struct HostView<'a> {
     items: &'a [DesiredFile],
     roles: BTreeSet<Role>,
     os: Option<OsFamily>,
-    changed_paths: BTreeSet<String>,
     report: HostReport,
     selected: bool,
 }
@@ -1143,17 +800,42 @@ struct Ctx<'s> {
     spec: &'s ClusterSpec,
     /// SHA-256 of local binaries, computed once per run (not once per host).
     digests: std::sync::Mutex<BTreeMap<std::path::PathBuf, String>>,
-    dry: bool,
     progress: Arc<dyn Progress>,
     sem: Arc<Semaphore>,
     /// Checked before each host's step of a stage starts.
     cancel: Cancel,
-    /// The rolling upgrade decided from the running members' versions
-    /// before the first stage (empty when there is none).
-    upgrade: crate::etcd::upgrade::UpgradePlan,
 }
 
 impl Ctx<'_> {
+    /// The sha256 of each of a host's desired files; a local binary is read
+    /// once per run, not once per host.
+    async fn digests_of(&self, h: &HostView<'_>) -> Result<Vec<String>, Failure> {
+        let mut out = Vec::with_capacity(h.items.len());
+        for f in h.items {
+            out.push(match &f.source {
+                FileSource::Bytes(b) => crate::transport::sha256_hex(b),
+                FileSource::Path(p) => {
+                    let cached = self.digests.lock().expect("digest cache").get(p).cloned();
+                    match cached {
+                        Some(d) => d,
+                        None => {
+                            let d = f.source.sha256().await.map_err(|e| Failure {
+                                stage: Stage::Files,
+                                step: format!("write {}", f.path),
+                                kind: FailureKind::Other,
+                                error: format!("{}: reading {} on the control machine: {e}", h.name, p.display()),
+                                log: None,
+                            })?.0;
+                            self.digests.lock().expect("digest cache").insert(p.clone(), d.clone());
+                            d
+                        }
+                    }
+                }
+            });
+        }
+        Ok(out)
+    }
+
     fn unit_path(&self, unit: &str) -> String {
         format!("{}/{unit}.service", self.spec.layout.systemd_dir)
     }
@@ -1167,10 +849,6 @@ impl Ctx<'_> {
     fn note(&self, h: &mut HostView<'_>, message: String) {
         self.progress.event(&Event::Note { host: Some(h.name.clone()), message: message.clone() });
         h.report.notes.push(message);
-    }
-
-    fn fail(&self, h: &mut HostView<'_>, stage: Stage, step: String, e: &TransportError) {
-        self.fail_with_log(h, stage, StepError { step, kind: FailureKind::of(e), error: e.to_string(), log: None });
     }
 
     fn fail_with_log(&self, h: &mut HostView<'_>, stage: Stage, e: StepError) {
@@ -1198,180 +876,6 @@ impl Ctx<'_> {
             }
         });
         futures::future::join_all(futs).await;
-    }
-
-    async fn host_stage(&self, stage: Stage, h: &mut HostView<'_>) {
-        let r = match stage {
-            Stage::HostPrep => self.host_prep(h).await,
-            Stage::Files => self.files(h).await,
-            Stage::Install => self.install(h).await,
-            Stage::FlannelConfig => self.commands(h, Stage::FlannelConfig, Phase::FlannelConfig).await,
-            Stage::Flanneld => self.flanneld(h).await,
-            Stage::Docker => self.docker(h).await,
-            Stage::Etcd => Ok(()),
-        };
-        if let Err(e) = r {
-            self.fail_with_log(h, stage, e);
-        }
-    }
-
-    async fn host_prep(&self, h: &mut HostView<'_>) -> StepResult {
-        if h.os.is_none() {
-            let text = h.transport.read_file("/etc/os-release").await.map_err(|e| ("read /etc/os-release".to_string(), e))?;
-            h.os = text.and_then(|t| OsFamily::from_os_release(&String::from_utf8_lossy(&t)));
-            if h.os.is_none() {
-                self.note(h, "OS family not recognised from /etc/os-release: OS-specific steps are skipped".into());
-            }
-        }
-        // The fact "has an engine" is read beside the host preparation's
-        // round trip (a channel of its own), not after it.
-        let install = crate::docker::EngineInstall::from_spec(self.spec);
-        let wanted = h.render.file(&self.unit_path("docker")).is_some() && install.source != crate::docker::DockerInstall::None;
-        let transport = h.transport.clone();
-        let argv = install.check();
-        let fact = async move { if wanted { Some(transport.run(&Command::new(argv)).await) } else { None } };
-        let (prep, fact) = tokio::join!(self.commands(h, Stage::HostPrep, Phase::HostPrep), fact);
-        prep?;
-        match fact {
-            Some(fact) => self.engine_install(h, &install, fact).await,
-            None => Ok(()),
-        }
-    }
-
-    /// A node without dockerd gets the engine from `docker.install`:
-    /// before the files stage, so that our docker.service and daemon.json
-    /// replace what the package installs, and docker first starts in the
-    /// docker stage with our config. A host with an engine gets nothing.
-    /// `fact`: the output of [`crate::docker::EngineInstall::check`].
-    async fn engine_install(&self, h: &mut HostView<'_>, install: &crate::docker::EngineInstall, fact: Result<crate::transport::Output, TransportError>) -> StepResult {
-        let step = "look for dockerd".to_string();
-        let fact = fact.map_err(|e| (step.clone(), e))?;
-        match fact.exit_code {
-            Some(0) => {
-                h.report.unchanged += 1;
-                return Ok(());
-            }
-            Some(1) => {}
-            Some(code) if code == crate::docker::CHECK_ELSEWHERE => {
-                let error = format!(
-                    "{}: there is a dockerd at {}, but layout.dockerd is {}: nothing installed",
-                    h.name,
-                    fact.stdout_str().trim(),
-                    install.dockerd
-                );
-                return Err(StepError { step, kind: FailureKind::Other, error: format!("{error}; set layout.dockerd to the host's dockerd"), log: None });
-            }
-            other => {
-                let error = format!("{}: `{}` exited with {other:?}: {}", h.name, join_argv(&install.check()), fact.stderr_str().trim_end());
-                return Err(StepError { step, kind: FailureKind::Command, error, log: None });
-            }
-        }
-        let Some(os) = h.os else {
-            let error = format!("{}: no dockerd at {}, and the OS family is unknown: no package manager to install it with", h.name, install.dockerd);
-            return Err(StepError { step: "install the container engine".into(), kind: FailureKind::Other, error: format!("{error}; set hosts[].os, or install docker and set docker.install: none"), log: None });
-        };
-        let files = match &install.source {
-            crate::docker::DockerInstall::Offline(dir) => package_files(dir, crate::docker::EngineInstall::package_ext(os))
-                .await
-                .map_err(|e| StepError { step: format!("list the package files of {dir}"), kind: FailureKind::Other, error: format!("{}: reading the folder {dir} (docker.install.offline) on the control machine: {e}", h.name), log: None })?,
-            _ => Vec::new(),
-        };
-        let steps = install.steps(os, &files).map_err(|p| StepError {
-            step: "install the container engine".into(),
-            kind: FailureKind::Other,
-            error: format!("{}: {p}", h.name),
-            log: None,
-        })?;
-        let what = format!("{} (no dockerd at {})", steps.description, install.dockerd);
-        if self.dry {
-            self.changed(h, Stage::HostPrep, what, None);
-            return Ok(());
-        }
-        if !steps.uploads.is_empty() {
-            let specs: Vec<(String, FileSource, PutOptions)> =
-                steps.uploads.iter().map(|(local, remote)| (remote.clone(), FileSource::Path(local.clone()), PutOptions::new(0o644))).collect();
-            for ((local, remote), outcome) in steps.uploads.iter().zip(h.transport.put_files(&specs).await) {
-                outcome.map_err(|e| (format!("upload {} to {remote}", local.display()), e))?;
-            }
-        }
-        let cmd = Command::new(steps.argv.clone()).timeout(Duration::from_secs(900));
-        let out = h.transport.run(&cmd).await.map_err(|e| (steps.description.clone(), e))?;
-        if !out.success() {
-            let tail = |s: String| s.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-            let error = format!(
-                "{}: {} failed with exit code {}:\n{}\nto fix: {}",
-                h.name,
-                steps.description,
-                out.exit_code.map_or("none (killed)".to_string(), |c| c.to_string()),
-                tail(format!("{}{}", out.stdout_str(), out.stderr_str())),
-                steps.hint
-            );
-            return Err(StepError { step: steps.description, kind: FailureKind::Command, error, log: None });
-        }
-        self.changed(h, Stage::HostPrep, what, None);
-        Ok(())
-    }
-
-    /// Runs the rendered commands of `phase`: a command whose check passes
-    /// (or whose OS guard does not match) has nothing to do.
-    async fn commands(&self, h: &mut HostView<'_>, stage: Stage, phase: Phase) -> StepResult {
-        let cmds: Vec<_> = h
-            .render
-            .commands
-            .iter()
-            .filter(|c| c.phase == phase)
-            // the engine reloads systemd itself, only when a unit changed
-            .filter(|c| c.argv != ["systemctl", "daemon-reload"])
-            .filter(|c| c.os.is_none() || c.os == h.os)
-            .cloned()
-            .collect();
-        if cmds.is_empty() {
-            return Ok(());
-        }
-        // The whole stage in one round trip: each command runs right after
-        // its own check fails (as in commands.sh), one result line each; the
-        // first failing command stops the script and its output comes back
-        // on stderr. A plan runs only the checks.
-        let mut script = String::from("o=$(mktemp) || exit 97\ntrap 'rm -f -- \"$o\"' EXIT\n");
-        for c in &cmds {
-            let run = if self.dry {
-                "echo ran".to_string()
-            } else {
-                format!(
-                    "if {} >\"$o\" 2>&1 </dev/null; then echo ran; else rc=$?; echo \"fail $rc\"; tail -c 3000 \"$o\" >&2; exit 0; fi",
-                    join_argv(&c.argv)
-                )
-            };
-            match &c.check {
-                Some(check) => script.push_str(&format!("if {} >/dev/null 2>&1 </dev/null; then echo skip; else {run}; fi\n", join_argv(check))),
-                None => script.push_str(&format!("{run}\n")),
-            }
-        }
-        let step = format!("{stage} commands");
-        let out = h.transport.run_ok(&Command::new(["sh", "-c", script.as_str()])).await.map_err(|e| (step.clone(), e))?;
-        let text = out.stdout_str();
-        let mut lines = text.lines();
-        for c in cmds {
-            match lines.next().map(str::trim) {
-                Some("skip") => h.report.unchanged += 1,
-                Some("ran") => self.changed(h, stage, c.description.clone(), None),
-                Some(fail) if fail.starts_with("fail ") => {
-                    let error = format!(
-                        "{}: `{}` failed with exit code {}: {}",
-                        h.name,
-                        join_argv(&c.argv),
-                        fail.trim_start_matches("fail "),
-                        out.stderr_str().trim_end()
-                    );
-                    return Err(StepError { step: c.description.clone(), kind: FailureKind::Command, error, log: None });
-                }
-                other => {
-                    let error = format!("{}: no result for `{}` ({other:?}): {}", h.name, join_argv(&c.argv), out.stderr_str().trim_end());
-                    return Err(StepError { step: c.description.clone(), kind: FailureKind::Command, error, log: None });
-                }
-            }
-        }
-        Ok(())
     }
 
     /// One round trip: mode, owner and SHA-256 of every path on the host
@@ -1412,100 +916,6 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
             .collect();
         let litter = rest.iter().filter_map(|l| l.strip_prefix("tmp ")).map(str::to_string).collect();
         Ok((digests, litter))
-    }
-
-    async fn files(&self, h: &mut HostView<'_>) -> StepResult {
-        let items: Vec<DesiredFile> = h.items.to_vec();
-        let paths: Vec<String> = items.iter().map(|i| i.path.clone()).collect();
-        let (remote, litter) = self.remote_state(h, &paths).await?;
-        // Temporary files of an upload that was killed (the connection
-        // lost mid-write): the files they were for are whole (writes are
-        // atomic renames), the litter goes. The cluster lock rules out
-        // another run's upload in flight.
-        if !litter.is_empty() {
-            if !self.dry {
-                let mut rm = vec!["rm".to_string(), "-f".into(), "--".into()];
-                rm.extend(litter.iter().cloned());
-                h.transport.run_ok(&Command::new(rm)).await.map_err(|e| ("remove temporary files of an interrupted upload".to_string(), e))?;
-            }
-            for t in litter {
-                self.changed(h, Stage::Files, format!("remove {t} (left by an interrupted upload)"), None);
-            }
-        }
-        let mut to_put = Vec::new();
-        for (it, remote) in items.into_iter().zip(remote) {
-            let step = format!("write {}", it.path);
-            let local = match &it.source {
-                FileSource::Bytes(b) => crate::transport::sha256_hex(b),
-                FileSource::Path(p) => {
-                    let cached = self.digests.lock().expect("digest cache").get(p).cloned();
-                    match cached {
-                        Some(d) => d,
-                        None => {
-                            let d = it.source.sha256().await.map_err(|e| (step.clone(), TransportError::io(&h.name, "read local binary", e)))?.0;
-                            self.digests.lock().expect("digest cache").insert(p.clone(), d.clone());
-                            d
-                        }
-                    }
-                }
-            };
-            let root_owned = it.owner == "root:root" || it.owner == "root";
-            let (same_content, same_meta) = match &remote {
-                Some((mode, uid, gid, sum)) => (*sum == local, *mode == it.mode && (!root_owned || (*uid == 0 && *gid == 0))),
-                None => (false, false),
-            };
-            if same_content && same_meta && root_owned {
-                h.report.unchanged += 1;
-                continue;
-            }
-            if self.dry {
-                if same_content {
-                    self.changed(h, Stage::Files, format!("chmod/chown {:o} {}", it.mode, it.path), None);
-                    continue;
-                }
-                let diff = match &it.source {
-                    FileSource::Bytes(new) if !it.binary => {
-                        let old = if remote.is_some() { h.transport.read_file(&it.path).await.map_err(|e| (step.clone(), e))? } else { None };
-                        diff::unified(&it.path, old.as_deref(), new, it.secret)
-                    }
-                    _ => format!("binary {}: sha256 {local}\n", it.path),
-                };
-                h.changed_paths.insert(it.path.clone());
-                self.changed(h, Stage::Files, step, Some(diff));
-                continue;
-            }
-            to_put.push(it);
-        }
-        // One call for all writes: exec-based transports send every
-        // in-memory file in one round trip (each still atomic on its own).
-        let specs: Vec<(String, FileSource, PutOptions)> = to_put
-            .iter()
-            .map(|it| {
-                (it.path.clone(), it.source.clone(), PutOptions::new(it.mode).owner(it.owner.clone()))
-            })
-            .collect();
-        let outcomes = h.transport.put_files(&specs).await;
-        let mut first_error = None;
-        for (it, outcome) in to_put.iter().zip(outcomes) {
-            let step = format!("write {}", it.path);
-            use crate::transport::PutOutcome::*;
-            match outcome {
-                Err(e) => {
-                    first_error.get_or_insert((step, e));
-                }
-                Ok(Unchanged) => h.report.unchanged += 1,
-                Ok(MetadataUpdated) => self.changed(h, Stage::Files, format!("{step} (mode/owner)"), None),
-                Ok(outcome @ (Created | Updated)) => {
-                    h.changed_paths.insert(it.path.clone());
-                    let how = if outcome == Created { "created" } else { "updated" };
-                    self.changed(h, Stage::Files, format!("{step} ({how})"), None);
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
     }
 
     async fn reset_host(&self, h: &mut HostView<'_>, purge: bool) -> StepResult {
@@ -1574,219 +984,6 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
         Ok(())
     }
 
-    async fn install(&self, h: &mut HostView<'_>) -> StepResult {
-        let unit_changed = h.items.iter().any(|i| i.unit.is_some() && h.changed_paths.contains(&i.path));
-        // A unit written by an earlier, interrupted run: systemd says so.
-        let pending = if unit_changed {
-            false
-        } else {
-            let mut argv = vec!["systemctl".to_string(), "show".into(), "-P".into(), "NeedDaemonReload".into()];
-            argv.extend(UNITS.iter().map(|u| format!("{u}.service")));
-            let out = h.transport.run(&Command::new(argv)).await.map_err(|e| ("systemctl show NeedDaemonReload".to_string(), e))?;
-            out.stdout_str().lines().any(|l| l.trim() == "yes")
-        };
-        if unit_changed || pending {
-            if !self.dry {
-                h.transport.daemon_reload().await.map_err(|e| ("systemctl daemon-reload".to_string(), e))?;
-            }
-            let why = if unit_changed { "a unit changed" } else { "systemd has not read a unit written earlier" };
-            self.changed(h, Stage::Install, format!("systemctl daemon-reload ({why})"), None);
-        }
-        self.commands(h, Stage::Install, Phase::Install).await
-    }
-
-    /// The files on this host that restart `unit` when they change, as
-    /// their builders said (its unit file, env file, binary, certificates).
-    fn deps_of(&self, h: &HostView<'_>, unit: &str) -> Vec<String> {
-        h.items.iter().filter(|i| i.restarts.iter().any(|u| u == unit)).map(|i| i.path.clone()).collect()
-    }
-
-    /// A dependency of `unit` that this run changed.
-    fn deps_changed(&self, h: &HostView<'_>, unit: &str) -> Option<String> {
-        self.deps_of(h, unit).into_iter().find(|p| h.changed_paths.contains(p))
-    }
-
-    /// Why a running `unit` must restart, if it must: a dependency changed
-    /// in this run, or one is newer than the unit's start (an earlier run
-    /// wrote it and stopped before the restart).
-    async fn restart_reason(&self, h: &HostView<'_>, unit: &str) -> Result<Option<String>, StepError> {
-        if let Some(p) = self.deps_changed(h, unit) {
-            return Ok(Some(format!("{p} changed")));
-        }
-        const SCRIPT: &str = r#"u=$1; shift; t=$(systemctl show -P ActiveEnterTimestamp --timestamp=unix "$u"); t=${t#@}; [ -n "$t" ] || exit 0; for f; do m=$(stat -c %Y "$f" 2>/dev/null) || continue; [ "$m" -gt "$t" ] && echo "$f"; done; true"#;
-        let mut argv = vec!["sh".to_string(), "-c".into(), SCRIPT.into(), "sh".into(), format!("{unit}.service")];
-        argv.extend(self.deps_of(h, unit));
-        let out = h
-            .transport
-            .run_ok(&Command::new(argv))
-            .await
-            .map_err(|e| StepError::from((format!("compare {unit}'s start with its files"), e)))?;
-        Ok(out
-            .stdout_str()
-            .lines()
-            .next()
-            .map(|p| format!("{p} is newer than the running {unit}: an earlier apply stopped before restarting it")))
-    }
-
-    /// Starts `unit` if it is not running, restarts it if something it
-    /// depends on changed. `block`: wait for the unit to report ready.
-    async fn ensure_unit(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool) -> StepResult {
-        self.ensure_unit_as(h, stage, unit, block, None, None).await
-    }
-
-    /// [`Self::ensure_unit`], reported as `label` when it (re)starts the
-    /// unit; a running unit restarts for `force` (why) even when none of
-    /// its files is newer (a member of an upgrade still on the old binary).
-    async fn ensure_unit_as(&self, h: &mut HostView<'_>, stage: Stage, unit: &str, block: bool, label: Option<&str>, force: Option<&str>) -> StepResult {
-        let active = h.transport.is_active(unit).await.map_err(|e| (format!("systemctl is-active {unit}"), e))?;
-        let reason = if active { self.restart_reason(h, unit).await?.or_else(|| force.map(str::to_string)) } else { None };
-        let (verb, why) = if !active {
-            ("start", "not running".to_string())
-        } else if let Some(why) = reason {
-            ("restart", why)
-        } else {
-            h.report.unchanged += 1;
-            return Ok(());
-        };
-        if !self.dry
-            && let Err(e) = h.transport.run_ok(&unit_command(unit, verb, block).timeout(Duration::from_secs(120))).await
-        {
-            // --sync first: the unit's last words (dockerd's fatal error)
-            // may not be in the journal yet right after it exited.
-            let journal = Command::new(["sh", "-c", "journalctl --sync 2>/dev/null; exec journalctl -u \"$1\" -n 25 --no-pager -o cat", "sh", unit]);
-            let log = match h.transport.run(&journal).await {
-                Ok(out) => Some(out.stdout_str().trim_end().to_string()).filter(|l| !l.is_empty()),
-                Err(_) => None,
-            };
-            return Err(StepError { step: format!("{verb} {unit}"), kind: FailureKind::of(&e), error: e.to_string(), log });
-        }
-        let what = match label {
-            Some(l) => format!("{l}: {verb} {unit} ({why})"),
-            None => format!("{verb} {unit} ({why})"),
-        };
-        self.changed(h, stage, what, None);
-        Ok(())
-    }
-
-    async fn etcd_stage<'a>(&self, hosts: &mut [HostView<'a>], opts: &ApplyOptions) -> Result<(), String> {
-        let etcd_unit = self.unit_path("etcd");
-        let is_member = |h: &HostView<'_>| h.roles.contains(&Role::Etcd) && h.render.file(&etcd_unit).is_some();
-        // Members that are down start together; running ones that changed
-        // restart one at a time, each waiting for the cluster to be healthy.
-        let mut down = Vec::new();
-        let mut changed = Vec::new();
-        for (i, h) in hosts.iter_mut().enumerate().filter(|(_, h)| h.active() && is_member(h)) {
-            match h.transport.is_active("etcd").await {
-                Ok(false) => down.push(i),
-                Ok(true) => match self.restart_reason(h, "etcd").await {
-                    Ok(Some(why)) => changed.push((i, why)),
-                    Ok(None) if self.upgrade.order.contains(&h.name) => {
-                        changed.push((i, format!("it runs an etcd other than versions.etcd {}", self.spec.versions.etcd)));
-                    }
-                    Ok(None) => h.report.unchanged += 1,
-                    Err(e) => self.fail_with_log(h, Stage::Etcd, e),
-                },
-                Err(e) => self.fail(h, Stage::Etcd, "systemctl is-active etcd".into(), &e),
-            }
-        }
-        // An upgrade goes in the decided order (the leader last); other
-        // restarts (a changed config or certificate) first, in host order.
-        let upgrade_pos = |name: &str| self.upgrade.order.iter().position(|n| n == name).map_or(0, |p| p + 1);
-        changed.sort_by_key(|(i, _)| upgrade_pos(&hosts[*i].name));
-        let t = Instant::now();
-        // A member that is down and not in the running cluster's member
-        // list joins it: `member add` first, then it starts with initial
-        // state `existing`, one at a time.
-        let running: Option<usize> = hosts
-            .iter()
-            .enumerate()
-            .find(|(i, h)| h.active() && is_member(h) && !down.contains(i))
-            .map(|(i, _)| i);
-        let mut joining: Vec<(usize, Option<members::Member>)> = Vec::new();
-        if let (Some(probe), false) = (running, down.is_empty()) {
-            let list = self.member_list(&hosts[probe]).await?;
-            let mut returning = Vec::new();
-            for i in down {
-                let peer = self.peer_url(&hosts[i].name);
-                match list.iter().find(|m| m.peer == peer) {
-                    Some(m) if m.started => returning.push(i),
-                    Some(m) => joining.push((i, Some(m.clone()))),
-                    None => joining.push((i, None)),
-                }
-            }
-            down = returning;
-        }
-        let pending: BTreeSet<String> = joining.iter().map(|(i, _)| hosts[*i].name.clone()).collect();
-        let starts = hosts.iter_mut().enumerate().filter(|(i, _)| down.contains(i)).map(|(_, h)| async move {
-            if let Err(e) = self.ensure_unit(h, Stage::Etcd, "etcd", false).await {
-                self.fail_with_log(h, Stage::Etcd, e);
-            }
-        });
-        futures::future::join_all(starts).await;
-        if self.dry {
-            for (i, _) in joining {
-                let h = &mut hosts[i];
-                self.changed(h, Stage::Etcd, "add etcd member (member add, then start with initial state existing)".into(), None);
-            }
-            for (i, why) in changed {
-                let h = &mut hosts[i];
-                let what = match self.upgrade_label(&h.name) {
-                    Some(l) => format!("{l}: restart etcd ({why})"),
-                    None => format!("restart etcd ({why})"),
-                };
-                self.changed(h, Stage::Etcd, what, None);
-            }
-            if let Some(probe) = running {
-                self.remove_members(hosts, probe, opts, true).await?;
-            }
-            return Ok(());
-        }
-        let any_member = hosts.iter().any(|h| h.selected && is_member(h));
-        if !any_member {
-            return Ok(());
-        }
-        self.wait_healthy(hosts, opts.etcd_timeout, &pending).await?;
-        let mut pending = pending;
-        for (i, known) in joining {
-            let probe = running.expect("joining implies a running member");
-            self.join(hosts, probe, i, known).await?;
-            pending.remove(&hosts[i].name);
-            self.wait_healthy(hosts, opts.etcd_timeout, &pending).await?;
-            let join_file = self.join_file();
-            hosts[i]
-                .transport
-                .run_ok(&Command::new(["rm", "-f", "--", join_file.as_str()]))
-                .await
-                .map_err(|e| format!("{}: removing {join_file}: {e}", hosts[i].name))?;
-        }
-        // One member at a time, each followed by the gate: every member
-        // healthy and, for an upgrade, the restarted one at the wanted
-        // version and caught up with the leader. Never more than one down.
-        for (i, why) in changed {
-            let name = hosts[i].name.clone();
-            let label = self.upgrade_label(&name);
-            let force = label.as_ref().map(|_| why);
-            let h = &mut hosts[i];
-            if let Err(e) = self.ensure_unit_as(h, Stage::Etcd, "etcd", true, label.as_deref(), force.as_deref()).await {
-                self.fail_with_log(h, Stage::Etcd, e);
-                let what = if label.is_some() { "upgraded" } else { "restarted" };
-                return Err(format!("{name}: etcd restart failed; later members were not {what} (apply again to resume)"));
-            }
-            self.wait_healthy(hosts, opts.etcd_timeout, &BTreeSet::new()).await?;
-            if label.is_some() {
-                self.wait_caught_up(hosts, &name, opts.etcd_timeout).await?;
-            }
-        }
-        if let Some(probe) = running.or_else(|| hosts.iter().position(|h| h.active() && is_member(h))) {
-            self.remove_members(hosts, probe, opts, false).await?;
-        }
-        let ms = t.elapsed().as_millis() as u64;
-        for h in hosts.iter_mut().filter(|h| h.active() && is_member(h)) {
-            *h.report.stage_ms.entry(Stage::Etcd).or_default() += ms;
-        }
-        Ok(())
-    }
-
     /// Polls the rendered health command on a member until the cluster can
     /// go on: every member whose host is still in the run is healthy and
     /// the healthy ones are a quorum of all members (a member whose host
@@ -1840,34 +1037,6 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
         }
         let tail: String = last.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
         Err(format!("etcd cluster not healthy after {timeout:?} (checked on {probe_host}): {tail}; later stages not started"))
-    }
-
-    async fn flanneld(&self, h: &mut HostView<'_>) -> StepResult {
-        if h.render.file(&self.unit_path("flanneld")).is_none() {
-            return Ok(());
-        }
-        let bin = format!("{}/bin/flanneld", self.spec.layout.kubernetes_dir);
-        let present = self.dry && h.changed_paths.contains(&bin)
-            || h.transport.stat(&bin).await.map_err(|e| (format!("stat {bin}"), e))?.is_some();
-        if !present {
-            self.note(h, format!("{bin} is absent (give binaries.flanneld): the flanneld unit is installed but not started"));
-            return Ok(());
-        }
-        self.ensure_unit(h, Stage::Flanneld, "flanneld", true).await
-    }
-
-    async fn docker(&self, h: &mut HostView<'_>) -> StepResult {
-        if h.render.file(&self.unit_path("docker")).is_none() {
-            return Ok(());
-        }
-        if self.spec.docker.mode == DockerMode::FlannelEnv {
-            let flannel_up = h.transport.is_active("flanneld").await.map_err(|e| ("systemctl is-active flanneld".to_string(), e))?;
-            if !flannel_up && !self.dry {
-                self.note(h, "docker not started: flanneld is not running, and docker takes its bridge from flannel's subnet".into());
-                return Ok(());
-            }
-        }
-        self.ensure_unit(h, Stage::Docker, "docker", true).await
     }
 }
 

@@ -240,7 +240,7 @@ impl Engine {
             let start_etcd = super::unit_command("etcd", "start", true).timeout(Duration::from_secs(180));
             let starts = futures::future::join_all(hosts.iter().map(|h| h.transport.run_ok(&start_etcd))).await;
             every(&hosts, starts, "systemctl start etcd")?;
-            let ctx = self.ctx(opts, false);
+            let ctx = self.ctx(opts);
             ctx.wait_healthy(&mut hosts, opts.etcd_timeout, &BTreeSet::new()).await.map_err(RestoreError::Unhealthy)?;
             Ok((revision, total_keys, kept))
         }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::pki::CertBundle;
-use crate::transport::{FileKind, FileStat, Output, PutOutcome, Result as TResult};
+use crate::transport::{FileKind, FileStat, Output, PutOptions, PutOutcome, Result as TResult};
 
 /// An in-memory host: files, a set of running units, a log of commands.
 /// Checks (the `unless` of rendered commands) pass once `converged` is set,
@@ -30,6 +30,8 @@ struct FakeHost {
     elsewhere: AtomicBool,
     /// The cluster lock file: its line and seconds since its last refresh.
     lock: Mutex<Option<(String, u64)>>,
+    /// Commands run (round trips).
+    runs: std::sync::atomic::AtomicUsize,
 }
 
 /// The running etcd cluster as `etcdctl endpoint status` shows it: a
@@ -130,6 +132,80 @@ impl FakeHost {
     }
 }
 
+impl FakeHost {
+    /// The facts probe, answered from the host's state: before convergence
+    /// every check fails, after it every check passes.
+    fn probe(&self, script: &str, args: &[&str]) -> Output {
+        use sha2::Digest;
+        let converged = self.converged.load(Ordering::SeqCst);
+        let files = self.files.lock().unwrap();
+        let mut out = String::new();
+        if let Some((b, _)) = files.get("/etc/os-release") {
+            for l in String::from_utf8_lossy(b).lines() {
+                out.push_str(&format!("o {l}\n"));
+            }
+        }
+        if let Some(units) = script.split("--timestamp=unix -- ").nth(1).and_then(|r| r.split(" 2>").next()) {
+            let active = self.active.lock().unwrap();
+            for u in units.split(' ') {
+                let name = u.trim_end_matches(".service");
+                let state = if active.contains(name) { "active" } else { "inactive" };
+                let enabled = if converged { "enabled" } else { "disabled" };
+                out.push_str(&format!("u Id={u}\nu LoadState=loaded\nu ActiveState={state}\nu UnitFileState={enabled}\nu ActiveEnterTimestamp=@1\nu NeedDaemonReload=no\nu \n"));
+            }
+        }
+        let mut i = 0;
+        while script.contains(&format!("echo 'k {i} 0'")) {
+            out.push_str(&format!("k {i} {}\n", if converged { 0 } else { 1 }));
+            i += 1;
+        }
+        if script.contains("command -v dockerd") {
+            let d = if !self.no_dockerd.load(Ordering::SeqCst) {
+                "0 ".to_string()
+            } else if self.elsewhere.load(Ordering::SeqCst) {
+                "3 /usr/local/bin/dockerd".to_string()
+            } else {
+                "1 ".to_string()
+            };
+            out.push_str(&format!("d {d}\n"));
+        }
+        if script.contains("endpoint status")
+            && self.active.lock().unwrap().contains("etcd")
+            && let Some(etcd) = self.etcd.lock().unwrap().as_ref()
+        {
+            out.push_str(&format!("s {}\n", etcd.status_json().trim()));
+        }
+        let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+        for t in args[..split].chunks(3) {
+            match files.get(t[0]) {
+                Some((b, m)) => {
+                    let sha = hex::encode(sha2::Sha256::digest(b));
+                    out.push_str(&format!("f {m:o}:0:0:0 {sha}\n"));
+                    if t[2] == "1" && sha != t[1] {
+                        out.push_str(&format!("c {}\n", data_encoding::BASE64.encode(b)));
+                    }
+                }
+                None => out.push_str("f -\n"),
+            }
+        }
+        let rest = &args[(split + 1).min(args.len())..];
+        let split2 = rest.iter().position(|a| *a == "--").unwrap_or(rest.len());
+        for (path, _) in files.iter() {
+            if let Some((dir, name)) = path.rsplit_once('/')
+                && rest[..split2].contains(&dir)
+                && name.starts_with('.')
+                && name.contains(".kbtmp.")
+            {
+                out.push_str(&format!("t {path}\n"));
+            }
+        }
+        for p in &rest[(split2 + 1).min(rest.len())..] {
+            out.push_str(if files.contains_key(*p) { "x 1\n" } else { "x 0\n" });
+        }
+        ok(&out)
+    }
+}
+
 fn ok(stdout: &str) -> Output {
     Output { stdout: stdout.as_bytes().to_vec(), stderr: Vec::new(), exit_code: Some(0) }
 }
@@ -143,8 +219,22 @@ impl Transport for FakeHost {
         self.name.clone()
     }
     async fn run(&self, cmd: &Command) -> TResult<Output> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
         let a: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
         let out = match a.as_slice() {
+            // The lock, then (once taken) the facts probe, in one exchange.
+            ["sh", "-c", script, "sh", lock, rest @ ..] if script.contains(lock::THEN_MARK) => {
+                let mut out = self.lock_op(lock);
+                let text = out.stdout_str();
+                if text.starts_with("acquired") || text.starts_with("broken") {
+                    self.runs.fetch_sub(1, Ordering::SeqCst);
+                    let then = self.run(&Command::new(rest.iter().copied())).await?;
+                    out.stdout = format!("{}{}\n{}", text.trim_end_matches('\n').to_string() + "\n", lock::THEN_MARK, then.stdout_str()).into_bytes();
+                    out.exit_code = then.exit_code;
+                }
+                out
+            }
+            ["sh", "-c", script, "sh", args @ ..] if script.contains("/etc/os-release") && script.contains("kbtmp") => self.probe(script, args),
             ["sh", "-c", script] if script.contains(HOST_LOCK_PATH) => self.lock_op(script),
             ["systemctl", "is-active", "--quiet", u] if managed_units().contains(u) => {
                 if self.active.lock().unwrap().contains(*u) { ok("") } else { fail() }
@@ -221,13 +311,10 @@ impl Transport for FakeHost {
             ["sh", "-c", script, ..] if script.contains("ActiveEnterTimestamp") => ok(""),
             ["systemctl", "show", "-P", "NeedDaemonReload", ..] => ok("no\nno\nno\n"),
             ["sh", "-c", script] if script.starts_with("o=$(mktemp)") => {
-                // A stage's commands: each "ran" before convergence, "skip" after.
+                // A batch of commands the plan says to run: each runs.
                 let steps: Vec<&str> = script.lines().skip(2).collect();
-                let converged = self.converged.load(Ordering::SeqCst);
-                if !converged {
-                    self.log.lock().unwrap().extend(steps.iter().map(|l| l.to_string()));
-                }
-                ok(&steps.iter().map(|_| if converged { "skip\n" } else { "ran\n" }).collect::<String>())
+                self.log.lock().unwrap().extend(steps.iter().map(|l| l.to_string()));
+                ok(&steps.iter().map(|_| "ran\n").collect::<String>())
             }
             _ if self.converged.load(Ordering::SeqCst) => ok(""),
             _ => {
@@ -332,7 +419,7 @@ fn second_apply_changes_and_restarts_nothing() {
         assert!(first.change_count() > 20);
         for (name, h) in &c.hosts {
             let log = h.log();
-            assert_eq!(log.iter().filter(|l| *l == "daemon-reload").count(), 1, "{name}: {log:?}");
+            assert_eq!(log.iter().filter(|l| l.contains("systemctl daemon-reload")).count(), 1, "{name}: {log:?}");
             if name.starts_with("etcd") {
                 assert!(log.contains(&"start etcd".to_string()), "{name}: {log:?}");
             } else {
@@ -351,6 +438,23 @@ fn second_apply_changes_and_restarts_nothing() {
         for h in c.hosts.values() {
             assert!(h.log().is_empty(), "{}: {:?}", h.name, h.log());
         }
+    });
+}
+
+#[test]
+fn a_no_op_apply_is_two_exchanges_per_host_and_a_plan_one() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        c.applied().await;
+        let count = || c.hosts.iter().map(|(n, h)| (n.clone(), h.runs.swap(0, Ordering::SeqCst))).collect::<BTreeMap<_, _>>();
+        count();
+        let r = c.engine(&c.spec).apply(&ApplyOptions::default()).await;
+        assert!(r.ok() && r.change_count() == 0, "{r:#?}");
+        // The lock and the facts in one exchange, then the lock given back.
+        assert!(count().values().all(|n| *n == 2), "{:?}", count());
+        let p = c.engine(&c.spec).plan(&ApplyOptions::default()).await;
+        assert_eq!(p.change_count(), 0);
+        assert!(count().values().all(|n| *n == 1), "a plan takes no lock: one probe");
     });
 }
 
@@ -387,9 +491,9 @@ fn plan_changes_nothing_and_shows_redacted_diffs() {
             assert_eq!(h.files.lock().unwrap().len(), 1, "only /etc/os-release");
         }
         let changes = &plan.hosts["etcd01"].changes;
-        let env = changes.iter().find(|c| c.what == "write /opt/etcd/cfg/etcd").unwrap();
+        let env = changes.iter().find(|c| c.what == "write /opt/etcd/cfg/etcd (created)").unwrap();
         assert!(env.diff.as_deref().unwrap().contains("+ETCD_NAME=\"etcd01\""));
-        let key = changes.iter().find(|c| c.what == "write /opt/etcd/ssl/etcd01-peer-key.pem").unwrap();
+        let key = changes.iter().find(|c| c.what == "write /opt/etcd/ssl/etcd01-peer-key.pem (created)").unwrap();
         assert!(!key.diff.as_deref().unwrap().contains("PRIVATE"), "key contents never shown");
         assert!(changes.iter().any(|c| c.what.starts_with("start etcd")));
         assert!(!format!("{plan:?}").contains("BEGIN PRIVATE KEY"));
@@ -726,7 +830,7 @@ fn a_held_lock_is_refreshed_and_a_lost_one_is_reported() {
         .unwrap();
     rt.block_on(async {
         let me = LockHolder::me();
-        assert!(matches!(lock::acquire_one("etcd01", &*host, &me, false).await, lock::HostLockOutcome::Acquired));
+        assert!(matches!(lock::acquire_one("etcd01", &*host, &me, false, None).await.0, lock::HostLockOutcome::Acquired));
         host.lock.lock().unwrap().as_mut().unwrap().1 = 30;
         let locks = lock::HostLocks::hold(me.clone(), vec![("etcd01".to_string(), host.clone() as Arc<dyn Transport>)], lock::ActiveRun::new(&me));
         tokio::time::sleep(REFRESH_EVERY + Duration::from_secs(1)).await;

@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::etcd::upgrade::{RunningMember, UpgradeError, UpgradePlan, plan_upgrade};
 use crate::spec::{Role, Version};
 use crate::transport::Command;
 
@@ -19,30 +18,6 @@ use super::{Ctx, HostView};
 const STATUS_SCRIPT: &str = r#"systemctl is-active --quiet etcd && [ -x "$1" ] || exit 3; exec "$1" -w json endpoint status"#;
 
 impl Ctx<'_> {
-    /// `upgrade etcd 3.4.23 -> 3.5.1 (2 of 3, one member at a time)` for a
-    /// member the upgrade restarts.
-    pub(super) fn upgrade_label(&self, member: &str) -> Option<String> {
-        let from = self.upgrade.from(member)?;
-        let k = self.upgrade.order.iter().position(|n| n == member)? + 1;
-        Some(format!("upgrade etcd {from} -> {} ({k} of {}, one member at a time)", self.spec.versions.etcd, self.upgrade.order.len()))
-    }
-
-    /// Upstream's advice that applies to this upgrade, as notes on the
-    /// members concerned: etcd asks for 3.5.26 or later before 3.6 (fixes
-    /// of membership data that 3.6 reads from the v3 store).
-    pub(super) fn upgrade_notes(&self, hosts: &mut [HostView<'_>], plan: &UpgradePlan) {
-        let wanted = self.spec.versions.etcd;
-        for (name, from) in &plan.steps {
-            if from.major_minor() == (3, 5)
-                && from.patch.unwrap_or(0) < 26
-                && wanted.major_minor() == (3, 6)
-                && let Some(h) = hosts.iter_mut().find(|h| h.name == *name)
-            {
-                self.note(h, format!("etcd upstream advises 3.5.26 or later before upgrading to 3.6 (this member runs {from}): see etcd's upgrade_3_6 guide"));
-            }
-        }
-    }
-
     fn admin_wrapper(&self) -> String {
         format!("{}/bin/etcdctl-admin", self.spec.layout.etcd_dir)
     }
@@ -86,34 +61,6 @@ impl Ctx<'_> {
             Some(p) => Err(p),
             None => Ok(None),
         }
-    }
-
-    /// The facts (each member's running version and who leads) and the
-    /// decision, before any stage runs. Members that do not answer count
-    /// as unknown; when etcd runs nowhere there is nothing to decide.
-    pub(super) async fn read_upgrade(&self, hosts: &[HostView<'_>]) -> Result<UpgradePlan, UpgradeRefusal> {
-        let etcd_unit = self.unit_path("etcd");
-        if !hosts.iter().any(|h| h.selected && h.roles.contains(&Role::Etcd) && h.render.file(&etcd_unit).is_some()) {
-            return Ok(UpgradePlan::default()); // the run touches no member (`--only node01`)
-        }
-        let statuses = match self.endpoint_statuses(hosts, false).await {
-            Ok(Some((_, list))) => list,
-            Ok(None) => return Ok(UpgradePlan::default()),
-            Err(problem) => return Err(UpgradeRefusal::Unread(problem)),
-        };
-        let members: Vec<RunningMember> = self
-            .member_endpoints()
-            .into_iter()
-            .map(|(name, ep)| {
-                let st = statuses.iter().find(|s| s.endpoint.ends_with(&ep));
-                RunningMember {
-                    name,
-                    version: st.and_then(|s| s.status.version.parse::<Version>().ok()),
-                    leader: st.is_some_and(|s| s.status.leader != 0 && s.status.leader == s.status.header.member_id),
-                }
-            })
-            .collect();
-        plan_upgrade(self.spec.versions.etcd, &members).map_err(UpgradeRefusal::Refused)
     }
 
     /// After `member` restarted on the new binary (and the cluster is
@@ -160,21 +107,3 @@ impl Ctx<'_> {
     }
 }
 
-/// Why a run stops before its first stage.
-#[derive(Debug)]
-pub(super) enum UpgradeRefusal {
-    /// The decision refused (jump, downgrade).
-    Refused(UpgradeError),
-    /// etcd runs but its versions could not be read: the tool does not
-    /// guess (an upgrade decided blind could jump minors).
-    Unread(String),
-}
-
-impl std::fmt::Display for UpgradeRefusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UpgradeRefusal::Refused(e) => write!(f, "etcd upgrade refused, nothing was changed: {e}"),
-            UpgradeRefusal::Unread(p) => write!(f, "the running etcd members' versions could not be read, nothing was changed: {p}"),
-        }
-    }
-}

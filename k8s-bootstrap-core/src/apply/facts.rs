@@ -1,0 +1,446 @@
+//! Facts: what a host is, read in one round trip before anything is
+//! planned. One probe per host (a single `sh` script) reads every file the
+//! host should have (mode, owner, mtime, sha256, and the old text of a
+//! config that differs, for the diff), the temporary files a killed upload
+//! left, the managed units' states, the OS, the result of every rendered
+//! check, whether dockerd is there, and on a running etcd member the
+//! member list and every member's status.
+//!
+//! The plan ([`super::plan`]) is a pure function of these values and the
+//! desired state; a saved plan carries them, so that `apply FILE` can name
+//! the fact that changed since.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hostprep::OsFamily;
+use crate::render::Phase;
+use crate::shell::join_argv;
+use crate::transport::{Command, Transport, TransportError};
+
+use super::desired::DesiredFile;
+
+/// A file as it is on a host.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::facts::FileFact;
+/// let f: FileFact = serde_json::from_str(r#"{"mode":420,"uid":0,"gid":0,"mtime":1733331234,"sha256":"ab12"}"#).unwrap();
+/// assert_eq!((f.mode, f.text), (0o644, None)); // the old text only comes for a diff
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileFact {
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+    /// Modification time, seconds since the epoch.
+    pub mtime: u64,
+    /// SHA-256 of the contents, hex.
+    pub sha256: String,
+    /// The contents, when they differ from the desired ones and the file
+    /// is a small, non-secret text file (for the plan's diff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// A systemd unit as `systemctl show` reports it.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::facts::UnitFact;
+/// let etcd = UnitFact { load: "loaded".into(), active: "active".into(), enabled: "enabled".into(), active_since: Some(1733331234), need_reload: false };
+/// assert!(etcd.running());
+/// assert!(!UnitFact { active: "failed".into(), ..etcd }.running());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitFact {
+    /// `loaded`, `not-found`, `masked`, ...
+    pub load: String,
+    /// `active`, `inactive`, `failed`, `activating`, ...
+    pub active: String,
+    /// `enabled`, `disabled`, `masked`, `static`, or empty.
+    pub enabled: String,
+    /// When it last entered the active state (seconds since the epoch).
+    pub active_since: Option<u64>,
+    /// systemd has not read its unit file since it was written.
+    pub need_reload: bool,
+}
+
+impl UnitFact {
+    /// It runs (`active`, or `reloading`).
+    pub fn running(&self) -> bool {
+        self.active == "active" || self.active == "reloading"
+    }
+}
+
+/// One member of `etcdctl member list`.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::facts::MemberFact;
+/// let added = MemberFact { id: "91bc3c398fb3c146".into(), started: false, name: String::new(), peer: "https://10.77.0.14:2380".into() };
+/// assert!(!added.started && added.name.is_empty()); // `member add` ran, the member never did
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberFact {
+    /// Member id, hex.
+    pub id: String,
+    /// It has started (an added member that never ran has not).
+    pub started: bool,
+    /// Its name (empty until it started).
+    pub name: String,
+    /// Its first peer URL.
+    pub peer: String,
+}
+
+/// One member's answer to `etcdctl endpoint status`.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::facts::EndpointFact;
+/// let e = EndpointFact { endpoint: "https://10.77.0.11:2379".into(), version: "3.4.23".into(), leader: true };
+/// assert_eq!(serde_json::to_value(&e).unwrap()["version"], "3.4.23");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointFact {
+    /// The endpoint URL.
+    pub endpoint: String,
+    /// The server version it runs.
+    pub version: String,
+    /// It is the leader.
+    pub leader: bool,
+}
+
+/// What a running etcd member says of its cluster.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::facts::EtcdFacts;
+/// // etcd runs, but `endpoint status` did not print its JSON: the plan refuses to guess versions.
+/// let f = EtcdFacts { unreadable: Some("context deadline exceeded".into()), ..EtcdFacts::default() };
+/// assert!(f.endpoints.is_empty() && f.members.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcdFacts {
+    /// `member list`.
+    pub members: Vec<MemberFact>,
+    /// `endpoint status` of every member that answered.
+    pub endpoints: Vec<EndpointFact>,
+    /// What `endpoint status` printed when it was not its JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+/// Everything the plan needs to know of one host.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::facts::HostFacts;
+/// use k8s_bootstrap_core::hostprep::OsFamily;
+/// let bare = HostFacts::bare(Some(OsFamily::Debian)); // what a fresh host has: nothing
+/// assert!(!bare.unit("etcd").running() && bare.files.is_empty() && bare.checks.is_empty());
+/// let json = serde_json::to_string(&bare).unwrap(); // saved in a plan file, read back by `apply FILE`
+/// assert_eq!(serde_json::from_str::<HostFacts>(&json).unwrap(), bare);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// The OS family, from `/etc/os-release` (`None`: not recognised).
+    pub os: Option<OsFamily>,
+    /// Each path the host should have: `None` when it is absent (or not a regular file).
+    pub files: BTreeMap<String, Option<FileFact>>,
+    /// Temporary files a killed upload left beside them.
+    pub litter: Vec<String>,
+    /// The managed units, by name (`etcd`, `flanneld`, `docker`).
+    pub units: BTreeMap<String, UnitFact>,
+    /// Each rendered check, by [`check_key`]: it passed (the
+    /// command has nothing to do). A check that was not run (etcd down
+    /// where it asks etcd) is absent.
+    pub checks: BTreeMap<String, bool>,
+    /// Exit code of the dockerd check ([`crate::docker::EngineInstall::check`]) and what it printed.
+    pub dockerd: Option<(u32, String)>,
+    /// On a running etcd member: what it says of the cluster.
+    pub etcd: Option<EtcdFacts>,
+}
+
+impl HostFacts {
+    /// The unit `name` (an empty fact, "not found", when systemd did not say).
+    pub fn unit(&self, name: &str) -> UnitFact {
+        self.units.get(name).cloned().unwrap_or_else(|| UnitFact { load: "not-found".into(), active: "inactive".into(), ..UnitFact::default() })
+    }
+    /// The facts of a host where nothing was ever installed: no files, no
+    /// units, every check failing. The plan for these is what a fresh
+    /// host gets (and what `commands.sh` shows).
+    pub fn bare(os: Option<OsFamily>) -> Self {
+        HostFacts { os, ..HostFacts::default() }
+    }
+}
+
+/// The key of a rendered command's check in [`HostFacts::checks`]: its
+/// description, and the OS family it is for when it has one (the same step
+/// for two families has two checks).
+///
+/// ```
+/// use k8s_bootstrap_core::apply::facts::check_key;
+/// use k8s_bootstrap_core::hostprep::OsFamily;
+/// use k8s_bootstrap_core::render::{Command, Phase};
+/// let c = Command::new(Phase::HostPrep, "open 2379/tcp in firewalld", ["firewall-cmd", "--add-port=2379/tcp"]).on(Some(OsFamily::Rhel));
+/// assert_eq!(check_key(&c), "open 2379/tcp in firewalld [rhel]");
+/// ```
+pub fn check_key(c: &crate::render::Command) -> String {
+    match c.os {
+        Some(os) => format!("{} [{}]", c.description, os.as_str()),
+        None => c.description.clone(),
+    }
+}
+
+/// What the probe of one host asks.
+pub(super) struct Probe<'a> {
+    pub(super) files: &'a [DesiredFile],
+    /// Paths only looked at (a binary the spec does not upload).
+    pub(super) extra: Vec<String>,
+    pub(super) units: Vec<String>,
+    /// ([`check_key`], phase, check argv) of each rendered check.
+    pub(super) checks: Vec<(String, Phase, Vec<String>)>,
+    pub(super) dockerd_check: Option<Vec<String>>,
+    /// The etcdctl admin wrapper, on an etcd member.
+    pub(super) etcdctl: Option<String>,
+    /// The sha256 of each desired file (computed once per run for binaries).
+    pub(super) digests: Vec<String>,
+}
+
+/// Text files up to this size come back for a diff when they differ.
+const DIFF_MAX: u64 = 256 * 1024;
+
+const FILES: &str = r#"n=0
+while [ $# -gt 0 ] && [ "$1" != -- ]; do f=$1 want=$2 diff=$3; shift 3
+  if [ -f "$f" ] && [ ! -L "$f" ]; then
+    s=$(sha256sum < "$f" | cut -d' ' -f1)
+    printf 'f %s %s\n' "$(stat -c %a:%u:%g:%Y "$f")" "$s"
+    if [ "$diff" = 1 ] && [ "$s" != "$want" ] && [ "$(stat -c %s "$f")" -le DIFFMAX ]; then printf 'c %s\n' "$(base64 -w0 < "$f")"; fi
+  else echo 'f -'; fi
+done
+[ $# -gt 0 ] && shift
+while [ $# -gt 0 ] && [ "$1" != -- ]; do d=$1; shift
+  for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then printf 't %s\n' "$t"; fi; done
+done
+[ $# -gt 0 ] && shift
+for f; do if [ -e "$f" ]; then echo 'x 1'; else echo 'x 0'; fi; done
+"#;
+
+impl Probe<'_> {
+    /// The one command that reads every fact of the host.
+    pub(super) fn command(&self) -> Command {
+        let mut script = String::from("[ -r /etc/os-release ] && sed 's/^/o /' /etc/os-release\n");
+        if !self.units.is_empty() {
+            let units: Vec<String> = self.units.iter().map(|u| format!("{u}.service")).collect();
+            script.push_str(&format!(
+                "command -v systemctl >/dev/null && systemctl show -p Id,LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp,NeedDaemonReload --timestamp=unix -- {} 2>/dev/null | sed 's/^/u /'\n",
+                join_argv(&units)
+            ));
+        }
+        for (i, (_, phase, check)) in self.checks.iter().enumerate() {
+            let run = format!("if timeout 20 {} >/dev/null 2>&1 </dev/null; then echo 'k {i} 0'; else echo 'k {i} 1'; fi", join_argv(check));
+            // A check that asks etcd runs only where etcd runs: it would only time out.
+            if *phase == Phase::FlannelConfig {
+                script.push_str(&format!("if systemctl is-active --quiet etcd; then {run}; fi\n"));
+            } else {
+                script.push_str(&run);
+                script.push('\n');
+            }
+        }
+        if let Some(check) = &self.dockerd_check {
+            script.push_str(&format!("o=$({} 2>/dev/null </dev/null); printf 'd %s %s\\n' \"$?\" \"$(printf %s \"$o\" | head -n1)\"\n", join_argv(check)));
+        }
+        if let Some(etcdctl) = &self.etcdctl {
+            let e = join_argv(std::slice::from_ref(etcdctl));
+            script.push_str(&format!(
+                "if systemctl is-active --quiet etcd && [ -x {e} ]; then timeout 20 {e} member list 2>/dev/null | sed 's/^/m /'; printf 's %s\\n' \"$(timeout 20 {e} -w json endpoint status 2>/dev/null | tr -d '\\n')\"; fi\n"
+            ));
+        }
+        script.push_str(&FILES.replace("DIFFMAX", &DIFF_MAX.to_string()));
+        let mut argv = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
+        for (f, want) in self.files.iter().zip(&self.digests) {
+            let diff = !f.secret && !f.binary;
+            argv.extend([f.path.clone(), want.clone(), if diff { "1" } else { "0" }.into()]);
+        }
+        argv.push("--".into());
+        let dirs: BTreeSet<&str> = self.files.iter().filter_map(|f| f.path.rsplit_once('/').map(|(d, _)| d)).filter(|d| !d.is_empty()).collect();
+        argv.extend(dirs.into_iter().map(str::to_string));
+        argv.push("--".into());
+        argv.extend(self.extra.iter().cloned());
+        Command::new(argv).timeout(Duration::from_secs(120))
+    }
+
+    /// Reads the probe's output (`host` for errors).
+    pub(super) fn parse(&self, host: &str, stdout: &str) -> Result<HostFacts, TransportError> {
+        let bad = |why: String| TransportError::Connect { host: host.into(), reason: format!("reading the host's facts: {why}") };
+        let mut facts = HostFacts::default();
+        let mut os_release = String::new();
+        let mut unit: BTreeMap<String, String> = BTreeMap::new();
+        let mut units = Vec::new();
+        let mut files = self.files.iter();
+        let mut extra = self.extra.iter();
+        let mut last_file: Option<String> = None;
+        let mut members = Vec::new();
+        let mut endpoints = None;
+        let mut unreadable = None;
+        let flush_unit = |unit: &mut BTreeMap<String, String>, units: &mut Vec<(String, UnitFact)>| {
+            if let Some(id) = unit.get("Id") {
+                let name = id.trim_end_matches(".service").to_string();
+                let fact = UnitFact {
+                    load: unit.get("LoadState").cloned().unwrap_or_default(),
+                    active: unit.get("ActiveState").cloned().unwrap_or_default(),
+                    enabled: unit.get("UnitFileState").cloned().unwrap_or_default(),
+                    active_since: unit.get("ActiveEnterTimestamp").and_then(|t| t.trim_start_matches('@').parse().ok()).filter(|t| *t > 0),
+                    need_reload: unit.get("NeedDaemonReload").is_some_and(|v| v == "yes"),
+                };
+                units.push((name, fact));
+            }
+            unit.clear();
+        };
+        for line in stdout.lines() {
+            let (tag, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match tag {
+                "o" => {
+                    os_release.push_str(rest);
+                    os_release.push('\n');
+                }
+                "u" if rest.is_empty() => flush_unit(&mut unit, &mut units),
+                "u" => {
+                    if let Some((k, v)) = rest.split_once('=') {
+                        if k == "Id" && unit.contains_key("Id") {
+                            flush_unit(&mut unit, &mut units);
+                        }
+                        unit.insert(k.to_string(), v.to_string());
+                    }
+                }
+                "k" => {
+                    let (i, code) = rest.split_once(' ').ok_or_else(|| bad(format!("check line {line:?}")))?;
+                    let i: usize = i.parse().map_err(|_| bad(format!("check line {line:?}")))?;
+                    let (desc, _, _) = self.checks.get(i).ok_or_else(|| bad(format!("check line {line:?}")))?;
+                    facts.checks.insert(desc.clone(), code == "0");
+                }
+                "d" => {
+                    let (code, path) = rest.split_once(' ').unwrap_or((rest, ""));
+                    facts.dockerd = Some((code.parse().map_err(|_| bad(format!("dockerd line {line:?}")))?, path.to_string()));
+                }
+                "m" => members.extend(super::members::parse_member_list(rest).into_iter().map(|m| MemberFact { id: m.id, started: m.started, name: m.name, peer: m.peer })),
+                "s" => {
+                    let Some(list) = super::status::parse_endpoint_statuses(rest) else {
+                        if !rest.trim().is_empty() {
+                            unreadable = Some(rest.trim().chars().take(300).collect::<String>());
+                        }
+                        continue;
+                    };
+                    endpoints = Some(
+                        list.into_iter()
+                            .map(|e| EndpointFact {
+                                leader: e.status.leader != 0 && e.status.leader == e.status.header.member_id,
+                                endpoint: e.endpoint,
+                                version: e.status.version,
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                "f" => {
+                    let f = files.next().ok_or_else(|| bad("more file lines than files".into()))?;
+                    let fact = if rest == "-" {
+                        None
+                    } else {
+                        let parse = || -> Option<FileFact> {
+                            let (meta, sum) = rest.split_once(' ')?;
+                            let mut m = meta.split(':');
+                            Some(FileFact {
+                                mode: u32::from_str_radix(m.next()?, 8).ok()?,
+                                uid: m.next()?.parse().ok()?,
+                                gid: m.next()?.parse().ok()?,
+                                mtime: m.next()?.parse().ok()?,
+                                sha256: sum.to_string(),
+                                text: None,
+                            })
+                        };
+                        Some(parse().ok_or_else(|| bad(format!("file line {line:?}")))?)
+                    };
+                    facts.files.insert(f.path.clone(), fact);
+                    last_file = Some(f.path.clone());
+                }
+                "c" => {
+                    let path = last_file.as_ref().ok_or_else(|| bad("contents before a file".into()))?;
+                    let bytes = data_encoding::BASE64.decode(rest.trim().as_bytes()).map_err(|e| bad(format!("contents of {path}: {e}")))?;
+                    if let Some(Some(f)) = facts.files.get_mut(path) {
+                        f.text = Some(String::from_utf8_lossy(&bytes).into_owned());
+                    }
+                }
+                "t" => facts.litter.push(rest.to_string()),
+                "x" => {
+                    let p = extra.next().ok_or_else(|| bad("more path lines than paths".into()))?;
+                    let fact = (rest == "1").then(|| FileFact { mode: 0, uid: 0, gid: 0, mtime: 0, sha256: String::new(), text: None });
+                    facts.files.insert(p.clone(), fact);
+                }
+                _ => {}
+            }
+        }
+        flush_unit(&mut unit, &mut units);
+        if files.next().is_some() || extra.next().is_some() {
+            return Err(bad(format!("the probe stopped early ({} lines)", stdout.lines().count())));
+        }
+        facts.os = OsFamily::from_os_release(&os_release);
+        facts.units = units.into_iter().collect();
+        if endpoints.is_some() || !members.is_empty() || unreadable.is_some() {
+            facts.etcd = Some(EtcdFacts { members, endpoints: endpoints.unwrap_or_default(), unreadable });
+        }
+        Ok(facts)
+    }
+
+    /// Runs the probe on `transport`.
+    pub(super) async fn gather(&self, host: &str, transport: &dyn Transport) -> Result<HostFacts, TransportError> {
+        let out = transport.run_ok(&self.command()).await?;
+        self.parse(host, &out.stdout_str())
+    }
+}
+
+/// The first fact that differs between `then` and `now`, for people
+/// (`None`: the same).
+pub(super) fn first_difference(then: &HostFacts, now: &HostFacts) -> Option<String> {
+    if then.os != now.os {
+        return Some(format!("OS family {:?}, now {:?}", then.os, now.os));
+    }
+    for (path, a) in &then.files {
+        let b = now.files.get(path).cloned().flatten();
+        let key = |f: &Option<FileFact>| f.as_ref().map(|f| (f.sha256.clone(), f.mode, f.uid, f.gid, f.mtime));
+        if key(a) != key(&b) {
+            let show = |f: &Option<FileFact>| match f {
+                None => "absent".to_string(),
+                Some(f) => format!("sha256 {}.., mode {:o}, mtime {}", &f.sha256.get(..12).unwrap_or(&f.sha256), f.mode, f.mtime),
+            };
+            return Some(format!("{path}: {} then, {} now", show(a), show(&b)));
+        }
+    }
+    if then.files.len() != now.files.len() {
+        return Some("the files looked at".into());
+    }
+    if then.litter != now.litter {
+        return Some(format!("temporary files of an interrupted upload: {:?} then, {:?} now", then.litter, now.litter));
+    }
+    for (name, a) in &then.units {
+        let b = now.unit(name);
+        if *a != b {
+            return Some(format!("unit {name}: {} {} {} then, {} {} {} now", a.load, a.active, a.enabled, b.load, b.active, b.enabled));
+        }
+    }
+    for (check, a) in &then.checks {
+        let b = now.checks.get(check);
+        if Some(a) != b {
+            return Some(format!("check \"{check}\": {} then, {} now", if *a { "passed" } else { "failed" }, b.map_or("not run", |b| if *b { "passed" } else { "failed" })));
+        }
+    }
+    if then.checks.len() != now.checks.len() {
+        return Some("the checks run".into());
+    }
+    if then.dockerd != now.dockerd {
+        return Some(format!("dockerd: {:?} then, {:?} now", then.dockerd, now.dockerd));
+    }
+    if then.etcd != now.etcd {
+        return Some("etcd's members or their versions".into());
+    }
+    None
+}

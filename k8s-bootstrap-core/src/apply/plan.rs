@@ -1,0 +1,987 @@
+//! The plan: a pure function of the desired state and the facts.
+//!
+//! The planner takes what every host should have (the desired state) and what it
+//! has ([`HostFacts`], read in one round trip per host) and returns the
+//! ordered, typed steps that bring one to the other, each with its reason,
+//! stage by stage. It does no I/O: it is tested with facts values alone,
+//! and `apply` executes exactly what it returns.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::docker::{DockerInstall, DockerMode, EngineInstall, CHECK_ELSEWHERE};
+use crate::etcd::upgrade::{plan_upgrade, RunningMember, UpgradePlan};
+use crate::hostprep::OsFamily;
+use crate::render::{HostRender, Phase};
+use crate::spec::{ClusterSpec, Role, Version};
+
+use super::desired::DesiredFile;
+use super::facts::HostFacts;
+use super::{diff, Failure, FailureKind, Stage};
+
+/// What one step does (the executor's instruction).
+///
+/// ```
+/// use k8s_bootstrap_core::apply::plan::Op;
+/// let op = Op::Restart { unit: "etcd".into(), block: true };
+/// assert_eq!(serde_json::to_string(&op).unwrap(), r#"{"op":"restart","unit":"etcd","block":true}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Op {
+    /// A rendered command whose check failed (or that has none).
+    Run {
+        /// The command.
+        argv: Vec<String>,
+    },
+    /// Install the container engine as `docker.install` says, for `os`.
+    InstallEngine {
+        /// The host's OS family (its package manager).
+        os: OsFamily,
+    },
+    /// Remove a file (a temporary file left by a killed upload).
+    Remove {
+        /// Its path.
+        path: String,
+    },
+    /// Write the desired file at `path` (atomically).
+    Write {
+        /// Its path.
+        path: String,
+    },
+    /// `systemctl daemon-reload`.
+    DaemonReload,
+    /// Start a unit.
+    Start {
+        /// The unit.
+        unit: String,
+        /// Wait until it reports ready.
+        block: bool,
+    },
+    /// Restart a unit.
+    Restart {
+        /// The unit.
+        unit: String,
+        /// Wait until it reports ready.
+        block: bool,
+    },
+    /// Join this host's etcd member to the running cluster (`member add`
+    /// on `via` unless an earlier run added it, then start it with initial
+    /// state `existing`).
+    EtcdJoin {
+        /// The member the membership change runs on.
+        via: String,
+        /// An earlier run added it and it never started.
+        known: bool,
+    },
+    /// `member remove` (run on this host) of a member the spec no longer has.
+    EtcdRemove {
+        /// The member's id.
+        id: String,
+        /// Its name or peer URL.
+        label: String,
+    },
+    /// Stop etcd and wipe its data dir: this host's member was removed.
+    EtcdRetire,
+}
+
+/// One step of the plan on a host.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::plan::{Op, Step};
+/// let s = Step { what: "restart etcd (/opt/etcd/cfg/etcd changed)".into(), diff: None, op: Op::Restart { unit: "etcd".into(), block: true } };
+/// let json = serde_json::to_value(&s).unwrap();
+/// assert_eq!((json["op"].as_str(), json["unit"].as_str()), (Some("restart"), Some("etcd"))); // the op flattened in
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// What it does and why, for people (the report's change).
+    pub what: String,
+    /// The unified diff of a file it writes (private keys redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// What the executor does.
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+/// What must hold before the next wave starts.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::plan::Gate;
+/// let g = Gate::Healthy { pending: vec!["etcd04".into()] }; // etcd04 has not joined yet
+/// assert_eq!(serde_json::to_string(&g).unwrap(), r#"{"gate":"healthy","pending":["etcd04"]}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "gate", rename_all = "kebab-case")]
+pub enum Gate {
+    /// Every etcd member still in the run is healthy and they are a quorum
+    /// (members in `pending` have not joined yet and are not waited for).
+    Healthy {
+        /// Members not waited for.
+        pending: Vec<String>,
+    },
+    /// `member` reports the wanted version and has caught up with the leader.
+    CaughtUp {
+        /// The member.
+        member: String,
+    },
+}
+
+/// Steps that run on their hosts in parallel, then gates.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::plan::{Gate, Wave};
+/// let w = Wave { gates: vec![Gate::CaughtUp { member: "etcd02".into() }], ..Wave::default() };
+/// assert!(w.hosts.is_empty()); // a wave may only wait
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wave {
+    /// Per host, in order.
+    pub hosts: BTreeMap<String, Vec<Step>>,
+    /// Checked after the steps, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<Gate>,
+}
+
+/// The waves of one stage.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::Stage;
+/// use k8s_bootstrap_core::apply::plan::StagePlan;
+/// let s = StagePlan { stage: Stage::Install, waves: vec![] };
+/// assert_eq!(serde_json::to_value(&s).unwrap()["stage"], "install");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagePlan {
+    /// The stage.
+    pub stage: Stage,
+    /// Its waves, in order.
+    pub waves: Vec<Wave>,
+}
+
+/// A note of the plan (on a host, or on the cluster when `host` is `None`).
+///
+/// ```
+/// use k8s_bootstrap_core::apply::plan::Note;
+/// let n = Note { host: None, message: "etcd upgrade refused, nothing was changed: ...".into() };
+/// assert!(n.host.is_none()); // about the cluster, not one host
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// The host it is about.
+    pub host: Option<String>,
+    /// The note.
+    pub message: String,
+}
+
+/// The plan: what apply does, stage by stage, and why.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::plan::{Op, Plan, StagePlan, Step, Wave};
+/// use k8s_bootstrap_core::apply::Stage;
+/// let step = Step { what: "enable flanneld at boot".into(), diff: None, op: Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()] } };
+/// let wave = Wave { hosts: [("etcd03".to_string(), vec![step])].into(), gates: vec![] };
+/// let plan = Plan { stages: vec![StagePlan { stage: Stage::Install, waves: vec![wave] }], ..Plan::default() };
+/// assert_eq!(plan.change_count(), 1);
+/// let (stage, host, s) = plan.steps().next().unwrap();
+/// assert_eq!((stage, host, s.what.as_str()), (Stage::Install, "etcd03", "enable flanneld at boot"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The stages with something to do or to check, in order.
+    pub stages: Vec<StagePlan>,
+    /// What a reader should know (an OS not recognised, a unit not started and why).
+    pub notes: Vec<Note>,
+    /// Per host, how many things already are as they should be.
+    pub unchanged: BTreeMap<String, usize>,
+    /// Hosts that cannot go on: their facts could not be read, or what
+    /// they have rules the plan out (a dockerd elsewhere).
+    pub failed: BTreeMap<String, Failure>,
+    /// Why nothing may run (an etcd upgrade that skips a minor).
+    pub refused: Option<String>,
+}
+
+impl Plan {
+    /// Every step with its stage and host, in execution order.
+    pub fn steps(&self) -> impl Iterator<Item = (Stage, &str, &Step)> {
+        self.stages.iter().flat_map(|s| s.waves.iter().flat_map(move |w| w.hosts.iter().flat_map(move |(h, steps)| steps.iter().map(move |st| (s.stage, h.as_str(), st)))))
+    }
+    /// The number of steps that change something.
+    pub fn change_count(&self) -> usize {
+        self.steps().count()
+    }
+}
+
+/// What one host should be, as the plan reads it.
+pub(super) struct DesiredHost<'a> {
+    pub(super) name: &'a str,
+    pub(super) roles: &'a BTreeSet<Role>,
+    /// `hosts[].os` of the spec.
+    pub(super) os: Option<OsFamily>,
+    pub(super) render: &'a HostRender,
+    pub(super) files: &'a [DesiredFile],
+    /// sha256 of each of `files`, in order.
+    pub(super) digests: &'a [String],
+    /// In this run (`--only`).
+    pub(super) selected: bool,
+}
+
+/// The desired state of the run.
+pub(super) struct Desired<'a> {
+    pub(super) spec: &'a ClusterSpec,
+    pub(super) hosts: Vec<DesiredHost<'a>>,
+    /// The package files of `docker.install: { offline: DIR }` on the control machine.
+    pub(super) packages: Vec<String>,
+    /// The last stage of the run (`--phase`).
+    pub(super) until: Option<Stage>,
+}
+
+/// A flanneld binary path not uploaded by the spec: the probe looks at it.
+pub(super) fn flanneld_bin(spec: &ClusterSpec) -> String {
+    format!("{}/bin/flanneld", spec.layout.kubernetes_dir)
+}
+
+/// The package files of `all` for hosts of `os` (`.deb` or `.rpm`).
+pub(super) fn packages_for(all: &[String], os: OsFamily) -> Vec<String> {
+    let ext = format!(".{}", EngineInstall::package_ext(os));
+    all.iter().filter(|f| f.ends_with(&ext)).cloned().collect()
+}
+
+pub(super) fn unit_path(spec: &ClusterSpec, unit: &str) -> String {
+    format!("{}/{unit}.service", spec.layout.systemd_dir)
+}
+
+fn peer_url(spec: &ClusterSpec, name: &str) -> String {
+    let addr = spec.hosts.iter().find(|h| h.name == name).map(|h| h.address.to_string()).unwrap_or_default();
+    format!("https://{addr}:{}", spec.etcd.peer_port)
+}
+
+/// Per-host planning state.
+struct HostPlan<'d, 'a> {
+    d: &'d DesiredHost<'a>,
+    facts: &'d HostFacts,
+    os: Option<OsFamily>,
+    /// Paths this plan writes.
+    writes: BTreeSet<String>,
+    /// Units this plan starts or restarts.
+    starts: BTreeSet<String>,
+    unchanged: usize,
+}
+
+impl HostPlan<'_, '_> {
+    /// Why the running `unit` must restart, if it must: a file it reads is
+    /// written by this plan, or is newer than the unit's start (an earlier
+    /// run wrote it and stopped before the restart).
+    fn restart_reason(&self, unit: &str) -> Option<String> {
+        let deps = self.d.files.iter().filter(|f| f.restarts.iter().any(|u| u == unit));
+        let since = self.facts.unit(unit).active_since;
+        let mut newer = None;
+        for f in deps {
+            if self.writes.contains(&f.path) {
+                return Some(format!("{} changed", f.path));
+            }
+            if let (Some(t), Some(Some(ff))) = (since, self.facts.files.get(&f.path))
+                && ff.mtime > t
+            {
+                newer.get_or_insert_with(|| format!("{} is newer than the running {unit}: an earlier apply stopped before restarting it", f.path));
+            }
+        }
+        newer
+    }
+
+    /// Start `unit` when it does not run, restart it when `reason`
+    /// (or [`Self::restart_reason`]) says so.
+    fn ensure(&mut self, unit: &str, block: bool, force: Option<String>, label: Option<&str>) -> Option<Step> {
+        let fact = self.facts.unit(unit);
+        let (op, why) = if !fact.running() {
+            (Op::Start { unit: unit.into(), block }, "not running".to_string())
+        } else if let Some(why) = self.restart_reason(unit).or(force) {
+            (Op::Restart { unit: unit.into(), block }, why)
+        } else {
+            self.unchanged += 1;
+            return None;
+        };
+        self.starts.insert(unit.to_string());
+        let verb = if matches!(op, Op::Start { .. }) { "start" } else { "restart" };
+        let what = match label {
+            Some(l) => format!("{l}: {verb} {unit} ({why})"),
+            None => format!("{verb} {unit} ({why})"),
+        };
+        Some(Step { what, diff: None, op })
+    }
+
+    /// The rendered commands of `phase` that have something to do: no
+    /// check, or a check that failed; on this host's OS.
+    fn commands(&mut self, phase: Phase) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for c in self.d.render.commands.iter().filter(|c| c.phase == phase) {
+            // systemd reloads through the plan's own step, only when a unit changed.
+            if c.argv == ["systemctl", "daemon-reload"] || c.os.is_some_and(|os| Some(os) != self.os) {
+                continue;
+            }
+            if c.check.is_some() && self.facts.checks.get(&super::facts::check_key(c)) == Some(&true) {
+                self.unchanged += 1;
+                continue;
+            }
+            steps.push(Step { what: c.description.clone(), diff: None, op: Op::Run { argv: c.argv.clone() } });
+        }
+        steps
+    }
+}
+
+/// The plan for `desired` on hosts whose facts are `facts` (by host name;
+/// an `Err` is a host that could not be read).
+pub(super) fn make(desired: &Desired<'_>, facts: &BTreeMap<String, Result<HostFacts, Failure>>) -> Plan {
+    let spec = desired.spec;
+    let mut plan = Plan::default();
+    let mut hosts: Vec<HostPlan<'_, '_>> = Vec::new();
+    for d in desired.hosts.iter().filter(|d| d.selected) {
+        match facts.get(d.name) {
+            Some(Ok(f)) => hosts.push(HostPlan { d, facts: f, os: d.os.or(f.os), writes: BTreeSet::new(), starts: BTreeSet::new(), unchanged: 0 }),
+            Some(Err(failure)) => {
+                plan.failed.insert(d.name.to_string(), failure.clone());
+            }
+            None => {
+                let failure = Failure { stage: Stage::HostPrep, step: "read the host's facts".into(), kind: FailureKind::Other, error: format!("{}: no facts were read", d.name), log: None };
+                plan.failed.insert(d.name.to_string(), failure);
+            }
+        }
+    }
+    // The etcd cluster as its running members describe it.
+    let cluster = desired
+        .hosts
+        .iter()
+        .filter(|d| d.roles.contains(&Role::Etcd))
+        .sorted_selected_first()
+        .into_iter()
+        .find_map(|d| facts.get(d.name).and_then(|f| f.as_ref().ok()).and_then(|f| f.etcd.as_ref()).filter(|e| !e.members.is_empty() || !e.endpoints.is_empty()));
+    let upgrade = match upgrade_of(desired, facts) {
+        Ok(u) => u,
+        Err(why) => {
+            plan.notes.push(Note { host: None, message: why.clone() });
+            plan.refused = Some(why);
+            UpgradePlan::default()
+        }
+    };
+    upgrade_notes(spec, &upgrade, &mut plan.notes);
+    let stages: Vec<Stage> = match desired.until {
+        Some(u) => Stage::ALL.iter().copied().take_while(|s| *s <= u).collect(),
+        None => Stage::ALL.to_vec(),
+    };
+    let mut failed: BTreeMap<String, Failure> = BTreeMap::new();
+    for stage in stages {
+        let mut waves = match stage {
+            Stage::Etcd => etcd_waves(spec, &mut hosts, cluster, &upgrade, &failed, &mut plan.notes),
+            _ => {
+                let mut wave = Wave::default();
+                for h in hosts.iter_mut() {
+                    if failed.contains_key(h.d.name) {
+                        continue;
+                    }
+                    match host_stage(desired, stage, h, &mut plan.notes) {
+                        Ok(steps) if steps.is_empty() => {}
+                        Ok(steps) => {
+                            wave.hosts.insert(h.d.name.to_string(), steps);
+                        }
+                        Err(f) => {
+                            failed.insert(h.d.name.to_string(), f);
+                        }
+                    }
+                }
+                vec![wave]
+            }
+        };
+        waves.retain(|w| !w.hosts.is_empty() || !w.gates.is_empty());
+        if !waves.is_empty() {
+            plan.stages.push(StagePlan { stage, waves });
+        }
+    }
+    plan.failed.extend(failed);
+    plan.unchanged = hosts.iter().map(|h| (h.d.name.to_string(), h.unchanged)).collect();
+    plan
+}
+
+trait SelectedFirst<'d, 'a> {
+    fn sorted_selected_first(self) -> Vec<&'d DesiredHost<'a>>;
+}
+
+impl<'d, 'a: 'd, I: Iterator<Item = &'d DesiredHost<'a>>> SelectedFirst<'d, 'a> for I {
+    fn sorted_selected_first(self) -> Vec<&'d DesiredHost<'a>> {
+        let (mut sel, others): (Vec<_>, Vec<_>) = self.partition(|d| d.selected);
+        sel.extend(others);
+        sel
+    }
+}
+
+/// The rolling upgrade decided from the versions the running members
+/// report (`Err`: refused, why).
+fn upgrade_of(desired: &Desired<'_>, facts: &BTreeMap<String, Result<HostFacts, Failure>>) -> Result<UpgradePlan, String> {
+    let spec = desired.spec;
+    let etcd_unit = unit_path(spec, "etcd");
+    if !desired.hosts.iter().any(|d| d.selected && d.roles.contains(&Role::Etcd) && d.render.file(&etcd_unit).is_some()) {
+        return Ok(UpgradePlan::default());
+    }
+    let endpoints = desired
+        .hosts
+        .iter()
+        .filter(|d| d.roles.contains(&Role::Etcd))
+        .sorted_selected_first()
+        .into_iter()
+        .filter_map(|d| facts.get(d.name).and_then(|f| f.as_ref().ok()).and_then(|f| f.etcd.as_ref()).map(|e| (d.name, e)))
+        .find(|(_, e)| !e.endpoints.is_empty() || e.unreadable.is_some());
+    let endpoints = match endpoints {
+        None => return Ok(UpgradePlan::default()),
+        // etcd runs but its versions could not be read: never guess (an
+        // upgrade decided blind could jump minors).
+        Some((host, e)) if e.endpoints.is_empty() => {
+            let p = e.unreadable.clone().unwrap_or_default();
+            return Err(format!("the running etcd members' versions could not be read, nothing was changed: {host}: `etcdctl-admin -w json endpoint status`: {p}"));
+        }
+        Some((_, e)) => &e.endpoints,
+    };
+    let members: Vec<RunningMember> = spec
+        .hosts_with(Role::Etcd)
+        .map(|m| {
+            let ep = format!("://{}:{}", m.address, spec.etcd.client_port);
+            let st = endpoints.iter().find(|s| s.endpoint.ends_with(&ep));
+            RunningMember { name: m.name.clone(), version: st.and_then(|s| s.version.parse::<Version>().ok()), leader: st.is_some_and(|s| s.leader) }
+        })
+        .collect();
+    plan_upgrade(spec.versions.etcd, &members).map_err(|e| format!("etcd upgrade refused, nothing was changed: {e}"))
+}
+
+/// Upstream's advice that applies to this upgrade: etcd asks for 3.5.26 or
+/// later before 3.6.
+fn upgrade_notes(spec: &ClusterSpec, upgrade: &UpgradePlan, notes: &mut Vec<Note>) {
+    let wanted = spec.versions.etcd;
+    for (name, from) in &upgrade.steps {
+        if from.major_minor() == (3, 5) && from.patch.unwrap_or(0) < 26 && wanted.major_minor() == (3, 6) {
+            notes.push(Note {
+                host: Some(name.clone()),
+                message: format!("etcd upstream advises 3.5.26 or later before upgrading to 3.6 (this member runs {from}): see etcd's upgrade_3_6 guide"),
+            });
+        }
+    }
+}
+
+fn upgrade_label(spec: &ClusterSpec, upgrade: &UpgradePlan, member: &str) -> Option<String> {
+    let from = upgrade.from(member)?;
+    let k = upgrade.order.iter().position(|n| n == member)? + 1;
+    Some(format!("upgrade etcd {from} -> {} ({k} of {}, one member at a time)", spec.versions.etcd, upgrade.order.len()))
+}
+
+fn host_stage(desired: &Desired<'_>, stage: Stage, h: &mut HostPlan<'_, '_>, notes: &mut Vec<Note>) -> Result<Vec<Step>, Failure> {
+    let spec = desired.spec;
+    let name = h.d.name.to_string();
+    let mut note = |message: String| notes.push(Note { host: Some(name.clone()), message });
+    Ok(match stage {
+        Stage::HostPrep => {
+            if h.os.is_none() {
+                note("OS family not recognised from /etc/os-release: OS-specific steps are skipped".into());
+            }
+            let mut steps = h.commands(Phase::HostPrep);
+            if let Some(step) = engine_install(desired, h)? {
+                steps.push(step);
+            }
+            steps
+        }
+        Stage::Files => files(h),
+        Stage::Install => {
+            let mut steps = Vec::new();
+            let unit_written = h.d.files.iter().any(|f| f.unit.is_some() && h.writes.contains(&f.path));
+            let pending = h.facts.units.values().any(|u| u.need_reload);
+            if unit_written || pending {
+                let why = if unit_written { "a unit changed" } else { "systemd has not read a unit written earlier" };
+                steps.push(Step { what: format!("systemctl daemon-reload ({why})"), diff: None, op: Op::DaemonReload });
+            }
+            steps.extend(h.commands(Phase::Install));
+            steps
+        }
+        Stage::FlannelConfig => h.commands(Phase::FlannelConfig),
+        Stage::Flanneld => {
+            if h.d.render.file(&unit_path(spec, "flanneld")).is_none() {
+                return Ok(Vec::new());
+            }
+            let bin = flanneld_bin(spec);
+            if !h.writes.contains(&bin) && !matches!(h.facts.files.get(&bin), Some(Some(_))) {
+                note(format!("{bin} is absent (give binaries.flanneld): the flanneld unit is installed but not started"));
+                return Ok(Vec::new());
+            }
+            h.ensure("flanneld", true, None, None).into_iter().collect()
+        }
+        Stage::Docker => {
+            if h.d.render.file(&unit_path(spec, "docker")).is_none() {
+                return Ok(Vec::new());
+            }
+            if spec.docker.mode == DockerMode::FlannelEnv && !h.facts.unit("flanneld").running() && !h.starts.contains("flanneld") {
+                note("docker not started: flanneld is not running, and docker takes its bridge from flannel's subnet".into());
+                return Ok(Vec::new());
+            }
+            h.ensure("docker", true, None, None).into_iter().collect()
+        }
+        Stage::Etcd => Vec::new(),
+    })
+}
+
+/// A node without dockerd gets the engine from `docker.install`, before
+/// the files stage (so that our unit and daemon.json replace the
+/// package's). A dockerd elsewhere than `layout.dockerd` stops the host.
+fn engine_install(desired: &Desired<'_>, h: &mut HostPlan<'_, '_>) -> Result<Option<Step>, Failure> {
+    let spec = desired.spec;
+    let install = EngineInstall::from_spec(spec);
+    if h.d.render.file(&unit_path(spec, "docker")).is_none() || install.source == DockerInstall::None {
+        return Ok(None);
+    }
+    let fail = |step: &str, kind: FailureKind, error: String| Failure { stage: Stage::HostPrep, step: step.into(), kind, error, log: None };
+    let name = h.d.name;
+    match &h.facts.dockerd {
+        Some((0, _)) => {
+            h.unchanged += 1;
+            Ok(None)
+        }
+        // Not read (the facts of a bare host): none there.
+        Some((1, _)) | None => {
+            let Some(os) = h.os else {
+                let error = format!("{name}: no dockerd at {}, and the OS family is unknown: no package manager to install it with; set hosts[].os, or install docker and set docker.install: none", install.dockerd);
+                return Err(fail("install the container engine", FailureKind::Other, error));
+            };
+            let steps = install.steps(os, &packages_for(&desired.packages, os)).map_err(|p| fail("install the container engine", FailureKind::Other, format!("{name}: {p}")))?;
+            Ok(Some(Step { what: format!("{} (no dockerd at {})", steps.description, install.dockerd), diff: None, op: Op::InstallEngine { os } }))
+        }
+        Some((code, at)) if *code == CHECK_ELSEWHERE => {
+            let error = format!("{name}: there is a dockerd at {at}, but layout.dockerd is {}: nothing installed; set layout.dockerd to the host's dockerd", install.dockerd);
+            Err(fail("look for dockerd", FailureKind::Other, error))
+        }
+        other => Err(fail("look for dockerd", FailureKind::Command, format!("{name}: the dockerd check gave {other:?}"))),
+    }
+}
+
+fn files(h: &mut HostPlan<'_, '_>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for t in &h.facts.litter {
+        steps.push(Step { what: format!("remove {t} (left by an interrupted upload)"), diff: None, op: Op::Remove { path: t.clone() } });
+    }
+    for (f, want) in h.d.files.iter().zip(h.d.digests) {
+        let have = h.facts.files.get(&f.path).and_then(Option::as_ref);
+        let root_owned = f.owner == "root:root" || f.owner == "root";
+        let same_meta = have.is_some_and(|x| x.mode == f.mode && (!root_owned || (x.uid == 0 && x.gid == 0)));
+        let same_content = have.is_some_and(|x| x.sha256 == *want);
+        if same_content && same_meta && root_owned {
+            h.unchanged += 1;
+            continue;
+        }
+        let (what, diff) = match have {
+            None => (format!("write {} (created)", f.path), Some(file_diff(f, None, want))),
+            Some(x) if x.sha256 != *want => (format!("write {} (updated)", f.path), Some(file_diff(f, Some(x), want))),
+            Some(_) => (format!("write {} (mode/owner {:o} {})", f.path, f.mode, f.owner), None),
+        };
+        h.writes.insert(f.path.clone());
+        steps.push(Step { what, diff, op: Op::Write { path: f.path.clone() } });
+    }
+    steps
+}
+
+fn file_diff(f: &DesiredFile, have: Option<&super::facts::FileFact>, want: &str) -> String {
+    match &f.source {
+        crate::transport::FileSource::Bytes(new) if !f.binary => {
+            match have {
+                None => diff::unified(&f.path, None, new, f.secret),
+                Some(x) => match &x.text {
+                    Some(old) => diff::unified(&f.path, Some(old.as_bytes()), new, f.secret),
+                    None if f.secret => diff::unified(&f.path, Some(b""), new, true),
+                    None => format!("--- {p}\n+++ {p}\n(sha256 {} -> {want}; the old file is too large or not text to show)\n", x.sha256, p = f.path),
+                },
+            }
+        }
+        _ => format!("binary {}: sha256 {want}\n", f.path),
+    }
+}
+
+/// The etcd stage: members that are down start together, then the health
+/// gate; members that are new join one at a time; running members that
+/// changed (or that an upgrade moves) restart one at a time, each followed
+/// by the gate; members the spec no longer has are removed.
+fn etcd_waves(
+    spec: &ClusterSpec,
+    hosts: &mut [HostPlan<'_, '_>],
+    cluster: Option<&super::facts::EtcdFacts>,
+    upgrade: &UpgradePlan,
+    failed: &BTreeMap<String, Failure>,
+    notes: &mut Vec<Note>,
+) -> Vec<Wave> {
+    let etcd_unit = unit_path(spec, "etcd");
+    let is_member = |h: &HostPlan<'_, '_>| h.d.roles.contains(&Role::Etcd) && h.d.render.file(&etcd_unit).is_some() && !failed.contains_key(h.d.name);
+    let mut down = Vec::new();
+    let mut changed: Vec<(usize, String)> = Vec::new();
+    for (i, h) in hosts.iter_mut().enumerate().filter(|(_, h)| is_member(h)) {
+        if !h.facts.unit("etcd").running() {
+            down.push(i);
+        } else if let Some(why) = h.restart_reason("etcd") {
+            changed.push((i, why));
+        } else if upgrade.order.iter().any(|n| n == h.d.name) {
+            changed.push((i, format!("it runs an etcd other than versions.etcd {}", spec.versions.etcd)));
+        } else {
+            h.unchanged += 1;
+        }
+    }
+    let upgrade_pos = |name: &str| upgrade.order.iter().position(|n| n == name).map_or(0, |p| p + 1);
+    changed.sort_by_key(|(i, _)| upgrade_pos(hosts[*i].d.name));
+    // The member membership changes run on: a member of the run that runs.
+    let via = hosts.iter().find(|h| is_member(h) && h.facts.unit("etcd").running()).map(|h| h.d.name.to_string());
+    let members = cluster.map(|c| c.members.as_slice()).unwrap_or_default();
+    let mut joining: Vec<(usize, bool)> = Vec::new();
+    if cluster.is_some() && !members.is_empty() && via.is_some() {
+        let mut returning = Vec::new();
+        for i in down {
+            let peer = peer_url(spec, hosts[i].d.name);
+            match members.iter().find(|m| m.peer == peer) {
+                Some(m) if m.started => returning.push(i),
+                Some(_) => joining.push((i, true)),
+                None => joining.push((i, false)),
+            }
+        }
+        down = returning;
+    }
+    let mut waves = Vec::new();
+    let any_member = hosts.iter().any(is_member);
+    if !any_member {
+        return waves;
+    }
+    let mut pending: Vec<String> = joining.iter().map(|(i, _)| hosts[*i].d.name.to_string()).collect();
+    let mut start = Wave::default();
+    for &i in &down {
+        if let Some(step) = hosts[i].ensure("etcd", false, None, None) {
+            start.hosts.insert(hosts[i].d.name.to_string(), vec![step]);
+        }
+    }
+    let removals: Vec<&super::facts::MemberFact> = {
+        let want: BTreeSet<String> = spec.hosts_with(Role::Etcd).map(|h| peer_url(spec, &h.name)).collect();
+        members.iter().filter(|m| !want.contains(&m.peer)).collect()
+    };
+    let anything = !start.hosts.is_empty() || !joining.is_empty() || !changed.is_empty() || !removals.is_empty();
+    if !anything {
+        return waves;
+    }
+    start.gates.push(Gate::Healthy { pending: pending.clone() });
+    waves.push(start);
+    for (i, known) in joining {
+        let name = hosts[i].d.name.to_string();
+        pending.retain(|p| *p != name);
+        hosts[i].starts.insert("etcd".into());
+        let step = Step {
+            what: format!("add etcd member {name} (member add, then start with initial state existing)"),
+            diff: None,
+            op: Op::EtcdJoin { via: via.clone().unwrap_or_default(), known },
+        };
+        waves.push(Wave { hosts: BTreeMap::from([(name, vec![step])]), gates: vec![Gate::Healthy { pending: pending.clone() }] });
+    }
+    for (i, why) in changed {
+        let name = hosts[i].d.name.to_string();
+        let label = upgrade_label(spec, upgrade, &name);
+        let force = label.as_ref().map(|_| why.clone());
+        let h = &mut hosts[i];
+        // A restart for a changed file, or for an upgrade (then the reason given is forced).
+        let step = match &force {
+            Some(f) => {
+                h.starts.insert("etcd".into());
+                Step { what: format!("{}: restart etcd ({})", label.clone().unwrap_or_default(), h.restart_reason("etcd").unwrap_or_else(|| f.clone())), diff: None, op: Op::Restart { unit: "etcd".into(), block: true } }
+            }
+            None => match h.ensure("etcd", true, Some(why), None) {
+                Some(s) => s,
+                None => continue,
+            },
+        };
+        let mut gates = vec![Gate::Healthy { pending: Vec::new() }];
+        if label.is_some() {
+            gates.push(Gate::CaughtUp { member: name.clone() });
+        }
+        waves.push(Wave { hosts: BTreeMap::from([(name, vec![step])]), gates });
+    }
+    if let Some(via) = &via {
+        for m in removals {
+            let label = if m.name.is_empty() { m.peer.clone() } else { m.name.clone() };
+            let remove = Step { what: format!("remove etcd member {label}"), diff: None, op: Op::EtcdRemove { id: m.id.clone(), label: label.clone() } };
+            waves.push(Wave { hosts: BTreeMap::from([(via.clone(), vec![remove])]), gates: Vec::new() });
+            let host_of = spec.hosts.iter().find(|h| peer_url(spec, &h.name) == m.peer);
+            match host_of.filter(|hs| hosts.iter().any(|h| h.d.name == hs.name && !failed.contains_key(h.d.name))) {
+                Some(hs) => {
+                    let step = Step { what: format!("stop etcd and remove {} (no longer a member)", spec.etcd.data_dir), diff: None, op: Op::EtcdRetire };
+                    waves.push(Wave { hosts: BTreeMap::from([(hs.name.clone(), vec![step])]), gates: Vec::new() });
+                }
+                None => notes.push(Note { host: Some(via.clone()), message: format!("etcd member {label} was removed from the cluster; its host is not in this run: stop etcd there") }),
+            }
+            if let Some(last) = waves.last_mut() {
+                last.gates.push(Gate::Healthy { pending: Vec::new() });
+            }
+        }
+    }
+    waves
+}
+
+#[cfg(test)]
+mod tests {
+    //! The plan from facts values alone: no host, no transport, no mock.
+
+    use super::*;
+    use crate::apply::facts::{EndpointFact, EtcdFacts, FileFact, MemberFact, UnitFact};
+    use crate::pki::{CertBundle, Issued};
+
+    const SPEC: &str = r#"
+hosts:
+  - { name: etcd01, address: 10.0.0.1, roles: [etcd, node] }
+  - { name: etcd02, address: 10.0.0.2, roles: [etcd, node] }
+  - { name: etcd03, address: 10.0.0.3, roles: [etcd, node] }
+versions: { etcd: "3.4.23", flannel: "0.26.1" }
+binaries: { flanneld: /nonexistent/flanneld }
+pki: { key_algorithm: ecdsa-p256 }
+"#;
+
+    struct World {
+        spec: ClusterSpec,
+        render: crate::render::RenderedCluster,
+        files: BTreeMap<String, Vec<DesiredFile>>,
+        digests: BTreeMap<String, Vec<String>>,
+        roles: BTreeMap<String, BTreeSet<Role>>,
+    }
+
+    fn world(spec: ClusterSpec, pki: &Issued) -> World {
+        let render = spec.render().unwrap();
+        let mut w = World { render, files: BTreeMap::new(), digests: BTreeMap::new(), roles: BTreeMap::new(), spec: spec.clone() };
+        for h in &spec.hosts {
+            let files = super::super::desired::host_files(&spec, h, &w.render.hosts[&h.name], pki).unwrap();
+            // The flanneld binary's digest stands for the local file's.
+            let digests = files
+                .iter()
+                .map(|f| match &f.source {
+                    crate::transport::FileSource::Bytes(b) => crate::transport::sha256_hex(b),
+                    crate::transport::FileSource::Path(_) => "f1a77e1d".repeat(8),
+                })
+                .collect();
+            w.files.insert(h.name.clone(), files);
+            w.digests.insert(h.name.clone(), digests);
+            w.roles.insert(h.name.clone(), h.roles.iter().copied().collect());
+        }
+        w
+    }
+
+    fn spec(yaml: &str) -> ClusterSpec {
+        ClusterSpec::from_yaml_str(yaml).unwrap()
+    }
+
+    impl World {
+        fn plan(&self, facts: &BTreeMap<String, HostFacts>) -> Plan {
+            let desired = Desired {
+                spec: &self.spec,
+                hosts: self
+                    .spec
+                    .hosts
+                    .iter()
+                    .map(|h| DesiredHost {
+                        name: &h.name,
+                        roles: &self.roles[&h.name],
+                        os: None,
+                        render: &self.render.hosts[&h.name],
+                        files: &self.files[&h.name],
+                        digests: &self.digests[&h.name],
+                        selected: true,
+                    })
+                    .collect(),
+                packages: Vec::new(),
+                until: None,
+            };
+            make(&desired, &facts.iter().map(|(k, v)| (k.clone(), Ok(v.clone()))).collect())
+        }
+
+        /// A host where an apply of this world ran to the end (at `t` = 1000).
+        fn converged(&self, host: &str) -> HostFacts {
+            let mut f = HostFacts::bare(Some(OsFamily::Debian));
+            for (file, sha) in self.files[host].iter().zip(&self.digests[host]) {
+                f.files.insert(file.path.clone(), Some(FileFact { mode: file.mode, uid: 0, gid: 0, mtime: 900, sha256: sha.clone(), text: None }));
+            }
+            for unit in ["etcd", "flanneld", "docker"] {
+                f.units.insert(unit.into(), UnitFact { load: "loaded".into(), active: "active".into(), enabled: "enabled".into(), active_since: Some(1000), need_reload: false });
+            }
+            for c in self.render.hosts[host].commands.iter().filter(|c| c.check.is_some()) {
+                f.checks.insert(crate::apply::facts::check_key(c), true);
+            }
+            f.dockerd = Some((0, String::new()));
+            f.etcd = Some(EtcdFacts {
+                members: self.spec.hosts.iter().enumerate().map(|(i, h)| MemberFact { id: format!("{:x}", i + 1), started: true, name: h.name.clone(), peer: format!("https://{}:2380", h.address) }).collect(),
+                endpoints: self.spec.hosts.iter().map(|h| EndpointFact { endpoint: format!("https://{}:2379", h.address), version: "3.4.23".into(), leader: h.name == "etcd01" }).collect(),
+                unreadable: None,
+            });
+            f
+        }
+
+        fn all_converged(&self) -> BTreeMap<String, HostFacts> {
+            self.spec.hosts.iter().map(|h| (h.name.clone(), self.converged(&h.name))).collect()
+        }
+    }
+
+    fn pki(spec: &ClusterSpec) -> Issued {
+        CertBundle::for_cluster(spec).unwrap().generate().unwrap()
+    }
+
+    /// (stage, host, what) of every step, in order.
+    fn steps(plan: &Plan) -> Vec<(Stage, String, String)> {
+        plan.steps().map(|(s, h, st)| (s, h.to_string(), st.what.clone())).collect()
+    }
+
+    #[test]
+    fn a_converged_cluster_has_nothing_to_do_and_no_gate() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let plan = w.plan(&w.all_converged());
+        assert_eq!(steps(&plan), []);
+        assert!(plan.stages.is_empty(), "not even a health gate: {:#?}", plan.stages);
+        assert!(plan.failed.is_empty() && plan.refused.is_none() && plan.notes.is_empty(), "{plan:#?}");
+        // Every file, check, dockerd and unit counted as already right.
+        let files = w.files["etcd01"].len();
+        assert!(plan.unchanged["etcd01"] > files, "{:?}", plan.unchanged);
+    }
+
+    #[test]
+    fn bare_hosts_get_everything_in_stage_order() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let facts: BTreeMap<String, HostFacts> = s.hosts.iter().map(|h| (h.name.clone(), HostFacts::bare(Some(OsFamily::Debian)))).collect();
+        let plan = w.plan(&facts);
+        let on = |host: &str, stage: Stage| -> Vec<String> { steps(&plan).into_iter().filter(|(s, h, _)| *s == stage && h == host).map(|(_, _, w)| w).collect() };
+        // Every file created, none kept.
+        let written = on("etcd02", Stage::Files);
+        assert_eq!(written.len(), w.files["etcd02"].len());
+        assert!(written.iter().all(|x| x.starts_with("write /") && x.ends_with(" (created)")), "{written:?}");
+        assert_eq!(
+            on("etcd02", Stage::Install),
+            [
+                "systemctl daemon-reload (a unit changed)",
+                "create etcd's data dir, readable by root only",
+                "enable etcd at boot",
+                "enable flanneld at boot",
+                "enable docker at boot",
+            ]
+        );
+        // The members start together, without waiting, then the health gate.
+        let etcd = &plan.stages.iter().find(|s| s.stage == Stage::Etcd).unwrap().waves;
+        assert_eq!(etcd.len(), 1);
+        assert_eq!(etcd[0].hosts.keys().collect::<Vec<_>>(), ["etcd01", "etcd02", "etcd03"]);
+        assert_eq!(etcd[0].hosts["etcd03"], [Step { what: "start etcd (not running)".into(), diff: None, op: Op::Start { unit: "etcd".into(), block: false } }]);
+        assert_eq!(etcd[0].gates, [Gate::Healthy { pending: vec![] }]);
+        // flannel's config once, then flanneld (its binary is uploaded) and docker once it runs.
+        assert_eq!(steps(&plan).iter().filter(|(s, _, _)| *s == Stage::FlannelConfig).count(), 1);
+        assert_eq!(on("etcd01", Stage::Flanneld), ["start flanneld (not running)"]);
+        assert_eq!(on("etcd01", Stage::Docker), ["start docker (not running)"]);
+        // A private key's diff never shows it.
+        let key = plan.steps().find(|(_, h, st)| *h == "etcd01" && st.what == "write /opt/etcd/ssl/etcd01-peer-key.pem (created)").unwrap().2;
+        assert!(!key.diff.as_deref().unwrap().contains("PRIVATE"), "{key:?}");
+    }
+
+    #[test]
+    fn a_file_edited_by_hand_is_written_back_and_restarts_only_its_unit_one_member_at_a_time() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let mut facts = w.all_converged();
+        let env = "/opt/etcd/cfg/etcd";
+        let by_hand = "ETCD_NAME=\"etcd02\"\nETCD_HEARTBEAT_INTERVAL=\"500\"\n";
+        let f = facts.get_mut("etcd02").unwrap().files.get_mut(env).unwrap().as_mut().unwrap();
+        f.sha256 = crate::transport::sha256_hex(by_hand.as_bytes());
+        f.text = Some(by_hand.into());
+        let plan = w.plan(&facts);
+        assert_eq!(
+            steps(&plan),
+            [
+                (Stage::Files, "etcd02".into(), format!("write {env} (updated)")),
+                (Stage::Etcd, "etcd02".into(), format!("restart etcd ({env} changed)")),
+            ]
+        );
+        let diff = plan.steps().next().unwrap().2.diff.clone().unwrap();
+        assert!(diff.contains("-ETCD_HEARTBEAT_INTERVAL=\"500\""), "{diff}");
+        let etcd = &plan.stages.iter().find(|s| s.stage == Stage::Etcd).unwrap().waves;
+        // A first (empty) wave's gate, then the restart and its gate: never two members down.
+        assert_eq!(etcd.last().unwrap().gates, [Gate::Healthy { pending: vec![] }]);
+        assert_eq!(etcd.last().unwrap().hosts["etcd02"][0].op, Op::Restart { unit: "etcd".into(), block: true });
+    }
+
+    #[test]
+    fn a_file_newer_than_its_running_unit_restarts_it() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let mut facts = w.all_converged();
+        // An earlier apply wrote flanneld's config and stopped before the restart.
+        let f = facts.get_mut("etcd03").unwrap().files.get_mut("/opt/kubernetes/cfg/flanneld").unwrap().as_mut().unwrap();
+        f.mtime = 1001;
+        let plan = w.plan(&facts);
+        assert_eq!(
+            steps(&plan),
+            [(Stage::Flanneld, "etcd03".into(), "restart flanneld (/opt/kubernetes/cfg/flanneld is newer than the running flanneld: an earlier apply stopped before restarting it)".into())]
+        );
+    }
+
+    #[test]
+    fn a_unit_disabled_by_hand_is_enabled_again_and_nothing_else() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let mut facts = w.all_converged();
+        facts.get_mut("etcd03").unwrap().checks.insert("enable flanneld at boot".into(), false);
+        let plan = w.plan(&facts);
+        assert_eq!(steps(&plan), [(Stage::Install, "etcd03".into(), "enable flanneld at boot".into())]);
+        assert_eq!(plan.steps().next().unwrap().2.op, Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()] });
+    }
+
+    #[test]
+    fn a_member_missing_from_the_cluster_joins_through_a_running_one() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let mut facts = w.all_converged();
+        for f in facts.values_mut() {
+            f.etcd.as_mut().unwrap().members.retain(|m| m.name != "etcd03");
+        }
+        let e3 = facts.get_mut("etcd03").unwrap();
+        e3.units.get_mut("etcd").unwrap().active = "inactive".into();
+        e3.etcd = None;
+        let plan = w.plan(&facts);
+        assert_eq!(steps(&plan), [(Stage::Etcd, "etcd03".into(), "add etcd member etcd03 (member add, then start with initial state existing)".into())]);
+        let waves = &plan.stages[0].waves;
+        // The cluster must be healthy without it first; then it joins, then all must be.
+        assert_eq!(waves[0].gates, [Gate::Healthy { pending: vec!["etcd03".into()] }]);
+        assert_eq!(waves[1].hosts["etcd03"][0].op, Op::EtcdJoin { via: "etcd01".into(), known: false });
+        assert_eq!(waves[1].gates, [Gate::Healthy { pending: vec![] }]);
+    }
+
+    #[test]
+    fn a_member_the_spec_no_longer_has_is_removed_and_its_host_retired() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let mut facts = w.all_converged();
+        for f in facts.values_mut() {
+            f.etcd.as_mut().unwrap().members.push(MemberFact { id: "9".into(), started: true, name: "etcd09".into(), peer: "https://10.0.0.9:2380".into() });
+        }
+        let plan = w.plan(&facts);
+        assert_eq!(steps(&plan), [(Stage::Etcd, "etcd01".into(), "remove etcd member etcd09".into())]);
+        assert_eq!(plan.notes, [Note { host: Some("etcd01".into()), message: "etcd member etcd09 was removed from the cluster; its host is not in this run: stop etcd there".into() }]);
+    }
+
+    #[test]
+    fn a_version_upgrade_restarts_members_one_at_a_time_leader_last() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let facts = w.all_converged();
+        let mut up = s.clone();
+        up.versions.etcd = "3.5.1".parse().unwrap();
+        let w2 = world(up, &pki(&s));
+        let plan = w2.plan(&facts);
+        let restarts: Vec<(String, String)> = steps(&plan).into_iter().filter(|(s, _, _)| *s == Stage::Etcd).map(|(_, h, w)| (h, w)).collect();
+        let hosts: Vec<&str> = restarts.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(hosts, ["etcd02", "etcd03", "etcd01"], "the leader last");
+        assert!(restarts[0].1.starts_with("upgrade etcd 3.4.23 -> 3.5.1 (1 of 3, one member at a time): restart etcd ("), "{restarts:?}");
+        let waves = &plan.stages.iter().find(|s| s.stage == Stage::Etcd).unwrap().waves;
+        assert!(waves.iter().filter(|w| !w.hosts.is_empty()).all(|w| w.hosts.len() == 1 && w.gates.iter().any(|g| matches!(g, Gate::CaughtUp { .. }))));
+        // Two minors at once: refused, nothing planned.
+        let mut jump = s.clone();
+        jump.versions.etcd = "3.6.16".parse().unwrap();
+        let plan = world(jump, &pki(&s)).plan(&facts);
+        assert!(plan.refused.as_deref().unwrap().starts_with("etcd upgrade refused, nothing was changed: "), "{:?}", plan.refused);
+    }
+}
