@@ -16,7 +16,7 @@
 #   RENDER_DIR: `k8s-bootstrap render --out RENDER_DIR` (RENDER_DIR/NAME/PATH)
 #   PKI_DIR:    `k8s-bootstrap certs generate --pki-dir PKI_DIR`
 # Environment: TB (test hosts' key and known_hosts, /run/k8s-bootstrap-testbed),
-#   ETCD_BIN, ETCDCTL_BIN, FLANNELD_BIN (the binaries of examples/testbed-cluster.yaml).
+#   BENCH_ETCD_BIN, BENCH_ETCDCTL_BIN, BENCH_FLANNELD_BIN (the binaries of examples/testbed-cluster.yaml).
 # Flannel's network config is the one in the render's commands.sh.
 # Called by benches/apply-vs-peers.sh and benches/apply-vs-script.sh.
 # shellcheck disable=SC2029  # host names, paths and the config are expanded here, on purpose
@@ -25,9 +25,9 @@ set -euo pipefail
 render=$1 pki=$2
 shift 2
 tb=${TB:-/run/k8s-bootstrap-testbed}
-etcd_bin=${ETCD_BIN:-/usr/bin/etcd}
-etcdctl_bin=${ETCDCTL_BIN:-/usr/bin/etcdctl}
-flanneld_bin=${FLANNELD_BIN:-/var/cache/k8s-bootstrap/bin/flanneld}
+etcd_bin=${BENCH_ETCD_BIN:-/usr/bin/etcd}
+etcdctl_bin=${BENCH_ETCDCTL_BIN:-/usr/bin/etcdctl}
+flanneld_bin=${BENCH_FLANNELD_BIN:-/var/cache/k8s-bootstrap/bin/flanneld}
 ssh_opts=(-i "$tb/id_ed25519" -o "UserKnownHostsFile=$tb/known_hosts" -o BatchMode=yes -o LogLevel=ERROR)
 first=${1%%=*}
 flannel_config=$(sed -n "s|.*etcdctl-admin put /coreos.com/network/config '\\(.*\\)'; fi\$|\\1|p" "$render/$first/commands.sh")

@@ -5,7 +5,7 @@ benches/apply-vs-peers.sh sets the environment:
   BENCH_RENDER     `k8s-bootstrap render --out` folder (RENDER/HOST/PATH)
   BENCH_PKI        `k8s-bootstrap certs generate --pki-dir` folder
   BENCH_FLANNEL    flannel's network config (JSON, from the render)
-  ETCD_BIN, ETCDCTL_BIN, FLANNELD_BIN   the binaries of the spec
+  BENCH_ETCD_BIN, BENCH_ETCDCTL_BIN, BENCH_FLANNELD_BIN   the binaries of the spec
   TB               the testbed folder (client key, known_hosts)
 """
 
@@ -23,9 +23,9 @@ _common = {
     "render_dir": os.environ["BENCH_RENDER"],
     "pki_dir": os.environ["BENCH_PKI"],
     "flannel_config": os.environ["BENCH_FLANNEL"],
-    "etcd_bin": os.environ.get("ETCD_BIN", "/usr/bin/etcd"),
-    "etcdctl_bin": os.environ.get("ETCDCTL_BIN", "/usr/bin/etcdctl"),
-    "flanneld_bin": os.environ.get("FLANNELD_BIN", "/var/cache/k8s-bootstrap/bin/flanneld"),
+    "etcd_bin": os.environ.get("BENCH_ETCD_BIN", "/usr/bin/etcd"),
+    "etcdctl_bin": os.environ.get("BENCH_ETCDCTL_BIN", "/usr/bin/etcdctl"),
+    "flanneld_bin": os.environ.get("BENCH_FLANNELD_BIN", "/var/cache/k8s-bootstrap/bin/flanneld"),
 }
 
 etcd = [
