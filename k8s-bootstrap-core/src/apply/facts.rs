@@ -237,15 +237,18 @@ impl Probe<'_> {
                 join_argv(&units)
             ));
         }
-        for (i, (_, phase, check)) in self.checks.iter().enumerate() {
-            let run = format!("if timeout 20 {} >/dev/null 2>&1 </dev/null; then echo 'k {i} 0'; else echo 'k {i} 1'; fi", join_argv(check));
-            // A check that asks etcd runs only where etcd runs: it would only time out.
-            if *phase == Phase::FlannelConfig {
-                script.push_str(&format!("if systemctl is-active --quiet etcd; then {run}; fi\n"));
-            } else {
-                script.push_str(&run);
-                script.push('\n');
+        // The checks run all at once (each is read-only; some, such as
+        // firewalld's offline tool, take most of a second), each answer in
+        // a file of its own, read back in order once all are done.
+        if !self.checks.is_empty() {
+            script.push_str("k=$(mktemp -d) || exit 97\n");
+            for (i, (_, phase, check)) in self.checks.iter().enumerate() {
+                let run = format!("if timeout 20 {} >/dev/null 2>&1 </dev/null; then echo 'k {i} 0'; else echo 'k {i} 1'; fi", join_argv(check));
+                // A check that asks etcd runs only where etcd runs: it would only time out.
+                let run = if *phase == Phase::FlannelConfig { format!("if systemctl is-active --quiet etcd; then {run}; fi") } else { run };
+                script.push_str(&format!("( {run} ) >\"$k/{i}\" &\n"));
             }
+            script.push_str("wait\nfor f in \"$k\"/*; do [ -f \"$f\" ] && cat \"$f\"; done; rm -rf -- \"$k\"\n");
         }
         if let Some(check) = &self.dockerd_check {
             script.push_str(&format!("o=$({} 2>/dev/null </dev/null); printf 'd %s %s\\n' \"$?\" \"$(printf %s \"$o\" | head -n1)\"\n", join_argv(check)));
