@@ -244,7 +244,7 @@ def test_a_saved_plan_is_applied_exactly_or_refused(spec: kb.ClusterSpec, testbe
     on(testbed, "10.77.0.13", "touch -d '+2 seconds' /opt/etcd/cfg/etcd")
     refused = c.apply(plan=saved)
     assert not refused.ok and refused.change_count == 0
-    assert refused.aborted.startswith("etcd03 changed since the plan was made (/opt/etcd/cfg/etcd: "), refused.aborted
+    assert refused.aborted is not None and refused.aborted.startswith("etcd03 changed since the plan was made (/opt/etcd/cfg/etcd: "), refused.aborted
     planned = c.plan(out=saved)
     applied = c.apply(plan=saved)
     applied.raise_for_failure()
