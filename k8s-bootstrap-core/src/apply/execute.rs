@@ -157,17 +157,25 @@ impl Ctx<'_> {
 
     async fn run_script(&self, stage: Stage, h: &mut HostView<'_>, batch: &[Step]) -> StepResult {
         let argv_of = |s: &Step| match &s.op {
-            Op::Run { argv } => argv.clone(),
+            Op::Run { argv, .. } => argv.clone(),
             _ => vec!["systemctl".to_string(), "daemon-reload".into()],
         };
         // Each command runs in turn, one result line each; the first that
-        // fails stops the script and its output comes back on stderr.
+        // fails stops the script and its output comes back on stderr. A
+        // step whose check the facts could not read checks first.
         let mut script = String::from("o=$(mktemp) || exit 97\ntrap 'rm -f -- \"$o\"' EXIT\n");
         for s in batch {
-            script.push_str(&format!(
-                "if {} >\"$o\" 2>&1 </dev/null; then echo ran; else rc=$?; echo \"fail $rc\"; tail -c 3000 \"$o\" >&2; exit 0; fi\n",
+            let run = format!(
+                "if {} >\"$o\" 2>&1 </dev/null; then echo ran; else rc=$?; echo \"fail $rc\"; tail -c 3000 \"$o\" >&2; exit 0; fi",
                 join_argv(&argv_of(s))
-            ));
+            );
+            match &s.op {
+                Op::Run { check: Some(check), .. } => script.push_str(&format!("if {} >/dev/null 2>&1 </dev/null; then echo skip; else {run}; fi\n", join_argv(check))),
+                _ => {
+                    script.push_str(&run);
+                    script.push('\n');
+                }
+            }
         }
         let out = h.transport.run_ok(&Command::new(["sh", "-c", script.as_str()]).timeout(Duration::from_secs(600))).await.map_err(|e| (batch[0].what.clone(), e))?;
         let text = out.stdout_str();
@@ -175,6 +183,7 @@ impl Ctx<'_> {
         for s in batch {
             match lines.next().map(str::trim) {
                 Some("ran") => self.changed(h, stage, s.what.clone(), None),
+                Some("skip") => h.report.unchanged += 1,
                 Some(fail) if fail.starts_with("fail ") => {
                     let error = format!("{}: `{}` failed with exit code {}: {}", h.name, join_argv(&argv_of(s)), fail.trim_start_matches("fail "), out.stderr_str().trim_end());
                     return Err(StepError { step: s.what.clone(), kind: FailureKind::Command, error, log: None });

@@ -34,6 +34,10 @@ pub enum Op {
     Run {
         /// The command.
         argv: Vec<String>,
+        /// Its check, when the facts could not read it (it asks etcd, and
+        /// etcd did not run yet): the command is skipped if it passes then.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        check: Option<Vec<String>>,
     },
     /// Install the container engine as `docker.install` says, for `os`.
     InstallEngine {
@@ -181,7 +185,7 @@ pub struct Note {
 /// ```
 /// use k8s_bootstrap_core::apply::plan::{Op, Plan, StagePlan, Step, Wave};
 /// use k8s_bootstrap_core::apply::Stage;
-/// let step = Step { what: "enable flanneld at boot".into(), diff: None, op: Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()] } };
+/// let step = Step { what: "enable flanneld at boot".into(), diff: None, op: Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()], check: None } };
 /// let wave = Wave { hosts: [("etcd03".to_string(), vec![step])].into(), gates: vec![] };
 /// let plan = Plan { stages: vec![StagePlan { stage: Stage::Install, waves: vec![wave] }], ..Plan::default() };
 /// assert_eq!(plan.change_count(), 1);
@@ -321,11 +325,17 @@ impl HostPlan<'_, '_> {
             if c.argv == ["systemctl", "daemon-reload"] || c.os.is_some_and(|os| Some(os) != self.os) {
                 continue;
             }
-            if c.check.is_some() && self.facts.checks.get(&super::facts::check_key(c)) == Some(&true) {
-                self.unchanged += 1;
-                continue;
-            }
-            steps.push(Step { what: c.description.clone(), diff: None, op: Op::Run { argv: c.argv.clone() } });
+            let fact = c.check.as_ref().map(|_| self.facts.checks.get(&super::facts::check_key(c)).copied());
+            let check = match fact {
+                Some(Some(true)) => {
+                    self.unchanged += 1;
+                    continue;
+                }
+                // Not read (etcd did not run when the facts were read): checked when it runs.
+                Some(None) => c.check.clone(),
+                Some(Some(false)) | None => None,
+            };
+            steps.push(Step { what: c.description.clone(), diff: None, op: Op::Run { argv: c.argv.clone(), check } });
         }
         steps
     }
@@ -871,6 +881,9 @@ pki: { key_algorithm: ecdsa-p256 }
         assert_eq!(etcd[0].gates, [Gate::Healthy { pending: vec![] }]);
         // flannel's config once, then flanneld (its binary is uploaded) and docker once it runs.
         assert_eq!(steps(&plan).iter().filter(|(s, _, _)| *s == Stage::FlannelConfig).count(), 1);
+        // Whether the config is in etcd could not be read (etcd was down): checked when it runs.
+        let put = plan.steps().find(|(s, _, _)| *s == Stage::FlannelConfig).unwrap().2;
+        assert!(matches!(&put.op, Op::Run { check: Some(_), .. }), "{put:?}");
         assert_eq!(on("etcd01", Stage::Flanneld), ["start flanneld (not running)"]);
         assert_eq!(on("etcd01", Stage::Docker), ["start docker (not running)"]);
         // A private key's diff never shows it.
@@ -927,7 +940,7 @@ pki: { key_algorithm: ecdsa-p256 }
         facts.get_mut("etcd03").unwrap().checks.insert("enable flanneld at boot".into(), false);
         let plan = w.plan(&facts);
         assert_eq!(steps(&plan), [(Stage::Install, "etcd03".into(), "enable flanneld at boot".into())]);
-        assert_eq!(plan.steps().next().unwrap().2.op, Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()] });
+        assert_eq!(plan.steps().next().unwrap().2.op, Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()], check: None });
     }
 
     #[test]
