@@ -360,13 +360,7 @@ pub(super) fn make(desired: &Desired<'_>, facts: &BTreeMap<String, Result<HostFa
         }
     }
     // The etcd cluster as its running members describe it.
-    let cluster = desired
-        .hosts
-        .iter()
-        .filter(|d| d.roles.contains(&Role::Etcd))
-        .sorted_selected_first()
-        .into_iter()
-        .find_map(|d| facts.get(d.name).and_then(|f| f.as_ref().ok()).and_then(|f| f.etcd.as_ref()).filter(|e| !e.members.is_empty() || !e.endpoints.is_empty()));
+    let cluster = etcd_facts(desired, facts).into_iter().map(|(_, e)| e).find(|e| !e.members.is_empty() || !e.endpoints.is_empty());
     let upgrade = match upgrade_of(desired, facts) {
         Ok(u) => u,
         Err(why) => {
@@ -413,16 +407,12 @@ pub(super) fn make(desired: &Desired<'_>, facts: &BTreeMap<String, Result<HostFa
     plan
 }
 
-trait SelectedFirst<'d, 'a> {
-    fn sorted_selected_first(self) -> Vec<&'d DesiredHost<'a>>;
-}
-
-impl<'d, 'a: 'd, I: Iterator<Item = &'d DesiredHost<'a>>> SelectedFirst<'d, 'a> for I {
-    fn sorted_selected_first(self) -> Vec<&'d DesiredHost<'a>> {
-        let (mut sel, others): (Vec<_>, Vec<_>) = self.partition(|d| d.selected);
-        sel.extend(others);
-        sel
-    }
+/// What each etcd member's facts say of the cluster, the run's own
+/// members first (`--only etcd02` asks etcd02 first).
+fn etcd_facts<'f>(desired: &Desired<'_>, facts: &'f BTreeMap<String, Result<HostFacts, Failure>>) -> Vec<(String, &'f super::facts::EtcdFacts)> {
+    let (mut sel, others): (Vec<_>, Vec<_>) = desired.hosts.iter().filter(|d| d.roles.contains(&Role::Etcd)).partition(|d| d.selected);
+    sel.extend(others);
+    sel.into_iter().filter_map(|d| facts.get(d.name).and_then(|f| f.as_ref().ok()).and_then(|f| f.etcd.as_ref()).map(|e| (d.name.to_string(), e))).collect()
 }
 
 /// The rolling upgrade decided from the versions the running members
@@ -433,14 +423,7 @@ fn upgrade_of(desired: &Desired<'_>, facts: &BTreeMap<String, Result<HostFacts, 
     if !desired.hosts.iter().any(|d| d.selected && d.roles.contains(&Role::Etcd) && d.render.file(&etcd_unit).is_some()) {
         return Ok(UpgradePlan::default());
     }
-    let endpoints = desired
-        .hosts
-        .iter()
-        .filter(|d| d.roles.contains(&Role::Etcd))
-        .sorted_selected_first()
-        .into_iter()
-        .filter_map(|d| facts.get(d.name).and_then(|f| f.as_ref().ok()).and_then(|f| f.etcd.as_ref()).map(|e| (d.name, e)))
-        .find(|(_, e)| !e.endpoints.is_empty() || e.unreadable.is_some());
+    let endpoints = etcd_facts(desired, facts).into_iter().find(|(_, e)| !e.endpoints.is_empty() || e.unreadable.is_some());
     let endpoints = match endpoints {
         None => return Ok(UpgradePlan::default()),
         // etcd runs but its versions could not be read: never guess (an
