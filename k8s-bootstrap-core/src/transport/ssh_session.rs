@@ -99,6 +99,8 @@ impl Body<'_> {
 /// Parses an answer (and the banner before the first one) as it arrives.
 pub(super) struct Parser {
     state: State,
+    /// Before the banner: what arrived so far (a login shell's chatter).
+    pre: Vec<u8>,
     line: Vec<u8>,
     code: u32,
     /// Length of stderr, from the header.
@@ -122,6 +124,7 @@ impl Parser {
     pub(super) fn new(banner: bool) -> Self {
         Self {
             state: if banner { State::Banner } else { State::Header },
+            pre: Vec::new(),
             line: Vec::new(),
             code: 0,
             err_len: 0,
@@ -141,16 +144,34 @@ impl Parser {
     }
 
     /// What arrived before the banner (a driver that never started: what
-    /// `sudo` or the login shell said instead).
+    /// the login shell said instead).
     pub(super) fn before_banner(&self) -> &[u8] {
-        if self.started() { &[] } else { &self.line }
+        &self.pre
     }
 
     /// Takes in the next bytes of the stream.
     pub(super) fn feed(&mut self, mut data: &[u8]) -> Result<(), String> {
         while !data.is_empty() {
             match self.state {
-                State::Banner | State::Header => {
+                State::Banner => {
+                    // lines a login shell prints first (a chatty ~/.bashrc) are skipped
+                    self.pre.extend_from_slice(data);
+                    let at = (0..self.pre.len()).find(|&i| (i == 0 || self.pre[i - 1] == b'\n') && self.pre[i..].starts_with(BANNER));
+                    let Some(at) = at else {
+                        if self.pre.len() > 64 * 1024 {
+                            return Err(format!("no session banner in {:?}...", String::from_utf8_lossy(&self.pre[..200])));
+                        }
+                        return Ok(());
+                    };
+                    let rest = self.pre.split_off(at + BANNER.len());
+                    self.pre.truncate(at);
+                    if !self.pre.is_empty() {
+                        tracing::debug!("before the session banner: {}", String::from_utf8_lossy(&self.pre).trim_end());
+                    }
+                    self.state = State::Header;
+                    return self.feed(&rest);
+                }
+                State::Header => {
                     let Some(i) = data.iter().position(|&b| b == b'\n') else {
                         self.line.extend_from_slice(data);
                         if self.line.len() > 256 {
@@ -161,13 +182,6 @@ impl Parser {
                     self.line.extend_from_slice(&data[..=i]);
                     data = &data[i + 1..];
                     let line = std::mem::take(&mut self.line);
-                    if self.state == State::Banner {
-                        if line != BANNER {
-                            return Err(format!("unexpected banner {:?}", String::from_utf8_lossy(&line)));
-                        }
-                        self.state = State::Header;
-                        continue;
-                    }
                     let text = String::from_utf8_lossy(&line);
                     let nums: Option<Vec<u64>> = text.trim_end().split(' ').map(|n| n.parse().ok()).collect();
                     let Some([code, out, err]) = nums.and_then(|v| <[u64; 3]>::try_from(v).ok()) else {
@@ -429,7 +443,14 @@ mod tests {
         let out = parse(b"0 0 0\n", false).unwrap();
         assert_eq!(out, Output { exit_code: Some(0), ..Output::default() });
         assert!(parse(b"0 0 0\nx", false).unwrap_err().contains("after the answer"));
-        assert!(parse(b"sudo: a password is required\n", true).unwrap_err().contains("unexpected banner"));
+        // a login shell's chatter before the banner is skipped
+        let out = parse(b"Welcome\nkb-session 0\nkb-session 1\n0 2 0\nok", true).unwrap();
+        assert_eq!(out.stdout, b"ok");
+        assert_eq!(parse(b"xkb-session 1\n0 0 0\n", true).unwrap_err(), "incomplete");
+        let mut p = Parser::new(true);
+        p.feed(b"no shell here\n").unwrap();
+        assert!(!p.started() && !p.done());
+        assert_eq!(p.before_banner(), b"no shell here\n");
         assert!(parse(b"0 x 0\n", false).unwrap_err().contains("bad answer header"));
         assert!(parse(b"0 1 2 3\n", false).unwrap_err().contains("bad answer header"));
         assert_eq!(parse(b"1 0 3\nerr", false).unwrap().stderr, b"err");
