@@ -32,42 +32,71 @@ use super::Output;
 pub(super) const BANNER: &[u8] = b"kb-session 1\n";
 
 /// The driver loop. Its variables are prefixed `kb_` (the scripts it
-/// evaluates see them, as they would any shell variable). A command's
-/// stderr is redirected inside its subshell, so that the "Killed" a shell
-/// prints about a child killed by a signal goes to the driver's own stderr,
-/// never into the command's.
+/// evaluates see them, as they would any shell variable). Per exchange it
+/// forks the command's subshell and, only when there is output, `stat` and
+/// `head`: a script of one line is read with `read` (no `head`), silent
+/// commands skip `stat`, and each exchange writes fresh output files
+/// (truncated once sent, removed in batches), so a process a command left
+/// in the background can never write into a later command's output. A
+/// command's stderr is redirected inside its subshell, so that the "Killed"
+/// a shell prints about a child killed by a signal goes to the driver's own
+/// stderr, never into the command's.
 pub(super) const DRIVER: &str = r#"kb_d=$(mktemp -d "${TMPDIR:-/tmp}/kb-session.XXXXXXXX") || exit 125
 trap 'rm -rf -- "$kb_d"' EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
+kb_i=0
 echo 'kb-session 1'
 while IFS=' ' read -r kb_n kb_m; do
-  case $kb_n:$kb_m in
-    *[!0-9:]* | :* | *:) echo 'kb-session: bad request header' >&2; exit 2 ;;
+  case $kb_m in
+    '' | *[!0-9]*) echo 'kb-session: bad request header' >&2; exit 2 ;;
   esac
-  kb_c=$(head -c "$kb_n"; echo .) || exit 3
-  kb_c=${kb_c%.}
+  case $kb_n in
+    line) IFS= read -r kb_c || exit 3 ;;
+    '' | *[!0-9]*) echo 'kb-session: bad request header' >&2; exit 2 ;;
+    *) kb_c=$(head -c "$kb_n"; echo .) || exit 3; kb_c=${kb_c%.} ;;
+  esac
+  kb_i=$((kb_i + 1))
+  kb_o=$kb_d/o$kb_i
+  kb_e=$kb_d/e$kb_i
   if [ "$kb_m" = 0 ]; then
-    (exec 2> "$kb_d/e"; eval "$kb_c") < /dev/null > "$kb_d/o"
+    (exec 2> "$kb_e"; eval "$kb_c") < /dev/null > "$kb_o"
   else
-    head -c "$kb_m" | { (exec 2> "$kb_d/e"; eval "$kb_c"); kb_r=$?; cat > /dev/null; exit "$kb_r"; } > "$kb_d/o"
+    head -c "$kb_m" | { (exec 2> "$kb_e"; eval "$kb_c"); kb_r=$?; cat > /dev/null; exit "$kb_r"; } > "$kb_o"
   fi
   kb_r=$?
-  kb_s=$(stat -c %s -- "$kb_d/o" "$kb_d/e") || exit 4
-  kb_o=${kb_s%%[!0-9]*}
-  kb_e=${kb_s##*[!0-9]}
-  printf '%s %s %s\n' "$kb_r" "$kb_o" "$kb_e"
-  [ "$kb_o" = 0 ] || head -c "$kb_o" -- "$kb_d/o"
-  [ "$kb_e" = 0 ] || head -c "$kb_e" -- "$kb_d/e"
-  rm -f -- "$kb_d/o" "$kb_d/e"
+  if [ -s "$kb_o" ] || [ -s "$kb_e" ]; then
+    kb_s=$(stat -c %s -- "$kb_o" "$kb_e") || exit 4
+  else
+    kb_s='0 0'
+  fi
+  kb_so=${kb_s%%[!0-9]*}
+  kb_se=${kb_s##*[!0-9]}
+  printf '%s %s %s\n' "$kb_r" "$kb_so" "$kb_se"
+  [ "$kb_so" = 0 ] || head -c "$kb_so" -- "$kb_o"
+  [ "$kb_se" = 0 ] || head -c "$kb_se" -- "$kb_e"
+  : > "$kb_o"
+  : > "$kb_e"
+  case $kb_i in *00) rm -f -- "$kb_d"/[oe]* ;; esac
 done
 "#;
 
-/// The header line of a request.
-pub(super) fn request_header(script_len: usize, stdin_len: u64) -> String {
-    format!("{script_len} {stdin_len}\n")
+/// Scripts of one line up to this long are sent as a line (read with the
+/// shell's `read`, byte by byte: no process started for it).
+const MAX_LINE_SCRIPT: usize = 4096;
+
+/// The start of a request: the header line, then the script.
+pub(super) fn request_head(script: &str, stdin_len: u64) -> Vec<u8> {
+    let mut head = if script.len() <= MAX_LINE_SCRIPT && !script.contains('\n') {
+        format!("line {stdin_len}\n{script}\n")
+    } else {
+        format!("{} {stdin_len}\n{script}", script.len())
+    }
+    .into_bytes();
+    head.reserve(32 * 1024);
+    head
 }
 
 /// What a request feeds to the command's stdin; its length is announced
@@ -293,8 +322,7 @@ impl Session {
         let write = async {
             let len = body.len();
             let mut w = wr.make_writer();
-            let mut first = request_header(script.len(), len).into_bytes();
-            first.extend_from_slice(script.as_bytes());
+            let mut first = request_head(script, len);
             match body {
                 // small stdin goes in the request's first packet
                 Body::Slices(v) if len <= 32 * 1024 => {
@@ -485,11 +513,18 @@ mod tests {
             ("kill -KILL $(exec sh -c 'echo $PPID')".into(), vec![]),
             ("printf 'no newline'".into(), vec![]),
             ("exit 300".into(), vec![]),
+            // sent by length, not as a line: several lines, and one too long for `read`
+            ("x=1\nif [ $x = 1 ]; then\n  printf 'multi\\n'\nfi\n".into(), vec![]),
+            (format!("printf %s {}", "y".repeat(MAX_LINE_SCRIPT)), vec![]),
+            // a background writer of an earlier command cannot reach a later output
+            ("(sleep 0.3; echo stale) &".into(), vec![]),
+            ("sleep 0.6; printf fresh".into(), vec![]),
         ];
+        // past a batch removal of old output files
+        let reqs: Vec<(String, Vec<u8>)> = reqs.into_iter().chain((0..100).map(|i| (format!("echo {i}"), vec![]))).collect();
         let writer = std::thread::spawn(move || {
             for (script, body) in &reqs {
-                stdin.write_all(request_header(script.len(), body.len() as u64).as_bytes()).unwrap();
-                stdin.write_all(script.as_bytes()).unwrap();
+                stdin.write_all(&request_head(script, body.len() as u64)).unwrap();
                 stdin.write_all(body).unwrap();
             }
             // stdin closed here: the driver exits and removes its folder
@@ -507,7 +542,7 @@ mod tests {
             }
         }
         let o = |i: usize| (outs[i].exit_code.unwrap(), outs[i].stdout_str(), outs[i].stderr_str());
-        assert_eq!(outs.len(), 10, "{}", String::from_utf8_lossy(&all));
+        assert_eq!(outs.len(), 114, "{}", String::from_utf8_lossy(&all));
         assert_eq!(o(0), (7, "out\n".into(), "err\n".into()));
         assert_eq!(o(1), (0, "ab".into(), "".into()));
         assert_eq!(o(2), (0, "".into(), "".into()));
@@ -519,6 +554,13 @@ mod tests {
         assert_eq!(o(7).0, 137);
         assert_eq!(o(8), (0, "no newline".into(), "".into()));
         assert_eq!(o(9).0, 300 % 256);
+        assert_eq!(o(10), (0, "multi\n".into(), "".into()));
+        assert_eq!(o(11).1, "y".repeat(MAX_LINE_SCRIPT));
+        assert_eq!(o(12), (0, "".into(), "".into()));
+        assert_eq!(o(13), (0, "fresh".into(), "".into()));
+        for i in 0..100 {
+            assert_eq!(o(14 + i), (0, format!("{i}\n"), "".into()));
+        }
         let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
         assert!(left.is_empty(), "temp folder left behind: {left:?}");
     }
