@@ -1,24 +1,26 @@
 //! One long-lived remote shell per SSH session channel, serving many
 //! commands (issue 17): opening a channel costs the host a new sshd session
-//! (PAM, logind) and a sudo per command; an exchange on an open session
-//! costs a few forks.
+//! (PAM, logind, the login shell's startup files) and a sudo per command;
+//! an exchange on an open session costs a few forks.
 //!
 //! The session runs [`DRIVER`], a POSIX `sh` loop (under `sudo -n` once, when
 //! the transport uses sudo). It first prints [`BANNER`]. Then, per exchange:
 //!
-//! - request (client to driver): `<script length> <stdin length>\n`, the
-//!   script (a shell line), then exactly that many stdin bytes;
+//! - request (client to driver): `<script length> <stdin length>\n` and the
+//!   script, or, for a script of one short line, `line <stdin length>\n`
+//!   and the script ended by a newline; then exactly that many stdin bytes;
 //! - answer (driver to client): `<exit code> <stdout length> <stderr length>\n`,
 //!   then the stdout bytes, then the stderr bytes.
 //!
-//! The driver reads the header with `read` (byte by byte) and the script and
-//! stdin with GNU `head -c N`, which never reads more than N bytes from a
-//! pipe, so a request can never eat into the next one. The script runs in a
-//! subshell (`eval`) with stdin from `head -c N`; whatever of it the command
-//! leaves unread is drained before answering. Output is captured in files of
-//! a private `mktemp -d` folder, removed when the driver exits (its stdin
-//! closed, a signal); outputs may be binary and large. A command killed by a
-//! signal answers 128 + the signal number, as in any shell.
+//! The driver reads the header and a one-line script with `read` (byte by
+//! byte), a longer script and the stdin with GNU `head -c N`, which never
+//! reads more than N bytes from a pipe, so a request can never eat into the
+//! next one. The script runs in a subshell (`eval`) with stdin from
+//! `head -c N`; whatever of it the command leaves unread is drained before
+//! answering. Output is captured in files of a private `mktemp -d` folder,
+//! removed when the driver exits (its stdin closed, a signal); outputs may
+//! be binary and large. A command killed by a signal answers 128 + the
+//! signal number, as in any shell.
 
 use futures::FutureExt;
 use russh::ChannelMsg;
