@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use k8s_bootstrap_core::transport::{
     Command, FileKind, FileSource, HostKeyCheck, PutOptions, PutOutcome, RecordingTransport,
-    SshConfig, SshTransport, Transport, TransportError,
+    SshConfig, SshStats, SshTransport, Transport, TransportError,
 };
 use k8s_bootstrap_testbed::{Host, Testbed, UNUSED_IP};
 use proptest::strategy::{Strategy, ValueTree};
@@ -94,6 +94,68 @@ fn authorize(h: &Host, user_home: &str, pubkey: &str) {
     let mut cur = std::fs::read_to_string(&p).unwrap_or_default();
     cur.push_str(pubkey);
     std::fs::write(&p, cur).unwrap();
+}
+
+/// A user on `h` that logs in with the test key; with `sudoers`, that
+/// text as its /etc/sudoers.d file (checked with visudo).
+fn add_user(h: &Host, user: &str, sudoers: Option<&str>) {
+    let mut script = format!(
+        "id {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}; mkdir -p ~{user}/.ssh; \
+         cp /root/.ssh/authorized_keys ~{user}/.ssh/; chown -R {user}: ~{user}/.ssh"
+    );
+    if let Some(text) = sudoers {
+        script.push_str(&format!(
+            "; printf '%s\\n' {} > /etc/sudoers.d/{user}; chmod 440 /etc/sudoers.d/{user}; visudo -cqf /etc/sudoers.d/{user}",
+            k8s_bootstrap_core::shell::shell_quote(text)
+        ));
+    }
+    h.sh(&script).unwrap();
+}
+
+/// Remote session shells (issue 17) running on `h` now.
+fn session_shells(h: &Host) -> usize {
+    // pgrep, not a shell: a `sh -c` around it would match its own pattern
+    let out = h.exec(&["pgrep", "-c", "-f", "^sh -c kb_d="]).unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// The session shells' temp folders in /tmp of `h`.
+fn session_dirs(h: &Host) -> Vec<String> {
+    h.sh("ls -A /tmp")
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("kb-session."))
+        .map(String::from)
+        .collect()
+}
+
+/// Waits (at most `secs`) until `f` holds; false if it never did.
+async fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f()
+}
+
+/// `n` pseudo-random bytes (xorshift), never ending in a newline.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v: Vec<u8> = (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    if v.last() == Some(&b'\n') {
+        *v.last_mut().unwrap() = 0;
+    }
+    v
 }
 
 /// A `Vm*` line of /proc/self/status, in KiB.
@@ -642,12 +704,7 @@ async fn auth(c: Arc<Ctx>) {
     );
 
     // non-root user with passwordless sudo writes root-owned files
-    h.sh(
-        "id deploy >/dev/null 2>&1 || useradd -m -s /bin/bash deploy; mkdir -p ~deploy/.ssh; \
-         cp /root/.ssh/authorized_keys ~deploy/.ssh/; chown -R deploy: ~deploy/.ssh; \
-         echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; chmod 440 /etc/sudoers.d/deploy",
-    )
-    .unwrap();
+    add_user(h, "deploy", Some("deploy ALL=(ALL) NOPASSWD:ALL"));
     let cfg = c.cfg(2).user("deploy");
     assert!(cfg.uses_sudo());
     let t = SshTransport::connect(cfg).await.unwrap();
@@ -784,6 +841,179 @@ async fn all_hosts_and_jump(c: Arc<Ctx>) {
     assert!(!t.is_active("etcd").await.unwrap());
 }
 
+// ------------------------------------------- issue 17: one session per host
+
+/// 20 commands: one connection, one session, 20 exchanges (our counters and
+/// the host's processes agree); framing survives unread stdin, binary
+/// output without newline and a 20 MB stdin; the session shell leaves
+/// nothing behind.
+async fn one_session(c: Arc<Ctx>) {
+    let h = &c.hosts[0];
+    let t = c.connect(0).await;
+    assert_eq!(t.stats(), SshStats { connections: 1, sessions: 0, exchanges: 0 });
+    for i in 0..20 {
+        let out = t.run_ok(&Command::new(["echo", &i.to_string()])).await.unwrap();
+        assert_eq!(out.stdout_str(), format!("{i}\n"));
+    }
+    assert_eq!(t.stats(), SshStats { connections: 1, sessions: 1, exchanges: 20 });
+    // earlier scenarios' connections are gone within moments: then one shell, ours
+    assert!(eventually(5, || session_shells(h) == 1).await, "session shells on the host: {}", session_shells(h));
+    assert_eq!(session_dirs(h).len(), 1, "{:?}", session_dirs(h));
+
+    // stdin left unread (more than a pipe holds), or read in part: the
+    // rest never reaches the next command
+    let junk = vec![b'x'; 1 << 20];
+    assert_eq!(t.run_ok(&Command::new(["true"]).stdin(junk.clone())).await.unwrap().stdout, b"");
+    assert_eq!(t.run_ok(&Command::new(["head", "-c", "3"]).stdin(junk)).await.unwrap().stdout, b"xxx");
+    assert_eq!(t.run_ok(&Command::new(["cat"])).await.unwrap().stdout, b"");
+    assert_eq!(t.run_ok(&Command::new(["cat"]).stdin("next")).await.unwrap().stdout, b"next");
+    let out = t.run(&Command::shell("printf out; printf err >&2; exit 3").stdin("unread")).await.unwrap();
+    assert_eq!((out.exit_code, &out.stdout[..], &out.stderr[..]), (Some(3), &b"out"[..], &b"err"[..]));
+
+    // binary stdout without a trailing newline, byte-exact: printf, cat, read_file
+    let out = t.run_ok(&Command::new(["printf", "\\000\\377\\n\\000"])).await.unwrap();
+    assert_eq!(out.stdout, b"\0\xff\n\0");
+    let bin = noise(3 << 20, 17);
+    std::fs::create_dir_all(h.root.join("opt/kb")).unwrap();
+    std::fs::write(h.root.join("opt/kb/binary"), &bin).unwrap();
+    assert!(t.run_ok(&Command::new(["cat", "/opt/kb/binary"])).await.unwrap().stdout == bin, "cat of a binary differs");
+    assert!(t.read_file("/opt/kb/binary").await.unwrap().unwrap() == bin, "read_file of a binary differs");
+
+    // a 20 MB stdin, streamed (this process never holds a second copy), hashed on the host
+    let big = noise(20 << 20, 23);
+    let want = hex::encode(sha2::Sha256::digest(&big));
+    let cmd = Command::new(["sha256sum"]).stdin(big);
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let rss_before = vm_kib("VmRSS");
+    let start = Instant::now();
+    let out = t.run_ok(&cmd).await.unwrap();
+    let growth_mib = (vm_kib("VmHWM") - rss_before) / 1024;
+    println!("one_session: 20 MiB stdin in {:?}, peak RSS growth {growth_mib} MiB", start.elapsed());
+    assert_eq!(out.stdout_str(), format!("{want}  -\n"));
+    assert!(growth_mib < 12, "stdin copied: +{growth_mib} MiB");
+    drop(cmd);
+
+    // file operations use the same session
+    let p = PutOptions::new(0o640);
+    assert_eq!(t.put_file("/opt/kb/s.conf", &FileSource::from("a=1\n"), &p).await.unwrap(), PutOutcome::Created);
+    assert_eq!(t.put_file("/opt/kb/s.conf", &FileSource::from("a=1\n"), &p).await.unwrap(), PutOutcome::Unchanged);
+    assert_eq!(t.stat("/opt/kb/s.conf").await.unwrap().unwrap().mode, 0o640);
+    let s = t.stats();
+    assert_eq!((s.connections, s.sessions), (1, 1), "{s:?}");
+    println!("one_session: {s:?}");
+
+    // the session shell ends with the connection and removes its folder
+    t.disconnect().await.unwrap();
+    assert!(eventually(5, || session_shells(h) == 0).await, "session shell still running after disconnect");
+    assert!(eventually(5, || session_dirs(h).is_empty()).await, "left behind: {:?}", session_dirs(h));
+}
+
+/// A timeout kills the command on the host, and the same transport goes
+/// on; so it does after a future dropped mid-command or mid-stdin.
+async fn session_timeout_and_drop(c: Arc<Ctx>) {
+    let h = &c.hosts[0];
+    let t = c.connect(0).await;
+    assert_eq!(t.run_ok(&Command::new(["echo", "first"])).await.unwrap().stdout, b"first\n");
+    let start = Instant::now();
+    let e = t.run(&Command::new(["sleep", "78"]).timeout(Duration::from_millis(500))).await.unwrap_err();
+    assert!(matches!(e, TransportError::Timeout { .. }) && e.is_retryable(), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    let gone = eventually(5, || !h.sh("ps -eo args=").unwrap().lines().any(|l| l == "sleep 78")).await;
+    assert!(gone, "remote `sleep 78` still running after the timeout");
+    assert_eq!(t.run_ok(&Command::new(["echo", "after timeout"])).await.unwrap().stdout, b"after timeout\n");
+    // the same with stdin the killed command never read
+    let e = t
+        .run(&Command::new(["sleep", "78"]).stdin(vec![7u8; 1 << 20]).timeout(Duration::from_millis(500)))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, TransportError::Timeout { .. }), "{e}");
+    assert_eq!(t.run_ok(&Command::new(["cat"]).stdin("clean")).await.unwrap().stdout, b"clean");
+    let s = t.stats();
+    println!("session_timeout_and_drop: after two timeouts {s:?}");
+    assert!(s.sessions <= 3, "{s:?}");
+
+    // a future dropped mid-command: its session is closed, the next command gets a fresh one
+    let before = t.stats();
+    let r = tokio::time::timeout(Duration::from_millis(300), t.run(&Command::shell("sleep 2; echo late"))).await;
+    assert!(r.is_err(), "the command cannot have finished: {r:?}");
+    let out = t.run_ok(&Command::new(["echo", "next"])).await.unwrap();
+    assert_eq!(out.stdout, b"next\n");
+    let after = t.stats();
+    assert_eq!(after.exchanges, before.exchanges + 2, "{before:?} {after:?}");
+    // one session was in the pool, the dropped command had it: a new one
+    assert_eq!(after.sessions, before.sessions + 1, "{before:?} {after:?}");
+    // its shell ends once the command does (its answer has nowhere to go) and cleans up
+    assert!(eventually(10, || session_shells(h) == 1).await, "shells: {}", session_shells(h));
+    assert!(eventually(5, || session_dirs(h).len() == 1).await, "{:?}", session_dirs(h));
+
+    // dropped in the middle of a 20 MB stdin
+    let big = noise(20 << 20, 5);
+    let r = tokio::time::timeout(Duration::from_millis(100), t.run(&Command::new(["sha256sum"]).stdin(big))).await;
+    println!("session_timeout_and_drop: 20 MB stdin cut after 100 ms: finished = {}", r.is_ok());
+    assert_eq!(t.run_ok(&Command::new(["cat"]).stdin("intact")).await.unwrap().stdout, b"intact");
+    assert_eq!(t.run_ok(&Command::new(["hostname"])).await.unwrap().stdout, b"kbtb1\n");
+    drop(t);
+    assert!(eventually(10, || session_shells(h) == 0).await, "shells: {}", session_shells(h));
+    assert!(eventually(5, || session_dirs(h).is_empty()).await, "left behind: {:?}", session_dirs(h));
+}
+
+/// Two commands at once on one transport: both succeed, on two sessions;
+/// later commands reuse them.
+async fn concurrent_runs(c: Arc<Ctx>) {
+    let t = c.connect(1).await;
+    let a = Command::shell("sleep 1; echo a");
+    let b = Command::new(["cat"]).stdin("b");
+    let start = Instant::now();
+    let (ra, rb) = tokio::join!(t.run_ok(&a), t.run_ok(&b));
+    assert_eq!((ra.unwrap().stdout, rb.unwrap().stdout), (b"a\n".to_vec(), b"b".to_vec()));
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert_eq!(t.stats(), SshStats { connections: 1, sessions: 2, exchanges: 2 });
+    let (c1, d1) = (Command::new(["echo", "c"]), Command::new(["echo", "d"]));
+    let (ra, rb) = tokio::join!(t.run_ok(&c1), t.run_ok(&d1));
+    assert_eq!((ra.unwrap().stdout, rb.unwrap().stdout), (b"c\n".to_vec(), b"d\n".to_vec()));
+    assert_eq!(t.run_ok(&Command::new(["true"])).await.unwrap().exit_code, Some(0));
+    assert_eq!(t.stats(), SshStats { connections: 1, sessions: 2, exchanges: 5 });
+}
+
+/// A user with sudo: sudo runs once per session (sudo's own log counts
+/// it), not once per command; a user sudo refuses gets sudo's answer as
+/// the command's output, as before.
+async fn sudo_once_per_session(c: Arc<Ctx>) {
+    let h = &c.hosts[1];
+    let _ = h.sh("rm -f /var/log/kb-sudo.log");
+    add_user(h, "kbsudo", Some("Defaults:kbsudo logfile=/var/log/kb-sudo.log, loglinelen=0\nkbsudo ALL=(ALL) NOPASSWD:ALL"));
+    add_user(h, "kbnosudo", None);
+    let t = SshTransport::connect(c.cfg(1).user("kbsudo")).await.unwrap();
+    assert!(t.config().uses_sudo());
+    for _ in 0..10 {
+        assert_eq!(t.run_ok(&Command::new(["id", "-u"])).await.unwrap().stdout, b"0\n");
+    }
+    let opts = PutOptions::new(0o600).owner("root:root");
+    assert_eq!(t.put_file("/etc/kb-sudo/x.conf", &FileSource::from("x=1\n"), &opts).await.unwrap(), PutOutcome::Created);
+    assert_eq!(t.read_file("/etc/kb-sudo/x.conf").await.unwrap().unwrap(), b"x=1\n");
+    assert_eq!(h.sh("stat -c '%a %U' /etc/kb-sudo/x.conf").unwrap(), "600 root\n");
+    let s = t.stats();
+    assert_eq!((s.sessions, s.exchanges), (1, 13), "{s:?}");
+    let log = h.sh("cat /var/log/kb-sudo.log").unwrap();
+    assert_eq!(log.matches("COMMAND=").count(), 1, "sudo log:\n{log}");
+    assert!(log.contains("USER=root"), "{log}");
+    // two sessions at once: one sudo each
+    let (slow, id) = (Command::shell("sleep 0.5; id -u"), Command::new(["id", "-u"]));
+    let (a, b) = tokio::join!(t.run_ok(&slow), t.run_ok(&id));
+    assert_eq!((a.unwrap().stdout, b.unwrap().stdout), (b"0\n".to_vec(), b"0\n".to_vec()));
+    let log = h.sh("cat /var/log/kb-sudo.log").unwrap();
+    assert_eq!((t.stats().sessions, log.matches("COMMAND=").count()), (2, 2), "sudo log:\n{log}");
+
+    // sudo refuses (no sudoers entry): its message is the command's output
+    let t = SshTransport::connect(c.cfg(1).user("kbnosudo")).await.unwrap();
+    let out = t.run(&Command::new(["true"])).await.unwrap();
+    assert_eq!(out.exit_code, Some(1), "{out:?}");
+    assert!(out.stderr_str().contains("sudo"), "{}", out.stderr_str());
+    let e = t.run_ok(&Command::new(["true"])).await.unwrap_err();
+    assert!(matches!(e, TransportError::CommandFailed { .. }) && !e.is_retryable(), "{e}");
+    println!("sudo refused: {e}");
+}
+
 #[test]
 fn ssh_transport_on_three_real_hosts() {
     let tb = Testbed::up(3).unwrap_or_else(|e| {
@@ -811,6 +1041,10 @@ fn ssh_transport_on_three_real_hosts() {
         ("auth", |c| Box::pin(auth(c))),
         ("unreachable", |c| Box::pin(unreachable(c))),
         ("all_hosts_and_jump", |c| Box::pin(all_hosts_and_jump(c))),
+        ("one_session", |c| Box::pin(one_session(c))),
+        ("session_timeout_and_drop", |c| Box::pin(session_timeout_and_drop(c))),
+        ("concurrent_runs", |c| Box::pin(concurrent_runs(c))),
+        ("sudo_once_per_session", |c| Box::pin(sudo_once_per_session(c))),
     ];
     let failed = run_scenarios(&rt, &ctx, &scenarios, Duration::from_secs(180));
     drop(rt);

@@ -9,7 +9,8 @@
 //! Implementations:
 //! - [`LocalTransport`]: this machine, optionally rooted at a directory.
 //! - [`SshTransport`] (cargo feature `ssh`, on by default): a host over SSH (russh),
-//!   one connection reused for many concurrent commands; [`SshConfigFile`]
+//!   one connection reused for many concurrent commands, served by one
+//!   long-lived remote shell per session channel; [`SshConfigFile`]
 //!   reads its settings from OpenSSH config files (`~/.ssh/config`).
 //! - [`RecordingTransport`]: captures what would run, the base of dry-run.
 //! - `MockTransport` (cargo feature `mock`, or in this crate's tests): a mockall mock.
@@ -51,6 +52,8 @@ mod script;
 mod ssh;
 #[cfg(feature = "ssh")]
 mod ssh_config;
+#[cfg(feature = "ssh")]
+mod ssh_session;
 #[cfg(test)]
 mod tests;
 
@@ -58,7 +61,7 @@ pub use error::{Result, TransportError};
 pub use local::LocalTransport;
 pub use recording::{RecordedOp, RecordingTransport};
 #[cfg(feature = "ssh")]
-pub use ssh::{HostKeyCheck, SshConfig, SshTransport};
+pub use ssh::{HostKeyCheck, SshConfig, SshStats, SshTransport};
 #[cfg(feature = "ssh")]
 pub use ssh_config::{Resolved, SshConfigError, SshConfigFile, SshOverrides};
 #[cfg(feature = "ssh")]

@@ -1,19 +1,21 @@
 //! [`SshTransport`]: a host over SSH (russh), one connection reused for many
-//! concurrent commands; file operations built on exec (no SFTP needed).
+//! concurrent commands, each served by a long-lived remote shell on one of a
+//! few session channels; file operations built on those commands (no SFTP
+//! needed).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use russh::client::{self, Handle};
 use russh::keys::{self, Algorithm, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
-use russh::{ChannelMsg, Sig};
-use tokio::io::AsyncRead;
 
 use crate::shell::shell_quote as quote;
 
 use super::known_hosts::{self, KnownHosts, Verdict};
+use super::ssh_session::{self as session, Body, Reply, Session};
 use super::{
     Command, FileSource, FileStat, Output, PutOptions, PutOutcome, Result, Transport,
     TransportError, script,
@@ -586,10 +588,21 @@ fn preferred(known: &KnownHosts, name: &str, check: &HostKeyCheck) -> russh::Pre
 }
 
 /// A host over SSH. One connection, reused (and shared by clones) for many
-/// concurrent commands, each on its own channel. Commands run through the
-/// remote shell with every value escaped; with a non-root user they run
-/// under `sudo -n`. Files are written with the exec-based atomic upload
-/// (temp file in the target dir, sha256 check, chmod/chown, fsync, rename).
+/// concurrent commands. Commands do not each open a channel: a session
+/// channel runs one small remote shell loop that serves command after
+/// command (one framed request and answer each, see [`SshStats`]), so the
+/// host sets up an sshd session (PAM, logind) and enters `sudo` once per
+/// session, not per command. Concurrent commands take another session of a
+/// small pool (normally one). Every value is escaped; with a non-root user
+/// the remote shell runs under `sudo -n`. Files are written with the
+/// exec-based atomic upload (temp file in the target dir, sha256 check,
+/// chmod/chown, fsync, rename).
+///
+/// A command whose future is dropped, or that outlives its timeout, takes
+/// its session with it (the session is closed; the next command gets a
+/// fresh one); a command with a timeout is also killed on the host
+/// (`timeout -s KILL`). A command killed by a signal reports exit code 128
+/// + the signal number, as a shell does.
 ///
 /// ```no_run
 /// use k8s_bootstrap_core::transport::{Command, SshConfig, SshTransport, Transport};
@@ -608,7 +621,51 @@ struct Inner {
     config: SshConfig,
     handle: Handle<Client>,
     _jump: Option<SshTransport>,
+    /// Sessions whose shell waits for a request, most recently used last.
+    idle: Mutex<Vec<Session>>,
+    connections: AtomicU64,
+    sessions: AtomicU64,
+    exchanges: AtomicU64,
 }
+
+/// Counters of an [`SshTransport`] (shared by its clones), from
+/// [`SshTransport::stats`].
+///
+/// An *exchange* is one request and its answer on a session: one command,
+/// or one step of a file operation (a probe, an upload).
+///
+/// ```no_run
+/// use k8s_bootstrap_core::transport::{Command, SshConfig, SshStats, SshTransport, Transport};
+/// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
+/// let host = SshTransport::connect(SshConfig::new("10.77.0.11")).await?;
+/// for _ in 0..20 {
+///     host.run_ok(&Command::new(["true"])).await?;
+/// }
+/// // one connection, one session (one remote shell), twenty exchanges on it
+/// assert_eq!(host.stats(), SshStats { connections: 1, sessions: 1, exchanges: 20 });
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SshStats {
+    /// SSH connections opened (a connect opens one; a jump host's is its own).
+    pub connections: u64,
+    /// Session channels opened, each running one remote shell loop.
+    pub sessions: u64,
+    /// Requests sent to those shells (each answered, unless its session died).
+    pub exchanges: u64,
+}
+
+/// Idle sessions kept for later commands; more are closed when returned.
+const MAX_IDLE_SESSIONS: usize = 4;
+
+/// How much longer than a command's timeout we wait for the host's answer
+/// (its `timeout -s KILL` fires at the timeout, on the host's clock) before
+/// giving up on the session.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
+
+/// Exit code of `timeout -s KILL` when it killed the command (it kills its
+/// own process group, itself included).
+const KILLED_BY_TIMEOUT: u32 = 128 + 9;
 
 impl std::fmt::Debug for SshTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -758,6 +815,10 @@ impl SshTransport {
                 config,
                 handle,
                 _jump: jump,
+                idle: Mutex::new(Vec::new()),
+                connections: AtomicU64::new(1),
+                sessions: AtomicU64::new(0),
+                exchanges: AtomicU64::new(0),
             }),
         })
     }
@@ -804,6 +865,7 @@ impl SshTransport {
     /// # Ok(()) }
     /// ```
     pub async fn disconnect(&self) -> Result<()> {
+        self.idle().clear();
         self.inner
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
@@ -818,99 +880,124 @@ impl SshTransport {
         }
     }
 
-    /// The shell line actually sent: sudo-wrapped when needed.
-    fn wrap(&self, line: String) -> String {
-        if self.inner.config.uses_sudo() {
-            format!("sudo -n -- sh -c {}", quote(&line))
-        } else {
-            line
+    /// Connections, sessions and exchanges so far (see [`SshStats`]).
+    ///
+    /// ```no_run
+    /// use k8s_bootstrap_core::transport::{Command, SshConfig, SshTransport, Transport};
+    /// # async fn demo() -> Result<(), k8s_bootstrap_core::transport::TransportError> {
+    /// let host = SshTransport::connect(SshConfig::new("10.77.0.11")).await?;
+    /// assert_eq!(host.stats().sessions, 0); // the first command starts one
+    /// let t = Command::new(["true"]);
+    /// let (a, b) = tokio::join!(host.run_ok(&t), host.run_ok(&t)); // at once
+    /// (a?, b?);
+    /// let s = host.stats();
+    /// assert_eq!((s.connections, s.exchanges), (1, 2));
+    /// assert!(s.sessions <= 2); // two at once may need a second session
+    /// # Ok(()) }
+    /// ```
+    pub fn stats(&self) -> SshStats {
+        SshStats {
+            connections: self.inner.connections.load(Ordering::Relaxed),
+            sessions: self.inner.sessions.load(Ordering::Relaxed),
+            exchanges: self.inner.exchanges.load(Ordering::Relaxed),
         }
     }
 
-    /// Runs one shell line on a new channel, streaming `stdin` concurrently
-    /// with reading output. `shown` is the redacted command for errors.
-    async fn exec(
-        &self,
-        line: String,
-        stdin: Option<Box<dyn AsyncRead + Send + Unpin + '_>>,
-        timeout: Option<Duration>,
-        shown: &str,
-    ) -> Result<Output> {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
+        self.inner.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An idle session, or a new one: a channel running the remote shell
+    /// loop (under `sudo -n` when the config uses sudo).
+    async fn session(&self, shown: &str) -> Result<Session> {
+        loop {
+            let Some(mut s) = self.idle().pop() else { break };
+            if s.is_alive() {
+                return Ok(s);
+            }
+            tracing::debug!(host = %self.inner.config.host, session = s.id, "idle session ended; dropping it");
+        }
         let ch = self
             .inner
             .handle
             .channel_open_session()
             .await
             .map_err(|e| self.ssh_err(format!("open channel for `{shown}`: {e}")))?;
-        let (mut rd, wr) = ch.split();
-        wr.exec(true, self.wrap(line))
+        let (rd, wr) = ch.split();
+        let mut line = format!("exec sh -c {}", quote(session::DRIVER));
+        if self.inner.config.uses_sudo() {
+            line = format!("exec sudo -n -- sh -c {}", quote(session::DRIVER));
+        }
+        wr.exec(true, line)
             .await
             .map_err(|e| self.ssh_err(format!("exec `{shown}`: {e}")))?;
-        let write = async {
-            let r = match stdin {
-                Some(s) => wr.data(s).await,
-                None => Ok(()),
-            };
-            let _ = wr.eof().await;
-            r
-        };
-        let read = async {
-            let mut out = Output::default();
-            while let Some(msg) = rd.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        out.stderr.extend_from_slice(&data)
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => out.exit_code = Some(exit_status),
-                    _ => {}
-                }
-            }
-            out
-        };
-        // The read ends when the channel does (the command exited, or the
-        // connection died). stdin still being sent then goes nowhere, and
-        // russh would wait for channel window forever: stop waiting for it.
-        let both = async {
-            tokio::pin!(write);
-            tokio::pin!(read);
-            tokio::select! {
-                w = &mut write => (w, read.await),
-                out = &mut read => {
-                    let w = futures::FutureExt::now_or_never(&mut write).unwrap_or(Err(russh::Error::Disconnect));
-                    (w, out)
-                }
-            }
-        };
-        let (w, out) = match timeout {
-            Some(t) => match tokio::time::timeout(t, both).await {
-                Ok(r) => r,
-                Err(_) => {
-                    let _ = wr.signal(Sig::KILL).await;
-                    let _ = wr.close().await;
-                    return Err(TransportError::Timeout {
-                        host: self.inner.config.host.clone(),
-                        command: shown.to_string(),
-                        timeout: t,
-                    });
-                }
-            },
-            None => both.await,
-        };
-        if out.exit_code.is_none() {
-            if self.is_closed() {
-                return Err(self.ssh_err(format!("connection lost while running `{shown}`")));
-            }
-            if let Err(e) = w {
-                return Err(self.ssh_err(format!("sending stdin to `{shown}`: {e}")));
-            }
+        let id = self.inner.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(host = %self.inner.config.host, session = id, sudo = self.inner.config.uses_sudo(), "session shell started");
+        Ok(Session::new(id, rd, wr))
+    }
+
+    /// Gives a session that answered back to the pool.
+    fn release(&self, s: Session) {
+        let mut idle = self.idle();
+        if idle.len() < MAX_IDLE_SESSIONS {
+            idle.push(s);
         }
-        Ok(out)
+    }
+
+    /// Runs one shell script on a session (stdin from `body`), bounded by
+    /// `timeout` (plus a grace for the host's own kill to answer).
+    /// `shown` is the redacted command for errors and logs.
+    async fn exchange(&self, script: &str, body: Body<'_>, timeout: Option<Duration>, shown: &str) -> Result<Output> {
+        let start = Instant::now();
+        let run = async {
+            let mut s = self.session(shown).await?;
+            self.inner.exchanges.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(host = %self.inner.config.host, session = s.id, command = %shown, "exchange");
+            // on an error (or if this future is dropped) `s` is dropped: closed
+            match s.exchange(script, body).await {
+                Ok(Reply::Answer(out)) => {
+                    self.release(s);
+                    Ok(out)
+                }
+                Ok(Reply::NotStarted(out)) if !self.is_closed() => {
+                    tracing::debug!(host = %self.inner.config.host, session = s.id, exit = ?out.exit_code, "session shell did not start");
+                    Ok(out)
+                }
+                Ok(Reply::NotStarted(_)) => Err(self.ssh_err(format!("connection lost while running `{shown}`"))),
+                Err(b) => {
+                    // the connection's own end may be noticed a moment after the channel's
+                    for _ in 0..10 {
+                        if self.is_closed() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(if self.is_closed() {
+                        self.ssh_err(format!("connection lost while running `{shown}`"))
+                    } else if let Some(w) = b.write {
+                        self.ssh_err(format!("sending stdin to `{shown}`: {w}"))
+                    } else {
+                        let why = b.protocol.unwrap_or_else(|| format!("exit status {:?}", b.exit));
+                        self.ssh_err(format!("session shell ended while running `{shown}` ({why}): {}", b.diag))
+                    })
+                }
+            }
+        };
+        let Some(t) = timeout else { return run.await };
+        let timed_out = || TransportError::Timeout {
+            host: self.inner.config.host.clone(),
+            command: shown.to_string(),
+            timeout: t,
+        };
+        match tokio::time::timeout(t + TIMEOUT_GRACE, run).await {
+            Err(_) => Err(timed_out()),
+            Ok(Ok(out)) if out.exit_code == Some(KILLED_BY_TIMEOUT) && start.elapsed() >= t => Err(timed_out()),
+            Ok(r) => r,
+        }
     }
 
     async fn script(&self, script: String, shown: &str) -> Result<Output> {
-        self.exec(format!("sh -c {}", quote(&script)), None, None, shown)
-            .await
+        self.exchange(&script, Body::empty(), None, shown).await
     }
 }
 
@@ -1027,11 +1114,8 @@ impl Transport for SshTransport {
             );
         }
         let shown = cmd.to_string();
-        let stdin: Option<Box<dyn AsyncRead + Send + Unpin>> = cmd
-            .stdin
-            .as_ref()
-            .map(|b| Box::new(&b[..]) as Box<dyn AsyncRead + Send + Unpin>);
-        self.exec(line, stdin, cmd.timeout, &shown).await
+        let stdin = Body::Slices(cmd.stdin.as_deref().into_iter().collect());
+        self.exchange(&line, stdin, cmd.timeout, &shown).await
     }
 
     async fn put_file(
@@ -1042,7 +1126,7 @@ impl Transport for SshTransport {
     ) -> Result<PutOutcome> {
         let host = self.host();
         tracing::debug!(host = %host, path, mode = format_args!("{:o}", opts.mode), "put file");
-        let (sha, _) = source.digest_for(&host).await?;
+        let (sha, len) = source.digest_for(&host).await?;
         let shown = format!("probe {path}");
         let probe = self.script(script::probe(path), &shown).await?;
         if !probe.success() {
@@ -1074,9 +1158,8 @@ impl Transport for SshTransport {
             .reader()
             .await
             .map_err(|e| TransportError::io(&host, "open upload source", e))?;
-        let line = format!("sh -c {}", quote(&script::put(path, &sha, opts)));
         let out = self
-            .exec(line, Some(reader), None, &format!("upload {path}"))
+            .exchange(&script::put(path, &sha, opts), Body::Reader(reader, len), None, &format!("upload {path}"))
             .await
             .map_err(|e| TransportError::Transfer {
                 host: host.clone(),
@@ -1102,7 +1185,8 @@ impl Transport for SshTransport {
     }
 
     /// In-memory files go out in one round trip (one remote `sh` script
-    /// that writes them all); files from disk are streamed one by one by
+    /// that writes them all, their contents streamed one after another as
+    /// its stdin); files from disk are streamed one by one by
     /// [`put_file`](Transport::put_file).
     async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<Result<PutOutcome>> {
         let host = self.host();
@@ -1110,23 +1194,21 @@ impl Transport for SshTransport {
         tracing::debug!(host = %host, files = files.len(), paths = ?files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), "put files");
         let mut results: Vec<Option<Result<PutOutcome>>> = (0..files.len()).map(|_| None).collect();
         let mut batch = Vec::new();
-        let mut stdin = Vec::new();
+        let mut stdin: Vec<&[u8]> = Vec::new();
         let mut idx = Vec::new();
         for (i, (path, source, opts)) in files.iter().enumerate() {
             match source {
                 FileSource::Bytes(b) => {
                     batch.push((path.clone(), super::sha256_hex(b), b.len() as u64, opts.clone()));
-                    stdin.extend_from_slice(b);
+                    stdin.push(b);
                     idx.push(i);
                 }
                 _ => results[i] = Some(self.put_file(path, source, opts).await),
             }
         }
         if !batch.is_empty() {
-            let line = format!("sh -c {}", quote(&script::put_many(&batch)));
-            let reader: Box<dyn AsyncRead + Send + Unpin + '_> = Box::new(&stdin[..]);
             let shown = format!("upload {} files", batch.len());
-            match self.exec(line, Some(reader), None, &shown).await {
+            match self.exchange(&script::put_many(&batch), Body::Slices(stdin), None, &shown).await {
                 Ok(out) => {
                     let text = out.stdout_str();
                     let mut lines = text.lines();
