@@ -37,9 +37,14 @@ impl Ctx<'_> {
                 }
                 None => Ok(()),
             };
-            if stage == Stage::Etcd {
-                let ms = t.elapsed().as_millis() as u64;
-                for h in hosts.iter_mut().filter(|h| h.active() && plan.stages.iter().any(|s| s.stage == stage && s.waves.iter().any(|w| w.hosts.contains_key(&h.name)))) {
+            // Every host of the run has a time for every stage it is in
+            // (0 when it had nothing to do); etcd's stage is the cluster's,
+            // counted on each member.
+            let ms = t.elapsed().as_millis() as u64;
+            for h in hosts.iter_mut().filter(|h| h.active()) {
+                if stage != Stage::Etcd {
+                    h.report.stage_ms.entry(stage).or_default();
+                } else if h.roles.contains(&crate::spec::Role::Etcd) {
                     *h.report.stage_ms.entry(stage).or_default() += ms;
                 }
             }

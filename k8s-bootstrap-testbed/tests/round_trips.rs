@@ -1,0 +1,69 @@
+//! Round trips of a run on 3 real test hosts, counted (not timed): a no-op
+//! apply opens one SSH connection per host and uses 2 exchanges on its
+//! session (the lock and the facts together, then the lock given back); a
+//! plan uses 1 (the facts; it takes no lock). Counted by the transport
+//! itself (`SshTransport::stats`), so a stage that pays its own round
+//! trips again shows here.
+//!
+//! Needs root (it boots the testbed); it fails, never skips, without it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_bootstrap_core::apply::{ApplyOptions, Engine};
+use k8s_bootstrap_core::pki::CertBundle;
+use k8s_bootstrap_core::spec::ClusterSpec;
+use k8s_bootstrap_core::transport::{SshConfig, SshStats, SshTransport, Transport};
+use k8s_bootstrap_testbed::Testbed;
+
+/// One fresh connection per host, kept as `SshTransport` for its counters.
+async fn connect(tb: &Testbed, spec: &ClusterSpec) -> BTreeMap<String, SshTransport> {
+    let mut out = BTreeMap::new();
+    for h in &spec.hosts {
+        let cfg = SshConfig::new(h.address.to_string())
+            .user("root")
+            .identity_file(tb.client_key())
+            .known_hosts(tb.known_hosts())
+            .use_agent(false)
+            .connect_timeout(Duration::from_secs(10));
+        out.insert(h.name.clone(), SshTransport::connect(cfg).await.unwrap_or_else(|e| panic!("{}: {e}", h.name)));
+    }
+    out
+}
+
+fn engine(spec: &ClusterSpec, pki: &k8s_bootstrap_core::pki::Issued, hosts: &BTreeMap<String, SshTransport>) -> Engine {
+    let t = hosts.iter().map(|(n, h)| (n.clone(), Arc::new(h.clone()) as Arc<dyn Transport>)).collect();
+    Engine::new(spec, pki, t).expect("engine")
+}
+
+#[test]
+fn a_no_op_apply_is_two_exchanges_on_one_connection_per_host() {
+    let tb = Testbed::up(3).expect("booting 3 test hosts (needs root, see k8s-bootstrap-testbed docs)");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let spec = k8s_bootstrap_testbed::binaries::testbed_spec().expect("the testbed spec (scripts/setup has run)");
+    let pki = CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
+    rt.block_on(async {
+        let hosts = connect(&tb, &spec).await;
+        let first = engine(&spec, &pki, &hosts).apply(&ApplyOptions::default()).await;
+        assert!(first.ok(), "{first:#?}");
+        let before: BTreeMap<String, SshStats> = hosts.iter().map(|(n, h)| (n.clone(), h.stats())).collect();
+        assert!(before.values().all(|s| s.connections == 1), "{before:?}");
+
+        let noop = engine(&spec, &pki, &hosts).apply(&ApplyOptions::default()).await;
+        assert!(noop.ok() && noop.change_count() == 0, "{noop:#?}");
+        for (n, h) in &hosts {
+            let (a, b) = (before[n], h.stats());
+            assert_eq!(b.connections, 1, "{n}: one connection for both runs");
+            assert_eq!(b.exchanges - a.exchanges, 2, "{n}: the lock with the facts, then the lock given back ({a:?} -> {b:?})");
+            assert_eq!(b.sessions, a.sessions, "{n}: no new session: the one remote shell serves every run");
+        }
+
+        let mid: BTreeMap<String, SshStats> = hosts.iter().map(|(n, h)| (n.clone(), h.stats())).collect();
+        let plan = engine(&spec, &pki, &hosts).plan(&ApplyOptions::default()).await;
+        assert_eq!(plan.change_count(), 0, "{plan:#?}");
+        for (n, h) in &hosts {
+            assert_eq!(h.stats().exchanges - mid[n].exchanges, 1, "{n}: a plan reads the facts, nothing else");
+        }
+    });
+}
