@@ -198,8 +198,10 @@ pub(super) struct Probe<'a> {
     /// Paths only looked at (a binary the spec does not upload).
     pub(super) extra: Vec<String>,
     pub(super) units: Vec<String>,
-    /// ([`check_key`], phase, check argv) of each rendered check.
-    pub(super) checks: Vec<(String, Phase, Vec<String>)>,
+    /// ([`check_key`], phase, the OS family it is for, check argv) of each rendered check.
+    pub(super) checks: Vec<(String, Phase, Option<OsFamily>, Vec<String>)>,
+    /// `hosts[].os` of the spec (`None`: the host's os-release says).
+    pub(super) os: Option<OsFamily>,
     pub(super) dockerd_check: Option<Vec<String>>,
     /// The etcdctl admin wrapper, on an etcd member.
     pub(super) etcdctl: Option<String>,
@@ -240,12 +242,22 @@ impl Probe<'_> {
         // The checks run all at once (each is read-only; some, such as
         // firewalld's offline tool, take most of a second), each answer in
         // a file of its own, read back in order once all are done.
+        // A check of another OS family's step is not run (the plan skips
+        // the step): firewalld's checks are the slowest, and there are two sets.
         if !self.checks.is_empty() {
+            match self.os {
+                Some(os) => script.push_str(&format!("os_family={}\n", os.as_str())),
+                None => script.push_str(OsFamily::detect_script()),
+            }
             script.push_str("k=$(mktemp -d) || exit 97\n");
-            for (i, (_, phase, check)) in self.checks.iter().enumerate() {
+            for (i, (_, phase, os, check)) in self.checks.iter().enumerate() {
                 let run = format!("if timeout 20 {} >/dev/null 2>&1 </dev/null; then echo 'k {i} 0'; else echo 'k {i} 1'; fi", join_argv(check));
                 // A check that asks etcd runs only where etcd runs: it would only time out.
                 let run = if *phase == Phase::FlannelConfig { format!("if systemctl is-active --quiet etcd; then {run}; fi") } else { run };
+                let run = match os {
+                    Some(os) => format!("if [ \"$os_family\" = {} ]; then {run}; fi", os.as_str()),
+                    None => run,
+                };
                 script.push_str(&format!("( {run} ) >\"$k/{i}\" &\n"));
             }
             script.push_str("wait\nfor f in \"$k\"/*; do [ -f \"$f\" ] && cat \"$f\"; done; rm -rf -- \"$k\"\n");
@@ -319,7 +331,7 @@ impl Probe<'_> {
                 "k" => {
                     let (i, code) = rest.split_once(' ').ok_or_else(|| bad(format!("check line {line:?}")))?;
                     let i: usize = i.parse().map_err(|_| bad(format!("check line {line:?}")))?;
-                    let (desc, _, _) = self.checks.get(i).ok_or_else(|| bad(format!("check line {line:?}")))?;
+                    let (desc, _, _, _) = self.checks.get(i).ok_or_else(|| bad(format!("check line {line:?}")))?;
                     facts.checks.insert(desc.clone(), code == "0");
                 }
                 "d" => {

@@ -556,14 +556,14 @@ impl Engine {
             .commands
             .iter()
             .filter(|c| matches!(c.phase, Phase::HostPrep | Phase::Install | Phase::FlannelConfig))
-            .filter_map(|c| c.check.clone().map(|k| (facts::check_key(c), c.phase, k)))
+            .filter_map(|c| c.check.clone().map(|k| (facts::check_key(c), c.phase, c.os, k)))
             .collect();
         let install = crate::docker::EngineInstall::from_spec(spec);
         let dockerd_check = (units.iter().any(|u| u == "docker") && install.source != crate::docker::DockerInstall::None).then(|| install.check());
         let etcdctl = (h.roles.contains(&Role::Etcd) && units.iter().any(|u| u == "etcd")).then(|| format!("{}/bin/etcdctl-admin", spec.layout.etcd_dir));
         let bin = plan::flanneld_bin(spec);
         let extra = if units.iter().any(|u| u == "flanneld") && !h.items.iter().any(|f| f.path == bin) { vec![bin] } else { Vec::new() };
-        facts::Probe { files: h.items, extra, units, checks, dockerd_check, etcdctl, digests }
+        facts::Probe { files: h.items, extra, units, checks, os: h.os, dockerd_check, etcdctl, digests }
     }
 
     /// The plan from the facts: a pure function of them and the desired state.
