@@ -881,6 +881,26 @@ exec env container={name} /lib/systemd/systemd --system
         &self,
         spec: &k8s_bootstrap_core::spec::ClusterSpec,
     ) -> std::collections::BTreeMap<String, std::sync::Arc<dyn k8s_bootstrap_core::transport::Transport>> {
+        self.ssh_transports(spec)
+            .await
+            .into_iter()
+            .map(|(n, t)| (n, std::sync::Arc::new(t) as std::sync::Arc<dyn k8s_bootstrap_core::transport::Transport>))
+            .collect()
+    }
+
+    /// [`Self::transports`] as `SshTransport`s, for their counters
+    /// (`SshTransport::stats`): clones share them.
+    ///
+    /// ```no_run
+    /// # async fn demo(tb: &k8s_bootstrap_testbed::Testbed, spec: &k8s_bootstrap_core::spec::ClusterSpec) {
+    /// let hosts = tb.ssh_transports(spec).await;
+    /// assert!(hosts.values().all(|t| t.stats().connections == 1));
+    /// # }
+    /// ```
+    pub async fn ssh_transports(
+        &self,
+        spec: &k8s_bootstrap_core::spec::ClusterSpec,
+    ) -> std::collections::BTreeMap<String, k8s_bootstrap_core::transport::SshTransport> {
         use k8s_bootstrap_core::transport::{SshConfig, SshTransport};
         let mut out = std::collections::BTreeMap::new();
         for h in &spec.hosts {
@@ -891,7 +911,7 @@ exec env container={name} /lib/systemd/systemd --system
                 .use_agent(false)
                 .connect_timeout(Duration::from_secs(10));
             let t = SshTransport::connect(cfg).await.unwrap_or_else(|e| panic!("{}: {e}", h.name));
-            out.insert(h.name.clone(), std::sync::Arc::new(t) as std::sync::Arc<dyn k8s_bootstrap_core::transport::Transport>);
+            out.insert(h.name.clone(), t);
         }
         out
     }

@@ -9,28 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_bootstrap_core::apply::{ApplyOptions, Engine};
 use k8s_bootstrap_core::pki::CertBundle;
 use k8s_bootstrap_core::spec::ClusterSpec;
-use k8s_bootstrap_core::transport::{SshConfig, SshStats, SshTransport, Transport};
+use k8s_bootstrap_core::transport::{SshStats, SshTransport, Transport};
 use k8s_bootstrap_testbed::Testbed;
-
-/// One fresh connection per host, kept as `SshTransport` for its counters.
-async fn connect(tb: &Testbed, spec: &ClusterSpec) -> BTreeMap<String, SshTransport> {
-    let mut out = BTreeMap::new();
-    for h in &spec.hosts {
-        let cfg = SshConfig::new(h.address.to_string())
-            .user("root")
-            .identity_file(tb.client_key())
-            .known_hosts(tb.known_hosts())
-            .use_agent(false)
-            .connect_timeout(Duration::from_secs(10));
-        out.insert(h.name.clone(), SshTransport::connect(cfg).await.unwrap_or_else(|e| panic!("{}: {e}", h.name)));
-    }
-    out
-}
 
 fn engine(spec: &ClusterSpec, pki: &k8s_bootstrap_core::pki::Issued, hosts: &BTreeMap<String, SshTransport>) -> Engine {
     let t = hosts.iter().map(|(n, h)| (n.clone(), Arc::new(h.clone()) as Arc<dyn Transport>)).collect();
@@ -44,7 +28,7 @@ fn a_no_op_apply_is_two_exchanges_on_one_connection_per_host() {
     let spec = k8s_bootstrap_testbed::binaries::testbed_spec().expect("the testbed spec (scripts/setup has run)");
     let pki = CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
     rt.block_on(async {
-        let hosts = connect(&tb, &spec).await;
+        let hosts = tb.ssh_transports(&spec).await;
         let first = engine(&spec, &pki, &hosts).apply(&ApplyOptions::default()).await;
         assert!(first.ok(), "{first:#?}");
         let before: BTreeMap<String, SshStats> = hosts.iter().map(|(n, h)| (n.clone(), h.stats())).collect();
