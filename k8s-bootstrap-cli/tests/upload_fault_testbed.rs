@@ -1,8 +1,8 @@
 //! A connection lost in the middle of an upload, on real test hosts: the
 //! host's link is slowed (tc) so that a 40 MB etcd binary takes seconds to
-//! upload; once its temporary file is on the host, the upload's shell and
-//! the SSH session are killed (SIGKILL: no trap runs, as when the host dies
-//! or the process is killed). The file being replaced is intact, the run
+//! upload; once its temporary file is on the host, every process of the
+//! SSH sessions is killed (SIGKILL: no trap runs, as when the host dies or
+//! the process is killed). The file being replaced is intact, the run
 //! reports the host failed and the cluster stays healthy. The killed run
 //! could not give back its lock on that host: the next apply is refused,
 //! naming that run as gone, and `--break-lock` then removes the temporary
@@ -57,9 +57,11 @@ fn an_upload_killed_half_way_leaves_the_old_file_and_the_next_apply_converges() 
         assert!(start.elapsed() < Duration::from_secs(120), "the upload to etcd02 never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The upload's shell, then every SSH session of the host: no trap runs.
-    // (kb[t]mp: the pattern must not match this very shell's command line.)
-    h2.sh("pkill -KILL -f 'kb[t]mp' || true; pkill -KILL -f 'ssh[d]: root@' || true").unwrap();
+    // Every process of every SSH session of the host at once, the remote
+    // shell serving the upload and its children (each session is a
+    // process session of its own, led by the shell sshd started), then
+    // sshd's session processes: SIGKILL, so no trap runs.
+    h2.sh("for p in $(pgrep -f 'ssh[d]: root@'); do for c in $(pgrep -P \"$p\"); do pkill -KILL -s \"$c\" || true; done; done; pkill -KILL -f 'ssh[d]: root@' || true").unwrap();
     eprintln!("etcd02's sshd after the kill:\n{}", h2.sh("pgrep -a sshd || true").unwrap());
     let out = apply.wait_with_output().unwrap();
     h2.sh("tc qdisc del dev eth0 root").unwrap();
