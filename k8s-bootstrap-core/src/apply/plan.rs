@@ -512,7 +512,17 @@ fn host_stage(desired: &Desired<'_>, stage: Stage, h: &mut HostPlan<'_, '_>, not
                 note("docker not started: flanneld is not running, and docker takes its bridge from flannel's subnet".into());
                 return Ok(Vec::new());
             }
-            h.ensure("docker", true, None, None).into_iter().collect()
+            if let Some(step) = h.ensure("docker", true, None, None) {
+                return Ok(vec![step]);
+            }
+            // docker's unit follows flanneld's: systemd restarts docker when
+            // this run restarts flanneld, and the run must not end before it
+            // is back (`systemctl start` waits for it; a no-op once it runs).
+            if spec.docker.mode == DockerMode::FlannelEnv && h.facts.unit("flanneld").running() && h.starts.contains("flanneld") {
+                h.unchanged = h.unchanged.saturating_sub(1);
+                return Ok(vec![Step { what: "wait for docker (systemd starts it again with flanneld)".into(), diff: None, op: Op::Start { unit: "docker".into(), block: true } }]);
+            }
+            Vec::new()
         }
         Stage::Etcd => Vec::new(),
     })
@@ -911,7 +921,27 @@ pki: { key_algorithm: ecdsa-p256 }
         let plan = w.plan(&facts);
         assert_eq!(
             steps(&plan),
-            [(Stage::Flanneld, "etcd03".into(), "restart flanneld (/opt/kubernetes/cfg/flanneld is newer than the running flanneld: an earlier apply stopped before restarting it)".into())]
+            [
+                (Stage::Flanneld, "etcd03".into(), "restart flanneld (/opt/kubernetes/cfg/flanneld is newer than the running flanneld: an earlier apply stopped before restarting it)".into()),
+                (Stage::Docker, "etcd03".into(), "wait for docker (systemd starts it again with flanneld)".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn docker_is_waited_for_when_flanneld_restarts() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let mut facts = w.all_converged();
+        facts.get_mut("etcd02").unwrap().files.get_mut("/opt/kubernetes/cfg/flanneld").unwrap().as_mut().unwrap().sha256 = "0".repeat(64);
+        let plan = w.plan(&facts);
+        assert_eq!(
+            steps(&plan),
+            [
+                (Stage::Files, "etcd02".into(), "write /opt/kubernetes/cfg/flanneld (updated)".into()),
+                (Stage::Flanneld, "etcd02".into(), "restart flanneld (/opt/kubernetes/cfg/flanneld changed)".into()),
+                (Stage::Docker, "etcd02".into(), "wait for docker (systemd starts it again with flanneld)".into()),
+            ]
         );
     }
 
