@@ -447,7 +447,13 @@ impl Engine {
         // changes nothing).
         // The lock, then the facts, in one exchange per host (an apply);
         // the facts alone (a plan: it changes nothing, it takes no lock).
-        let probes = self.probes(&ctx, &hosts).await;
+        // Every desired file's sha256, once per run: the probes compare
+        // with them, the plan and the fingerprint read them.
+        let mut digests = BTreeMap::new();
+        for h in &hosts {
+            digests.insert(h.name.clone(), ctx.digests_of(h).await);
+        }
+        let probes = self.probes(&hosts, &digests);
         let (locks, mut early) = if dry {
             (None, BTreeMap::new())
         } else {
@@ -458,8 +464,8 @@ impl Engine {
             }
         };
         let facts = self.facts(&hosts, probes, &mut early).await;
-        let plan = self.make_plan(&ctx, &hosts, &facts, opts.until).await;
-        let desired = self.fingerprint(&ctx, &hosts).await;
+        let plan = self.make_plan(&ctx, &hosts, &digests, &facts, opts.until).await;
+        let desired = self.fingerprint(&hosts, &digests);
         let stale = saved.and_then(|s| s.stale(&desired, &facts, &plan));
         if stale.is_none() {
             self.record_plan(&mut hosts, &plan);
@@ -496,13 +502,13 @@ impl Engine {
 
     /// A fingerprint of the desired state: the spec, and every file each
     /// host gets (path, sha256, mode, owner).
-    async fn fingerprint(&self, ctx: &Ctx<'_>, hosts: &[HostView<'_>]) -> String {
+    fn fingerprint(&self, hosts: &[HostView<'_>], digests: &BTreeMap<String, Result<Vec<String>, Failure>>) -> String {
         use sha2::Digest;
         let mut h = sha2::Sha256::new();
         h.update(serde_json::to_vec(&self.spec).unwrap_or_default());
         for v in hosts {
             h.update(v.name.as_bytes());
-            let digests = ctx.digests_of(v).await.unwrap_or_default();
+            let digests = digests.get(&v.name).and_then(|d| d.as_ref().ok()).map(Vec::as_slice).unwrap_or_default();
             for (f, d) in v.items.iter().zip(digests) {
                 h.update(format!("\n{} {d} {:o} {}", f.path, f.mode, f.owner).as_bytes());
             }
@@ -512,12 +518,12 @@ impl Engine {
 
     /// The probe of every host of the run and of every etcd member (their
     /// cluster's membership and versions), with the digests it compares.
-    async fn probes<'a>(&self, ctx: &Ctx<'_>, hosts: &[HostView<'a>]) -> BTreeMap<String, Result<(facts::Probe<'a>, usize), Failure>> {
+    fn probes<'a>(&self, hosts: &[HostView<'a>], digests: &BTreeMap<String, Result<Vec<String>, Failure>>) -> BTreeMap<String, Result<(facts::Probe<'a>, usize), Failure>> {
         let mut out = BTreeMap::new();
         for (i, h) in hosts.iter().enumerate().filter(|(_, h)| h.selected || h.roles.contains(&Role::Etcd)) {
-            let probe = match ctx.digests_of(h).await {
-                Ok(d) => Ok((self.probe(h, d), i)),
-                Err(e) => Err(e),
+            let probe = match &digests[&h.name] {
+                Ok(d) => Ok((self.probe(h, d.clone()), i)),
+                Err(e) => Err(e.clone()),
             };
             out.insert(h.name.clone(), probe);
         }
@@ -567,18 +573,13 @@ impl Engine {
     }
 
     /// The plan from the facts: a pure function of them and the desired state.
-    async fn make_plan(&self, ctx: &Ctx<'_>, hosts: &[HostView<'_>], facts: &BTreeMap<String, Result<facts::HostFacts, Failure>>, until: Option<Stage>) -> plan::Plan {
-        let mut digests = BTreeMap::new();
-        for h in hosts {
-            // Read once per run: every probe already asked for them.
-            digests.insert(h.name.clone(), ctx.digests_of(h).await.unwrap_or_default());
-        }
+    async fn make_plan(&self, ctx: &Ctx<'_>, hosts: &[HostView<'_>], digests: &BTreeMap<String, Result<Vec<String>, Failure>>, facts: &BTreeMap<String, Result<facts::HostFacts, Failure>>, until: Option<Stage>) -> plan::Plan {
         let packages = ctx.packages().await;
         let desired = plan::Desired {
             spec: &self.spec,
             hosts: hosts
                 .iter()
-                .map(|h| plan::DesiredHost { name: &h.name, roles: &h.roles, os: h.os, render: h.render, files: h.items, digests: &digests[&h.name], selected: h.selected })
+                .map(|h| plan::DesiredHost { name: &h.name, roles: &h.roles, os: h.os, render: h.render, files: h.items, digests: digests.get(&h.name).and_then(|d| d.as_ref().ok()).map(Vec::as_slice).unwrap_or_default(), selected: h.selected })
                 .collect(),
             packages: packages.clone().unwrap_or_default(),
             until,
