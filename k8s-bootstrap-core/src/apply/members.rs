@@ -45,7 +45,7 @@ pub(super) async fn reconfigure(probe: &HostView<'_>, cmd: &Command) -> Result<c
 
 impl Ctx<'_> {
     pub(super) fn admin(&self) -> String {
-        format!("{}/bin/etcdctl-admin", self.spec.layout.etcd_dir)
+        super::plan::etcdctl_admin(self.spec)
     }
 
     /// The file the etcd unit reads (optionally) after its env file, written
@@ -56,8 +56,7 @@ impl Ctx<'_> {
 
     /// The peer URL of the spec host `name`.
     pub(super) fn peer_url(&self, name: &str) -> String {
-        let addr = self.spec.hosts.iter().find(|h| h.name == name).map(|h| h.address.to_string()).unwrap_or_default();
-        format!("https://{addr}:{}", self.spec.etcd.peer_port)
+        super::plan::peer_url(self.spec, name)
     }
 
     pub(super) async fn member_list(&self, probe: &HostView<'_>) -> Result<Vec<Member>, String> {

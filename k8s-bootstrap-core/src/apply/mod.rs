@@ -566,7 +566,7 @@ impl Engine {
             .collect();
         let install = crate::docker::EngineInstall::from_spec(spec);
         let dockerd_check = (units.iter().any(|u| u == "docker") && install.source != crate::docker::DockerInstall::None).then(|| install.check());
-        let etcdctl = (h.roles.contains(&Role::Etcd) && units.iter().any(|u| u == "etcd")).then(|| format!("{}/bin/etcdctl-admin", spec.layout.etcd_dir));
+        let etcdctl = (h.roles.contains(&Role::Etcd) && units.iter().any(|u| u == "etcd")).then(|| plan::etcdctl_admin(spec));
         let bin = plan::flanneld_bin(spec);
         let extra = if units.iter().any(|u| u == "flanneld") && !h.items.iter().any(|f| f.path == bin) { vec![bin] } else { Vec::new() };
         facts::Probe { files: h.items, extra, units, checks, os: h.os, dockerd_check, etcdctl, digests }
@@ -838,7 +838,7 @@ impl Ctx<'_> {
     }
 
     fn unit_path(&self, unit: &str) -> String {
-        format!("{}/{unit}.service", self.spec.layout.systemd_dir)
+        plan::unit_path(self.spec, unit)
     }
 
     fn changed(&self, h: &mut HostView<'_>, stage: Stage, what: String, diff: Option<String>) {

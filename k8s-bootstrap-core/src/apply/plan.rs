@@ -253,11 +253,18 @@ pub(super) fn packages_for(all: &[String], os: OsFamily) -> Vec<String> {
     all.iter().filter(|f| f.ends_with(&ext)).cloned().collect()
 }
 
+/// The etcdctl wrapper with the admin client certificate, on a member.
+pub(super) fn etcdctl_admin(spec: &ClusterSpec) -> String {
+    format!("{}/bin/etcdctl-admin", spec.layout.etcd_dir)
+}
+
+/// Where the unit file of `unit` goes.
 pub(super) fn unit_path(spec: &ClusterSpec, unit: &str) -> String {
     format!("{}/{unit}.service", spec.layout.systemd_dir)
 }
 
-fn peer_url(spec: &ClusterSpec, name: &str) -> String {
+/// The peer URL of the spec host `name`.
+pub(super) fn peer_url(spec: &ClusterSpec, name: &str) -> String {
     let addr = spec.hosts.iter().find(|h| h.name == name).map(|h| h.address.to_string()).unwrap_or_default();
     format!("https://{addr}:{}", spec.etcd.peer_port)
 }

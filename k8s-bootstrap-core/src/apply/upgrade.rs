@@ -18,10 +18,6 @@ use super::{Ctx, HostView};
 const STATUS_SCRIPT: &str = r#"systemctl is-active --quiet etcd && [ -x "$1" ] || exit 3; exec "$1" -w json endpoint status"#;
 
 impl Ctx<'_> {
-    fn admin_wrapper(&self) -> String {
-        format!("{}/bin/etcdctl-admin", self.spec.layout.etcd_dir)
-    }
-
     /// `://10.77.0.11:2379` of each etcd member of the spec, by name.
     fn member_endpoints(&self) -> Vec<(String, String)> {
         self.spec.hosts_with(Role::Etcd).map(|m| (m.name.clone(), format!("://{}:{}", m.address, self.spec.etcd.client_port))).collect()
@@ -33,7 +29,7 @@ impl Ctx<'_> {
     /// it printed when the answer is not etcdctl's JSON.
     async fn endpoint_statuses(&self, hosts: &[HostView<'_>], only_active: bool) -> Result<Option<(String, Vec<EndpointStatus>)>, String> {
         let etcd_unit = self.unit_path("etcd");
-        let argv = ["sh".to_string(), "-c".into(), STATUS_SCRIPT.into(), "sh".into(), self.admin_wrapper()];
+        let argv = ["sh".to_string(), "-c".into(), STATUS_SCRIPT.into(), "sh".into(), self.admin()];
         let mut problem = None;
         // The run's own hosts first: `--only etcd02` asks etcd02.
         let members = hosts.iter().filter(|h| h.roles.contains(&Role::Etcd) && h.render.file(&etcd_unit).is_some());
@@ -53,7 +49,7 @@ impl Ctx<'_> {
                 Some(list) if !list.is_empty() => return Ok(Some((h.name.clone(), list))),
                 _ => {
                     let text = format!("{}{}", out.stdout_str(), out.stderr_str());
-                    problem.get_or_insert(format!("{}: `{} -w json endpoint status`: {}", h.name, self.admin_wrapper(), text.trim()));
+                    problem.get_or_insert(format!("{}: `{} -w json endpoint status`: {}", h.name, self.admin(), text.trim()));
                 }
             }
         }
