@@ -211,9 +211,6 @@ impl fmt::Debug for Engine {
     }
 }
 
-/// What [`Ctx::remote_state`] reads: per path (mode, uid, gid, sha256) or
-/// `None` when absent, and the temporary files left in their folders.
-type FileState = (Vec<Option<(u32, u32, u32, String)>>, Vec<String>);
 
 /// The systemd units the engine manages, in start order.
 const UNITS: [&str; 3] = ["etcd", "flanneld", "docker"];
@@ -882,21 +879,9 @@ impl Ctx<'_> {
     /// One round trip: mode, owner and SHA-256 of every path on the host
     /// (`None` for an absent path), in order.
     async fn remote_digests(&self, h: &HostView<'_>, paths: &[String]) -> Result<Vec<Option<(u32, u32, u32, String)>>, (String, TransportError)> {
-        Ok(self.remote_state(h, paths).await?.0)
-    }
-
-    /// Each file's mode, owner and sha256 (`None`: absent), and, in the same
-    /// round trip, the temporary files an upload that was killed left in
-    /// their folders (`.NAME.kbtmp.XXXXXX`, as the batched upload names them).
-    async fn remote_state(&self, h: &HostView<'_>, paths: &[String]) -> Result<FileState, (String, TransportError)> {
-        const SCRIPT: &str = r#"while [ $# -gt 0 ] && [ "$1" != -- ]; do f=$1; shift; if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s %s\n' "$(stat -c %a:%u:%g "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; else echo -; fi; done
-[ $# -gt 0 ] && shift
-for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then printf 'tmp %s\n' "$t"; fi; done; done"#;
+        const SCRIPT: &str = r#"for f; do if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s %s\n' "$(stat -c %a:%u:%g "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; else echo -; fi; done"#;
         let mut argv = vec!["sh".to_string(), "-c".into(), SCRIPT.into(), "sh".into()];
         argv.extend(paths.iter().cloned());
-        argv.push("--".into());
-        let dirs: BTreeSet<&str> = paths.iter().filter_map(|p| p.rsplit_once('/').map(|(d, _)| d)).filter(|d| !d.is_empty()).collect();
-        argv.extend(dirs.into_iter().map(str::to_string));
         let step = "read the state of the files".to_string();
         let out = h.transport.run_ok(&Command::new(argv)).await.map_err(|e| (step.clone(), e))?;
         let text = out.stdout_str();
@@ -905,8 +890,7 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
             let e = TransportError::Connect { host: h.name.clone(), reason: format!("file state: {} lines for {} paths", lines.len(), paths.len()) };
             return Err((step, e));
         }
-        let (files, rest) = lines.split_at(paths.len());
-        let digests = files
+        Ok(lines[..paths.len()]
             .iter()
             .map(|l| {
                 let (meta, sum) = l.split_once(' ')?;
@@ -914,9 +898,7 @@ for d; do for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then pri
                 let mode = u32::from_str_radix(m.next()?, 8).ok()?;
                 Some((mode, m.next()?.parse().ok()?, m.next()?.parse().ok()?, sum.to_string()))
             })
-            .collect();
-        let litter = rest.iter().filter_map(|l| l.strip_prefix("tmp ")).map(str::to_string).collect();
-        Ok((digests, litter))
+            .collect())
     }
 
     async fn reset_host(&self, h: &mut HostView<'_>, purge: bool) -> StepResult {
