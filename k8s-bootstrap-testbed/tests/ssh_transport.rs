@@ -119,9 +119,10 @@ fn session_shells(h: &Host) -> usize {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
-/// The session shells' temp folders in /tmp of `h`.
+/// The session shells' output folders in /dev/shm of `h` (in RAM: a full
+/// disk cannot cut a command's output short).
 fn session_dirs(h: &Host) -> Vec<String> {
-    h.sh("ls -A /tmp")
+    h.sh("ls -A /dev/shm")
         .unwrap()
         .lines()
         .filter(|l| l.starts_with("kb-session."))
@@ -370,6 +371,11 @@ async fn upload_50mb(c: Arc<Ctx>) {
         t.sha256("/opt/kb/big.bin").await.unwrap(),
         Some(want.clone())
     );
+    // read back whole: in 16 MiB chunks, one exchange each
+    let before = t.stats().exchanges;
+    let back = t.read_file("/opt/kb/big.bin").await.unwrap().unwrap();
+    assert_eq!(hex::encode(sha2::Sha256::digest(&back)), want);
+    assert_eq!(t.stats().exchanges - before, 4, "50 MiB in chunks of 16 MiB");
     let st = t.stat("/opt/kb/big.bin").await.unwrap().unwrap();
     assert_eq!(
         (st.kind, st.size, st.mode),

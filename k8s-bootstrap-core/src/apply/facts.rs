@@ -285,9 +285,18 @@ impl Probe<'_> {
         Command::new(argv).timeout(Duration::from_secs(120))
     }
 
-    /// Reads the probe's output (`host` for errors).
-    pub(super) fn parse(&self, host: &str, stdout: &str) -> Result<HostFacts, TransportError> {
-        let bad = |why: String| TransportError::Connect { host: host.into(), reason: format!("reading the host's facts: {why}") };
+    /// Reads the probe's output (`host` for errors). Output it cannot read
+    /// is an error that carries the probe's exit code and stderr (a host
+    /// out of memory or disk cuts it short).
+    pub(super) fn parse(&self, host: &str, out: &crate::transport::Output) -> Result<HostFacts, TransportError> {
+        let stdout = out.stdout_str();
+        let stdout: &str = &stdout;
+        let bad = |why: String| TransportError::CommandFailed {
+            host: host.into(),
+            command: "read the host's facts (probe)".into(),
+            code: out.exit_code,
+            stderr_tail: format!("its output is unreadable: {why}; stderr: {}", crate::transport::tail(&out.stderr)),
+        };
         let mut facts = HostFacts::default();
         let mut os_release = String::new();
         let mut unit: BTreeMap<String, String> = BTreeMap::new();
@@ -409,7 +418,7 @@ impl Probe<'_> {
     /// Runs the probe on `transport`.
     pub(super) async fn gather(&self, host: &str, transport: &dyn Transport) -> Result<HostFacts, TransportError> {
         let out = transport.run_ok(&self.command()).await?;
-        self.parse(host, &out.stdout_str())
+        self.parse(host, &out)
     }
 }
 

@@ -540,7 +540,7 @@ impl Engine {
                 };
                 let h = &hosts[i];
                 let r = match out {
-                    Some(out) if out.success() => probe.parse(&h.name, &out.stdout_str()),
+                    Some(out) if out.success() => probe.parse(&h.name, &out),
                     Some(out) => Err(TransportError::command_failed(&h.name, &probe.command(), &out)),
                     None => probe.gather(&h.name, &*h.transport).await,
                 };

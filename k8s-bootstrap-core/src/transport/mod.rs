@@ -58,6 +58,7 @@ mod ssh_session;
 mod tests;
 
 pub use error::{Result, TransportError};
+pub(crate) use error::tail;
 pub use local::LocalTransport;
 pub use recording::{RecordedOp, RecordingTransport};
 #[cfg(feature = "ssh")]

@@ -194,10 +194,14 @@ put() {
     s
 }
 
-/// `cat` the file, exit [`ABSENT`] if missing.
-pub(crate) fn read(path: &str) -> String {
+/// At most `len` bytes of the file from byte `offset` on (GNU `dd`), exit
+/// [`ABSENT`] if it is missing.
+pub(crate) fn read_chunk(path: &str, offset: u64, len: u64) -> String {
     let p = quote(path);
-    format!("if [ -e {p} ] || [ -L {p} ]; then exec cat -- {p}; else exit {ABSENT}; fi")
+    format!(
+        "if [ -e {p} ] || [ -L {p} ]; then exec dd if={p} iflag=skip_bytes,count_bytes,fullblock bs=1M skip={offset} count={len} status=none; \
+         else exit {ABSENT}; fi"
+    )
 }
 
 /// `stat` the path, exit [`ABSENT`] if missing.

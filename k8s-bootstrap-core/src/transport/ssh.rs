@@ -658,6 +658,9 @@ pub struct SshStats {
 /// Idle sessions kept for later commands; more are closed when returned.
 const MAX_IDLE_SESSIONS: usize = 4;
 
+/// The most of a file [`SshTransport::read_file`] reads in one exchange.
+const READ_CHUNK: u64 = 16 << 20;
+
 /// How much longer than a command's timeout we wait for the host's answer
 /// (its `timeout -s KILL` fires at the timeout, on the host's clock) before
 /// giving up on the session.
@@ -1243,18 +1246,28 @@ impl Transport for SshTransport {
         results.into_iter().map(|r| r.expect("every file has a result")).collect()
     }
 
+    /// Read in chunks of [`READ_CHUNK`] bytes, one exchange each: the
+    /// remote shell holds a command's output in RAM (see
+    /// [`session::DRIVER`]), so a large file (a snapshot) never needs that
+    /// much of the host's memory at once. A small file is one exchange.
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let out = self
-            .script(script::read(path), &format!("cat {path}"))
-            .await?;
-        match out.exit_code {
-            Some(0) => Ok(Some(out.stdout)),
-            Some(script::ABSENT) => Ok(None),
-            _ => Err(TransportError::command_failed(
-                &self.host(),
-                &Command::new(["cat", path]),
-                &out,
-            )),
+        let mut bytes = Vec::new();
+        loop {
+            let out = self
+                .script(script::read_chunk(path, bytes.len() as u64, READ_CHUNK), &format!("cat {path}"))
+                .await?;
+            match out.exit_code {
+                Some(0) => {}
+                Some(script::ABSENT) if bytes.is_empty() => return Ok(None),
+                _ => {
+                    return Err(TransportError::command_failed(&self.host(), &Command::new(["cat", path]), &out));
+                }
+            }
+            let n = out.stdout.len() as u64;
+            bytes.extend_from_slice(&out.stdout);
+            if n < READ_CHUNK {
+                return Ok(Some(bytes));
+            }
         }
     }
 

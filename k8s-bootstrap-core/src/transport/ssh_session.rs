@@ -17,8 +17,9 @@
 //! reads more than N bytes from a pipe, so a request can never eat into the
 //! next one. The script runs in a subshell (`eval`) with stdin from
 //! `head -c N`; whatever of it the command leaves unread is drained before
-//! answering. Output is captured in files of a private `mktemp -d` folder,
-//! removed when the driver exits (its stdin closed, a signal); outputs may
+//! answering. Output is captured in files of a private `mktemp -d` folder
+//! (in `/dev/shm`: a full disk cannot cut it short), removed when the
+//! driver exits (its stdin closed, a signal); outputs may
 //! be binary and large. A command killed by a signal answers 128 + the
 //! signal number, as in any shell.
 
@@ -42,8 +43,14 @@ pub(super) const BANNER: &[u8] = b"kb-session 1\n";
 /// in the background can never write into a later command's output. A
 /// command's stderr is redirected inside its subshell, so that the "Killed"
 /// a shell prints about a child killed by a signal goes to the driver's own
-/// stderr, never into the command's.
-pub(super) const DRIVER: &str = r#"kb_d=$(mktemp -d "${TMPDIR:-/tmp}/kb-session.XXXXXXXX") || exit 125
+/// stderr, never into the command's. The output files are kept in RAM
+/// (`/dev/shm`; `$TMPDIR` where there is none): on a host whose disk is
+/// full, a command's output would be cut short and its error lost (a CI
+/// run saw a transfer fail with "exit 1" and no message, and the facts
+/// probe's output came back empty). Large files are therefore read back in
+/// chunks (see `read_file`), never as one output.
+pub(super) const DRIVER: &str = r#"kb_d=$(mktemp -d /dev/shm/kb-session.XXXXXXXX 2> /dev/null) ||
+  kb_d=$(mktemp -d "${TMPDIR:-/tmp}/kb-session.XXXXXXXX") || exit 125
 trap 'rm -rf -- "$kb_d"' EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
@@ -487,13 +494,30 @@ mod tests {
     }
 
     /// The driver on this machine's `sh`, fed framed requests on a pipe
-    /// (no SSH): every framing rule, with real processes.
+    /// (no SSH): every framing rule, with real processes; its output
+    /// folder in the RAM folder, and in `$TMPDIR` where there is none.
     #[test]
     fn driver_on_local_sh() {
         let tmp = tempfile::tempdir().unwrap();
+        let shm = tempfile::tempdir().unwrap();
+        let driver = DRIVER.replace("/dev/shm/", &format!("{}/", shm.path().display()));
+        assert_ne!(driver, DRIVER);
+        let used = driver_run(&driver, tmp.path());
+        assert_eq!(used, shm.path(), "the RAM folder is used");
+        let used = driver_run(&DRIVER.replace("/dev/shm/", "/nonexistent/"), tmp.path());
+        assert_eq!(used, tmp.path(), "$TMPDIR without a RAM folder");
+        for d in [tmp.path(), shm.path()] {
+            let left: Vec<_> = std::fs::read_dir(d).unwrap().collect();
+            assert!(left.is_empty(), "temp folder left behind: {left:?}");
+        }
+    }
+
+    /// Runs the requests through `driver`; returns the folder its output
+    /// folder was made in.
+    fn driver_run(driver: &str, tmp: &std::path::Path) -> std::path::PathBuf {
         let mut child = std::process::Command::new("sh")
-            .args(["-c", DRIVER])
-            .env("TMPDIR", tmp.path())
+            .args(["-c", driver])
+            .env("TMPDIR", tmp)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -521,6 +545,7 @@ mod tests {
             // a background writer of an earlier command cannot reach a later output
             ("(sleep 0.3; echo stale) &".into(), vec![]),
             ("sleep 0.6; printf fresh".into(), vec![]),
+            ("printf %s \"$kb_d\"".into(), vec![]),
         ];
         // past a batch removal of old output files
         let reqs: Vec<(String, Vec<u8>)> = reqs.into_iter().chain((0..100).map(|i| (format!("echo {i}"), vec![]))).collect();
@@ -544,7 +569,7 @@ mod tests {
             }
         }
         let o = |i: usize| (outs[i].exit_code.unwrap(), outs[i].stdout_str(), outs[i].stderr_str());
-        assert_eq!(outs.len(), 114, "{}", String::from_utf8_lossy(&all));
+        assert_eq!(outs.len(), 115, "{}", String::from_utf8_lossy(&all));
         assert_eq!(o(0), (7, "out\n".into(), "err\n".into()));
         assert_eq!(o(1), (0, "ab".into(), "".into()));
         assert_eq!(o(2), (0, "".into(), "".into()));
@@ -561,9 +586,8 @@ mod tests {
         assert_eq!(o(12), (0, "".into(), "".into()));
         assert_eq!(o(13), (0, "fresh".into(), "".into()));
         for i in 0..100 {
-            assert_eq!(o(14 + i), (0, format!("{i}\n"), "".into()));
+            assert_eq!(o(15 + i), (0, format!("{i}\n"), "".into()));
         }
-        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
-        assert!(left.is_empty(), "temp folder left behind: {left:?}");
+        std::path::Path::new(&o(14).1).parent().unwrap().to_path_buf()
     }
 }

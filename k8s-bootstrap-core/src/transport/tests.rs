@@ -62,8 +62,18 @@ proptest! {
         let sha = hex::encode(sha2::Sha256::digest(&content));
         let out = sh(&script::put(&path, &sha, &PutOptions::new(0o640)), &content, nested);
         prop_assert!(out.success(), "{out:?}");
-        let read = sh(&script::read(&path), b"", nested);
-        prop_assert_eq!(read.stdout, content.clone());
+        // read back in chunks of 1000 bytes, as the SSH transport reads large files
+        let mut read = Vec::new();
+        loop {
+            let chunk = sh(&script::read_chunk(&path, read.len() as u64, 1000), b"", nested);
+            prop_assert!(chunk.success(), "{chunk:?}");
+            let n = chunk.stdout.len();
+            read.extend(chunk.stdout);
+            if n < 1000 { break; }
+        }
+        prop_assert_eq!(read, content.clone());
+        let absent = sh(&script::read_chunk(&format!("{path}.absent"), 0, 1000), b"", nested);
+        prop_assert_eq!(absent.exit_code, Some(script::ABSENT));
         let st = script::parse_stat(&sh(&script::stat(&path), b"", nested).stdout_str()).unwrap();
         prop_assert_eq!((st.mode, st.size), (0o640, content.len() as u64));
         let probe = script::parse_probe(&sh(&script::probe(&path), b"", nested).stdout_str()).unwrap();
