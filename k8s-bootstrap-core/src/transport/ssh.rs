@@ -1246,9 +1246,9 @@ impl Transport for SshTransport {
         results.into_iter().map(|r| r.expect("every file has a result")).collect()
     }
 
-    /// Read in chunks of [`READ_CHUNK`] bytes, one exchange each: the
-    /// remote shell holds a command's output in RAM (see
-    /// [`session::DRIVER`]), so a large file (a snapshot) never needs that
+    /// Read in chunks of 16 MiB, one exchange each: the remote shell holds
+    /// a command's output in RAM (`/dev/shm`, so that a full disk cannot
+    /// cut it short), and a large file (a snapshot) must never need that
     /// much of the host's memory at once. A small file is one exchange.
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let mut bytes = Vec::new();
