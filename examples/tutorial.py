@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
             if c.key_path is not None and c.key_file is not None:
                 key = issued.files[c.key_file]
                 write(root / c.key_path.lstrip("/"), key.content, key.mode)
-        write(root / "commands.sh", r.commands_sh(host).encode(), 0o755)
+        write(root / "commands.sh", spec.commands_sh(host).encode(), 0o755)
         print(f"{host}: {len(r)} files, {len(r.certs)} certs, {len(r.commands)} commands -> {root}")
 
     print(f"rendered into {out}/<host>/")

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use k8s_bootstrap_core::apply::BarePlan;
 use k8s_bootstrap_core::spec::ClusterSpec;
 
 fn main() -> anyhow::Result<()> {
@@ -18,7 +19,9 @@ fn main() -> anyhow::Result<()> {
     let yaml = std::fs::read_to_string(spec_path).with_context(|| format!("reading {spec_path}"))?;
     // Parse and validate first: problems then carry their YAML line and column.
     let (spec, _warnings) = ClusterSpec::load(&yaml).with_context(|| format!("reading {spec_path}"))?;
-    let cluster = spec.render().with_context(|| format!("rendering {spec_path}"))?;
+    // What apply would do on new hosts: the rendered files, and the plan as commands.sh.
+    let bare = BarePlan::new(&spec).with_context(|| format!("rendering {spec_path}"))?;
+    let cluster = bare.rendered();
     for w in &cluster.warnings {
         eprintln!("warning: {w}");
     }
@@ -35,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         }
         let sh = root.join("commands.sh");
         std::fs::create_dir_all(&root)?;
-        std::fs::write(&sh, r.commands_sh(host)).with_context(|| format!("writing {}", sh.display()))?;
+        std::fs::write(&sh, bare.commands_sh(host)).with_context(|| format!("writing {}", sh.display()))?;
         set_mode(&sh, 0o755)?;
         let certs: Vec<String> = r.certs.iter().map(|c| c.cert_path.clone()).collect();
         println!("{host}: {} files, {} commands, certs: {}", r.files.len(), r.commands.len(), certs.join(" "));

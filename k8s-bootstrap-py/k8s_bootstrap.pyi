@@ -137,6 +137,8 @@ class ClusterSpec:
         """Checks every rule; returns the warnings, raises ValidationError."""
     def render(self) -> RenderedCluster:
         """Validates the spec and renders every file and command of every host."""
+    def commands_sh(self, host: str) -> str:
+        """What apply does on a host that has nothing yet, as a POSIX sh script (commands.sh)."""
     def needs_etcd_v2(self) -> bool:
         """Whether flannel needs etcd's v2 API (flannel <= 0.17)."""
     @property
@@ -203,8 +205,6 @@ class HostRender(Mapping[str, RenderedFile]):
     @property
     def certs(self) -> list[HostCert]:
         """The certificates this host needs."""
-    def commands_sh(self, host: str) -> str:
-        """The commands as a POSIX sh script (the Rust renderer's commands.sh)."""
     def __getitem__(self, path: str, /) -> RenderedFile: ...
     def __len__(self) -> int: ...
     def __contains__(self, path: object, /) -> bool: ...

@@ -104,17 +104,17 @@ pub fn validate(g: &Global) -> Result<ExitCode> {
 /// `k8s-bootstrap render --out DIR`.
 pub async fn render(g: &Global, a: RenderArgs) -> Result<ExitCode> {
     let (spec, _) = load_spec(g)?;
-    let cluster = spec.render()?;
+    let bare = k8s_bootstrap_core::apply::BarePlan::new(&spec)?;
     let dir = std::path::absolute(&a.out).with_context(|| a.out.display().to_string())?;
-    let done = cluster.write_tree(&LocalTransport::new(), &dir.to_string_lossy()).await?;
+    let done = bare.write_tree(&LocalTransport::new(), &dir.to_string_lossy()).await?;
     match g.output {
         OutputFormat::Json => outln!(
             "{}",
             serde_json::json!({ "out": dir, "written": done.written, "unchanged": done.unchanged,
-                "hosts": cluster.hosts.iter().map(|(h, r)| (h.clone(), r.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>())).collect::<std::collections::BTreeMap<_, _>>() })
+                "hosts": bare.rendered().hosts.iter().map(|(h, r)| (h.clone(), r.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>())).collect::<std::collections::BTreeMap<_, _>>() })
         ),
         OutputFormat::Text => {
-            for (host, r) in &cluster.hosts {
+            for (host, r) in &bare.rendered().hosts {
                 outln!("{host}: {} files, {} commands -> {}/{host}/", r.files.len(), r.commands.len(), dir.display());
             }
             outln!("{} written, {} unchanged", done.written, done.unchanged);

@@ -98,7 +98,8 @@
 //! for f in &etcd01.files {
 //!     println!("{} {:o} {} bytes", f.path, f.mode, f.contents.len());
 //! }
-//! print!("{}", etcd01.commands_sh("etcd01")); // the commands as a readable sh script
+//! // what apply does on new hosts, as a readable sh script per host
+//! print!("{}", k8s_bootstrap_core::apply::BarePlan::new(&spec).unwrap().commands_sh("etcd01"));
 //! let keys: Vec<_> = etcd01.certs.iter().filter_map(|c| c.key_path.as_deref()).collect();
 //! assert!(keys.contains(&"/opt/etcd/ssl/etcd01-server-key.pem"));
 //! ```

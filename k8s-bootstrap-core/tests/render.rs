@@ -5,6 +5,7 @@ mod render_support;
 use render_support as common;
 
 use common::{tutorial, tutorial_yaml};
+use k8s_bootstrap_core::apply::BarePlan;
 use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};
 use k8s_bootstrap_core::etcd::{EtcdCluster, TlsMinVersion};
 use k8s_bootstrap_core::flannel::FlannelConfig;
@@ -29,13 +30,14 @@ fn problems(spec: &ClusterSpec) -> Vec<String> {
     }
 }
 
-fn snapshot_all(tag: &str, cluster: &RenderedCluster) {
-    for (host, r) in &cluster.hosts {
+fn snapshot_all(tag: &str, spec: &ClusterSpec) {
+    let bare = BarePlan::new(spec).expect("the spec plans");
+    for (host, r) in &bare.rendered().hosts {
         for f in &r.files {
             let name = format!("{tag}__{host}__{}", f.path.trim_start_matches('/').replace(['/', '.'], "_"));
             insta::assert_snapshot!(name, format!("# {} mode {:o} owner {}\n{}", f.path, f.mode, f.owner, f.text()));
         }
-        insta::assert_snapshot!(format!("{tag}__{host}__commands_sh"), r.commands_sh(host));
+        insta::assert_snapshot!(format!("{tag}__{host}__commands_sh"), bare.commands_sh(host));
         let certs: Vec<String> = r.certs.iter().map(|c| format!("{:?} {} {:?}", c.id, c.cert_path, c.key_path)).collect();
         insta::assert_snapshot!(format!("{tag}__{host}__certs"), certs.join("\n"));
     }
@@ -43,12 +45,12 @@ fn snapshot_all(tag: &str, cluster: &RenderedCluster) {
 
 #[test]
 fn snapshots_etcd33_flannel011_the_tutorial() {
-    snapshot_all("etcd3_3_flannel0_11", &render("3.3.13", "0.11.0"));
+    snapshot_all("etcd3_3_flannel0_11", &tutorial("3.3.13", "0.11.0"));
 }
 
 #[test]
 fn snapshots_etcd35_flannel026() {
-    snapshot_all("etcd3_5_flannel0_26", &render("3.5.17", "0.26.1"));
+    snapshot_all("etcd3_5_flannel0_26", &tutorial("3.5.17", "0.26.1"));
 }
 
 #[test]
@@ -406,8 +408,9 @@ fn sh(args: &[&str]) -> std::process::Output {
 fn every_rendered_script_is_valid_sh() {
     let dir = tempfile::tempdir().unwrap();
     for (e, f) in [("3.3.13", "0.11.0"), ("3.5.17", "0.26.1")] {
-        for (host, h) in &render(e, f).hosts {
-            let mut scripts = vec![(format!("{host}-commands.sh"), h.commands_sh(host))];
+        let bare = BarePlan::new(&tutorial(e, f)).unwrap();
+        for (host, h) in &bare.rendered().hosts {
+            let mut scripts = vec![(format!("{host}-commands.sh"), bare.commands_sh(host))];
             for file in h.files.iter().filter(|f| f.text().starts_with("#!/bin/sh")) {
                 scripts.push((file.path.replace('/', "_"), file.text().to_string()));
             }

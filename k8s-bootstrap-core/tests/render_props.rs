@@ -118,7 +118,11 @@ proptest! {
                 prop_assert!(f.path.starts_with('/'));
                 prop_assert!(!f.text().contains("http://1"));
             }
-            prop_assert!(!r.commands_sh(&h.name).is_empty());
+        }
+        let bare = k8s_bootstrap_core::apply::BarePlan::new(&spec).map_err(|e| TestCaseError::fail(format!("{e:#?}")))?;
+        for h in &spec.hosts {
+            prop_assert!(bare.commands_sh(&h.name).starts_with("#!/bin/sh\n"));
+            prop_assert!(bare.plan().failed.is_empty(), "{:?}", bare.plan().failed);
         }
         // YAML round trip keeps the spec.
         prop_assert_eq!(ClusterSpec::from_yaml_str(&spec.to_yaml_string()).unwrap(), spec);

@@ -163,11 +163,6 @@ impl HostRender {
         })?;
         PyList::new(py, all.bind(py).iter())
     }
-    /// The commands as a POSIX sh script a person can read (what the Rust
-    /// renderer writes as ``commands.sh``).
-    fn commands_sh(&self, host: &str) -> String {
-        self.inner.commands_sh(host)
-    }
     fn __repr__(&self) -> String {
         let h = &self.inner;
         format!("HostRender({} files, {} commands, {} certs)", h.files.len(), h.commands.len(), h.certs.len())

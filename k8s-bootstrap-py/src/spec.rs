@@ -73,6 +73,15 @@ impl ClusterSpec {
         RenderedCluster::new(py, r)
     }
 
+    /// What ``apply`` does on a host that has nothing yet, as a POSIX sh
+    /// script a person can read: the plan for bare hosts, the
+    /// ``commands.sh`` that ``k8s-bootstrap render`` writes. Raises
+    /// ``ValidationError``.
+    fn commands_sh(&self, py: Python<'_>, host: &str) -> PyResult<String> {
+        let bare = py.detach(|| k8s_bootstrap_core::apply::BarePlan::new(&self.inner)).map_err(Error::from)?;
+        Ok(bare.commands_sh(host))
+    }
+
     /// The core's render alone, without making Python objects (returns the
     /// number of files): the benchmark's baseline for the binding overhead.
     fn _render_core_only(&self, py: Python<'_>) -> PyResult<usize> {

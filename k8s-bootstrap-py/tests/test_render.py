@@ -30,7 +30,7 @@ def test_render_equals_rust_renderer(tutorial_spec: kb.ClusterSpec, rust_render:
             assert f.mode == stat.S_IMODE(os.stat(disk).st_mode), f"{host}:{path}"
             assert f.owner == "root:root"
         sh = (rust_render / host / "commands.sh").read_text()
-        assert hr.commands_sh(host) == sh
+        assert tutorial_spec.commands_sh(host) == sh
 
 
 def test_render_structure(tutorial_spec: kb.ClusterSpec) -> None:

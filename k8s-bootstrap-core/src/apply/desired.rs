@@ -26,11 +26,13 @@ pub(super) struct DesiredFile {
     pub(super) restarts: Vec<String>,
     /// The unit this file defines (systemd reloads when it changes).
     pub(super) unit: Option<String>,
+    /// A certificate or key: its file name in the PKI folder.
+    pub(super) pki_file: Option<String>,
 }
 
 impl DesiredFile {
     fn binary(path: String, source: FileSource, restarts: Option<&str>) -> Self {
-        DesiredFile { path, source, mode: 0o755, owner: "root:root".into(), secret: false, binary: true, restarts: restarts.map(str::to_string).into_iter().collect(), unit: None }
+        DesiredFile { path, source, mode: 0o755, owner: "root:root".into(), secret: false, binary: true, restarts: restarts.map(str::to_string).into_iter().collect(), unit: None, pki_file: None }
     }
 }
 
@@ -53,8 +55,10 @@ fn binary_dir(spec: &ClusterSpec, name: &str, etcd: bool, node: bool) -> Option<
 }
 
 /// A host's files, in the order they are written: binaries, then
-/// certificates and keys, then the rendered files.
-pub(super) fn host_files(spec: &ClusterSpec, h: &HostSpec, render: &HostRender, pki: &Issued) -> Result<Vec<DesiredFile>, Error> {
+/// certificates and keys, then the rendered files. Without `pki` (a plan
+/// for reading, made before any certificate exists), certificates and keys
+/// are empty.
+pub(super) fn host_files(spec: &ClusterSpec, h: &HostSpec, render: &HostRender, pki: Option<&Issued>) -> Result<Vec<DesiredFile>, Error> {
     let (etcd, node) = (h.has(Role::Etcd), h.has(Role::Node));
     let mut files = Vec::new();
     let bins = &spec.binaries;
@@ -65,28 +69,32 @@ pub(super) fn host_files(spec: &ClusterSpec, h: &HostSpec, render: &HostRender, 
     }
     for c in &render.certs {
         let missing = |file: String| Error::MissingCert { host: h.name.clone(), file };
-        let cert = pki.file(&c.id.cert_file()).ok_or_else(|| missing(c.id.cert_file()))?;
+        let contents = |file: String| match pki {
+            Some(pki) => pki.file(&file).map(|f| f.contents.clone()).ok_or_else(|| missing(file)),
+            None => Ok(Vec::new()),
+        };
         files.push(DesiredFile {
             path: c.cert_path.clone(),
-            source: FileSource::Bytes(cert.contents.clone()),
+            source: FileSource::Bytes(contents(c.id.cert_file())?),
             mode: 0o644,
             owner: "root:root".into(),
             secret: false,
             binary: false,
             restarts: c.restarts.clone(),
             unit: None,
+            pki_file: Some(c.id.cert_file()),
         });
         if let Some(kp) = &c.key_path {
-            let key = pki.file(&c.id.key_file()).ok_or_else(|| missing(c.id.key_file()))?;
             files.push(DesiredFile {
                 path: kp.clone(),
-                source: FileSource::Bytes(key.contents.clone()),
+                source: FileSource::Bytes(contents(c.id.key_file())?),
                 mode: 0o600,
                 owner: "root:root".into(),
                 secret: true,
                 binary: false,
                 restarts: c.restarts.clone(),
                 unit: None,
+                pki_file: Some(c.id.key_file()),
             });
         }
     }
@@ -100,6 +108,7 @@ pub(super) fn host_files(spec: &ClusterSpec, h: &HostSpec, render: &HostRender, 
             binary: false,
             restarts: f.restarts.clone(),
             unit: f.unit.clone(),
+            pki_file: None,
         });
     }
     Ok(files)
@@ -107,7 +116,7 @@ pub(super) fn host_files(spec: &ClusterSpec, h: &HostSpec, render: &HostRender, 
 
 /// Puts the binaries taken from release tarballs into a host's files, in
 /// place of the ones of `binaries.*` with the same path.
-pub(super) fn add_release_binaries(spec: &ClusterSpec, roles: &std::collections::BTreeSet<Role>, files: &mut Vec<DesiredFile>, releases: &std::collections::BTreeMap<String, Vec<u8>>) {
+pub(super) fn add_release_binaries<'b>(spec: &ClusterSpec, roles: &std::collections::BTreeSet<Role>, files: &mut Vec<DesiredFile>, releases: impl IntoIterator<Item = (&'b String, &'b Vec<u8>)>) {
     let (etcd, node) = (roles.contains(&Role::Etcd), roles.contains(&Role::Node));
     for (name, bytes) in releases {
         let Some(dir) = binary_dir(spec, name, etcd, node) else { continue };

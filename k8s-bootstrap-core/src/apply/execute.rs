@@ -161,21 +161,28 @@ impl Ctx<'_> {
     }
 
     async fn run_script(&self, stage: Stage, h: &mut HostView<'_>, batch: &[Step]) -> StepResult {
-        let argv_of = |s: &Step| match &s.op {
-            Op::Run { argv, .. } => argv.clone(),
-            _ => vec!["systemctl".to_string(), "daemon-reload".into()],
-        };
+        let argv_of = |s: &Step| super::plan::op_command(self.spec, &[], &s.op).and_then(Result::ok).unwrap_or_default();
         // Each command runs in turn, one result line each; the first that
         // fails stops the script and its output comes back on stderr. A
-        // step whose check the facts could not read checks first.
+        // step whose check the facts could not read checks first; a step
+        // of one OS family (a plan made before the OS was known) runs on
+        // that family only.
         let mut script = String::from("o=$(mktemp) || exit 97\ntrap 'rm -f -- \"$o\"' EXIT\n");
+        if batch.iter().any(|s| matches!(s.op, Op::Run { os: Some(_), .. })) {
+            script.push_str(crate::hostprep::OsFamily::detect_script());
+            script.push('\n');
+        }
         for s in batch {
             let run = format!(
                 "if {} >\"$o\" 2>&1 </dev/null; then echo ran; else rc=$?; echo \"fail $rc\"; tail -c 3000 \"$o\" >&2; exit 0; fi",
                 join_argv(&argv_of(s))
             );
+            let run = match &s.op {
+                Op::Run { check: Some(check), .. } => format!("if {} >/dev/null 2>&1 </dev/null; then echo skip; else {run}; fi", join_argv(check)),
+                _ => run,
+            };
             match &s.op {
-                Op::Run { check: Some(check), .. } => script.push_str(&format!("if {} >/dev/null 2>&1 </dev/null; then echo skip; else {run}; fi\n", join_argv(check))),
+                Op::Run { os: Some(os), .. } => script.push_str(&format!("if [ \"$os_family\" = {} ]; then {run}; else echo skip; fi\n", os.as_str())),
                 _ => {
                     script.push_str(&run);
                     script.push('\n');
@@ -248,13 +255,12 @@ impl Ctx<'_> {
                 self.unit_verb(h, unit, verb, *block).await?;
             }
             Op::InstallEngine { os } => self.install_engine(h, *os).await?,
-            Op::EtcdRemove { id, label } => {
-                let remove = Command::new([self.admin(), "member".into(), "remove".into(), id.clone()]);
+            Op::EtcdRemove { label, .. } => {
+                let remove = Command::new(super::plan::op_command(self.spec, &[], &s.op).and_then(Result::ok).unwrap_or_default());
                 super::members::reconfigure(h, &remove).await.map_err(|e| StepError { step: s.what.clone(), kind: FailureKind::of(&e), error: format!("etcd member remove {label}: {e}"), log: None })?;
             }
             Op::EtcdRetire => {
-                let data = self.spec.etcd.data_dir.clone();
-                let stop = Command::new(["sh", "-c", "systemctl disable --now etcd && rm -rf -- \"$1\"", "sh", data.as_str()]);
+                let stop = Command::new(super::plan::op_command(self.spec, &[], &s.op).and_then(Result::ok).unwrap_or_default());
                 h.transport.run_ok(&stop.timeout(Duration::from_secs(120))).await.map_err(|e| ("stop the removed etcd member".to_string(), e))?;
             }
             Op::Run { .. } | Op::DaemonReload | Op::Write { .. } | Op::Remove { .. } | Op::EtcdJoin { .. } => unreachable!("batched, or a wave of its own"),

@@ -63,6 +63,7 @@
 //! # Ok(()) }
 //! ```
 
+mod bare;
 mod desired;
 mod diff;
 mod options;
@@ -103,6 +104,7 @@ pub use hosts::{connect, ssh_configs};
 pub use hosts::{ConnectOptions, PkiDirError, Unreachable, sync_pki_dir};
 #[cfg(feature = "ssh")]
 pub use open::open;
+pub use bare::{BarePlan, TreeWritten};
 #[cfg(feature = "ssh")]
 pub use membership::change_member;
 pub use membership::MemberReports;
@@ -247,7 +249,7 @@ impl Engine {
         for h in &spec.hosts {
             let transport = transports.remove(&h.name).ok_or_else(|| Error::NoTransport { host: h.name.clone() })?;
             let render = rendered.hosts.get(&h.name).cloned().unwrap_or_default();
-            let items = desired::host_files(spec, h, &render, pki)?;
+            let items = desired::host_files(spec, h, &render, Some(pki))?;
             hosts.push(HostDef {
                 name: h.name.clone(),
                 transport,
@@ -580,6 +582,7 @@ impl Engine {
                 .collect(),
             packages: packages.clone().unwrap_or_default(),
             until,
+            bare: false,
         };
         let mut plan = plan::make(&desired, facts);
         if let Err(e) = packages {
@@ -1030,12 +1033,7 @@ impl Ctx<'_> {
 /// Restart=on-failure loops stay limited between runs. Without `block`,
 /// `--no-block`.
 fn unit_command(unit: &str, verb: &str, block: bool) -> Command {
-    let script = "u=$1; shift; systemctl reset-failed -- \"$u\" 2>/dev/null; exec systemctl \"$@\" -- \"$u\"";
-    let mut argv = vec!["sh", "-c", script, "sh", unit, verb];
-    if !block {
-        argv.push("--no-block");
-    }
-    Command::new(argv)
+    Command::new(plan::unit_command(unit, verb, block))
 }
 
 /// The names of the `.{ext}` files in `dir` on the control machine, sorted.

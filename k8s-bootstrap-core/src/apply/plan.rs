@@ -38,6 +38,11 @@ pub enum Op {
         /// etcd did not run yet): the command is skipped if it passes then.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         check: Option<Vec<String>>,
+        /// Only on hosts of this OS family. Set in a plan made before the
+        /// host's OS is known (the plan for bare hosts, `commands.sh`); a
+        /// plan made from facts keeps only the steps of the host's OS.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        os: Option<OsFamily>,
     },
     /// Install the container engine as `docker.install` says, for `os`.
     InstallEngine {
@@ -185,7 +190,7 @@ pub struct Note {
 /// ```
 /// use k8s_bootstrap_core::apply::plan::{Op, Plan, StagePlan, Step, Wave};
 /// use k8s_bootstrap_core::apply::Stage;
-/// let step = Step { what: "enable flanneld at boot".into(), diff: None, op: Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()], check: None } };
+/// let step = Step { what: "enable flanneld at boot".into(), diff: None, op: Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()], check: None, os: None } };
 /// let wave = Wave { hosts: [("etcd03".to_string(), vec![step])].into(), gates: vec![] };
 /// let plan = Plan { stages: vec![StagePlan { stage: Stage::Install, waves: vec![wave] }], ..Plan::default() };
 /// assert_eq!(plan.change_count(), 1);
@@ -240,6 +245,10 @@ pub(super) struct Desired<'a> {
     pub(super) packages: Vec<String>,
     /// The last stage of the run (`--phase`).
     pub(super) until: Option<Stage>,
+    /// The facts are assumed, not read: hosts that have nothing yet and
+    /// whose OS is told at run time (`commands.sh`). OS-specific steps are
+    /// kept, each marked with its OS.
+    pub(super) bare: bool,
 }
 
 /// A flanneld binary path not uploaded by the spec: the probe looks at it.
@@ -269,11 +278,46 @@ pub(super) fn peer_url(spec: &ClusterSpec, name: &str) -> String {
     format!("https://{addr}:{}", spec.etcd.peer_port)
 }
 
+/// `systemctl VERB UNIT` (`--no-block` unless `block`), after clearing
+/// the unit's failed state (a unit that failed to start before is started
+/// afresh, not refused by its start limit).
+pub(super) fn unit_command(unit: &str, verb: &str, block: bool) -> Vec<String> {
+    let script = "u=$1; shift; systemctl reset-failed -- \"$u\" 2>/dev/null; exec systemctl \"$@\" -- \"$u\"";
+    let mut argv: Vec<String> = ["sh", "-c", script, "sh", unit, verb].map(String::from).into();
+    if !block {
+        argv.push("--no-block".into());
+    }
+    argv
+}
+
+/// The one command that carries out `op` on its host, as the executor runs
+/// it and `commands.sh` shows it (`None`: not a command of its host: a
+/// write is an upload, a join runs on two hosts; `packages`: the package
+/// files of `docker.install: { offline: DIR }`).
+pub(super) fn op_command(spec: &ClusterSpec, packages: &[String], op: &Op) -> Option<Result<Vec<String>, String>> {
+    Some(Ok(match op {
+        Op::Run { argv, .. } => argv.clone(),
+        Op::DaemonReload => vec!["systemctl".into(), "daemon-reload".into()],
+        Op::Start { unit, block } => unit_command(unit, "start", *block),
+        Op::Restart { unit, block } => unit_command(unit, "restart", *block),
+        Op::Remove { path } => vec!["rm".into(), "-f".into(), "--".into(), path.clone()],
+        Op::InstallEngine { os } => match EngineInstall::from_spec(spec).steps(*os, &packages_for(packages, *os)) {
+            Ok(steps) => steps.argv,
+            Err(p) => return Some(Err(p.to_string())),
+        },
+        Op::EtcdRemove { id, .. } => vec![etcdctl_admin(spec), "member".into(), "remove".into(), id.clone()],
+        Op::EtcdRetire => ["sh", "-c", "systemctl disable --now etcd && rm -rf -- \"$1\"", "sh", spec.etcd.data_dir.as_str()].map(String::from).into(),
+        Op::Write { .. } | Op::EtcdJoin { .. } => return None,
+    }))
+}
+
 /// Per-host planning state.
 struct HostPlan<'d, 'a> {
     d: &'d DesiredHost<'a>,
     facts: &'d HostFacts,
     os: Option<OsFamily>,
+    /// The facts are assumed (see [`Desired::bare`]).
+    bare: bool,
     /// Paths this plan writes.
     writes: BTreeSet<String>,
     /// Units this plan starts or restarts.
@@ -329,9 +373,16 @@ impl HostPlan<'_, '_> {
         let mut steps = Vec::new();
         for c in self.d.render.commands.iter().filter(|c| c.phase == phase) {
             // systemd reloads through the plan's own step, only when a unit changed.
-            if c.argv == ["systemctl", "daemon-reload"] || c.os.is_some_and(|os| Some(os) != self.os) {
+            if c.argv == ["systemctl", "daemon-reload"] {
                 continue;
             }
+            // OS-specific: kept on its OS; before the OS is known, kept and marked.
+            let os = match (c.os, self.os) {
+                (Some(want), Some(have)) if want != have => continue,
+                (Some(_), None) if !self.bare => continue,
+                (Some(want), None) => Some(want),
+                _ => None,
+            };
             let fact = c.check.as_ref().map(|_| self.facts.checks.get(&super::facts::check_key(c)).copied());
             let check = match fact {
                 Some(Some(true)) => {
@@ -342,7 +393,7 @@ impl HostPlan<'_, '_> {
                 Some(None) => c.check.clone(),
                 Some(Some(false)) | None => None,
             };
-            steps.push(Step { what: c.description.clone(), diff: None, op: Op::Run { argv: c.argv.clone(), check } });
+            steps.push(Step { what: c.description.clone(), diff: None, op: Op::Run { argv: c.argv.clone(), check, os } });
         }
         steps
     }
@@ -356,7 +407,7 @@ pub(super) fn make(desired: &Desired<'_>, facts: &BTreeMap<String, Result<HostFa
     let mut hosts: Vec<HostPlan<'_, '_>> = Vec::new();
     for d in desired.hosts.iter().filter(|d| d.selected) {
         match facts.get(d.name) {
-            Some(Ok(f)) => hosts.push(HostPlan { d, facts: f, os: d.os.or(f.os), writes: BTreeSet::new(), starts: BTreeSet::new(), unchanged: 0 }),
+            Some(Ok(f)) => hosts.push(HostPlan { d, facts: f, os: d.os.or(f.os), bare: desired.bare, writes: BTreeSet::new(), starts: BTreeSet::new(), unchanged: 0 }),
             Some(Err(failure)) => {
                 plan.failed.insert(d.name.to_string(), failure.clone());
             }
@@ -478,13 +529,11 @@ fn host_stage(desired: &Desired<'_>, stage: Stage, h: &mut HostPlan<'_, '_>, not
     let mut note = |message: String| notes.push(Note { host: Some(name.clone()), message });
     Ok(match stage {
         Stage::HostPrep => {
-            if h.os.is_none() {
+            if h.os.is_none() && !h.bare {
                 note("OS family not recognised from /etc/os-release: OS-specific steps are skipped".into());
             }
             let mut steps = h.commands(Phase::HostPrep);
-            if let Some(step) = engine_install(desired, h)? {
-                steps.push(step);
-            }
+            steps.extend(engine_install(desired, h)?);
             steps
         }
         Stage::Files => files(h),
@@ -538,27 +587,36 @@ fn host_stage(desired: &Desired<'_>, stage: Stage, h: &mut HostPlan<'_, '_>, not
 /// A node without dockerd gets the engine from `docker.install`, before
 /// the files stage (so that our unit and daemon.json replace the
 /// package's). A dockerd elsewhere than `layout.dockerd` stops the host.
-fn engine_install(desired: &Desired<'_>, h: &mut HostPlan<'_, '_>) -> Result<Option<Step>, Failure> {
+fn engine_install(desired: &Desired<'_>, h: &mut HostPlan<'_, '_>) -> Result<Vec<Step>, Failure> {
     let spec = desired.spec;
     let install = EngineInstall::from_spec(spec);
     if h.d.render.file(&unit_path(spec, "docker")).is_none() || install.source == DockerInstall::None {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let fail = |step: &str, kind: FailureKind, error: String| Failure { stage: Stage::HostPrep, step: step.into(), kind, error, log: None };
     let name = h.d.name;
     match &h.facts.dockerd {
         Some((0, _)) => {
             h.unchanged += 1;
-            Ok(None)
+            Ok(Vec::new())
         }
         // Not read (the facts of a bare host): none there.
         Some((1, _)) | None => {
-            let Some(os) = h.os else {
-                let error = format!("{name}: no dockerd at {}, and the OS family is unknown: no package manager to install it with; set hosts[].os, or install docker and set docker.install: none", install.dockerd);
-                return Err(fail("install the container engine", FailureKind::Other, error));
+            let oses = match h.os {
+                Some(os) => vec![os],
+                // Told at run time: one step per OS family, each marked.
+                None if h.bare => vec![OsFamily::Rhel, OsFamily::Debian],
+                None => {
+                    let error = format!("{name}: no dockerd at {}, and the OS family is unknown: no package manager to install it with; set hosts[].os, or install docker and set docker.install: none", install.dockerd);
+                    return Err(fail("install the container engine", FailureKind::Other, error));
+                }
             };
-            let steps = install.steps(os, &packages_for(&desired.packages, os)).map_err(|p| fail("install the container engine", FailureKind::Other, format!("{name}: {p}")))?;
-            Ok(Some(Step { what: format!("{} (no dockerd at {})", steps.description, install.dockerd), diff: None, op: Op::InstallEngine { os } }))
+            let mut out = Vec::new();
+            for os in oses {
+                let steps = install.steps(os, &packages_for(&desired.packages, os)).map_err(|p| fail("install the container engine", FailureKind::Other, format!("{name}: {p}")))?;
+                out.push(Step { what: format!("{} (no dockerd at {})", steps.description, install.dockerd), diff: None, op: Op::InstallEngine { os } });
+            }
+            Ok(out)
         }
         Some((code, at)) if *code == CHECK_ELSEWHERE => {
             let error = format!("{name}: there is a dockerd at {at}, but layout.dockerd is {}: nothing installed; set layout.dockerd to the host's dockerd", install.dockerd);
@@ -588,6 +646,8 @@ fn files(h: &mut HostPlan<'_, '_>) -> Vec<Step> {
             Some(_) => (format!("write {} (mode/owner {:o} {})", f.path, f.mode, f.owner), None),
         };
         h.writes.insert(f.path.clone());
+        // A bare plan has no certificates to show (and is read as commands).
+        let diff = diff.filter(|_| !h.bare);
         steps.push(Step { what, diff, op: Op::Write { path: f.path.clone() } });
     }
     steps
@@ -760,7 +820,7 @@ pki: { key_algorithm: ecdsa-p256 }
         let render = spec.render().unwrap();
         let mut w = World { render, files: BTreeMap::new(), digests: BTreeMap::new(), roles: BTreeMap::new(), spec: spec.clone() };
         for h in &spec.hosts {
-            let files = super::super::desired::host_files(&spec, h, &w.render.hosts[&h.name], pki).unwrap();
+            let files = super::super::desired::host_files(&spec, h, &w.render.hosts[&h.name], Some(pki)).unwrap();
             // The flanneld binary's digest stands for the local file's.
             let digests = files
                 .iter()
@@ -800,6 +860,7 @@ pki: { key_algorithm: ecdsa-p256 }
                     .collect(),
                 packages: Vec::new(),
                 until: None,
+                bare: false,
             };
             make(&desired, &facts.iter().map(|(k, v)| (k.clone(), Ok(v.clone()))).collect())
         }
@@ -960,7 +1021,7 @@ pki: { key_algorithm: ecdsa-p256 }
         facts.get_mut("etcd03").unwrap().checks.insert("enable flanneld at boot".into(), false);
         let plan = w.plan(&facts);
         assert_eq!(steps(&plan), [(Stage::Install, "etcd03".into(), "enable flanneld at boot".into())]);
-        assert_eq!(plan.steps().next().unwrap().2.op, Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()], check: None });
+        assert_eq!(plan.steps().next().unwrap().2.op, Op::Run { argv: vec!["systemctl".into(), "enable".into(), "flanneld".into()], check: None, os: None });
     }
 
     #[test]

@@ -181,6 +181,19 @@ async fn tarball(field: &str, r: &ReleaseSource, local: &dyn Transport, cache_di
     Ok(bytes)
 }
 
+/// The spec's release tarballs: field, source, the binaries taken out of
+/// it, and those taken when it has them.
+pub(super) fn tarballs(spec: &ClusterSpec) -> Vec<(&'static str, &ReleaseSource, &'static [&'static str], &'static [&'static str])> {
+    // etcdutl (etcd 3.5 and later) checks snapshots where etcdctl no longer can (3.6+)
+    [
+        ("binaries.etcd_release", &spec.binaries.etcd_release, &["etcd", "etcdctl"][..], &["etcdutl"][..]),
+        ("binaries.flannel_release", &spec.binaries.flannel_release, &["flanneld"][..], &[][..]),
+    ]
+    .into_iter()
+    .filter_map(|(field, r, names, optional)| r.as_ref().map(|r| (field, r, names, optional)))
+    .collect()
+}
+
 /// Reads (or downloads once, into `cache_dir` on the control machine) the
 /// release tarballs of the spec's `binaries` section and takes the
 /// binaries out of them. Pass the result to [`super::Engine::with_releases`].
@@ -218,12 +231,7 @@ async fn tarball(field: &str, r: &ReleaseSource, local: &dyn Transport, cache_di
 /// expected binaries.
 pub async fn fetch_releases(spec: &ClusterSpec, local: &dyn Transport, cache_dir: &str) -> Result<ReleaseBinaries, ReleaseError> {
     let mut out = ReleaseBinaries::default();
-    // etcdutl (etcd 3.5 and later) checks snapshots where etcdctl no longer can (3.6+)
-    for (field, release, names, optional) in [
-        ("binaries.etcd_release", &spec.binaries.etcd_release, &["etcd", "etcdctl"][..], &["etcdutl"][..]),
-        ("binaries.flannel_release", &spec.binaries.flannel_release, &["flanneld"][..], &[][..]),
-    ] {
-        let Some(r) = release else { continue };
+    for (field, r, names, optional) in tarballs(spec) {
         let bytes = tarball(field, r, local, cache_dir).await?;
         let source_name = r.path.clone().or_else(|| r.url.clone()).unwrap_or_default();
         let files = extract(&bytes, names, optional).map_err(|reason| ReleaseError::Archive { field: field.into(), source_name, reason })?;

@@ -897,3 +897,51 @@ fn a_lock_left_by_an_ended_run_of_this_process_or_a_dead_one_of_this_machine() {
         assert_eq!(r.hosts["etcd01"].notes[0], format!("broke a stale cluster lock (held by {ended}, an earlier run of this process, which ended without giving it back)"));
     });
 }
+
+/// `commands.sh` is the plan `apply` makes for hosts that have nothing:
+/// the facts the engine reads from bare in-memory hosts (no file, no unit,
+/// no dockerd) give, host by host, the very steps of [`BarePlan`], in the
+/// same order; and each host's `commands.sh` is those steps, one comment
+/// (the step's reason) and one command each.
+#[test]
+fn commands_sh_is_the_plan_apply_makes_for_bare_hosts() {
+    let c = Cluster::new(SPEC);
+    for h in c.hosts.values() {
+        h.no_dockerd.store(true, Ordering::SeqCst);
+    }
+    let report = rt().block_on(c.engine(&c.spec).plan(&ApplyOptions::default()));
+    assert!(report.ok(), "{report:#?}");
+    // The spec leaves the OS to the host: the bare plan has every family's
+    // steps, each marked; the engine read Debian from /etc/os-release.
+    let bare = BarePlan::new(&c.spec).unwrap();
+    for (host, r) in &report.hosts {
+        let applied: Vec<&str> = r.changes.iter().map(|c| c.what.as_str()).collect();
+        let debian: Vec<&str> = bare
+            .plan()
+            .steps()
+            .filter(|(_, h, s)| h == host && !matches!(s.op, plan::Op::Run { os: Some(os), .. } | plan::Op::InstallEngine { os } if os != OsFamily::Debian))
+            .map(|(_, _, s)| s.what.as_str())
+            .collect();
+        assert_eq!(applied, debian, "{host}");
+        assert!(applied.iter().any(|w| w.starts_with("install docker.io")), "{host}: {applied:?}");
+        // commands.sh: every step of the bare plan, in order, under its reason.
+        let sh = bare.commands_sh(host);
+        let body = &sh[sh.find("\n# === stage: ").unwrap()..];
+        let reasons: Vec<&str> = body.lines().filter(|l| l.starts_with("# ") && !l.starts_with("# ===") && !l.starts_with("# wait until")).map(|l| &l[2..]).collect();
+        let steps: Vec<&str> = bare.plan().steps().filter(|(_, h, _)| h == host).map(|(_, _, s)| s.what.as_str()).collect();
+        assert_eq!(reasons, steps, "{host}");
+    }
+    // With the OS in the spec, the two plans are the same steps outright.
+    let mut spec = c.spec.clone();
+    for h in &mut spec.hosts {
+        h.os = Some(OsFamily::Debian);
+    }
+    let report = rt().block_on(c.engine(&spec).plan(&ApplyOptions::default()));
+    let bare = BarePlan::new(&spec).unwrap();
+    for (host, r) in &report.hosts {
+        let applied: Vec<&str> = r.changes.iter().map(|c| c.what.as_str()).collect();
+        let planned: Vec<&str> = bare.plan().steps().filter(|(_, h, _)| h == host).map(|(_, _, s)| s.what.as_str()).collect();
+        assert_eq!(applied, planned, "{host}");
+        assert!(!bare.commands_sh(host).contains("os_family"), "no OS guard when the spec gives the OS");
+    }
+}

@@ -11,22 +11,17 @@
 //! for f in &host.files {
 //!     println!("{} ({:o}, {} bytes)", f.path, f.mode, f.contents.len());
 //! }
-//! print!("{}", host.commands_sh("etcd01"));
 //! assert!(host.file("/usr/lib/systemd/system/flanneld.service").is_some());
 //! ```
 
-mod tree;
 mod types;
 
-use askama::Template;
-
-pub use tree::TreeWritten;
 pub use types::{Command, HostCert, HostRender, Phase, RenderedCluster, RenderedFile};
 
 use crate::docker::DockerUnit;
 use crate::etcd::EtcdCluster;
 use crate::flannel::FlannelConfig;
-use crate::hostprep::{HostPrep, OsFamily};
+use crate::hostprep::HostPrep;
 use crate::spec::{ClusterSpec, Role, SpecError};
 
 /// The error of rendering a cluster.
@@ -157,46 +152,3 @@ pub(crate) fn text_file(r: askama::Result<String>) -> askama::Result<String> {
     Ok(s)
 }
 
-#[derive(Template)]
-#[template(path = "commands.sh")]
-struct CommandsTemplate<'a> {
-    host: &'a str,
-    os_detect: bool,
-    detect_script: &'static str,
-    phases: Vec<(String, Vec<(String, String)>)>,
-}
-
-impl HostRender {
-    /// The commands as a POSIX sh script a person can read (every argument
-    /// quoted, checks as `if ! CHECK; then ...; fi`, OS guards on
-    /// `$os_family`). The real runner executes the argv vectors instead.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let hosts = vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node])];
-    /// let cluster = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)).render().unwrap();
-    /// let sh = cluster.hosts["etcd01"].commands_sh("etcd01");
-    /// assert!(sh.starts_with("#!/bin/sh\n# Commands of host etcd01"));
-    /// assert!(sh.contains("\n# === phase: etcd-start ===\n"));
-    /// assert!(sh.lines().any(|l| l.starts_with("if ! ") && l.ends_with("; fi"))); // checked steps
-    /// ```
-    pub fn commands_sh(&self, host: &str) -> String {
-        let mut phases: Vec<(String, Vec<(String, String)>)> = Vec::new();
-        for c in &self.commands {
-            let name = serde_json::to_value(c.phase).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-            if phases.last().is_none_or(|(p, _)| *p != name) {
-                phases.push((name, Vec::new()));
-            }
-            if let Some(last) = phases.last_mut() {
-                last.1.push((c.description.replace('\n', " "), c.to_shell()));
-            }
-        }
-        let t = CommandsTemplate {
-            host,
-            os_detect: self.commands.iter().any(|c| c.os.is_some()),
-            detect_script: OsFamily::detect_script().trim_end(),
-            phases,
-        };
-        t.render().expect("the commands template has no fallible parts") + "\n"
-    }
-}
