@@ -76,9 +76,8 @@ impl RenderedFile {
 
 /// One command of a host, as an argv list, with an optional ``check``: when
 /// the check exits 0 the command is skipped. ``description`` (for people),
-/// ``phase`` (when it runs: ``host-prep``, ``install``, ``etcd-start``,
-/// ``etcd-healthy``, ``flannel-config``, ``flannel-start`` or
-/// ``docker-start``), ``argv``, ``check`` (None: always run), ``os`` (only on
+/// ``phase`` (when it runs: ``host-prep``, ``install``, ``etcd-healthy``
+/// or ``flannel-config``; starting units is the plan's), ``argv``, ``check`` (None: always run), ``os`` (only on
 /// this OS family, ``rhel`` or ``debian``; None: on all).
 #[pyclass(module = "k8s_bootstrap", extends = Record, frozen)]
 pub struct Command {

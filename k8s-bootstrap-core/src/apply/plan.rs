@@ -372,10 +372,6 @@ impl HostPlan<'_, '_> {
     fn commands(&mut self, phase: Phase) -> Vec<Step> {
         let mut steps = Vec::new();
         for c in self.d.render.commands.iter().filter(|c| c.phase == phase) {
-            // systemd reloads through the plan's own step, only when a unit changed.
-            if c.argv == ["systemctl", "daemon-reload"] {
-                continue;
-            }
             // OS-specific: kept on its OS; before the OS is known, kept and marked.
             let os = match (c.os, self.os) {
                 (Some(want), Some(have)) if want != have => continue,

@@ -387,15 +387,17 @@ impl DockerUnit {
         format!("{}/docker.service", self.systemd_dir.trim_end_matches('/'))
     }
 
-    /// Renders docker.service, daemon.json and the commands that (re)start docker.
+    /// Renders docker.service, daemon.json and the command that enables
+    /// docker at boot (starting and restarting it is the plan's: it knows
+    /// whether docker runs and what changed).
     ///
     /// ```
     /// use k8s_bootstrap_core::docker::DockerUnit;
     /// use k8s_bootstrap_core::render::Phase;
     /// let r = DockerUnit::default().render().unwrap();
     /// assert_eq!(r.files.len(), 1); // no daemon.json without settings
-    /// let restart = r.commands.last().unwrap();
-    /// assert_eq!((restart.phase, restart.to_shell().as_str()), (Phase::DockerStart, "systemctl restart docker"));
+    /// let enable = r.commands.last().unwrap();
+    /// assert_eq!((enable.phase, enable.argv.join(" ")), (Phase::Install, "systemctl enable docker".to_string()));
     /// ```
     pub fn render(&self) -> Result<HostRender> {
         let problems = self.validate();
@@ -410,9 +412,7 @@ impl DockerUnit {
         if let Some(json) = self.daemon_json() {
             out.files.push(RenderedFile::new(DAEMON_JSON, json, 0o644).restarts("docker"));
         }
-        out.commands.push(Command::new(Phase::Install, "make systemd read the new units", ["systemctl", "daemon-reload"]));
         out.commands.push(Command::new(Phase::Install, "enable docker at boot", ["systemctl", "enable", "docker"]).unless(["systemctl", "is-enabled", "--quiet", "docker"]));
-        out.commands.push(Command::new(Phase::DockerStart, "restart docker so that it takes its bridge from flannel's subnet", ["systemctl", "restart", "docker"]));
         Ok(out)
     }
 }

@@ -989,16 +989,7 @@ impl EtcdCluster {
             Command::new(Phase::Install, "create etcd's data dir, readable by root only", ["install", "-d", "-m", "0700", &data_dir])
                 .unless(["test", "-d", &data_dir]),
         );
-        out.commands.push(Command::new(Phase::Install, "make systemd read the new units", ["systemctl", "daemon-reload"]));
         out.commands.push(Command::new(Phase::Install, "enable etcd at boot", ["systemctl", "enable", "etcd"]).unless(["systemctl", "is-enabled", "--quiet", "etcd"]));
-        out.commands.push(
-            Command::new(
-                Phase::EtcdStart,
-                "start etcd without waiting: a member only reports ready once the others are up",
-                ["systemctl", "start", "--no-block", "etcd"],
-            )
-            .unless(["systemctl", "is-active", "--quiet", "etcd"]),
-        );
         out.commands.push(self.health_command());
         out.certs = self.member_certs(name);
         Ok(out)

@@ -111,31 +111,27 @@ impl RenderedFile {
 }
 
 /// When a command runs, relative to the other hosts: a runner finishes a
-/// phase on every host before it starts the next one.
+/// phase on every host before it starts the next one. Starting and
+/// restarting units, and `daemon-reload`, are not rendered commands: the
+/// plan decides them from what the host runs (see `apply::plan`).
 ///
 /// ```
 /// use k8s_bootstrap_core::render::Phase;
 /// // Phases are ordered: a runner sorts by them.
-/// assert!(Phase::HostPrep < Phase::EtcdStart && Phase::EtcdHealthy < Phase::FlannelConfig);
-/// assert_eq!(serde_json::to_string(&Phase::EtcdStart).unwrap(), r#""etcd-start""#);
+/// assert!(Phase::HostPrep < Phase::Install && Phase::EtcdHealthy < Phase::FlannelConfig);
+/// assert_eq!(serde_json::to_string(&Phase::EtcdHealthy).unwrap(), r#""etcd-healthy""#);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
     /// Host preparation.
     HostPrep,
-    /// Directories, daemon-reload, enabling units.
+    /// Directories, enabling units.
     Install,
-    /// Starting etcd members (all in parallel: Type=notify waits for quorum).
-    EtcdStart,
-    /// Waiting for a healthy etcd cluster.
+    /// The check of a healthy etcd cluster (after the members start).
     EtcdHealthy,
     /// Writing flannel's network config into etcd (on one member).
     FlannelConfig,
-    /// Starting flanneld.
-    FlannelStart,
-    /// (Re)starting docker.
-    DockerStart,
 }
 
 /// One command of a host, as an argv vector, with an optional check: when the
@@ -383,7 +379,7 @@ impl HostRender {
 /// let node = &cluster.hosts["node01"];
 /// let certs: Vec<_> = node.certs.iter().map(|c| c.id.clone()).collect();
 /// assert_eq!(certs, [CertId::Ca, CertId::FlannelClient]);
-/// assert!(node.commands.iter().any(|c| c.argv == ["systemctl", "restart", "docker"]));
+/// assert!(node.commands.iter().any(|c| c.argv == ["systemctl", "enable", "docker"]));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RenderedCluster {
