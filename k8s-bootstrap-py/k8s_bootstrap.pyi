@@ -27,7 +27,7 @@ __all__ = [
     "__version__", "DEFAULT_CONCURRENCY", "DEFAULT_CONNECT_TIMEOUT", "ClusterSpec", "Problem",
     "RenderedCluster", "HostRender", "RenderedFile", "Command", "HostCert", "CertBundle", "Issued",
     "BundleFile", "CertAction", "CertInfo", "EtcdCluster", "FlannelConfig", "DockerUnit",
-    "HostPrep", "Cluster", "Report", "HostReport", "Change", "Failure", "ClusterStatus",
+    "HostPrep", "Cluster", "Report", "HostReport", "Change", "Failure", "Finding", "ClusterStatus",
     "HostStatus", "EtcdMemberStatus", "DockerBridge", "MemberChange", "SnapshotInfo", "RestoreReport", "K8sBootstrapError",
     "ValidationError", "PkiError", "RenderError", "TransportError", "HostKeyError",
     "AuthenticationError", "ConnectionError", "CommandError", "LockedError",
@@ -536,6 +536,7 @@ class Cluster:
         only: Optional[Sequence[str]] = None,
         phase: Optional[str] = None,
         out: Optional[Union[str, os.PathLike[str]]] = None,
+        waive: Optional[Sequence[str]] = None,
     ) -> Report:
         """What would change, with diffs; changes nothing.
 
@@ -549,13 +550,17 @@ class Cluster:
         phase: Optional[str] = None,
         break_lock: bool = False,
         plan: Optional[Union[str, os.PathLike[str]]] = None,
+        waive: Optional[Sequence[str]] = None,
     ) -> Report:
         """Brings the cluster to the spec; failed hosts are in the report.
 
         ``plan``: a file saved by ``plan(out=...)``: run exactly it, or refuse (``aborted``).
 
         Holds the cluster lock: another run holding it raises ``LockedError`` (the PKI folder)
-        or fails the hosts with kind ``locked``; ``break_lock`` breaks a stale host lock."""
+        or fails the hosts with kind ``locked``; ``break_lock`` breaks a stale host lock.
+
+        Preflight first: a finding (``Report.preflight``) refuses the run with nothing changed,
+        unless its check is named in ``waive`` (e.g. ``["masked-unit"]``)."""
     def status(self) -> ClusterStatus:
         """The cluster's state; changes nothing."""
     def reset(self, *, purge: bool = False, only: Optional[Sequence[str]] = None, break_lock: bool = False) -> Report:
@@ -591,6 +596,7 @@ class Cluster:
         only: Optional[Sequence[str]] = None,
         phase: Optional[str] = None,
         out: Optional[Union[str, os.PathLike[str]]] = None,
+        waive: Optional[Sequence[str]] = None,
     ) -> Coroutine[Any, Any, Report]:
         """``plan`` for asyncio."""
     def apply_async(
@@ -602,6 +608,7 @@ class Cluster:
         phase: Optional[str] = None,
         break_lock: bool = False,
         plan: Optional[Union[str, os.PathLike[str]]] = None,
+        waive: Optional[Sequence[str]] = None,
     ) -> Coroutine[Any, Any, Report]:
         """``apply`` for asyncio."""
     def status_async(self) -> Coroutine[Any, Any, ClusterStatus]:
@@ -677,6 +684,7 @@ class Report:
     hosts: dict[str, HostReport]
     aborted: Optional[str]
     elapsed_ms: int
+    preflight: list[Finding]
     warnings: list[str]
     ok: bool
     change_count: int
@@ -685,6 +693,16 @@ class Report:
         """Raises the first failed host's exception, or K8sBootstrapError when aborted."""
     def to_dict(self) -> dict[str, _Json]:
         """The core's JSON form (``--output json``)."""
+
+@final
+class Finding:
+    """A problem preflight found before anything changed (``check``: the name ``waive=`` takes)."""
+
+    host: str
+    check: str
+    found: str
+    fix: str
+    waived: bool
 
 @final
 class MemberChange:

@@ -67,6 +67,9 @@ pub struct RunArgs {
     /// Break a stale cluster lock on the hosts (left by a run that is gone: not refreshed for 60 s); a live one is still refused.
     #[arg(long)]
     pub break_lock: bool,
+    /// Do not refuse on this preflight check's findings (repeatable; they are still shown): no-systemd, masked-unit, port-taken, foreign-etcd, foreign-data-dir, disk-space, clock-skew, kernel-module.
+    #[arg(long, value_name = "CHECK")]
+    pub waive: Vec<String>,
 }
 
 /// Options of reset.
@@ -99,7 +102,10 @@ fn limited(spec: &ClusterSpec, base: ApplyOptions, only: &[String], phase: Optio
 
 /// Apply options from the flags.
 pub fn run_options(spec: &ClusterSpec, r: &RunArgs) -> Result<ApplyOptions> {
-    let base = ApplyOptions { break_lock: r.break_lock, ..ApplyOptions::default() }.with_concurrency(usize::from(r.concurrency)).map_err(flag)?;
+    let base = ApplyOptions { break_lock: r.break_lock, ..ApplyOptions::default() }
+        .with_concurrency(usize::from(r.concurrency))
+        .and_then(|o| o.waiving(&r.waive))
+        .map_err(flag)?;
     limited(spec, base, &r.only, r.phase.as_deref())
 }
 

@@ -1,7 +1,9 @@
 //! A full disk on one host, on real test hosts (issue 14): etcd02's
 //! `/opt/etcd/bin` and its `/tmp` become small tmpfs mounts filled to the
-//! last byte, and a new etcd binary is applied. The run fails on etcd02
-//! with an error that names the host, the path and the cause ("No space
+//! last byte, and a new etcd binary is applied. Preflight refuses the run
+//! before any change, naming etcd02 and the mount. With that check waived,
+//! the run fails on etcd02 with an error that names the host, the path and
+//! the cause ("No space
 //! left on device", even though the folder the remote shell keeps its
 //! output in is full too: a CI run once lost that message and said only
 //! "exit 1"), the old binary is intact, no temporary file is left, and etcd
@@ -49,7 +51,17 @@ fn a_full_disk_fails_the_upload_cleanly_naming_host_path_and_cause() {
     assert_eq!(sha(&format!("{BIN}/etcd")), old, "the tmpfs holds the binary in use");
     assert!(h2.sh("df --output=avail /tmp | tail -1").unwrap().trim() == "0", "/tmp is full");
 
-    let failed = run(dir, &tb, &["apply", "--output", "json"]);
+    // Preflight sees it first: refused, nothing written, the mount named.
+    let refused = run(dir, &tb, &["apply", "--output", "json"]);
+    let report = json(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{report}");
+    let found = &report["preflight"][0];
+    assert_eq!((found["host"].as_str(), found["check"].as_str()), (Some("etcd02"), Some("disk-space")), "{report}");
+    assert!(found["found"].as_str().unwrap().starts_with(&format!("{BIN} has 0 MiB free; this apply writes ")), "{report}");
+    assert_eq!(report["preflight"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(changes(&refused), 0);
+    // Waived, the upload itself meets the full disk and says so.
+    let failed = run(dir, &tb, &["apply", "--waive", "disk-space", "--output", "json"]);
     let report = json(&failed);
     let umount = h2.sh(&format!("umount /tmp; umount {BIN}; rm -rf /root/kb-bin"));
     assert_eq!(failed.status.code(), Some(1), "{report}");

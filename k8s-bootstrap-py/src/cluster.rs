@@ -220,8 +220,8 @@ fn block_on<T: Send>(py: Python<'_>, fut: impl Future<Output = Result<T, Error>>
 }
 
 /// Apply options from the keywords, checked by the core against `spec`.
-fn options(spec: &core_spec::ClusterSpec, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool) -> PyResult<ApplyOptions> {
-    let o = ApplyOptions { break_lock, ..ApplyOptions::default() }.with_concurrency(concurrency).and_then(|o| o.limit(spec, only.as_deref(), phase));
+fn options(spec: &core_spec::ClusterSpec, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool, waive: &[String]) -> PyResult<ApplyOptions> {
+    let o = ApplyOptions { break_lock, ..ApplyOptions::default() }.with_concurrency(concurrency).and_then(|o| o.limit(spec, only.as_deref(), phase)).and_then(|o| o.waiving(waive));
     Ok(o.map_err(Error::from)?)
 }
 
@@ -259,7 +259,7 @@ impl Cluster {
         let text = self.spec_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
         let yaml = text.filter(|t| core_spec::ClusterSpec::from_yaml_str(t).is_ok_and(|s| s == self.spec)).unwrap_or_else(|| self.spec.to_yaml_string());
         let change = change(&yaml)?;
-        let opts = options(&change.after, concurrency, only, phase, break_lock)?;
+        let opts = options(&change.after, concurrency, only, phase, break_lock, &[])?;
         if let Some(p) = &self.spec_path {
             let tmp = p.with_extension("yaml.k8s-bootstrap-tmp");
             std::fs::write(&tmp, &change.yaml).and_then(|()| std::fs::rename(&tmp, p)).map_err(Error::from)?;
@@ -380,8 +380,11 @@ runs!(Cluster {
     /// ``apply(plan=out)``, which runs exactly it or refuses when a host
     /// changed since; the PKI folder is then written, as by ``apply``.
     /// Returns a ``Report`` with ``dry_run`` true.
-    plan, plan_async (*, concurrency = CONCURRENCY, only = None, phase = None, out = None)
-        |c, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, out: Option<PathBuf>| Op::Plan(options(&c.spec, concurrency, only, phase, false)?, out);
+    /// ``waive``: names of preflight checks whose findings are shown but
+    /// do not refuse the run (see ``apply``).
+    plan, plan_async (*, concurrency = CONCURRENCY, only = None, phase = None, out = None, waive = None)
+        |c, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, out: Option<PathBuf>, waive: Option<Vec<String>>|
+        Op::Plan(options(&c.spec, concurrency, only, phase, false, &waive.unwrap_or_default())?, out);
 
     /// Brings the cluster to the spec, stage by stage (host-prep, files,
     /// install, etcd, flannel-config, flanneld, docker), hosts in parallel
@@ -398,9 +401,14 @@ runs!(Cluster {
     /// ``plan``: a file saved by ``plan(out=...)``: run exactly that plan
     /// (its ``only`` and ``phase``), or refuse with nothing changed (the
     /// report's ``aborted`` names the host and the fact that changed).
-    apply, apply_async (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None, break_lock = false, plan = None)
-        |c, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool, plan: Option<PathBuf>| {
-            let o = options(&c.spec, concurrency, only, phase, break_lock)?;
+    /// Preflight runs first, on the facts: a problem (masked units, ports
+    /// taken, an etcd this tool did not set up, a full disk, a clock off,
+    /// no systemd, a missing kernel module) refuses the run with nothing
+    /// changed, each finding in ``Report.preflight``; ``waive``: names of
+    /// checks (``"masked-unit"``, ...) not to refuse on.
+    apply, apply_async (*, dry_run = false, concurrency = CONCURRENCY, only = None, phase = None, break_lock = false, plan = None, waive = None)
+        |c, dry_run: bool, concurrency: usize, only: Option<Vec<String>>, phase: Option<&str>, break_lock: bool, plan: Option<PathBuf>, waive: Option<Vec<String>>| {
+            let o = options(&c.spec, concurrency, only, phase, break_lock, &waive.unwrap_or_default())?;
             match plan {
                 Some(file) => Op::ApplySaved(file, o),
                 None if dry_run => Op::Plan(o, None),
@@ -418,7 +426,7 @@ runs!(Cluster {
     /// ``purge``. ``only``: these host names only. Holds the cluster lock
     /// as ``apply`` does (``break_lock`` likewise). Returns a ``Report``.
     reset, reset_async (*, purge = false, only = None, break_lock = false)
-        |c, purge: bool, only: Option<Vec<String>>, break_lock: bool| Op::Reset(options(&c.spec, CONCURRENCY, only, None, break_lock)?, purge);
+        |c, purge: bool, only: Option<Vec<String>>, break_lock: bool| Op::Reset(options(&c.spec, CONCURRENCY, only, None, break_lock, &[])?, purge);
 
     /// Takes an etcd snapshot over TLS on the first member that can and
     /// writes it to ``out`` on this machine (mode 0600: it holds every key),

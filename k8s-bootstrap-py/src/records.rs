@@ -127,6 +127,9 @@ records! {
     /// The report of ``plan``, ``apply`` or ``reset``: per host (``hosts``), ``ok``,
     /// ``change_count``, ``failures``, ``aborted``, ``warnings``, ...
     Report = "Report" [aborted];
+    /// A problem preflight found before anything changed: ``host``, ``check`` (the
+    /// name ``waive=`` takes), ``found``, ``fix``, ``waived``.
+    Finding = "Finding" [];
     /// The state of a cluster, as ``status()`` reads it: per host (``hosts``), etcd's
     /// endpoints and members, ``etcd_healthy``, flannel's config read back, ``problems``.
     ClusterStatus = "ClusterStatus" [flannel_config];

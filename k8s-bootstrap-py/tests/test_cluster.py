@@ -60,6 +60,9 @@ def test_bad_arguments_name_the_argument(tmp_path: Path) -> None:
         c.apply(phase="etcd-start")
     assert e.value.path == "phase" and e.value.value == "etcd-start" and "host-prep" in str(e.value)
     with pytest.raises(kb.ValidationError) as e:
+        c.apply(waive=["masked-unit", "clock"])
+    assert e.value.path == "waive" and e.value.value == "clock" and "clock-skew" in str(e.value)
+    with pytest.raises(kb.ValidationError) as e:
         c.reset(only=["etcd01", "etcd09"])
     assert e.value.path == "only" and e.value.value == "etcd09"
     with pytest.raises(TypeError):

@@ -101,12 +101,14 @@ impl BarePlan {
                     render: rendered.hosts.get(&h.name).unwrap_or(&empty),
                     files: &files[&h.name],
                     digests: &digests[h.name.as_str()],
+                    sizes: Vec::new(),
                     selected: true,
                 })
                 .collect(),
             packages: packages.clone(),
             until: None,
             bare: true,
+            waive: BTreeSet::new(),
         };
         let facts = spec.hosts.iter().map(|h| (h.name.clone(), Ok(HostFacts::bare(None)))).collect();
         let plan = plan::make(&desired, &facts);

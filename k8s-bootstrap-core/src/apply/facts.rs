@@ -159,6 +159,60 @@ pub struct HostFacts {
     pub dockerd: Option<(u32, String)>,
     /// On a running etcd member: what it says of the cluster.
     pub etcd: Option<EtcdFacts>,
+    /// What preflight looks at (see [`super::preflight`]); it may change
+    /// from one read to the next (free space, the clock) and is never a
+    /// reason to call a saved plan stale.
+    #[serde(default)]
+    pub preflight: PreflightFacts,
+}
+
+/// A socket listening on the host (`ss -Hlntup`).
+///
+/// ```
+/// use k8s_bootstrap_core::apply::facts::Listener;
+/// let l = Listener { proto: "tcp".into(), port: 2379, process: Some(("nginx".into(), 812)) };
+/// assert_eq!(l.process.as_ref().unwrap().0, "nginx");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// The local port.
+    pub port: u16,
+    /// The process (name, pid), when `ss` could tell (a kernel socket,
+    /// such as a VXLAN device's, has none).
+    pub process: Option<(String, u32)>,
+}
+
+/// The facts preflight judges (all read in the same probe). The default
+/// is a host where nothing is wrong.
+///
+/// ```
+/// use k8s_bootstrap_core::apply::facts::PreflightFacts;
+/// let p = PreflightFacts::default();
+/// assert!(!p.no_systemd && p.listeners.is_empty()); // nothing wrong, nothing listening
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreflightFacts {
+    /// systemd does not run as init (`/run/systemd/system` is missing).
+    pub no_systemd: bool,
+    /// The host's clock minus the control machine's, in seconds.
+    pub clock_skew: Option<i64>,
+    /// `ss` could be run (else `listeners` says nothing).
+    pub ss: bool,
+    /// Sockets listening on the ports the cluster uses.
+    pub listeners: Vec<Listener>,
+    /// etcd's environment file here is absent or was not written by
+    /// k8s-bootstrap (its first line does not say so).
+    pub etcd_env_foreign: bool,
+    /// etcd's data dir holds a member's data (`member/`).
+    pub etcd_data: bool,
+    /// A process named `etcd` runs.
+    pub etcd_process: bool,
+    /// Per folder files go to: its filesystem's mount point and free KiB.
+    pub disk: BTreeMap<String, (String, u64)>,
+    /// Per kernel module the host needs: loaded, built in, or loadable.
+    pub modules: BTreeMap<String, bool>,
 }
 
 impl HostFacts {
@@ -207,6 +261,103 @@ pub(super) struct Probe<'a> {
     pub(super) etcdctl: Option<String>,
     /// The sha256 of each desired file (computed once per run for binaries).
     pub(super) digests: Vec<String>,
+    /// What preflight reads.
+    pub(super) preflight: PreflightProbe,
+}
+
+/// What the probe reads for preflight.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PreflightProbe {
+    /// etcd's environment file and data dir, on an etcd member.
+    pub(super) etcd: Option<(String, String)>,
+    /// (`tcp`|`udp`, port) the cluster listens on here.
+    pub(super) ports: Vec<(&'static str, u16)>,
+    /// Kernel modules the host needs.
+    pub(super) modules: Vec<String>,
+    /// Folders files go to.
+    pub(super) dirs: Vec<String>,
+}
+
+/// The first line of every environment file k8s-bootstrap renders says it.
+pub(super) const RENDERED_MARK: &str = "rendered by k8s-bootstrap";
+
+impl PreflightProbe {
+    /// The script's lines (`p ...`).
+    fn script(&self) -> String {
+        let mut s = String::from("if [ ! -d /run/systemd/system ]; then echo 'p nosystemd'; fi\nprintf 'p now %s\\n' \"$(date +%s)\"\n");
+        if !self.ports.is_empty() {
+            s.push_str("if command -v ss >/dev/null 2>&1; then echo 'p ss'; ss -Hlntup 2>/dev/null | sed 's/^/p l /'; fi\n");
+        }
+        if let Some((env, data)) = &self.etcd {
+            let (env, data) = (join_argv(std::slice::from_ref(env)), join_argv(std::slice::from_ref(data)));
+            s.push_str(&format!("if ! head -n1 {env} 2>/dev/null | grep -q '{RENDERED_MARK}'; then echo 'p foreignenv'; fi\n"));
+            s.push_str(&format!("if [ -d {data}/member ]; then echo 'p data'; fi\nif pgrep -x etcd >/dev/null 2>&1; then echo 'p etcd'; fi\n"));
+        }
+        for d in &self.dirs {
+            let q = join_argv(std::slice::from_ref(d));
+            s.push_str(&format!(
+                "d={q}; while [ ! -e \"$d\" ]; do d=$(dirname -- \"$d\"); done; df -Pk -- \"$d\" 2>/dev/null | awk -v p={q} 'NR == 2 {{ print \"p df \" $4 \" \" $6 \" \" p }}'\n"
+            ));
+        }
+        for m in &self.modules {
+            let q = join_argv(std::slice::from_ref(m));
+            // Usable now (host prep's own check), or loadable.
+            let present = crate::hostprep::module_present_check(m);
+            s.push_str(&format!("if {{ {present}; }} || modinfo {q} >/dev/null 2>&1; then echo 'p mod 1 '{q}; else echo 'p mod 0 '{q}; fi\n"));
+        }
+        s
+    }
+
+    /// Reads one `p` line into `f`.
+    fn parse(&self, rest: &str, f: &mut PreflightFacts) {
+        let (what, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        match what {
+            "nosystemd" => f.no_systemd = true,
+            "now" => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+                f.clock_skew = rest.trim().parse::<i64>().ok().map(|t| t - now);
+            }
+            "ss" => f.ss = true,
+            "l" => {
+                if let Some(l) = parse_ss(rest)
+                    && self.ports.iter().any(|(proto, port)| *proto == l.proto && *port == l.port)
+                    && !f.listeners.contains(&l)
+                {
+                    f.listeners.push(l);
+                }
+            }
+            "foreignenv" => f.etcd_env_foreign = true,
+            "data" => f.etcd_data = true,
+            "etcd" => f.etcd_process = true,
+            "df" => {
+                let mut it = rest.splitn(3, ' ');
+                if let (Some(avail), Some(mount), Some(dir)) = (it.next(), it.next(), it.next())
+                    && let Ok(kib) = avail.parse()
+                {
+                    f.disk.insert(dir.to_string(), (mount.to_string(), kib));
+                }
+            }
+            "mod" => {
+                if let Some((ok, name)) = rest.split_once(' ') {
+                    f.modules.insert(name.to_string(), ok == "1");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One line of `ss -Hlntup`: `tcp LISTEN 0 4096 10.0.0.1:2379 0.0.0.0:* users:(("etcd",pid=812,fd=7))`.
+fn parse_ss(line: &str) -> Option<Listener> {
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    let proto = (*cols.first()?).to_string();
+    let port = cols.get(4)?.rsplit(':').next()?.parse().ok()?;
+    let process = cols.iter().find_map(|c| c.strip_prefix("users:((\"")).and_then(|u| {
+        let (name, rest) = u.split_once('"')?;
+        let pid = rest.split("pid=").nth(1)?.split([',', ')']).next()?.parse().ok()?;
+        Some((name.to_string(), pid))
+    });
+    Some(Listener { proto, port, process })
 }
 
 /// Text files up to this size come back for a diff when they differ.
@@ -271,6 +422,7 @@ impl Probe<'_> {
                 "if systemctl is-active --quiet etcd && [ -x {e} ]; then timeout 20 {e} member list 2>/dev/null | sed 's/^/m /'; printf 's %s\\n' \"$(timeout 20 {e} -w json endpoint status 2>/dev/null | tr -d '\\n')\"; fi\n"
             ));
         }
+        script.push_str(&self.preflight.script());
         script.push_str(&FILES.replace("DIFFMAX", &DIFF_MAX.to_string()));
         let mut argv = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
         for (f, want) in self.files.iter().zip(&self.digests) {
@@ -395,6 +547,7 @@ impl Probe<'_> {
                     }
                 }
                 "t" => facts.litter.push(rest.to_string()),
+                "p" => self.preflight.parse(rest, &mut facts.preflight),
                 "x" => {
                     let p = extra.next().ok_or_else(|| bad("more path lines than paths".into()))?;
                     let fact = (rest == "1").then(|| FileFact { mode: 0, uid: 0, gid: 0, mtime: 0, sha256: String::new(), text: None });
@@ -467,4 +620,53 @@ pub(super) fn first_difference(then: &HostFacts, now: &HostFacts) -> Option<Stri
         return Some("etcd's members or their versions".into());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ss` of this machine, as the probe runs it: a socket this test
+    /// listens on comes back with its port and this process (name, pid).
+    #[test]
+    fn ss_lines_of_the_real_tool_parse() {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (tport, uport) = (tcp.local_addr().unwrap().port(), udp.local_addr().unwrap().port());
+        let out = std::process::Command::new("ss").arg("-Hlntup").output().expect("ss (iproute2) is installed");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let all: Vec<Listener> = text.lines().map(|l| parse_ss(l).unwrap_or_else(|| panic!("unparsed ss line {l:?}"))).collect();
+        let me = std::process::id();
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap().trim().to_string();
+        for (proto, port) in [("tcp", tport), ("udp", uport)] {
+            let l = all.iter().find(|l| l.proto == proto && l.port == port).unwrap_or_else(|| panic!("{proto} {port} not in {text}"));
+            assert_eq!(l.process, Some((comm.clone(), me)), "{l:?}");
+        }
+    }
+
+    /// The preflight part of the probe on this machine's `sh`: its lines
+    /// read back (systemd or not, the clock, free space, modules).
+    #[test]
+    fn preflight_probe_lines_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = format!("{}/not/yet", dir.path().display());
+        let probe = PreflightProbe { etcd: Some((format!("{}/env", dir.path().display()), format!("{}/data", dir.path().display()))), ports: vec![("tcp", 1)], modules: vec!["no_such_module_kb".into()], dirs: vec![sub.clone()] };
+        std::fs::create_dir_all(dir.path().join("data/member")).unwrap();
+        let out = std::process::Command::new("sh").arg("-c").arg(probe.script()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut f = PreflightFacts::default();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            probe.parse(line.strip_prefix("p ").unwrap_or_else(|| panic!("{line:?}")), &mut f);
+        }
+        assert_eq!(f.no_systemd, !std::path::Path::new("/run/systemd/system").exists());
+        assert!(f.clock_skew.is_some_and(|s| s.abs() <= 2), "{:?}", f.clock_skew);
+        assert!(f.etcd_env_foreign && f.etcd_data, "{f:?}"); // no env file; a member dir
+        assert_eq!(f.modules.get("no_such_module_kb"), Some(&false));
+        let (mount, kib) = &f.disk[&sub];
+        assert!(mount.starts_with('/') && *kib > 0, "{f:?}");
+        std::fs::write(dir.path().join("env"), format!("# etcd 3.4.23 settings of member a, {RENDERED_MARK}.\n")).unwrap();
+        let out = std::process::Command::new("sh").arg("-c").arg(probe.script()).output().unwrap();
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("p foreignenv"));
+    }
 }

@@ -72,6 +72,7 @@ mod saved;
 mod execute;
 pub mod facts;
 pub mod plan;
+pub mod preflight;
 mod hosts;
 mod leases;
 mod lock;
@@ -463,7 +464,7 @@ impl Engine {
             }
         };
         let facts = self.facts(&hosts, probes, &mut early).await;
-        let plan = self.make_plan(&ctx, &hosts, &digests, &facts, opts.until).await;
+        let plan = self.make_plan(&ctx, &hosts, &digests, &facts, opts).await;
         let desired = self.fingerprint(&hosts, &digests);
         let stale = saved.and_then(|s| s.stale(&desired, &facts, &plan));
         if stale.is_none() {
@@ -488,6 +489,7 @@ impl Engine {
         if let Some(l) = locks {
             l.release().await;
         }
+        let findings = plan.preflight.clone();
         let saved = dry.then(|| SavedPlan {
             format: SavedPlan::FORMAT,
             desired,
@@ -496,7 +498,9 @@ impl Engine {
             until: opts.until,
             plan,
         });
-        (self.report(hosts, dry, aborted, start), saved)
+        let mut report = self.report(hosts, dry, aborted, start);
+        report.preflight = findings;
+        (report, saved)
     }
 
     /// A fingerprint of the desired state: the spec, and every file each
@@ -568,21 +572,41 @@ impl Engine {
         let etcdctl = (h.roles.contains(&Role::Etcd) && units.iter().any(|u| u == "etcd")).then(|| plan::etcdctl_admin(spec));
         let bin = plan::flanneld_bin(spec);
         let extra = if units.iter().any(|u| u == "flanneld") && !h.items.iter().any(|f| f.path == bin) { vec![bin] } else { Vec::new() };
-        facts::Probe { files: h.items, extra, units, checks, os: h.os, dockerd_check, etcdctl, digests }
+        let preflight = match spec.hosts.iter().find(|s| s.name == h.name) {
+            Some(host) => {
+                let prep = crate::hostprep::HostPrep::from_spec(spec, host);
+                let ports = prep.tcp_ports.iter().map(|p| ("tcp", *p)).chain(prep.udp_ports.iter().map(|p| ("udp", *p))).collect();
+                let etcd = h.roles.contains(&Role::Etcd).then(|| (crate::etcd::EtcdCluster::from_spec(spec).env_file(), spec.etcd.data_dir.clone()));
+                let dirs: BTreeSet<String> = h.items.iter().filter_map(|f| f.path.rsplit_once('/').map(|(d, _)| d.to_string())).filter(|d| !d.is_empty()).collect();
+                facts::PreflightProbe { etcd, ports, modules: prep.modules.clone(), dirs: dirs.into_iter().collect() }
+            }
+            None => facts::PreflightProbe::default(),
+        };
+        facts::Probe { files: h.items, extra, units, checks, os: h.os, dockerd_check, etcdctl, digests, preflight }
     }
 
     /// The plan from the facts: a pure function of them and the desired state.
-    async fn make_plan(&self, ctx: &Ctx<'_>, hosts: &[HostView<'_>], digests: &BTreeMap<String, Result<Vec<String>, Failure>>, facts: &BTreeMap<String, Result<facts::HostFacts, Failure>>, until: Option<Stage>) -> plan::Plan {
+    async fn make_plan(&self, ctx: &Ctx<'_>, hosts: &[HostView<'_>], digests: &BTreeMap<String, Result<Vec<String>, Failure>>, facts: &BTreeMap<String, Result<facts::HostFacts, Failure>>, opts: &ApplyOptions) -> plan::Plan {
         let packages = ctx.packages().await;
         let desired = plan::Desired {
             spec: &self.spec,
             hosts: hosts
                 .iter()
-                .map(|h| plan::DesiredHost { name: &h.name, roles: &h.roles, os: h.os, render: h.render, files: h.items, digests: digests.get(&h.name).and_then(|d| d.as_ref().ok()).map(Vec::as_slice).unwrap_or_default(), selected: h.selected })
+                .map(|h| plan::DesiredHost {
+                    name: &h.name,
+                    roles: &h.roles,
+                    os: h.os,
+                    render: h.render,
+                    files: h.items,
+                    digests: digests.get(&h.name).and_then(|d| d.as_ref().ok()).map(Vec::as_slice).unwrap_or_default(),
+                    sizes: h.items.iter().map(DesiredFile::size).collect(),
+                    selected: h.selected,
+                })
                 .collect(),
             packages: packages.clone().unwrap_or_default(),
-            until,
+            until: opts.until,
             bare: false,
+            waive: opts.waive.clone(),
         };
         let mut plan = plan::make(&desired, facts);
         if let Err(e) = packages {
@@ -638,6 +662,7 @@ impl Engine {
             hosts: hosts.into_iter().filter(|h| h.selected).map(|h| (h.name, h.report)).collect(),
             aborted,
             elapsed_ms: start.elapsed().as_millis() as u64,
+            preflight: Vec::new(),
         }
     }
 

@@ -120,6 +120,9 @@ pub struct ApplyOptions {
     /// lost). A lock that is being refreshed is never broken (see
     /// [`LockError`](super::LockError)). Default `false`: a stale lock is refused, named.
     pub break_lock: bool,
+    /// Preflight checks whose findings do not stop the run (they are
+    /// still reported). Default: none.
+    pub waive: BTreeSet<super::preflight::Check>,
 }
 
 impl Default for ApplyOptions {
@@ -131,6 +134,7 @@ impl Default for ApplyOptions {
             until: None,
             cancel: Cancel::default(),
             break_lock: false,
+            waive: BTreeSet::new(),
         }
     }
 }
@@ -193,6 +197,30 @@ impl ApplyOptions {
         }
         if let Some(p) = phase {
             self.until = Some(p.parse::<Stage>().map_err(|e| crate::spec::Problem::new("phase", p, e))?);
+        }
+        Ok(self)
+    }
+}
+
+impl ApplyOptions {
+    /// These options waiving the preflight checks `names` (as the CLI's
+    /// `--waive` and Python's `waive=` take them), checked.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::ApplyOptions;
+    /// use k8s_bootstrap_core::apply::preflight::Check;
+    /// let o = ApplyOptions::default().waiving(&["clock-skew".into()]).unwrap();
+    /// assert!(o.waive.contains(&Check::ClockSkew));
+    /// let p = ApplyOptions::default().waiving(&["clock".into()]).unwrap_err();
+    /// assert_eq!((p.path.as_str(), p.value.as_str()), ("waive", "clock"));
+    /// assert!(p.rule.contains("clock-skew"));
+    /// ```
+    ///
+    /// # Errors
+    /// A [`crate::spec::Problem`] with path `waive` naming an unknown check.
+    pub fn waiving(mut self, names: &[String]) -> Result<Self, crate::spec::Problem> {
+        for n in names {
+            self.waive.insert(n.parse().map_err(|e: String| crate::spec::Problem::new("waive", n, e))?);
         }
         Ok(self)
     }

@@ -208,8 +208,12 @@ pub struct Plan {
     /// Hosts that cannot go on: their facts could not be read, or what
     /// they have rules the plan out (a dockerd elsewhere).
     pub failed: BTreeMap<String, Failure>,
-    /// Why nothing may run (an etcd upgrade that skips a minor).
+    /// Why nothing may run (an etcd upgrade that skips a minor, a
+    /// preflight problem not waived).
     pub refused: Option<String>,
+    /// What preflight found, waived or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preflight: Vec<super::preflight::Finding>,
 }
 
 impl Plan {
@@ -233,6 +237,8 @@ pub(super) struct DesiredHost<'a> {
     pub(super) files: &'a [DesiredFile],
     /// sha256 of each of `files`, in order.
     pub(super) digests: &'a [String],
+    /// The size of each of `files`, in order.
+    pub(super) sizes: Vec<u64>,
     /// In this run (`--only`).
     pub(super) selected: bool,
 }
@@ -249,6 +255,8 @@ pub(super) struct Desired<'a> {
     /// whose OS is told at run time (`commands.sh`). OS-specific steps are
     /// kept, each marked with its OS.
     pub(super) bare: bool,
+    /// Preflight checks not to refuse on.
+    pub(super) waive: BTreeSet<super::preflight::Check>,
 }
 
 /// A flanneld binary path not uploaded by the spec: the probe looks at it.
@@ -458,7 +466,41 @@ pub(super) fn make(desired: &Desired<'_>, facts: &BTreeMap<String, Result<HostFa
     }
     plan.failed.extend(failed);
     plan.unchanged = hosts.iter().map(|h| (h.d.name.to_string(), h.unchanged)).collect();
+    if !desired.bare {
+        preflight(desired, &hosts, &mut plan);
+    }
     plan
+}
+
+/// Preflight on every host the plan acts on: findings, and the refusal of
+/// those not waived.
+fn preflight(desired: &Desired<'_>, hosts: &[HostPlan<'_, '_>], plan: &mut Plan) {
+    let spec = desired.spec;
+    let env = crate::etcd::EtcdCluster::from_spec(spec).env_file();
+    for h in hosts {
+        let vxlan = spec.hosts.iter().find(|s| s.name == h.d.name).and_then(|s| crate::hostprep::HostPrep::from_spec(spec, s).udp_ports.first().copied());
+        let check = super::preflight::HostCheck {
+            d: h.d,
+            facts: h.facts,
+            writes: &h.writes,
+            ports: (spec.etcd.client_port, spec.etcd.peer_port, vxlan),
+            etcd_env: h.d.roles.contains(&Role::Etcd).then(|| (spec.etcd.token.as_str(), env.clone())),
+            data_dir: &spec.etcd.data_dir,
+        };
+        for (c, found, fix) in super::preflight::check(&check) {
+            let f = super::preflight::Finding { host: h.d.name.to_string(), check: c, found, fix, waived: desired.waive.contains(&c) };
+            if f.waived {
+                plan.notes.push(Note { host: Some(f.host.clone()), message: format!("preflight, waived: {} ({}); fix: {}", f.found, f.check, f.fix) });
+            }
+            plan.preflight.push(f);
+        }
+    }
+    if let Some(why) = super::preflight::refusal(&plan.preflight) {
+        plan.refused = Some(match plan.refused.take() {
+            Some(other) => format!("{other}\n{why}"),
+            None => why,
+        });
+    }
 }
 
 /// What each etcd member's facts say of the cluster, the run's own
@@ -838,6 +880,10 @@ pki: { key_algorithm: ecdsa-p256 }
 
     impl World {
         fn plan(&self, facts: &BTreeMap<String, HostFacts>) -> Plan {
+            self.plan_waiving(facts, &[])
+        }
+
+        fn plan_waiving(&self, facts: &BTreeMap<String, HostFacts>, waive: &[super::super::preflight::Check]) -> Plan {
             let desired = Desired {
                 spec: &self.spec,
                 hosts: self
@@ -851,12 +897,14 @@ pki: { key_algorithm: ecdsa-p256 }
                         render: &self.render.hosts[&h.name],
                         files: &self.files[&h.name],
                         digests: &self.digests[&h.name],
+                        sizes: self.files[&h.name].iter().map(|f| f.size()).collect(),
                         selected: true,
                     })
                     .collect(),
                 packages: Vec::new(),
                 until: None,
                 bare: false,
+                waive: waive.iter().copied().collect(),
             };
             make(&desired, &facts.iter().map(|(k, v)| (k.clone(), Ok(v.clone()))).collect())
         }
@@ -1073,5 +1121,90 @@ pki: { key_algorithm: ecdsa-p256 }
         jump.versions.etcd = "3.6.16".parse().unwrap();
         let plan = world(jump, &pki(&s)).plan(&facts);
         assert!(plan.refused.as_deref().unwrap().starts_with("etcd upgrade refused, nothing was changed: "), "{:?}", plan.refused);
+    }
+
+    /// Preflight, from facts alone: each problem refuses the plan with the
+    /// host, what was found and the fix, and nothing else in the plan
+    /// changes; a waived check is reported, not refused.
+    #[test]
+    fn preflight_findings_refuse_the_plan_naming_host_found_and_fix_unless_waived() {
+        use super::super::facts::Listener;
+        use super::super::preflight::Check;
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let bare = || -> BTreeMap<String, HostFacts> { s.hosts.iter().map(|h| (h.name.clone(), HostFacts::bare(Some(OsFamily::Debian)))).collect() };
+        let clean = w.plan(&bare());
+        assert!(clean.preflight.is_empty() && clean.refused.is_none(), "{:?}", clean.preflight);
+        let found = |facts: &BTreeMap<String, HostFacts>| -> Vec<(String, Check, String)> {
+            w.plan(facts).preflight.iter().map(|f| (f.host.clone(), f.check, f.found.clone())).collect()
+        };
+
+        // A masked unit: refused, named; waived: the same steps, and a note.
+        let mut facts = bare();
+        facts.get_mut("etcd02").unwrap().units.insert("etcd".into(), UnitFact { load: "masked".into(), active: "inactive".into(), enabled: "masked".into(), ..UnitFact::default() });
+        let plan = w.plan(&facts);
+        assert_eq!(found(&facts), [("etcd02".to_string(), Check::MaskedUnit, "etcd.service is masked".to_string())]);
+        let why = plan.refused.as_deref().unwrap();
+        assert!(why.starts_with("preflight found 1 problem(s), nothing was changed:\n  etcd02: etcd.service is masked (masked-unit); fix: systemctl unmask etcd.service"), "{why}");
+        assert!(why.ends_with("--waive masked-unit (Python: waive=[...])"), "{why}");
+        let waived = w.plan_waiving(&facts, &[Check::MaskedUnit]);
+        assert!(waived.refused.is_none() && waived.preflight[0].waived);
+        assert_eq!(steps(&waived), steps(&clean));
+        assert!(waived.notes.iter().any(|n| n.host.as_deref() == Some("etcd02") && n.message.starts_with("preflight, waived: etcd.service is masked")), "{:?}", waived.notes);
+
+        // Ports: another process on etcd's client port; etcd on its own
+        // port and flannel's kernel VXLAN socket are fine.
+        let mut facts = bare();
+        let p = &mut facts.get_mut("etcd01").unwrap().preflight;
+        p.listeners = vec![
+            Listener { proto: "tcp".into(), port: 2379, process: Some(("nginx".into(), 812)) },
+            Listener { proto: "tcp".into(), port: 2380, process: Some(("etcd".into(), 900)) },
+            Listener { proto: "udp".into(), port: 8472, process: None },
+        ];
+        p.etcd_env_foreign = true;
+        assert_eq!(
+            found(&facts),
+            [
+                ("etcd01".to_string(), Check::ForeignEtcd, "an etcd runs here that k8s-bootstrap did not set up (/opt/etcd/cfg/etcd is absent or was not written by it)".to_string()),
+                ("etcd01".to_string(), Check::PortTaken, "port 2379/tcp is taken by nginx (pid 812)".to_string()),
+            ]
+        );
+
+        // The tutorial's etcd, by hand: running, its env file not ours.
+        let mut facts = w.all_converged();
+        facts.get_mut("etcd03").unwrap().preflight.etcd_env_foreign = true;
+        assert_eq!(found(&facts)[0].1, Check::ForeignEtcd);
+        // Our own cluster, converged: nothing.
+        assert!(found(&w.all_converged()).is_empty());
+
+        // A data dir left by another cluster of ours (its token in the old
+        // env file), and one whose env file `reset` removed (ours: fine).
+        let mut facts = bare();
+        let f = facts.get_mut("etcd01").unwrap();
+        f.preflight.etcd_data = true;
+        f.files.insert("/opt/etcd/cfg/etcd".into(), Some(FileFact { mode: 0o640, uid: 0, gid: 0, mtime: 1, sha256: "00".into(), text: Some("# etcd 3.4.23 settings of member etcd01, rendered by k8s-bootstrap.\nETCD_INITIAL_CLUSTER_TOKEN=\"old-cluster\"\n".into()) }));
+        facts.get_mut("etcd02").unwrap().preflight.etcd_data = true;
+        let got = found(&facts);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].0.as_str(), got[0].1), ("etcd01", Check::ForeignDataDir));
+        assert!(got[0].2.starts_with("/var/lib/etcd/default.etcd holds the data of another cluster (token old-cluster)"), "{got:?}");
+
+        // No systemd; a clock 10 minutes ahead; a missing module; a full disk.
+        let mut facts = bare();
+        facts.get_mut("etcd01").unwrap().preflight.no_systemd = true;
+        let p = &mut facts.get_mut("etcd02").unwrap().preflight;
+        p.clock_skew = Some(600);
+        p.modules.insert("br_netfilter".into(), false);
+        p.modules.insert("overlay".into(), true);
+        let p = &mut facts.get_mut("etcd03").unwrap().preflight;
+        p.clock_skew = Some(-120); // within the certificates' 5 minutes
+        p.disk.insert("/opt/etcd/ssl".into(), ("/".into(), 10 * 1024));
+        let got = found(&facts);
+        let checks: Vec<(&str, Check)> = got.iter().map(|(h, c, _)| (h.as_str(), *c)).collect();
+        assert_eq!(checks, [("etcd01", Check::NoSystemd), ("etcd02", Check::ClockSkew), ("etcd02", Check::KernelModule), ("etcd03", Check::DiskSpace)], "{got:?}");
+        assert!(got[1].2.starts_with("the clock is 600 s ahead of the control machine's"), "{got:?}");
+        assert_eq!(got[3].2, "/ has 10 MiB free; this apply writes 1 MiB there and keeps 64 MiB free");
+        let why = w.plan(&facts).refused.unwrap();
+        assert!(why.starts_with("preflight found 4 problem(s)") && why.contains("--waive clock-skew --waive disk-space --waive kernel-module --waive no-systemd"), "{why}");
     }
 }

@@ -190,6 +190,11 @@ pub struct Report {
     pub aborted: Option<String>,
     /// Wall time in milliseconds.
     pub elapsed_ms: u64,
+    /// What preflight found before anything changed (see
+    /// [`super::preflight`]); a finding not waived refused the run
+    /// (`aborted` lists them).
+    #[serde(default)]
+    pub preflight: Vec<super::preflight::Finding>,
 }
 
 impl Report {

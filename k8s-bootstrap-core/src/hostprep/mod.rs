@@ -201,7 +201,7 @@ pub enum TimeSync {
 /// `/sys/module` entry, so the features of the modules flannel and docker
 /// need are probed directly (`overlay` in /proc/filesystems,
 /// `/proc/sys/net/bridge` for br_netfilter).
-fn module_present_check(m: &str) -> String {
+pub(crate) fn module_present_check(m: &str) -> String {
     let quoted = shell_quote(m);
     let builtin = format!(
         "[ -d /sys/module/{quoted} ] || grep -qs \"/{quoted}.ko\" \"/lib/modules/$(uname -r)/modules.builtin\""
