@@ -1,4 +1,6 @@
-//! Round trips of a run on 3 real test hosts, counted (not timed): a no-op
+//! Round trips of a run on 3 real test hosts, counted (not timed): a first
+//! apply uses one exchange per stage a host has steps in, plus the lock's
+//! (taken with the facts, refreshed, given back); a no-op
 //! apply opens one SSH connection per host and uses 2 exchanges on its
 //! session (the lock and the facts together, then the lock given back); a
 //! plan uses 1 (the facts; it takes no lock). Counted by the transport
@@ -29,10 +31,25 @@ fn a_no_op_apply_is_two_exchanges_on_one_connection_per_host() {
     let pki = CertBundle::for_cluster(&spec).unwrap().generate().unwrap();
     rt.block_on(async {
         let hosts = tb.ssh_transports(&spec).await;
+        let t = std::time::Instant::now();
         let first = engine(&spec, &pki, &hosts).apply(&ApplyOptions::default()).await;
+        let took = t.elapsed();
         assert!(first.ok(), "{first:#?}");
         let before: BTreeMap<String, SshStats> = hosts.iter().map(|(n, h)| (n.clone(), h.stats())).collect();
         assert!(before.values().all(|s| s.connections == 1), "{before:?}");
+        // A first apply: per host, the lock with the facts; one exchange per
+        // stage it has steps in (host-prep, files: one probe of the
+        // binaries and one upload of everything, install, etcd, flanneld,
+        // docker); the lock given back; and the lock's refreshes (one every
+        // REFRESH_EVERY). etcd01 also runs flannel's config and the
+        // health gate's polls (as many as etcd takes to be healthy).
+        let refreshes = took.as_secs() / k8s_bootstrap_core::apply::REFRESH_EVERY.as_secs() + 1;
+        for n in ["etcd02", "etcd03"] {
+            let x = before[n].exchanges;
+            println!("first apply, {n}: {x} exchanges in {took:?}");
+            assert!((9..=9 + refreshes).contains(&x), "{n}: {x} exchanges ({took:?}): {before:?}");
+        }
+        println!("first apply, etcd01: {} exchanges", before["etcd01"].exchanges);
 
         let noop = engine(&spec, &pki, &hosts).apply(&ApplyOptions::default()).await;
         assert!(noop.ok() && noop.change_count() == 0, "{noop:#?}");

@@ -354,6 +354,16 @@ impl FileSource {
             Self::Bytes(b) => Ok((sha256_hex(b), b.len() as u64)),
             Self::Path(p) => {
                 use tokio::io::AsyncReadExt;
+                // A binary goes to every host of its role: read and hashed
+                // once per process while its size and mtime stay the same.
+                type Seen = std::sync::Mutex<std::collections::HashMap<(std::path::PathBuf, u64, std::time::SystemTime), String>>;
+                static SEEN: std::sync::OnceLock<Seen> = std::sync::OnceLock::new();
+                let meta = tokio::fs::metadata(p).await?;
+                let key = (p.clone(), meta.len(), meta.modified()?);
+                let seen = SEEN.get_or_init(Default::default);
+                if let Some(d) = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+                    return Ok((d.clone(), key.1));
+                }
                 let mut f = tokio::fs::File::open(p).await?;
                 let mut h = Sha256::new();
                 let mut buf = vec![0u8; 256 * 1024];
@@ -366,7 +376,11 @@ impl FileSource {
                     n += r as u64;
                     h.update(&buf[..r]);
                 }
-                Ok((hex::encode(h.finalize()), n))
+                let d = hex::encode(h.finalize());
+                if n == key.1 {
+                    seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, d.clone());
+                }
+                Ok((d, n))
             }
         }
     }

@@ -1097,6 +1097,13 @@ async fn authenticate(handle: &mut Handle<Client>, config: &SshConfig) -> Result
     })
 }
 
+/// What the upload script's stderr adds to a file's error (the reason a
+/// write failed: "No space left on device"), when it said anything.
+fn stderr_note(stderr: &[u8]) -> String {
+    let t = super::error::tail(stderr);
+    if t.is_empty() { String::new() } else { format!(": {t}") }
+}
+
 #[async_trait]
 impl Transport for SshTransport {
     fn host(&self) -> String {
@@ -1187,59 +1194,104 @@ impl Transport for SshTransport {
         })
     }
 
-    /// In-memory files go out in one round trip (one remote `sh` script
-    /// that writes them all, their contents streamed one after another as
-    /// its stdin); files from disk are streamed one by one by
-    /// [`put_file`](Transport::put_file).
+    /// Every file in two round trips at most: the files from disk (large:
+    /// binaries) are first probed together, so that one already there is
+    /// not sent again; then all that must be written go out in one
+    /// exchange, a remote `sh` script that writes them one by one (each
+    /// atomically, checked against its SHA-256), their contents streamed
+    /// one after another as its stdin (files from disk are never held in
+    /// memory).
     async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<Result<PutOutcome>> {
         let host = self.host();
         // Paths and modes only: file contents (private keys) are never logged.
         tracing::debug!(host = %host, files = files.len(), paths = ?files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), "put files");
         let mut results: Vec<Option<Result<PutOutcome>>> = (0..files.len()).map(|_| None).collect();
-        let mut batch = Vec::new();
-        let mut stdin: Vec<&[u8]> = Vec::new();
-        let mut idx = Vec::new();
-        for (i, (path, source, opts)) in files.iter().enumerate() {
-            match source {
-                FileSource::Bytes(b) => {
-                    batch.push((path.clone(), super::sha256_hex(b), b.len() as u64, opts.clone()));
-                    stdin.push(b);
-                    idx.push(i);
+        let mut digests = Vec::with_capacity(files.len());
+        for (i, (_, source, _)) in files.iter().enumerate() {
+            match source.digest_for(&host).await {
+                Ok(d) => digests.push(Some(d)),
+                Err(e) => {
+                    results[i] = Some(Err(e));
+                    digests.push(None);
                 }
-                _ => results[i] = Some(self.put_file(path, source, opts).await),
             }
         }
-        if !batch.is_empty() {
-            let shown = format!("upload {} files", batch.len());
-            match self.exchange(&script::put_many(&batch), Body::Slices(stdin), None, &shown).await {
-                Ok(out) => {
+        // Files from disk already on the host, as they should be: not sent.
+        let on_disk: Vec<usize> = (0..files.len()).filter(|&i| digests[i].is_some() && matches!(files[i].1, FileSource::Path(_))).collect();
+        if !on_disk.is_empty() {
+            let script: String = on_disk.iter().map(|&i| format!("{}\n", script::probe(&files[i].0))).collect();
+            match self.script(script, &format!("probe {} files", on_disk.len())).await {
+                Ok(out) if out.success() => {
                     let text = out.stdout_str();
-                    let mut lines = text.lines();
-                    for (&i, (path, ..)) in idx.iter().zip(&batch) {
-                        let r = match lines.next() {
-                            Some("created") => Ok(PutOutcome::Created),
-                            Some("updated") => Ok(PutOutcome::Updated),
-                            Some("meta") => Ok(PutOutcome::MetadataUpdated),
-                            Some("unchanged") => Ok(PutOutcome::Unchanged),
-                            Some(other) => Err(TransportError::Transfer {
-                                host: host.clone(),
-                                path: path.clone(),
-                                reason: other.trim_start_matches("error ").to_string(),
-                            }),
-                            None => Err(TransportError::Transfer {
-                                host: host.clone(),
-                                path: path.clone(),
-                                reason: format!("no result (exit {:?}): {}", out.exit_code, super::error::tail(&out.stderr)),
-                            }),
-                        };
-                        results[i] = Some(r);
+                    for (&i, line) in on_disk.iter().zip(text.lines()) {
+                        let sha = &digests[i].as_ref().expect("probed files have a digest").0;
+                        if script::plan(script::parse_probe(line).as_ref(), sha, &files[i].2) == script::Plan::Unchanged {
+                            results[i] = Some(Ok(PutOutcome::Unchanged));
+                        }
+                    }
+                }
+                Ok(out) => {
+                    for &i in &on_disk {
+                        results[i] = Some(Err(TransportError::command_failed(&host, &Command::new(["probe", files[i].0.as_str()]), &out)));
                     }
                 }
                 Err(e) => {
-                    let reason = e.to_string();
-                    for (&i, (path, ..)) in idx.iter().zip(&batch) {
-                        results[i] = Some(Err(TransportError::Transfer { host: host.clone(), path: path.clone(), reason: reason.clone() }));
+                    for &i in &on_disk {
+                        results[i] = Some(Err(TransportError::Transfer { host: host.clone(), path: files[i].0.clone(), reason: e.to_string() }));
                     }
+                }
+            }
+        }
+        let send: Vec<usize> = (0..files.len()).filter(|&i| results[i].is_none()).collect();
+        if send.is_empty() {
+            return results.into_iter().map(|r| r.expect("every file has a result")).collect();
+        }
+        let mut batch = Vec::new();
+        let mut body: Box<dyn tokio::io::AsyncRead + Send + Unpin + '_> = Box::new(tokio::io::empty());
+        let mut len = 0u64;
+        let mut sent = Vec::new();
+        for &i in &send {
+            let (path, source, opts) = &files[i];
+            let (sha, size) = digests[i].clone().expect("files to send have a digest");
+            match source.reader().await {
+                Ok(r) => {
+                    body = Box::new(tokio::io::AsyncReadExt::chain(body, tokio::io::AsyncReadExt::take(r, size)));
+                    len += size;
+                    batch.push((path.clone(), sha, size, opts.clone()));
+                    sent.push(i);
+                }
+                Err(e) => results[i] = Some(Err(TransportError::io(&host, "open upload source", e))),
+            }
+        }
+        let shown = format!("upload {} files", batch.len());
+        match self.exchange(&script::put_many(&batch), Body::Reader(body, len), None, &shown).await {
+            Ok(out) => {
+                let text = out.stdout_str();
+                let mut lines = text.lines();
+                for (&i, (path, ..)) in sent.iter().zip(&batch) {
+                    let r = match lines.next() {
+                        Some("created") => Ok(PutOutcome::Created),
+                        Some("updated") => Ok(PutOutcome::Updated),
+                        Some("meta") => Ok(PutOutcome::MetadataUpdated),
+                        Some("unchanged") => Ok(PutOutcome::Unchanged),
+                        Some(other) => Err(TransportError::Transfer {
+                            host: host.clone(),
+                            path: path.clone(),
+                            reason: format!("{}{}", other.trim_start_matches("error "), stderr_note(&out.stderr)),
+                        }),
+                        None => Err(TransportError::Transfer {
+                            host: host.clone(),
+                            path: path.clone(),
+                            reason: format!("no result (exit {:?}): {}", out.exit_code, super::error::tail(&out.stderr)),
+                        }),
+                    };
+                    results[i] = Some(r);
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for (&i, (path, ..)) in sent.iter().zip(&batch) {
+                    results[i] = Some(Err(TransportError::Transfer { host: host.clone(), path: path.clone(), reason: reason.clone() }));
                 }
             }
         }
