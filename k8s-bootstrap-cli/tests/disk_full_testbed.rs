@@ -14,18 +14,14 @@
 
 mod common;
 
-use common::{changes, json, run, write_spec, write_spec_with};
-use k8s_bootstrap_testbed::Testbed;
+use common::{cluster, changes, json, run, write_spec_with};
 
 const BIN: &str = "/opt/etcd/bin";
 
 #[test]
 fn a_full_disk_fails_the_upload_cleanly_naming_host_path_and_cause() {
-    let tb = Testbed::up(3).expect("booting 3 test hosts (needs root, see k8s-bootstrap-testbed docs)");
-    let work = tempfile::tempdir().unwrap();
+    let (tb, work) = cluster(true);
     let dir = work.path();
-    write_spec(dir, &tb);
-    assert!(run(dir, &tb, &["apply", "--output", "json"]).status.success());
     let h2 = &tb.hosts()[1];
     let sha = |path: &str| h2.sh(&format!("sha256sum < {path}")).unwrap();
     let old = sha(&format!("{BIN}/etcd"));

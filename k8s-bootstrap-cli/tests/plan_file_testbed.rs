@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{changes, json, run, text, write_spec};
+use common::{cluster, changes, json, run, text};
 use k8s_bootstrap_testbed::Testbed;
 use serde_json::Value;
 
@@ -25,10 +25,8 @@ fn whats(v: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn a_saved_plan_runs_exactly_or_is_refused_when_a_host_changed() {
-    let tb = Testbed::up(3).expect("booting 3 test hosts (needs root, see k8s-bootstrap-testbed docs)");
-    let work = tempfile::tempdir().unwrap();
+    let (tb, work) = cluster(false);
     let dir = work.path();
-    write_spec(dir, &tb);
     let etcd_state = |tb: &Testbed| tb.hosts().iter().map(|h| h.sh("systemctl is-active etcd || true").unwrap()).collect::<Vec<_>>();
 
     let plan = run(dir, &tb, &["plan", "--out", "plan.json", "--output", "json"]);

@@ -14,8 +14,7 @@
 
 mod common;
 
-use common::{changes, json, run, text, write_spec};
-use k8s_bootstrap_testbed::Testbed;
+use common::{cluster, changes, json, run, text};
 use serde_json::Value;
 
 fn findings(report: &Value) -> Vec<(String, String, String)> {
@@ -29,10 +28,8 @@ fn findings(report: &Value) -> Vec<(String, String, String)> {
 
 #[test]
 fn preflight_refuses_before_any_change_naming_host_problem_and_fix() {
-    let tb = Testbed::up(3).expect("booting 3 test hosts (needs root, see k8s-bootstrap-testbed docs)");
-    let work = tempfile::tempdir().unwrap();
+    let (tb, work) = cluster(false);
     let dir = work.path();
-    write_spec(dir, &tb);
     let (h2, h3) = (&tb.hosts()[1], &tb.hosts()[2]);
     h2.sh("systemctl mask etcd.service").unwrap();
     h3.sh(&format!("systemd-run --unit kb-squatter python3 -m http.server 2379 --bind {}", h3.ip)).unwrap();

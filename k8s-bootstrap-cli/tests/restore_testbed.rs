@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{changes, fingerprint, json, run, text, write_spec};
+use common::{cluster, changes, fingerprint, json, run, text};
 use k8s_bootstrap_testbed::Testbed;
 use serde_json::Value;
 
@@ -31,11 +31,8 @@ fn get(tb: &Testbed, prefix: &str) -> Vec<(String, String)> {
 
 #[test]
 fn restore_brings_back_exactly_the_snapshot() {
-    let tb = Testbed::up(3).expect("booting 3 test hosts (needs root, see k8s-bootstrap-testbed docs)");
-    let work = tempfile::tempdir().unwrap();
+    let (tb, work) = cluster(true);
     let dir = work.path();
-    write_spec(dir, &tb);
-    assert!(run(dir, &tb, &["apply", "--output", "json"]).status.success());
     let h1 = &tb.hosts()[0];
     h1.sh(&format!("for i in $(seq 1 50); do {ADMIN} put /restore/k$i v$i >/dev/null; done")).unwrap();
     let snap = run(dir, &tb, &["etcd", "snapshot", "--out", "snap.db", "--output", "json"]);

@@ -15,8 +15,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{changes, json, kb, run, text, write_spec, write_spec_with};
-use k8s_bootstrap_testbed::Testbed;
+use common::{cluster, changes, json, kb, run, text, write_spec_with};
 
 const BIN: &str = "/opt/etcd/bin";
 
@@ -30,11 +29,8 @@ fn litter(h: &k8s_bootstrap_testbed::Host) -> String {
 
 #[test]
 fn an_upload_killed_half_way_leaves_the_old_file_and_the_next_apply_converges() {
-    let tb = Testbed::up(3).expect("booting 3 test hosts (needs root, see k8s-bootstrap-testbed docs)");
-    let work = tempfile::tempdir().unwrap();
+    let (tb, work) = cluster(true);
     let dir = work.path();
-    write_spec(dir, &tb);
-    assert!(run(dir, &tb, &["apply", "--output", "json"]).status.success());
     let h2 = &tb.hosts()[1];
     let old = sha(h2, &format!("{BIN}/etcd"));
 

@@ -54,6 +54,19 @@ pub fn write_spec_with(dir: &Path, tb: &Testbed, edit: impl FnOnce(&mut k8s_boot
     std::fs::write(dir.join("cluster.yaml"), spec.to_yaml_string()).unwrap();
 }
 
+/// 3 test hosts booted, the testbed's cluster spec in a fresh folder (kept
+/// while the returned guard lives), and with `apply` the cluster applied
+/// (that first apply must succeed).
+pub fn cluster(apply: bool) -> (Testbed, tempfile::TempDir) {
+    let tb = Testbed::up(3).expect("booting 3 test hosts (needs root, see k8s-bootstrap-testbed docs)");
+    let work = tempfile::tempdir().unwrap();
+    write_spec(work.path(), &tb);
+    if apply {
+        assert!(run(work.path(), &tb, &["apply", "--output", "json"]).status.success(), "the first apply");
+    }
+    (tb, work)
+}
+
 /// What the hosts run: each host's etcd InvocationID and the sha256 of its etcd config.
 pub fn fingerprint(tb: &Testbed) -> Vec<String> {
     tb.hosts().iter().map(|h| h.sh("systemctl show -P InvocationID etcd; sha256sum /opt/etcd/cfg/etcd").unwrap()).collect()

@@ -86,7 +86,8 @@ impl BarePlan {
             files.insert(h.name.clone(), items);
             roles.insert(h.name.clone(), r);
         }
-        let packages = offline_packages(spec);
+        // Unreadable: the install step then says why.
+        let packages = super::offline_packages(spec).unwrap_or_default();
         let empty = HostRender::default();
         let digests: BTreeMap<&str, Vec<String>> = files.iter().map(|(h, f): (&String, &Vec<DesiredFile>)| (h.as_str(), vec![String::new(); f.len()])).collect();
         let desired = plan::Desired {
@@ -334,20 +335,4 @@ fn owner_args(owner: &str) -> String {
         Some((u, g)) => format!("-o {} -g {}", shell_quote(u), shell_quote(g)),
         None => format!("-o {}", shell_quote(owner)),
     }
-}
-
-/// The package files of `docker.install: { offline: DIR }`, listed on this
-/// machine (none when it cannot be read: the install step then says why).
-fn offline_packages(spec: &ClusterSpec) -> Vec<String> {
-    let crate::docker::DockerInstall::Offline(dir) = &crate::docker::EngineInstall::from_spec(spec).source else { return Vec::new() };
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| (n.ends_with(".deb") || n.ends_with(".rpm")) && !n.contains('\n'))
-        .collect();
-    names.sort();
-    names
 }

@@ -126,8 +126,8 @@ impl Ctx<'_> {
         let (Some(i), Some(probe)) = (hosts.iter().position(|h| h.name == host), hosts.iter().position(|h| h.name == via)) else {
             return Err(format!("{host}: joining the etcd cluster needs a running member ({via}) in the run; later stages not started"));
         };
-        let Some(Step { op: Op::EtcdJoin { known, .. }, what, .. }) = wave.hosts[host].first() else { unreachable!("a join wave holds a join") };
-        self.join(hosts, probe, i, *known).await?;
+        let Some(Step { op: Op::EtcdJoin { known, replace, move_data, .. }, what, .. }) = wave.hosts[host].first() else { unreachable!("a join wave holds a join") };
+        self.join(hosts, probe, i, *known, replace.as_deref(), *move_data).await?;
         self.changed(&mut hosts[i], stage, what.clone(), None);
         self.gates(wave, hosts, opts).await?;
         let join_file = self.join_file();
@@ -314,15 +314,7 @@ impl Ctx<'_> {
 
     /// The package files of `docker.install: { offline: DIR }` (empty for other sources).
     pub(super) async fn packages(&self) -> Result<Vec<String>, String> {
-        let install = crate::docker::EngineInstall::from_spec(self.spec);
-        let crate::docker::DockerInstall::Offline(dir) = &install.source else { return Ok(Vec::new()) };
-        let mut names = Vec::new();
-        for os in [crate::hostprep::OsFamily::Debian, crate::hostprep::OsFamily::Rhel] {
-            let ext = crate::docker::EngineInstall::package_ext(os);
-            names.extend(super::package_files(dir, ext).await.map_err(|e| format!("reading the folder {dir} (docker.install.offline) on the control machine: {e}"))?);
-        }
-        names.sort();
-        Ok(names)
+        super::offline_packages(self.spec)
     }
 }
 

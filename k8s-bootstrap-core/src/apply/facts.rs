@@ -205,8 +205,9 @@ pub struct PreflightFacts {
     /// etcd's environment file here is absent or was not written by
     /// k8s-bootstrap (its first line does not say so).
     pub etcd_env_foreign: bool,
-    /// etcd's data dir holds a member's data (`member/`).
-    pub etcd_data: bool,
+    /// On a member: etcd's data dir holds a member's data (`member/`);
+    /// `None`: not read.
+    pub etcd_data: Option<bool>,
     /// A process named `etcd` runs.
     pub etcd_process: bool,
     /// Per folder files go to: its filesystem's mount point and free KiB.
@@ -291,7 +292,7 @@ impl PreflightProbe {
         if let Some((env, data)) = &self.etcd {
             let (env, data) = (join_argv(std::slice::from_ref(env)), join_argv(std::slice::from_ref(data)));
             s.push_str(&format!("if ! head -n1 {env} 2>/dev/null | grep -q '{RENDERED_MARK}'; then echo 'p foreignenv'; fi\n"));
-            s.push_str(&format!("if [ -d {data}/member ]; then echo 'p data'; fi\nif pgrep -x etcd >/dev/null 2>&1; then echo 'p etcd'; fi\n"));
+            s.push_str(&format!("if [ -d {data}/member ]; then echo 'p data 1'; else echo 'p data 0'; fi\nif pgrep -x etcd >/dev/null 2>&1; then echo 'p etcd'; fi\n"));
         }
         for d in &self.dirs {
             let q = join_argv(std::slice::from_ref(d));
@@ -327,7 +328,7 @@ impl PreflightProbe {
                 }
             }
             "foreignenv" => f.etcd_env_foreign = true,
-            "data" => f.etcd_data = true,
+            "data" => f.etcd_data = Some(rest.trim() == "1"),
             "etcd" => f.etcd_process = true,
             "df" => {
                 let mut it = rest.splitn(3, ' ');
@@ -661,7 +662,7 @@ mod tests {
         }
         assert_eq!(f.no_systemd, !std::path::Path::new("/run/systemd/system").exists());
         assert!(f.clock_skew.is_some_and(|s| s.abs() <= 2), "{:?}", f.clock_skew);
-        assert!(f.etcd_env_foreign && f.etcd_data, "{f:?}"); // no env file; a member dir
+        assert!(f.etcd_env_foreign && f.etcd_data == Some(true), "{f:?}"); // no env file; a member dir
         assert_eq!(f.modules.get("no_such_module_kb"), Some(&false));
         let (mount, kib) = &f.disk[&sub];
         assert!(mount.starts_with('/') && *kib > 0, "{f:?}");

@@ -69,10 +69,28 @@ impl Ctx<'_> {
     }
 
     /// Adds host `i` to the cluster (unless `known`: an earlier run added it
-    /// and it never started), writes its join file and starts it.
-    pub(super) async fn join(&self, hosts: &mut [HostView<'_>], probe: usize, i: usize, known: bool) -> Result<(), String> {
+    /// and it never started), writes its join file and starts it. With
+    /// `replace` (the id its member had, whose data is gone) or
+    /// `move_data`, its etcd is stopped first; with `replace` that member
+    /// is removed; then its data dir is moved aside (kept as
+    /// `DIR.replaced-EPOCH`).
+    pub(super) async fn join(&self, hosts: &mut [HostView<'_>], probe: usize, i: usize, known: bool, replace: Option<&str>, move_data: bool) -> Result<(), String> {
         let name = hosts[i].name.clone();
         let peer = self.peer_url(&name);
+        if replace.is_some() || move_data {
+            // It may run on deleted files, or be in systemd's restart loop
+            // (a removed member exits): stopped before its data moves.
+            self.unit_verb(&hosts[i], "etcd", "stop", true).await.map_err(|e| format!("{name}: stopping etcd before its data dir moves aside: {}", e.error))?;
+        }
+        if let Some(id) = replace {
+            let remove = Command::new([self.admin(), "member".into(), "remove".into(), id.to_string()]);
+            reconfigure(&hosts[probe], &remove).await.map_err(|e| format!("etcd member remove {id} ({name}, its data dir is gone): {e}; later stages not started"))?;
+        }
+        if replace.is_some() || move_data {
+            let dd = self.spec.etcd.data_dir.as_str();
+            let aside = Command::new(["sh", "-c", "if [ -e \"$1\" ]; then mv -- \"$1\" \"$1.replaced-$(date +%s)\"; fi", "sh", dd]);
+            hosts[i].transport.run_ok(&aside).await.map_err(|e| format!("{name}: moving {dd} aside: {e}"))?;
+        }
         let initial_cluster = match known {
             false => {
                 let add = Command::new([self.admin(), "member".into(), "add".into(), name.clone(), format!("--peer-urls={peer}")]);

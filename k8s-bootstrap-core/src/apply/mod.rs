@@ -1061,18 +1061,26 @@ fn unit_command(unit: &str, verb: &str, block: bool) -> Command {
     Command::new(plan::unit_command(unit, verb, block))
 }
 
-/// The names of the `.{ext}` files in `dir` on the control machine, sorted.
-async fn package_files(dir: &str, ext: &str) -> std::io::Result<Vec<String>> {
-    let mut names = Vec::new();
-    let mut rd = tokio::fs::read_dir(dir).await?;
-    while let Some(e) = rd.next_entry().await? {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(&format!(".{ext}")) && !name.contains('\n') && e.file_type().await?.is_file() {
-            names.push(name);
+/// The package files (`.deb`, `.rpm`) of `docker.install: { offline: DIR }`
+/// on the control machine, sorted (empty for other sources). A small
+/// folder, read once per run.
+fn offline_packages(spec: &ClusterSpec) -> Result<Vec<String>, String> {
+    let install = crate::docker::EngineInstall::from_spec(spec);
+    let crate::docker::DockerInstall::Offline(dir) = &install.source else { return Ok(Vec::new()) };
+    let exts: Vec<String> = [OsFamily::Debian, OsFamily::Rhel].iter().map(|os| format!(".{}", crate::docker::EngineInstall::package_ext(*os))).collect();
+    let read = || -> std::io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if exts.iter().any(|x| name.ends_with(x.as_str())) && !name.contains('\n') && e.file_type()?.is_file() {
+                names.push(name);
+            }
         }
-    }
-    names.sort();
-    Ok(names)
+        names.sort();
+        Ok(names)
+    };
+    read().map_err(|e| format!("reading the folder {dir} (docker.install.offline) on the control machine: {e}"))
 }
 
 /// A failed step: what was being done, the error, and the unit's journal

@@ -83,6 +83,14 @@ pub enum Op {
         via: String,
         /// An earlier run added it and it never started.
         known: bool,
+        /// The id this host's member had, whose data dir is gone: stop
+        /// etcd here and `member remove` it first (the member is replaced).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replace: Option<String>,
+        /// Its data dir holds a member the cluster no longer has (removed
+        /// out of band): moved aside (`DIR.replaced-EPOCH`), never deleted.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        move_data: bool,
     },
     /// `member remove` (run on this host) of a member the spec no longer has.
     EtcdRemove {
@@ -472,6 +480,9 @@ pub(super) fn make(desired: &Desired<'_>, facts: &BTreeMap<String, Result<HostFa
     plan
 }
 
+/// The start of the note of a waived preflight finding.
+pub(super) const WAIVED: &str = "preflight, waived: ";
+
 /// Preflight on every host the plan acts on: findings, and the refusal of
 /// those not waived.
 fn preflight(desired: &Desired<'_>, hosts: &[HostPlan<'_, '_>], plan: &mut Plan) {
@@ -490,7 +501,7 @@ fn preflight(desired: &Desired<'_>, hosts: &[HostPlan<'_, '_>], plan: &mut Plan)
         for (c, found, fix) in super::preflight::check(&check) {
             let f = super::preflight::Finding { host: h.d.name.to_string(), check: c, found, fix, waived: desired.waive.contains(&c) };
             if f.waived {
-                plan.notes.push(Note { host: Some(f.host.clone()), message: format!("preflight, waived: {} ({}); fix: {}", f.found, f.check, f.fix) });
+                plan.notes.push(Note { host: Some(f.host.clone()), message: format!("{WAIVED}{} ({}); fix: {}", f.found, f.check, f.fix) });
             }
             plan.preflight.push(f);
         }
@@ -721,9 +732,22 @@ fn etcd_waves(
 ) -> Vec<Wave> {
     let etcd_unit = unit_path(spec, "etcd");
     let is_member = |h: &HostPlan<'_, '_>| h.d.roles.contains(&Role::Etcd) && h.d.render.file(&etcd_unit).is_some() && !failed.contains_key(h.d.name);
+    let members = cluster.map(|c| c.members.as_slice()).unwrap_or_default();
+    // A member the cluster knows (it started once) whose data dir is gone
+    // (deleted by hand, a disk replaced): it can only come back as a new
+    // member. etcd may still run on the deleted files.
+    let lost: BTreeMap<usize, String> = hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| is_member(h) && h.facts.preflight.etcd_data == Some(false))
+        .filter_map(|(i, h)| members.iter().find(|m| m.started && m.peer == peer_url(spec, h.d.name)).map(|m| (i, m.id.clone())))
+        .collect();
     let mut down = Vec::new();
     let mut changed: Vec<(usize, String)> = Vec::new();
     for (i, h) in hosts.iter_mut().enumerate().filter(|(_, h)| is_member(h)) {
+        if lost.contains_key(&i) {
+            continue;
+        }
         if !h.facts.unit("etcd").running() {
             down.push(i);
         } else if let Some(why) = h.restart_reason("etcd") {
@@ -736,28 +760,31 @@ fn etcd_waves(
     }
     let upgrade_pos = |name: &str| upgrade.order.iter().position(|n| n == name).map_or(0, |p| p + 1);
     changed.sort_by_key(|(i, _)| upgrade_pos(hosts[*i].d.name));
-    // The member membership changes run on: a member of the run that runs.
-    let via = hosts.iter().find(|h| is_member(h) && h.facts.unit("etcd").running()).map(|h| h.d.name.to_string());
-    let members = cluster.map(|c| c.members.as_slice()).unwrap_or_default();
-    let mut joining: Vec<(usize, bool)> = Vec::new();
+    // The member membership changes run on: a member of the run that runs (and keeps its data).
+    let via = hosts.iter().enumerate().find(|(i, h)| is_member(h) && h.facts.unit("etcd").running() && !lost.contains_key(i)).map(|(_, h)| h.d.name.to_string());
+    // (host, known, the id it replaces)
+    let mut joining: Vec<(usize, bool, Option<String>)> = Vec::new();
     if cluster.is_some() && !members.is_empty() && via.is_some() {
         let mut returning = Vec::new();
         for i in down {
             let peer = peer_url(spec, hosts[i].d.name);
             match members.iter().find(|m| m.peer == peer) {
                 Some(m) if m.started => returning.push(i),
-                Some(_) => joining.push((i, true)),
-                None => joining.push((i, false)),
+                Some(_) => joining.push((i, true, None)),
+                None => joining.push((i, false, None)),
             }
         }
         down = returning;
+        joining.extend(lost.iter().map(|(i, id)| (*i, false, Some(id.clone()))));
+    } else if !lost.is_empty() {
+        notes.push(Note { host: None, message: "an etcd member's data dir is gone, but no other member runs to replace it through: start the others first".into() });
     }
     let mut waves = Vec::new();
     let any_member = hosts.iter().any(is_member);
     if !any_member {
         return waves;
     }
-    let mut pending: Vec<String> = joining.iter().map(|(i, _)| hosts[*i].d.name.to_string()).collect();
+    let mut pending: Vec<String> = joining.iter().map(|(i, _, _)| hosts[*i].d.name.to_string()).collect();
     let mut start = Wave::default();
     for &i in &down {
         if let Some(step) = hosts[i].ensure("etcd", false, None, None) {
@@ -774,15 +801,18 @@ fn etcd_waves(
     }
     start.gates.push(Gate::Healthy { pending: pending.clone() });
     waves.push(start);
-    for (i, known) in joining {
+    for (i, known, replace) in joining {
         let name = hosts[i].d.name.to_string();
         pending.retain(|p| *p != name);
         hosts[i].starts.insert("etcd".into());
-        let step = Step {
-            what: format!("add etcd member {name} (member add, then start with initial state existing)"),
-            diff: None,
-            op: Op::EtcdJoin { via: via.clone().unwrap_or_default(), known },
+        let move_data = replace.is_none() && hosts[i].facts.preflight.etcd_data == Some(true);
+        let dd = &spec.etcd.data_dir;
+        let what = match (&replace, move_data) {
+            (Some(id), _) => format!("replace etcd member {name}: its data dir {dd} is gone (stop it, member remove {id}, member add, start with initial state existing)"),
+            (None, true) => format!("add etcd member {name} (member add, then start with initial state existing; {dd} holds a member the cluster no longer has: moved aside)"),
+            (None, false) => format!("add etcd member {name} (member add, then start with initial state existing)"),
         };
+        let step = Step { what, diff: None, op: Op::EtcdJoin { via: via.clone().unwrap_or_default(), known, replace, move_data } };
         waves.push(Wave { hosts: BTreeMap::from([(name, vec![step])]), gates: vec![Gate::Healthy { pending: pending.clone() }] });
     }
     for (i, why) in changed {
@@ -1084,8 +1114,51 @@ pki: { key_algorithm: ecdsa-p256 }
         let waves = &plan.stages[0].waves;
         // The cluster must be healthy without it first; then it joins, then all must be.
         assert_eq!(waves[0].gates, [Gate::Healthy { pending: vec!["etcd03".into()] }]);
-        assert_eq!(waves[1].hosts["etcd03"][0].op, Op::EtcdJoin { via: "etcd01".into(), known: false });
+        assert_eq!(waves[1].hosts["etcd03"][0].op, Op::EtcdJoin { via: "etcd01".into(), known: false, replace: None, move_data: false });
         assert_eq!(waves[1].gates, [Gate::Healthy { pending: vec![] }]);
+    }
+
+    /// A member removed out of band (`etcdctl member remove`): it stopped
+    /// itself, its data dir still holds the removed member. It joins again
+    /// as a new member, its old data moved aside.
+    #[test]
+    fn a_member_removed_out_of_band_joins_again_with_its_old_data_moved_aside() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let mut facts = w.all_converged();
+        for f in facts.values_mut() {
+            f.preflight.etcd_data = Some(true);
+            f.etcd.as_mut().unwrap().members.retain(|m| m.name != "etcd02");
+        }
+        let e2 = facts.get_mut("etcd02").unwrap();
+        e2.units.get_mut("etcd").unwrap().active = "failed".into();
+        e2.etcd = None;
+        let plan = w.plan(&facts);
+        assert_eq!(steps(&plan), [(Stage::Etcd, "etcd02".into(), "add etcd member etcd02 (member add, then start with initial state existing; /var/lib/etcd/default.etcd holds a member the cluster no longer has: moved aside)".into())]);
+        assert_eq!(plan.stages[0].waves[1].hosts["etcd02"][0].op, Op::EtcdJoin { via: "etcd01".into(), known: false, replace: None, move_data: true });
+        assert!(plan.preflight.is_empty(), "our own member's data: {:?}", plan.preflight);
+    }
+
+    /// A member whose data dir was deleted under it (etcd still runs on the
+    /// deleted files): replaced through another member, its id removed first.
+    #[test]
+    fn a_member_whose_data_dir_is_gone_is_replaced_through_another() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let mut facts = w.all_converged();
+        for f in facts.values_mut() {
+            f.preflight.etcd_data = Some(true);
+        }
+        facts.get_mut("etcd01").unwrap().preflight.etcd_data = Some(false);
+        let id = facts["etcd02"].etcd.as_ref().unwrap().members.iter().find(|m| m.name == "etcd01").unwrap().id.clone();
+        let plan = w.plan(&facts);
+        assert_eq!(
+            steps(&plan),
+            [(Stage::Etcd, "etcd01".into(), format!("replace etcd member etcd01: its data dir /var/lib/etcd/default.etcd is gone (stop it, member remove {id}, member add, start with initial state existing)"))]
+        );
+        let waves = &plan.stages[0].waves;
+        assert_eq!(waves[0].gates, [Gate::Healthy { pending: vec!["etcd01".into()] }], "the others first");
+        assert_eq!(waves[1].hosts["etcd01"][0].op, Op::EtcdJoin { via: "etcd02".into(), known: false, replace: Some(id), move_data: false }, "through a member that keeps its data");
     }
 
     #[test]
@@ -1181,9 +1254,9 @@ pki: { key_algorithm: ecdsa-p256 }
         // env file), and one whose env file `reset` removed (ours: fine).
         let mut facts = bare();
         let f = facts.get_mut("etcd01").unwrap();
-        f.preflight.etcd_data = true;
+        f.preflight.etcd_data = Some(true);
         f.files.insert("/opt/etcd/cfg/etcd".into(), Some(FileFact { mode: 0o640, uid: 0, gid: 0, mtime: 1, sha256: "00".into(), text: Some("# etcd 3.4.23 settings of member etcd01, rendered by k8s-bootstrap.\nETCD_INITIAL_CLUSTER_TOKEN=\"old-cluster\"\n".into()) }));
-        facts.get_mut("etcd02").unwrap().preflight.etcd_data = true;
+        facts.get_mut("etcd02").unwrap().preflight.etcd_data = Some(true);
         let got = found(&facts);
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!((got[0].0.as_str(), got[0].1), ("etcd01", Check::ForeignDataDir));

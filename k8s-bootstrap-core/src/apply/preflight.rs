@@ -186,7 +186,7 @@ pub(super) fn check(h: &HostCheck<'_>) -> Vec<(Check, String, String)> {
             out.push((Check::PortTaken, format!("port {port}/{proto} is taken by {name} (pid {pid})"), format!("stop {name}, or give the cluster another port in the spec")));
         }
     }
-    if member && p.etcd_data && !etcd_running {
+    if member && p.etcd_data == Some(true) && !etcd_running {
         let other_token = h.etcd_env.as_ref().and_then(|(want, path)| {
             let text = h.facts.files.get(path)?.as_ref()?.text.as_ref()?;
             let have = text.lines().find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER_TOKEN="))?.trim_matches('"');
