@@ -532,21 +532,30 @@ impl HostPrep {
                     ),
                     FirewallMode::OpenPorts => {
                         let zone = self.firewalld_zone();
-                        let ports = self.tcp_ports.iter().map(|p| format!("{p}/tcp")).chain(self.udp_ports.iter().map(|p| format!("{p}/udp")));
-                        for port in ports {
+                        let ports = self.tcp_ports.iter().map(|p| (*p, "tcp")).chain(self.udp_ports.iter().map(|p| (*p, "udp")));
+                        for (number, proto) in ports {
+                            let port = format!("{number}/{proto}");
                             let (argv, check) = match fw {
                                 // A running firewalld: now and for its next start, in the
                                 // zone of the interface holding the host's address (else
                                 // the default zone). A stopped one (it may be enabled):
-                                // its permanent configuration.
+                                // its permanent configuration, in the default zone (the
+                                // interface's zone can only be asked of a running one).
+                                // The check of a stopped one reads the zone's XML first,
+                                // where firewall-offline-cmd writes the port: Python's
+                                // start (a third of a second per check) only when the
+                                // port is not there as such (a range, a service).
                                 "firewalld" => (
                                     sh(format!(
-                                        "{zone}if systemctl is-active --quiet firewalld; then firewall-cmd $z --add-port={port} && firewall-cmd $z --permanent --add-port={port}; \
-                                         else firewall-offline-cmd $z --add-port={port}; fi"
+                                        "if systemctl is-active --quiet firewalld; then {zone}firewall-cmd $z --add-port={port} && firewall-cmd $z --permanent --add-port={port}; \
+                                         else firewall-offline-cmd --add-port={port}; fi"
                                     )),
                                     sh(format!(
-                                        "{zone}if systemctl is-active --quiet firewalld; then firewall-cmd $z --query-port={port} && firewall-cmd $z --permanent --query-port={port}; \
-                                         else ! command -v firewall-offline-cmd >/dev/null || firewall-offline-cmd $z --query-port={port}; fi"
+                                        "if systemctl is-active --quiet firewalld; then {zone}firewall-cmd $z --query-port={port} && firewall-cmd $z --permanent --query-port={port}; \
+                                         elif ! command -v firewall-offline-cmd >/dev/null; then :; \
+                                         else d=$(sed -n 's/^DefaultZone=//p' /etc/firewalld/firewalld.conf 2>/dev/null); f=/etc/firewalld/zones/${{d:-public}}.xml; \
+                                         [ -f \"$f\" ] || f=/usr/lib/firewalld/zones/${{d:-public}}.xml; \
+                                         grep -Eqs '<port (port=\"{number}\" protocol=\"{proto}\"|protocol=\"{proto}\" port=\"{number}\")' \"$f\" || firewall-offline-cmd --query-port={port}; fi"
                                     )),
                                 ),
                                 _ => (
