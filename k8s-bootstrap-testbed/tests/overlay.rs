@@ -225,6 +225,14 @@ fn real_flanneld_overlay_on_three_test_hosts() {
     let h2 = &tb.hosts()[1];
     h2.sh("systemctl restart flanneld").unwrap();
     assert_eq!(subnet_env(h2).get("FLANNEL_SUBNET"), Some(&gateways[&h2.name]), "same subnet after a restart");
+    // docker requires flanneld: systemd restarts it too, as a job of its
+    // own. An apply while it is still starting would rightly start it
+    // (not running); the test waits for the host to settle first.
+    let start = std::time::Instant::now();
+    while h2.sh("systemctl is-active docker || true").unwrap().trim() != "active" {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "docker never came back after flanneld's restart");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     assert_eq!(leases(&tb.hosts()[0], &vxlan.network.etcd_prefix).len(), 3);
     // a second apply changes nothing
     let again = rt.block_on(apply(&tb, &vxlan, &pki));

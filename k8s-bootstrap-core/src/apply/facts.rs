@@ -367,7 +367,12 @@ const DIFF_MAX: u64 = 256 * 1024;
 const FILES: &str = r#"n=0
 while [ $# -gt 0 ] && [ "$1" != -- ]; do f=$1 want=$2 diff=$3; shift 3
   if [ -f "$f" ] && [ ! -L "$f" ]; then
-    s=$(sha256sum < "$f" | cut -d' ' -f1)
+    s=
+    if [ "$diff" = 2 ] && [ -r DIGESTS ]; then
+      k=$(stat -c '%i %s %.9Y %.9Z' -- "$f")
+      s=$(awk -F '\t' -v f="$f" -v k="$k" '$1 == f && $2 == k { print $3; exit }' DIGESTS)
+    fi
+    [ -n "$s" ] || s=$(sha256sum < "$f" | cut -d' ' -f1)
     printf 'f %s %s\n' "$(stat -c %a:%u:%g:%Y "$f")" "$s"
     if [ "$diff" = 1 ] && [ "$s" != "$want" ] && [ "$(stat -c %s "$f")" -le DIFFMAX ]; then printf 'c %s\n' "$(base64 -w0 < "$f")"; fi
   else echo 'f -'; fi
@@ -424,11 +429,13 @@ impl Probe<'_> {
             ));
         }
         script.push_str(&self.preflight.script());
-        script.push_str(&FILES.replace("DIFFMAX", &DIFF_MAX.to_string()));
+        script.push_str(&FILES.replace("DIFFMAX", &DIFF_MAX.to_string()).replace("DIGESTS", crate::transport::DIGEST_CACHE));
         let mut argv = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
         for (f, want) in self.files.iter().zip(&self.digests) {
-            let diff = !f.secret && !f.binary;
-            argv.extend([f.path.clone(), want.clone(), if diff { "1" } else { "0" }.into()]);
+            // 1: show a diff; 2: a binary, whose digest the host may have kept
+            // (see `transport::DIGEST_CACHE`) rather than hashing it again.
+            let how = if f.binary { "2" } else if f.secret { "0" } else { "1" };
+            argv.extend([f.path.clone(), want.clone(), how.into()]);
         }
         argv.push("--".into());
         let dirs: BTreeSet<&str> = self.files.iter().filter_map(|f| f.path.rsplit_once('/').map(|(d, _)| d)).filter(|d| !d.is_empty()).collect();
@@ -644,6 +651,33 @@ mod tests {
             let l = all.iter().find(|l| l.proto == proto && l.port == port).unwrap_or_else(|| panic!("{proto} {port} not in {text}"));
             assert_eq!(l.process, Some((comm.clone(), me)), "{l:?}");
         }
+    }
+
+    /// A binary's digest comes from the host's digest cache while the file
+    /// is as it was written (inode, size, mtime, ctime); once it is
+    /// touched in any way, it is hashed again.
+    #[test]
+    fn the_probe_reads_a_binarys_kept_digest_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("etcd");
+        std::fs::write(&bin, b"real contents").unwrap();
+        let path = bin.display().to_string();
+        let file = DesiredFile { path: path.clone(), source: crate::transport::FileSource::Path(bin.clone()), mode: 0o755, owner: "root:root".into(), secret: false, binary: true, restarts: vec![], unit: None, pki_file: None };
+        let files = [file];
+        let probe = Probe { files: &files, extra: vec![], units: vec![], checks: vec![], os: Some(OsFamily::Debian), dockerd_check: None, etcdctl: None, digests: vec!["ff".into()], preflight: PreflightProbe::default() };
+        let cache = dir.path().join("digests");
+        let key = || String::from_utf8(std::process::Command::new("stat").args(["-c", "%i %s %.9Y %.9Z", "--", &path]).output().unwrap().stdout).unwrap().trim().to_string();
+        std::fs::write(&cache, format!("{path}\t{}\tkept-digest\n", key())).unwrap();
+        let sha_now = || {
+            let argv = probe.command().argv;
+            let out = std::process::Command::new(&argv[0]).args(&argv[1..]).env("KB_DIGESTS", &cache).output().unwrap();
+            let out = crate::transport::Output { exit_code: out.status.code().map(|c| c as u32), stdout: out.stdout, stderr: out.stderr };
+            probe.parse("h", &out).unwrap().files[&path].as_ref().unwrap().sha256.clone()
+        };
+        assert_eq!(sha_now(), "kept-digest");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap(); // ctime moves
+        assert_eq!(sha_now(), crate::transport::sha256_hex(b"real contents"));
     }
 
     /// The preflight part of the probe on this machine's `sh`: its lines

@@ -904,29 +904,21 @@ impl Ctx<'_> {
         futures::future::join_all(futs).await;
     }
 
-    /// One round trip: mode, owner and SHA-256 of every path on the host
-    /// (`None` for an absent path), in order.
-    async fn remote_digests(&self, h: &HostView<'_>, paths: &[String]) -> Result<Vec<Option<(u32, u32, u32, String)>>, (String, TransportError)> {
-        const SCRIPT: &str = r#"for f; do if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s %s\n' "$(stat -c %a:%u:%g "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; else echo -; fi; done"#;
-        let mut argv = vec!["sh".to_string(), "-c".into(), SCRIPT.into(), "sh".into()];
+    /// Which of `paths` exist on `h` (a file, or a link in its place), in
+    /// one exchange: reset removes what is there, and needs no digest
+    /// (hashing the binaries again only to learn they exist).
+    async fn remote_present(&self, h: &HostView<'_>, paths: &[String]) -> Result<Vec<bool>, (String, TransportError)> {
+        let mut argv = vec!["sh".to_string(), "-c".into(), PRESENT.into(), "sh".into()];
         argv.extend(paths.iter().cloned());
-        let step = "read the state of the files".to_string();
+        let step = "read which files are there".to_string();
         let out = h.transport.run_ok(&Command::new(argv)).await.map_err(|e| (step.clone(), e))?;
         let text = out.stdout_str();
-        let lines: Vec<&str> = text.lines().collect();
-        if lines.len() < paths.len() {
-            let e = TransportError::Connect { host: h.name.clone(), reason: format!("file state: {} lines for {} paths", lines.len(), paths.len()) };
+        let present: Vec<bool> = text.lines().map(|l| l == "1").collect();
+        if present.len() != paths.len() {
+            let e = TransportError::CommandFailed { host: h.name.clone(), command: step.clone(), code: out.exit_code, stderr_tail: format!("{} lines for {} paths", present.len(), paths.len()) };
             return Err((step, e));
         }
-        Ok(lines[..paths.len()]
-            .iter()
-            .map(|l| {
-                let (meta, sum) = l.split_once(' ')?;
-                let mut m = meta.split(':');
-                let mode = u32::from_str_radix(m.next()?, 8).ok()?;
-                Some((mode, m.next()?.parse().ok()?, m.next()?.parse().ok()?, sum.to_string()))
-            })
-            .collect())
+        Ok(present)
     }
 
     async fn reset_host(&self, h: &mut HostView<'_>, purge: bool) -> StepResult {
@@ -952,13 +944,7 @@ impl Ctx<'_> {
             }
         }
         let paths: Vec<String> = h.items.iter().map(|i| i.path.clone()).collect();
-        let present: Vec<String> = self
-            .remote_digests(h, &paths)
-            .await?
-            .into_iter()
-            .zip(paths)
-            .filter_map(|(d, p)| d.map(|_| p))
-            .collect();
+        let present: Vec<String> = self.remote_present(h, &paths).await?.into_iter().zip(paths).filter_map(|(there, p)| there.then_some(p)).collect();
         let mut gone: Vec<String> = present.clone();
         if purge {
             for dir in [self.spec.etcd.data_dir.clone(), "/run/flannel".to_string()] {
@@ -1060,6 +1046,9 @@ impl Ctx<'_> {
 fn unit_command(unit: &str, verb: &str, block: bool) -> Command {
     Command::new(plan::unit_command(unit, verb, block))
 }
+
+/// The script of `remote_present`: one line per path, `1` when it is there.
+const PRESENT: &str = r#"for f; do if [ -e "$f" ] || [ -L "$f" ]; then echo 1; else echo 0; fi; done"#;
 
 /// The package files (`.deb`, `.rpm`) of `docker.install: { offline: DIR }`
 /// on the control machine, sorted (empty for other sources). A small

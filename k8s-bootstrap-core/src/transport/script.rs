@@ -137,6 +137,17 @@ pub(crate) fn put(path: &str, sha256: &str, opts: &PutOptions) -> String {
     s
 }
 
+/// Where a host keeps the digests of the large files k8s-bootstrap wrote
+/// (one line each: path, `inode size mtime ctime`, sha256, tab-separated),
+/// so that reading its facts does not hash ~60 MB of binaries every run.
+/// A file changed in any way (content, metadata, replaced) no longer
+/// matches its line and is hashed.
+/// (A shell word: `$KB_DIGESTS` names another file, for tests.)
+pub(crate) const DIGEST_CACHE: &str = "\"${KB_DIGESTS:-/var/lib/k8s-bootstrap/digests}\"";
+
+/// Files at least this large have their digest kept ([`DIGEST_CACHE`]).
+const CACHE_MIN: u64 = 1 << 20;
+
 /// One script that puts many files whose contents arrive concatenated on
 /// stdin (`files`: path, SHA-256, size, options). Each file is handled as
 /// [`put`] does (temp file in the target dir, hash check, chmod/chown,
@@ -145,7 +156,7 @@ pub(crate) fn put(path: &str, sha256: &str, opts: &PutOptions) -> String {
 /// `error <reason>`. A cut connection truncates stdin: the file being
 /// written fails its hash check and its temp file is removed.
 pub(crate) fn put_many(files: &[(String, String, u64, PutOptions)]) -> String {
-    let mut s = String::from(
+    let s = String::from(
         r#"t=
 trap 'if [ -n "$t" ]; then rm -f -- "$t"; fi' EXIT
 trap 'exit 1' HUP INT TERM PIPE
@@ -156,6 +167,14 @@ owner_ok() {
   esac
 }
 meta() { chmod "$2" -- "$1" && { [ -z "$3" ] || chown -- "$3" "$1"; }; }
+# The digest of a large file just written, keyed by what any change to it
+# changes (inode, size, mtime, ctime): the facts probe reads it instead of
+# hashing the file again. Best effort: without it, the probe hashes.
+remember() {
+  c=DIGESTS; k=$(stat -c '%i %s %.9Y %.9Z' -- "$1") || return 0
+  mkdir -p -- "${c%/*}" 2>/dev/null || return 0
+  { [ ! -f "$c" ] || awk -F '\t' -v f="$1" '$1 != f' "$c"; printf '%s\t%s\t%s\n' "$1" "$k" "$2"; } > "$c.tmp" 2>/dev/null && mv -f -- "$c.tmp" "$c" 2>/dev/null || rm -f -- "$c.tmp"
+}
 put() {
   f=$1; d=${f%/*}; [ -n "$d" ] || d=/
   s=
@@ -167,6 +186,7 @@ put() {
     return
   fi
   if [ -e "$f" ]; then how=updated; else how=created; fi
+  # (the digest cache is written below, once the file is in place)
   if [ "$6" = 1 ]; then mkdir -p -- "$d"; fi
   if ! t=$(mktemp -- "$d/.${f##*/}.kbtmp.XXXXXX"); then t=; head -c "$3" > /dev/null; echo "error cannot create a temp file in $d"; return; fi
   head -c "$3" > "$t"
@@ -174,12 +194,14 @@ put() {
   if [ "$s" != "$2" ]; then rm -f -- "$t"; t=; echo "error content hash mismatch: transfer incomplete"; return; fi
   if meta "$t" "$4" "$5" && { sync -- "$t" 2>/dev/null || sync; } && mv -f -- "$t" "$f"; then
     t=; sync -- "$d" 2>/dev/null; echo "$how"
+    if [ "$3" -ge CACHEMIN ]; then remember "$f" "$2"; fi
   else
     rm -f -- "$t"; t=; echo "error write failed"
   fi
 }
 "#,
     );
+    let mut s = s.replace("DIGESTS", DIGEST_CACHE).replace("CACHEMIN", &CACHE_MIN.to_string());
     for (path, sha, size, opts) in files {
         s.push_str(&format!(
             "put {} {} {size} {:o} {} {}

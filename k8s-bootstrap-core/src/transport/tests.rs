@@ -238,3 +238,31 @@ fn error_messages_name_host_and_fingerprint() {
     );
     assert!(!e.is_retryable());
 }
+
+/// The batch upload keeps the digest of a large file it wrote (path, the
+/// stat key, sha256) and of no small one; a second write replaces the line.
+#[test]
+fn put_many_keeps_the_digest_of_large_files_it_wrote() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("digests");
+    let (big, small) = (format!("{}/bin/etcd", dir.path().display()), format!("{}/cfg/etcd", dir.path().display()));
+    let put = |content: &[u8], small_content: &[u8], want: &str| {
+        let files = [
+            (big.clone(), hex::encode(sha2::Sha256::digest(content)), content.len() as u64, PutOptions::new(0o755)),
+            (small.clone(), hex::encode(sha2::Sha256::digest(small_content)), small_content.len() as u64, PutOptions::new(0o644)),
+        ];
+        let line = format!("KB_DIGESTS={} sh -c {}", cache.display(), crate::shell::shell_quote(&script::put_many(&files)));
+        let out = sh(&line, &[content, small_content].concat(), false);
+        assert_eq!(out.stdout_str(), want, "{out:?}");
+    };
+    let one = vec![1u8; 3 << 20];
+    put(&one, b"A=1\n", "created\ncreated\n");
+    let key = |p: &str| String::from_utf8(std::process::Command::new("stat").args(["-c", "%i %s %.9Y %.9Z", "--", p]).output().unwrap().stdout).unwrap().trim().to_string();
+    let lines = std::fs::read_to_string(&cache).unwrap();
+    assert_eq!(lines, format!("{big}\t{}\t{}\n", key(&big), hex::encode(sha2::Sha256::digest(&one))), "one line, the large file's");
+    let two = vec![2u8; 3 << 20];
+    put(&two, b"A=1\n", "updated\nunchanged\n");
+    let lines = std::fs::read_to_string(&cache).unwrap();
+    assert_eq!(lines, format!("{big}\t{}\t{}\n", key(&big), hex::encode(sha2::Sha256::digest(&two))), "replaced, not added");
+}
