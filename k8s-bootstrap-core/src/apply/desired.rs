@@ -31,15 +31,6 @@ pub(super) struct DesiredFile {
 }
 
 impl DesiredFile {
-    /// Its size in bytes (a local file's as it is now; 0 when unreadable:
-    /// reading it for the upload then says why).
-    pub(super) fn size(&self) -> u64 {
-        match &self.source {
-            FileSource::Bytes(b) => b.len() as u64,
-            FileSource::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-        }
-    }
-
     fn binary(path: String, source: FileSource, restarts: Option<&str>) -> Self {
         DesiredFile { path, source, mode: 0o755, owner: "root:root".into(), secret: false, binary: true, restarts: restarts.map(str::to_string).into_iter().collect(), unit: None, pki_file: None }
     }

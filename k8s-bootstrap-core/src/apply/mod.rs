@@ -379,7 +379,6 @@ impl Engine {
     fn ctx(&self, opts: &ApplyOptions) -> Ctx<'_> {
         Ctx {
             spec: &self.spec,
-            digests: Default::default(),
             progress: self.progress.clone(),
             sem: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             cancel: opts.cancel.clone(),
@@ -505,13 +504,13 @@ impl Engine {
 
     /// A fingerprint of the desired state: the spec, and every file each
     /// host gets (path, sha256, mode, owner).
-    fn fingerprint(&self, hosts: &[HostView<'_>], digests: &BTreeMap<String, Result<Vec<String>, Failure>>) -> String {
+    fn fingerprint(&self, hosts: &[HostView<'_>], digests: &BTreeMap<String, Result<Sums, Failure>>) -> String {
         use sha2::Digest;
         let mut h = sha2::Sha256::new();
         h.update(serde_json::to_vec(&self.spec).unwrap_or_default());
         for v in hosts {
             h.update(v.name.as_bytes());
-            let digests = digests.get(&v.name).and_then(|d| d.as_ref().ok()).map(Vec::as_slice).unwrap_or_default();
+            let digests = digests.get(&v.name).and_then(|d| d.as_ref().ok()).map(|d| d.sha.as_slice()).unwrap_or_default();
             for (f, d) in v.items.iter().zip(digests) {
                 h.update(format!("\n{} {d} {:o} {}", f.path, f.mode, f.owner).as_bytes());
             }
@@ -521,11 +520,11 @@ impl Engine {
 
     /// The probe of every host of the run and of every etcd member (their
     /// cluster's membership and versions), with the digests it compares.
-    fn probes<'a>(&self, hosts: &[HostView<'a>], digests: &BTreeMap<String, Result<Vec<String>, Failure>>) -> BTreeMap<String, Result<(facts::Probe<'a>, usize), Failure>> {
+    fn probes<'a>(&self, hosts: &[HostView<'a>], digests: &BTreeMap<String, Result<Sums, Failure>>) -> BTreeMap<String, Result<(facts::Probe<'a>, usize), Failure>> {
         let mut out = BTreeMap::new();
         for (i, h) in hosts.iter().enumerate().filter(|(_, h)| h.selected || h.roles.contains(&Role::Etcd)) {
             let probe = match &digests[&h.name] {
-                Ok(d) => Ok((self.probe(h, d.clone()), i)),
+                Ok(d) => Ok((self.probe(h, d.sha.clone()), i)),
                 Err(e) => Err(e.clone()),
             };
             out.insert(h.name.clone(), probe);
@@ -586,7 +585,7 @@ impl Engine {
     }
 
     /// The plan from the facts: a pure function of them and the desired state.
-    async fn make_plan(&self, ctx: &Ctx<'_>, hosts: &[HostView<'_>], digests: &BTreeMap<String, Result<Vec<String>, Failure>>, facts: &BTreeMap<String, Result<facts::HostFacts, Failure>>, opts: &ApplyOptions) -> plan::Plan {
+    async fn make_plan(&self, ctx: &Ctx<'_>, hosts: &[HostView<'_>], digests: &BTreeMap<String, Result<Sums, Failure>>, facts: &BTreeMap<String, Result<facts::HostFacts, Failure>>, opts: &ApplyOptions) -> plan::Plan {
         let packages = ctx.packages().await;
         let desired = plan::Desired {
             spec: &self.spec,
@@ -598,8 +597,8 @@ impl Engine {
                     os: h.os,
                     render: h.render,
                     files: h.items,
-                    digests: digests.get(&h.name).and_then(|d| d.as_ref().ok()).map(Vec::as_slice).unwrap_or_default(),
-                    sizes: h.items.iter().map(DesiredFile::size).collect(),
+                    digests: digests.get(&h.name).and_then(|d| d.as_ref().ok()).map(|d| d.sha.as_slice()).unwrap_or_default(),
+                    sizes: digests.get(&h.name).and_then(|d| d.as_ref().ok()).map(|d| d.size.clone()).unwrap_or_default(),
                     selected: h.selected,
                 })
                 .collect(),
@@ -822,10 +821,15 @@ impl HostView<'_> {
 
 type StageFuture<'f> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'f>>;
 
+/// The sha256 and the size of each of a host's desired files, in order.
+#[derive(Clone)]
+struct Sums {
+    sha: Vec<String>,
+    size: Vec<u64>,
+}
+
 struct Ctx<'s> {
     spec: &'s ClusterSpec,
-    /// SHA-256 of local binaries, computed once per run (not once per host).
-    digests: std::sync::Mutex<BTreeMap<std::path::PathBuf, String>>,
     progress: Arc<dyn Progress>,
     sem: Arc<Semaphore>,
     /// Checked before each host's step of a stage starts.
@@ -833,31 +837,24 @@ struct Ctx<'s> {
 }
 
 impl Ctx<'_> {
-    /// The sha256 of each of a host's desired files; a local binary is read
-    /// once per run, not once per host.
-    async fn digests_of(&self, h: &HostView<'_>) -> Result<Vec<String>, Failure> {
-        let mut out = Vec::with_capacity(h.items.len());
+    /// The sha256 and size of each of a host's desired files (a local
+    /// binary is read once: [`FileSource::sha256`] keeps its digest).
+    async fn digests_of(&self, h: &HostView<'_>) -> Result<Sums, Failure> {
+        let mut out = Sums { sha: Vec::with_capacity(h.items.len()), size: Vec::with_capacity(h.items.len()) };
         for f in h.items {
-            out.push(match &f.source {
-                FileSource::Bytes(b) => crate::transport::sha256_hex(b),
-                FileSource::Path(p) => {
-                    let cached = self.digests.lock().expect("digest cache").get(p).cloned();
-                    match cached {
-                        Some(d) => d,
-                        None => {
-                            let d = f.source.sha256().await.map_err(|e| Failure {
-                                stage: Stage::Files,
-                                step: format!("write {}", f.path),
-                                kind: FailureKind::Other,
-                                error: format!("{}: reading {} on the control machine: {e}", h.name, p.display()),
-                                log: None,
-                            })?.0;
-                            self.digests.lock().expect("digest cache").insert(p.clone(), d.clone());
-                            d
-                        }
-                    }
-                }
-            });
+            let (sha, size) = f.source.sha256().await.map_err(|e| Failure {
+                stage: Stage::Files,
+                step: format!("write {}", f.path),
+                kind: FailureKind::Other,
+                // only a local file can fail to be read
+                error: match &f.source {
+                    FileSource::Path(p) => format!("{}: reading {} on the control machine: {e}", h.name, p.display()),
+                    FileSource::Bytes(_) => format!("{}: {e}", h.name),
+                },
+                log: None,
+            })?;
+            out.sha.push(sha);
+            out.size.push(size);
         }
         Ok(out)
     }

@@ -927,7 +927,8 @@ pki: { key_algorithm: ecdsa-p256 }
                         render: &self.render.hosts[&h.name],
                         files: &self.files[&h.name],
                         digests: &self.digests[&h.name],
-                        sizes: self.files[&h.name].iter().map(|f| f.size()).collect(),
+                        // the flanneld binary stands for a local file: no size, as its digest
+                        sizes: self.files[&h.name].iter().map(|f| if let crate::transport::FileSource::Bytes(b) = &f.source { b.len() as u64 } else { 0 }).collect(),
                         selected: true,
                     })
                     .collect(),
