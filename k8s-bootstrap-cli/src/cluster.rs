@@ -142,9 +142,10 @@ pub fn warn_all(g: &Global, warnings: &[String]) {
     }
 }
 
-/// Live progress of these hosts, on text output without `-q`.
+/// Live progress of these hosts, on text output without `-q`; with
+/// `--output json`, as lines on stderr when asked for with `-v`.
 pub fn progress(g: &Global, hosts: Vec<String>) -> Option<Arc<Progress>> {
-    (!g.quiet && g.output == OutputFormat::Text).then(|| Arc::new(Progress::new(hosts, g.verbose > 0)))
+    (!g.quiet && (g.output == OutputFormat::Text || g.verbose > 0)).then(|| Arc::new(Progress::new(hosts, g.verbose > 0)))
 }
 
 /// Opens the engine: PKI folder (written unless `dry_run`), releases, SSH connections.

@@ -104,6 +104,7 @@ pub struct Global {
     #[arg(long, global = true)]
     pub pki_dir: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    /// With `--output json`, also the run's progress lines on stderr.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
     /// Only errors and the final report (no progress).

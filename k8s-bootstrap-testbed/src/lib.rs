@@ -784,16 +784,6 @@ impl Testbed {
         ])?;
         run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
         run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
-
-        // the host's own cgroups (emptied ones of an earlier host of that name go first)
-        let cgroups = host_cgroups(name);
-        let mut listed = String::new();
-        for cg in &cgroups {
-            remove_cgroup_tree(cg)?;
-            fs::create_dir_all(cg).map_err(io(format!("create cgroup {}", cg.display())))?;
-            listed.push_str(&format!("{}\n", cg.display()));
-        }
-        fs::write(hdir.join(CGROUPS_FILE), listed).map_err(io("write the host's cgroup list"))?;
         let init = hdir.join("init.sh");
         let mp = merged.to_string_lossy();
         fs::write(
@@ -821,7 +811,26 @@ exec env container={name} /lib/systemd/systemd --system
             ),
         )
         .map_err(io("write init script"))?;
-        let log = File::create(hdir.join("boot.log")).map_err(io("create boot log"))?;
+        Ok((self.start(i, name)?, host_keys))
+    }
+
+    /// Starts host `name`'s systemd (its folder and network namespace
+    /// already made), detached, in fresh cgroups of its own.
+    fn start(&self, i: usize, name: &str) -> Result<std::process::Child> {
+        let hdir = self.dir.join(name);
+        let ns = format!("kbtb-h{i}");
+        // the host's own cgroups (emptied ones of an earlier host of that name go first)
+        let cgroups = host_cgroups(name);
+        let mut listed = String::new();
+        for cg in &cgroups {
+            remove_cgroup_tree(cg)?;
+            fs::create_dir_all(cg).map_err(io(format!("create cgroup {}", cg.display())))?;
+            listed.push_str(&format!("{}\n", cg.display()));
+        }
+        fs::write(hdir.join(CGROUPS_FILE), listed).map_err(io("write the host's cgroup list"))?;
+        let init = hdir.join("init.sh");
+        // appended to: a host booted again keeps the log of its earlier boots
+        let log = fs::OpenOptions::new().create(true).append(true).open(hdir.join("boot.log")).map_err(io("open boot log"))?;
         // Join the cgroups first: `ip netns exec` mounts a fresh /sys, in
         // which the cgroup hierarchies are not mounted.
         let mut child = Command::new("sh");
@@ -849,7 +858,71 @@ exec env container={name} /lib/systemd/systemd --system
             .stderr(log)
             .spawn()
             .map_err(io(format!("start {name}")))?;
-        Ok((child, host_keys))
+        Ok(child)
+    }
+
+    /// Power-cycles host `i` (0-based): its systemd and every process of
+    /// the host are killed at once (SIGKILL to its PID 1: no unit is
+    /// stopped, no file closed cleanly, as when the power goes), then the
+    /// host boots again from the same root, network namespace and address,
+    /// and this waits until systemd and sshd are up (at most 60 s). Its
+    /// files are what its processes had written: the machine's page cache
+    /// outlives the host, unlike a real power cut. Returns the host as it
+    /// runs now (its PID changed); [`Testbed::hosts`] has it too.
+    ///
+    /// ```no_run
+    /// let mut tb = k8s_bootstrap_testbed::Testbed::up(1).unwrap();
+    /// let before = tb.hosts()[0].sh("cat /proc/sys/kernel/random/boot_id").unwrap();
+    /// let h = tb.reboot(0).unwrap();
+    /// assert_eq!(h.sh("systemctl is-system-running --wait").unwrap().trim(), "running");
+    /// # let _ = before;
+    /// ```
+    pub fn reboot(&mut self, i: usize) -> Result<Host> {
+        let old = self.hosts.get(i).cloned().ok_or_else(|| Error::Invalid(format!("no host {i}: the testbed has {}", self.hosts.len())))?;
+        kill_host(&old);
+        if starttime(old.pid) == Some(old.starttime) {
+            return Err(Error::Boot { host: old.name.clone(), detail: format!("its systemd (PID {}) outlived SIGKILL for 10 s", old.pid) });
+        }
+        let child = self.start(i + 1, &old.name)?;
+        let pid = child_of(child.id(), &old.name)?;
+        let st = starttime(pid).ok_or_else(|| Error::Boot { host: old.name.clone(), detail: "systemd exited at once after the reboot".into() })?;
+        std::thread::spawn(move || {
+            let mut child = child;
+            let _ = child.wait();
+        });
+        let host = Host { pid, starttime: st, ..old };
+        self.hosts[i] = host.clone();
+        // the state file names every live host by PID, for the teardown
+        let state = fs::read_to_string(self.dir.join("state")).map_err(io("read state"))?;
+        let lines: Vec<String> = state
+            .lines()
+            .map(|l| match l.split_whitespace().nth(1) {
+                Some(n) if l.starts_with("host ") && n == host.name => {
+                    format!("host {} {} {} {} {} {}", host.name, host.ip, host.netns, host.pid, host.starttime, host.root.display())
+                }
+                _ => l.to_string(),
+            })
+            .collect();
+        fs::write(self.dir.join("state"), lines.join("\n") + "\n").map_err(io("write state"))?;
+        wait_ready(&host, &self.dir)?;
+        Ok(host)
+    }
+
+    /// Takes host `i`'s (0-based) link to the bridge down or up again: its
+    /// veth's end on the bridge, as a pulled cable. The host keeps running;
+    /// nothing reaches it, nor leaves it, while the link is down.
+    ///
+    /// ```no_run
+    /// let tb = k8s_bootstrap_testbed::Testbed::up(2).unwrap();
+    /// tb.set_link(1, false).unwrap();
+    /// assert!(tb.hosts()[0].sh("ping -c1 -W1 10.77.0.12").is_err());
+    /// tb.set_link(1, true).unwrap();
+    /// ```
+    pub fn set_link(&self, i: usize, up: bool) -> Result<()> {
+        if i >= self.hosts.len() {
+            return Err(Error::Invalid(format!("no host {i}: the testbed has {}", self.hosts.len())));
+        }
+        run(&["ip", "link", "set", &format!("kbtb-h{}-v", i + 1), if up { "up" } else { "down" }]).map(|_| ())
     }
 
     /// The hosts, in order (`kbtb1` = `10.77.0.11`, ...).
