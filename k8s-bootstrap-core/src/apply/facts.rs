@@ -208,6 +208,11 @@ pub struct PreflightFacts {
     /// On a member: etcd's data dir holds a member's data (`member/`);
     /// `None`: not read.
     pub etcd_data: Option<bool>,
+    /// On a member whose etcd is not active: the line of its journal
+    /// where etcd failed on its data dir (one of
+    /// [`crate::etcd::DATA_ERRORS`]: a damaged database, WAL or snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_data_error: Option<String>,
     /// A process named `etcd` runs.
     pub etcd_process: bool,
     /// Per folder files go to: its filesystem's mount point and free KiB.
@@ -289,10 +294,11 @@ impl PreflightProbe {
         if !self.ports.is_empty() {
             s.push_str("if command -v ss >/dev/null 2>&1; then echo 'p ss'; ss -Hlntup 2>/dev/null | sed 's/^/p l /'; fi\n");
         }
-        if let Some((env, data)) = &self.etcd {
-            let (env, data) = (join_argv(std::slice::from_ref(env)), join_argv(std::slice::from_ref(data)));
+        if let Some((env, data_dir)) = &self.etcd {
+            let env = join_argv(std::slice::from_ref(env));
             s.push_str(&format!("if ! head -n1 {env} 2>/dev/null | grep -q '{RENDERED_MARK}'; then echo 'p foreignenv'; fi\n"));
-            s.push_str(&format!("if [ -d {data}/member ]; then echo 'p data 1'; else echo 'p data 0'; fi\nif pgrep -x etcd >/dev/null 2>&1; then echo 'p etcd'; fi\n"));
+            s.push_str(&crate::etcd::data_check_script(data_dir, "p "));
+            s.push_str("if pgrep -x etcd >/dev/null 2>&1; then echo 'p etcd'; fi\n");
         }
         for d in &self.dirs {
             let q = join_argv(std::slice::from_ref(d));
@@ -329,6 +335,7 @@ impl PreflightProbe {
             }
             "foreignenv" => f.etcd_env_foreign = true,
             "data" => f.etcd_data = Some(rest.trim() == "1"),
+            "dataerr" => f.etcd_data_error = Some(rest.trim().to_string()),
             "etcd" => f.etcd_process = true,
             "df" => {
                 let mut it = rest.splitn(3, ' ');

@@ -84,7 +84,7 @@ impl Ctx<'_> {
         }
         if let Some(id) = replace {
             let remove = Command::new([self.admin(), "member".into(), "remove".into(), id.to_string()]);
-            reconfigure(&hosts[probe], &remove).await.map_err(|e| format!("etcd member remove {id} ({name}, its data dir is gone): {e}; later stages not started"))?;
+            reconfigure(&hosts[probe], &remove).await.map_err(|e| format!("etcd member remove {id} ({name}, being replaced): {e}; later stages not started"))?;
         }
         if replace.is_some() || move_data {
             let dd = self.spec.etcd.data_dir.as_str();

@@ -734,13 +734,18 @@ fn etcd_waves(
     let is_member = |h: &HostPlan<'_, '_>| h.d.roles.contains(&Role::Etcd) && h.d.render.file(&etcd_unit).is_some() && !failed.contains_key(h.d.name);
     let members = cluster.map(|c| c.members.as_slice()).unwrap_or_default();
     // A member the cluster knows (it started once) whose data dir is gone
-    // (deleted by hand, a disk replaced): it can only come back as a new
-    // member. etcd may still run on the deleted files.
-    let lost: BTreeMap<usize, String> = hosts
+    // (deleted by hand, a disk replaced), or on which etcd fails to start
+    // (damaged): it can only come back as a new member. etcd may still run
+    // on deleted files. (host, (its member id, etcd's words on the damage))
+    let lost: BTreeMap<usize, (String, Option<String>)> = hosts
         .iter()
         .enumerate()
-        .filter(|(_, h)| is_member(h) && h.facts.preflight.etcd_data == Some(false))
-        .filter_map(|(i, h)| members.iter().find(|m| m.started && m.peer == peer_url(spec, h.d.name)).map(|m| (i, m.id.clone())))
+        .filter_map(|(i, h)| {
+            let p = &h.facts.preflight;
+            let damaged = p.etcd_data_error.clone().filter(|_| p.etcd_data == Some(true) && !h.facts.unit("etcd").running());
+            (is_member(h) && (p.etcd_data == Some(false) || damaged.is_some())).then_some((i, damaged))
+        })
+        .filter_map(|(i, damaged)| members.iter().find(|m| m.started && m.peer == peer_url(spec, hosts[i].d.name)).map(|m| (i, (m.id.clone(), damaged))))
         .collect();
     let mut down = Vec::new();
     let mut changed: Vec<(usize, String)> = Vec::new();
@@ -775,9 +780,9 @@ fn etcd_waves(
             }
         }
         down = returning;
-        joining.extend(lost.iter().map(|(i, id)| (*i, false, Some(id.clone()))));
+        joining.extend(lost.iter().map(|(i, (id, _))| (*i, false, Some(id.clone()))));
     } else if !lost.is_empty() {
-        notes.push(Note { host: None, message: "an etcd member's data dir is gone, but no other member runs to replace it through: start the others first".into() });
+        notes.push(Note { host: None, message: "an etcd member's data dir is gone or damaged, but no other member runs to replace it through: start the others first".into() });
     }
     let mut waves = Vec::new();
     let any_member = hosts.iter().any(is_member);
@@ -805,10 +810,15 @@ fn etcd_waves(
         let name = hosts[i].d.name.to_string();
         pending.retain(|p| *p != name);
         hosts[i].starts.insert("etcd".into());
-        let move_data = replace.is_none() && hosts[i].facts.preflight.etcd_data == Some(true);
+        let damaged = lost.get(&i).and_then(|(_, d)| d.as_ref());
+        let move_data = (replace.is_none() || damaged.is_some()) && hosts[i].facts.preflight.etcd_data == Some(true);
         let dd = &spec.etcd.data_dir;
         let what = match (&replace, move_data) {
-            (Some(id), _) => format!("replace etcd member {name}: its data dir {dd} is gone (stop it, member remove {id}, member add, start with initial state existing)"),
+            (Some(id), true) => format!(
+                "replace etcd member {name}: etcd fails on its data dir {dd} (\"{}\"; stop it, member remove {id}, move the damaged data aside, member add, start with initial state existing)",
+                damaged.map(String::as_str).unwrap_or_default()
+            ),
+            (Some(id), false) => format!("replace etcd member {name}: its data dir {dd} is gone (stop it, member remove {id}, member add, start with initial state existing)"),
             (None, true) => format!("add etcd member {name} (member add, then start with initial state existing; {dd} holds a member the cluster no longer has: moved aside)"),
             (None, false) => format!("add etcd member {name} (member add, then start with initial state existing)"),
         };
@@ -1138,6 +1148,43 @@ pki: { key_algorithm: ecdsa-p256 }
         assert_eq!(steps(&plan), [(Stage::Etcd, "etcd02".into(), "add etcd member etcd02 (member add, then start with initial state existing; /var/lib/etcd/default.etcd holds a member the cluster no longer has: moved aside)".into())]);
         assert_eq!(plan.stages[0].waves[1].hosts["etcd02"][0].op, Op::EtcdJoin { via: "etcd01".into(), known: false, replace: None, move_data: true });
         assert!(plan.preflight.is_empty(), "our own member's data: {:?}", plan.preflight);
+    }
+
+    /// A member whose etcd fails on its damaged data dir (systemd restarts
+    /// it into the same panic): replaced through another member, its id
+    /// removed and its data moved aside; a member that is merely stopped,
+    /// or whose journal says something else, is started.
+    #[test]
+    fn a_member_failing_on_damaged_data_is_replaced_and_a_stopped_one_started() {
+        let s = spec(SPEC);
+        let w = world(s.clone(), &pki(&s));
+        let mut facts = w.all_converged();
+        for f in facts.values_mut() {
+            f.preflight.etcd_data = Some(true);
+        }
+        // etcd 3.4's own words for a bbolt file whose meta pages are gone
+        let panic = "panic: cannot open database at /var/lib/etcd/default.etcd/member/snap/db (invalid database)";
+        let e2 = facts.get_mut("etcd02").unwrap();
+        e2.units.get_mut("etcd").unwrap().active = "activating".into();
+        e2.preflight.etcd_data_error = Some(panic.into());
+        e2.etcd = None;
+        let id = facts["etcd01"].etcd.as_ref().unwrap().members.iter().find(|m| m.name == "etcd02").unwrap().id.clone();
+        let plan = w.plan(&facts);
+        assert_eq!(
+            steps(&plan),
+            [(Stage::Etcd, "etcd02".into(), format!("replace etcd member etcd02: etcd fails on its data dir /var/lib/etcd/default.etcd (\"{panic}\"; stop it, member remove {id}, move the damaged data aside, member add, start with initial state existing)"))]
+        );
+        assert_eq!(plan.stages[0].waves[1].hosts["etcd02"][0].op, Op::EtcdJoin { via: "etcd01".into(), known: false, replace: Some(id), move_data: true });
+        assert!(plan.preflight.is_empty(), "our own member's data: {:?}", plan.preflight);
+
+        // the same journal line, but etcd runs now (it served since): nothing to do
+        facts.get_mut("etcd02").unwrap().units.get_mut("etcd").unwrap().active = "active".into();
+        assert!(steps(&w.plan(&facts)).is_empty());
+        // stopped, and no data error: started
+        let e2 = facts.get_mut("etcd02").unwrap();
+        e2.units.get_mut("etcd").unwrap().active = "inactive".into();
+        e2.preflight.etcd_data_error = None;
+        assert_eq!(steps(&w.plan(&facts)), [(Stage::Etcd, "etcd02".into(), "start etcd (not running)".into())]);
     }
 
     /// A member whose data dir was deleted under it (etcd still runs on the

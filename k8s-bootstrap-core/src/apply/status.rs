@@ -238,6 +238,29 @@ pub(super) async fn collect<'a>(
             }
         }
     }
+    // A member's data dir gone, or damaged so that etcd fails on it.
+    let dd = spec.etcd.data_dir.as_str();
+    let installed = |name: &str| st.hosts[name].units.get("etcd").is_some_and(|s| s != "not-installed");
+    let members: Vec<_> = hosts.iter().filter(|(name, _, roles)| roles.contains(&Role::Etcd) && installed(name)).collect();
+    let checks = futures::future::join_all(members.iter().map(|(_, t, _)| {
+        let script = crate::etcd::data_check_script(dd, "");
+        async move { t.run_ok(&Command::new(["sh", "-c", script.as_str()]).timeout(Duration::from_secs(20))).await }
+    }))
+    .await;
+    for ((name, _, _), r) in members.iter().zip(checks) {
+        match r {
+            Ok(out) => {
+                for line in out.stdout_str().lines() {
+                    if line == "data 0" {
+                        st.problems.push(format!("{name}: etcd's data dir {dd} is gone (`apply` replaces the member: member remove, member add, join)"));
+                    } else if let Some(e) = line.strip_prefix("dataerr ") {
+                        st.problems.push(format!("{name}: etcd fails on its data dir {dd}: \"{e}\" (`apply` replaces the member: its data moved aside, member remove, member add, join)"));
+                    }
+                }
+            }
+            Err(e) => st.problems.push(format!("{name}: reading etcd's data dir {dd}: {e}")),
+        }
+    }
     let bin = format!("{}/bin", spec.layout.etcd_dir);
     let member = hosts
         .iter()

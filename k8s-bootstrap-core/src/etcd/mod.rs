@@ -326,6 +326,58 @@ pub fn etcdctl_reads_api_env(v: Version) -> bool {
     v.major_minor() < (3, 6)
 }
 
+/// What etcd logs when it cannot start on its own data dir: the bbolt
+/// database, the WAL or a snapshot damaged, or a raft log behind what the
+/// cluster committed (a data dir restored from an old copy). The same
+/// words in every release 3.4-3.7 (read from their binaries); etcd exits
+/// on each, and systemd restarts it into the same failure.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::DATA_ERRORS;
+/// // etcd 3.4's panic on a bbolt file whose meta pages were overwritten
+/// let line = "panic: cannot open database at /var/lib/etcd/default.etcd/member/snap/db (invalid database)";
+/// assert!(DATA_ERRORS.iter().any(|e| line.contains(e)));
+/// ```
+pub const DATA_ERRORS: [&str; 11] = [
+    "cannot open database",
+    "failed to open database",
+    "invalid database",
+    "checksum error",
+    "failed to find database snapshot file",
+    "failed to recover v3 backend",
+    "crc mismatch",
+    "failed to read WAL",
+    "failed to open WAL",
+    "read wal error",
+    "is out of range [lastIndex",
+];
+
+/// A sh script that tells about data dir `data_dir` of the etcd that
+/// systemd runs as `etcd`: `{prefix}data 1` when it holds a member
+/// (`member/`), else `{prefix}data 0`; and when it does while the unit is
+/// not active, `{prefix}dataerr LINE`: the last line of etcd's journal
+/// with one of [`DATA_ERRORS`] since etcd last served clients (`ready to
+/// serve client requests`), cut to 300 bytes. No such line: etcd did not
+/// fail on its data, or never logged it.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::data_check_script;
+/// let s = data_check_script("/var/lib/etcd/default.etcd", "p ");
+/// assert!(s.contains("[ -d /var/lib/etcd/default.etcd/member ]") && s.contains("dataerr"));
+/// ```
+pub fn data_check_script(data_dir: &str, prefix: &str) -> String {
+    let dd = crate::shell::join_argv(&[data_dir.to_string()]);
+    let pats = crate::shell::join_argv(&[DATA_ERRORS.join("|")]);
+    let prefix_q = crate::shell::join_argv(&[prefix.to_string()]);
+    format!(
+        "if [ -d {dd}/member ]; then echo {prefix_q}'data 1'; \
+         if ! systemctl is-active --quiet etcd; then \
+         journalctl -u etcd -n 400 -o cat --no-pager 2>/dev/null | awk -v pats={pats} -v pre={prefix_q} \
+         'BEGIN {{ n = split(pats, p, \"|\") }} /ready to serve client requests/ {{ e = \"\" }} {{ for (i = 1; i <= n; i++) if (index($0, p[i])) e = $0 }} END {{ if (e != \"\") print pre \"dataerr \" substr(e, 1, 300) }}'; \
+         fi; else echo {prefix_q}'data 0'; fi\n"
+    )
+}
+
 /// An etcd cluster for one etcd version. `Default` is etcd 3.5.17 with no
 /// members and the tutorial's layout.
 ///
@@ -993,5 +1045,61 @@ impl EtcdCluster {
         out.commands.push(self.health_command());
         out.certs = self.member_certs(name);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod data_check_tests {
+    use super::data_check_script;
+
+    /// Runs the script with `systemctl` and `journalctl` replaced: the unit
+    /// is `active` or not, the journal is `journal`.
+    fn run(active: bool, journal: &str, member: bool) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let data = dir.path().join("data");
+        if member {
+            std::fs::create_dir_all(data.join("member")).unwrap();
+        }
+        std::fs::write(dir.path().join("journal"), journal).unwrap();
+        let fake = |name: &str, body: String| {
+            let p = bin.join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        };
+        fake("systemctl", format!("exit {}", if active { 0 } else { 3 }));
+        fake("journalctl", format!("cat {}", dir.path().join("journal").display()));
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let out = std::process::Command::new("sh").arg("-c").arg(data_check_script(&data.to_string_lossy(), "p ")).env("PATH", path).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// etcd 3.4.23's journal on a member whose bbolt file lost its meta
+    /// pages (captured from the real etcd on a test host), restarted by
+    /// systemd into the same panic.
+    const DAMAGED: &str = "etcd Version: 3.4.23\n\
+        the server is already initialized as member before, starting as etcd member...\n\
+        cannot open database at /var/lib/etcd/default.etcd/member/snap/db (invalid database)\n\
+        panic: cannot open database at /var/lib/etcd/default.etcd/member/snap/db (invalid database)\n\
+        goroutine 130 [running]:\n\
+        etcd.service: Main process exited, code=exited, status=2/INVALIDARGUMENT\n";
+
+    #[test]
+    fn a_failing_member_names_etcds_own_words_on_its_data() {
+        assert_eq!(run(false, DAMAGED, true), "p data 1\np dataerr panic: cannot open database at /var/lib/etcd/default.etcd/member/snap/db (invalid database)\n");
+        // a WAL record whose CRC no longer matches (etcd 3.5's zap line)
+        let wal = r#"{"level":"fatal","msg":"failed to open WAL","error":"walpb: crc mismatch"}"#;
+        assert_eq!(run(false, wal, true), format!("p data 1\np dataerr {wal}\n"));
+    }
+
+    #[test]
+    fn a_member_that_served_since_or_runs_or_has_no_data_names_nothing() {
+        let served = format!("{DAMAGED}ready to serve client requests\n");
+        assert_eq!(run(false, &served, true), "p data 1\n");
+        assert_eq!(run(true, DAMAGED, true), "p data 1\n");
+        assert_eq!(run(false, DAMAGED, false), "p data 0\n");
+        assert_eq!(run(false, "etcd.service: Main process exited, code=exited, status=1/FAILURE\n", true), "p data 1\n");
     }
 }
