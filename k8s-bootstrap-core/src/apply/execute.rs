@@ -127,6 +127,31 @@ impl Ctx<'_> {
             return Err(format!("{host}: joining the etcd cluster needs a running member ({via}) in the run; later stages not started"));
         };
         let Some(Step { op: Op::EtcdJoin { known, replace, move_data, .. }, what, .. }) = wave.hosts[host].first() else { unreachable!("a join wave holds a join") };
+        // A membership change counts on every other member: etcd's quorum
+        // grows with an added member before the member runs, and shrinks
+        // only after a removal. With a member's host out of reach (its link
+        // down, its sshd gone), adding one more could leave fewer than a
+        // quorum up until the new member has caught up, and a replacement
+        // would remove one more. Refused before anything changes; etcd's
+        // own check (strict reconfig: "unhealthy cluster") is the backstop
+        // for a member that is reachable but not healthy.
+        let later: Vec<&String> = wave.gates.iter().flat_map(|g| match g {
+            Gate::Healthy { pending } => pending.iter().collect(),
+            Gate::CaughtUp { .. } => Vec::new(),
+        }).collect();
+        let out: Vec<String> = hosts
+            .iter()
+            .filter(|h| h.name != host && h.roles.contains(&crate::spec::Role::Etcd) && !later.contains(&&h.name))
+            .filter(|h| h.report.failed.as_ref().is_some_and(|f| matches!(f.kind, FailureKind::Connect | FailureKind::Auth | FailureKind::HostKey)))
+            .map(|h| h.name.clone())
+            .collect();
+        if !out.is_empty() {
+            return Err(format!(
+                "{host}: not changing the etcd membership while member {} cannot be reached: that could leave fewer than a quorum of members up. The membership is unchanged; bring {} back, then apply again",
+                out.join(", "),
+                if out.len() == 1 { "it" } else { "them" }
+            ));
+        }
         self.join(hosts, probe, i, *known, replace.as_deref(), *move_data).await?;
         self.changed(&mut hosts[i], stage, what.clone(), None);
         self.gates(wave, hosts, opts).await?;
