@@ -98,6 +98,8 @@ fn members_lost_out_of_band_are_added_again_and_no_key_is_lost() {
     // 2. etcd02's data dir deleted under the running member.
     let id2 = members(h1).into_iter().find(|m| m.1 == "etcd02").unwrap().0;
     h2.sh(&format!("rm -rf {DATA}")).unwrap();
+    let status = json(&run(dir, &tb, &["status", "--output", "json"]));
+    assert!(status["problems"].to_string().contains(&format!("etcd02: etcd's data dir {DATA} is gone")), "status: {}", status["problems"]);
     let fixed = run(dir, &tb, &["apply", "--output", "json"]);
     assert!(fixed.status.success());
     let w = what(&fixed, "etcd02");
