@@ -19,6 +19,7 @@ macro_rules! outln {
     }};
 }
 
+mod adopt;
 mod certs;
 mod cluster;
 mod etcd;
@@ -49,6 +50,8 @@ struct Cli {
 enum Cmd {
     /// Write a commented spec skeleton (./cluster.yaml, or --out FILE).
     Init(init::InitArgs),
+    /// Read a running cluster built by hand (the tutorial's) into a spec, and its CA into the PKI folder; changes no host.
+    Adopt(adopt::AdoptArgs),
     /// Check a spec; print every problem at once (exit 2 when invalid).
     Validate,
     /// The cluster's certificates in the PKI folder.
@@ -169,6 +172,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Cmd::Init(a) => init::init(&g, a).await,
+            Cmd::Adopt(a) => adopt::adopt(&g, a).await,
             Cmd::Validate => init::validate(&g),
             Cmd::Certs { cmd } => certs::run(&g, cmd).await,
             Cmd::Render(a) => init::render(&g, a).await,

@@ -216,6 +216,7 @@
 //! - `mock`: `transport::MockTransport`, a mockall mock of the trait, for your tests.
 #![deny(missing_docs)]
 
+pub mod adopt;
 pub mod apply;
 pub mod pki;
 pub mod docker;

@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod binaries;
+pub mod tutorial;
 
 use std::fs::{self, File};
 use std::io::Write as _;

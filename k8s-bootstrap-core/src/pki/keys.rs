@@ -105,6 +105,26 @@ pub(crate) fn private_key_pem(key: &KeyPair) -> String {
     key.serialize_pem()
 }
 
+/// Whether `key_pem` (PKCS#8, PKCS#1 as cfssl writes it, or SEC1) is the
+/// private key of the certificate `cert_pem`. `Err`: either is not what it
+/// should be, naming `path` (the key's).
+///
+/// ```
+/// use k8s_bootstrap_core::pki::{key_matches_cert, CertBundle, KeyAlgorithm};
+/// let issued = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).build().unwrap().generate().unwrap();
+/// let (ca, key) = (&issued.file("ca.pem").unwrap().contents, &issued.file("ca-key.pem").unwrap().contents);
+/// assert!(key_matches_cert("ca-key.pem", key, ca).unwrap());
+/// let other = CertBundle::builder().key_algorithm(KeyAlgorithm::EcdsaP256).build().unwrap().generate().unwrap();
+/// assert!(!key_matches_cert("ca-key.pem", &other.file("ca-key.pem").unwrap().contents, ca).unwrap());
+/// ```
+pub fn key_matches_cert(path: &str, key_pem: &[u8], cert_pem: &[u8]) -> Result<bool> {
+    let key = load(path, key_pem)?;
+    let bad = |reason: String| Error::BadPem { path: path.to_string(), expected: "certificate", reason };
+    let (_, block) = x509_parser::pem::parse_x509_pem(cert_pem).map_err(|e| bad(e.to_string()))?;
+    let cert = block.parse_x509().map_err(|e| bad(e.to_string()))?;
+    Ok(matches_cert(&key, &cert))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,3 +156,4 @@ mod tests {
         assert!(load("x", b"garbage").is_err());
     }
 }
+

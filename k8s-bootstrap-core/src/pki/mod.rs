@@ -55,3 +55,4 @@ pub use error::{Error, Result};
 pub use inspect::{CertInfo, inspect, inspect_cert};
 pub use issue::{CertAction, Change, Issued};
 pub use types::{BundleFile, CertId, KeyAlgorithm, Subject};
+pub use keys::key_matches_cert;
