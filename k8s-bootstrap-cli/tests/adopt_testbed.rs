@@ -26,6 +26,15 @@ use k8s_bootstrap_core::spec::ClusterSpec;
 use k8s_bootstrap_testbed::Testbed;
 use k8s_bootstrap_testbed::tutorial::{self, ConfigApi, ETCDCTL};
 
+/// `k8s-bootstrap -F ssh_config ARGS --known-hosts ...` in `dir`.
+fn run(dir: &Path, tb: &Testbed, args: &[&str]) -> std::process::Output {
+    let mut c = kb(dir);
+    c.arg("-F").arg(dir.join("ssh_config")).args(args).arg("--known-hosts").arg(tb.known_hosts());
+    let out = c.output().unwrap();
+    eprintln!("$ k8s-bootstrap {} -> {:?}\n{}{}", args.join(" "), out.status.code(), text(&out.stdout), text(&out.stderr));
+    out
+}
+
 fn adopt(dir: &Path, tb: &Testbed, extra: &[&str]) -> std::process::Output {
     let mut c = kb(dir);
     c.arg("-F").arg(dir.join("ssh_config")).args(["adopt", "--host", "etcd01=10.77.0.11", "--host", "etcd02=10.77.0.12", "--host", "etcd03=10.77.0.13", "--output", "json", "--known-hosts"]).arg(tb.known_hosts()).args(extra);
@@ -106,6 +115,52 @@ fn adopt_reads_the_tutorials_cluster_into_a_spec_and_its_ca_changing_nothing() {
     let out = adopt(od, &tb, &["--ca-key", &certs.path().join("ca-key.pem").to_string_lossy()]);
     assert!(out.status.success());
     assert_eq!(std::fs::read(od.join("pki/ca-key.pem")).unwrap(), std::fs::read(certs.path().join("ca-key.pem")).unwrap());
+
+    // The migration. Test hosts share the machine's clock and swap: host
+    // prep leaves both alone, as in every test spec (the only edit).
+    let adopted = std::fs::read_to_string(dir.join("cluster.yaml")).unwrap();
+    let edited = adopted.replace("  time_sync: ", "  time_sync: leave\n  # adopted: ").replace("  swap_off: true", "  swap_off: false");
+    assert_ne!(edited, adopted);
+    std::fs::write(dir.join("cluster.yaml"), edited).unwrap();
+    let plan = run(dir, &tb, &["plan", "--output", "json"]);
+    assert!(plan.status.success(), "plan on the adopted spec");
+    let p = json(&plan);
+    assert!(p["preflight"].as_array().unwrap().is_empty(), "preflight: {}", p["preflight"]);
+    for (i, m) in ["etcd01", "etcd02", "etcd03"].iter().enumerate() {
+        let what: Vec<String> = p["hosts"][m]["changes"].as_array().unwrap().iter().map(|c| c["what"].as_str().unwrap().to_string()).collect();
+        for step in [format!("write /opt/etcd/ssl/{m}-server.pem (created)"), format!("write /opt/etcd/ssl/{m}-peer.pem (created)"), "write /opt/etcd/cfg/etcd (updated)".into(), format!("restart etcd (/opt/etcd/ssl/{m}-server.pem changed)")] {
+            assert!(what.contains(&step), "{m}: no {step:?} in the migration: {what:?}");
+        }
+        let notes = p["hosts"][m]["notes"].to_string();
+        assert!(notes.contains("adopting the etcd set up by hand here"), "{m}: {notes}");
+        let _ = i;
+    }
+    let applied = run(dir, &tb, &["apply", "--output", "json"]);
+    assert!(applied.status.success(), "apply of the migration");
+    let after: serde_json::Value = serde_json::from_str(&h[1].sh(&format!("{ETCDCTL} --endpoints=https://{}:2379 -w json member list", h[1].ip)).unwrap()).unwrap();
+    assert_eq!(after["header"]["cluster_id"], listed["header"]["cluster_id"], "the cluster id changed");
+    let ids = |v: &serde_json::Value| -> Vec<u64> {
+        let mut ids: Vec<u64> = v["members"].as_array().unwrap().iter().map(|m| m["ID"].as_u64().unwrap()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&after), ids(&listed), "member ids changed");
+    for x in &h {
+        let ip = x.ip;
+        // every key written before, through the old shared certificate (a client the old CA trusts keeps working)
+        assert_eq!(x.sh(&format!("{ETCDCTL} --endpoints=https://{ip}:2379 get tutorial-key- --prefix --keys-only | grep -c tutorial-key-")).unwrap().trim(), "50", "{}", x.name);
+        // a client without a certificate is refused
+        let bare = x.exec(&["sh", "-c", &format!("ETCDCTL_API=3 timeout 20 /opt/etcd/bin/etcdctl --cacert=/opt/etcd/ssl/ca.pem --endpoints=https://{ip}:2379 --dial-timeout=3s --command-timeout=5s get tutorial-key-1")]).unwrap();
+        assert!(!bare.status.success(), "{}: a client without a certificate was served", x.name);
+        // nothing answers in plaintext
+        let plain = x.exec(&["sh", "-c", "ETCDCTL_API=3 timeout 20 /opt/etcd/bin/etcdctl --endpoints=http://127.0.0.1:2379 --dial-timeout=3s --command-timeout=5s get tutorial-key-1"]).unwrap();
+        assert!(!plain.status.success(), "{}: etcd still answers in plaintext", x.name);
+        let env = x.sh("cat /opt/etcd/cfg/etcd").unwrap();
+        assert!(env.contains("ETCD_CLIENT_CERT_AUTH=\"true\"") && env.contains("ETCD_PEER_CLIENT_CERT_AUTH=\"true\"") && !env.contains("http://"), "{}: {env}", x.name);
+    }
+    let again = run(dir, &tb, &["apply", "--output", "json"]);
+    assert!(again.status.success());
+    assert_eq!(common::changes(&again), 0, "the apply after the migration changed something");
     drop(work);
     tb.down().expect("teardown");
 }

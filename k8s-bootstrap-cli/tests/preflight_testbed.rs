@@ -7,8 +7,9 @@
 //!   (no file written, no unit started); fixed by hand, the apply converges.
 //! - The etcd environment file of a running member rewritten by hand
 //!   without k8s-bootstrap's first line (as a cluster built from the
-//!   tutorial has it): refused as an etcd this tool did not set up;
-//!   `--waive foreign-etcd` lets the apply write it back.
+//!   tutorial has it) and its CA file another CA's: refused as an etcd this
+//!   tool did not set up (one with the cluster's own CA is adopted:
+//!   `adopt_testbed.rs`); `--waive foreign-etcd` lets the apply write both back.
 //!
 //! Needs root (it boots the testbed); it fails, never skips, without it.
 
@@ -68,9 +69,10 @@ fn preflight_refuses_before_any_change_naming_host_problem_and_fix() {
     assert!(ok.status.success());
     assert!(findings(&json(&ok)).is_empty());
 
-    // A running member whose env file is not k8s-bootstrap's (the tutorial's, by hand).
+    // A running member whose env file is not k8s-bootstrap's and whose CA
+    // file is another CA's (an etcd built by hand, not adopted).
     let h1 = &tb.hosts()[0];
-    h1.sh("sed -i '1d' /opt/etcd/cfg/etcd").unwrap();
+    h1.sh("sed -i '1d' /opt/etcd/cfg/etcd && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=another-ca -keyout /root/other-ca-key.pem -out /opt/etcd/ssl/ca.pem -days 2 2>/dev/null").unwrap();
     let refused = run(dir, &tb, &["apply", "--output", "json"]);
     assert_eq!(refused.status.code(), Some(1));
     let found = findings(&json(&refused));

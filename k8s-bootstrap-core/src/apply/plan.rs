@@ -497,7 +497,14 @@ fn preflight(desired: &Desired<'_>, hosts: &[HostPlan<'_, '_>], plan: &mut Plan)
             ports: (spec.etcd.client_port, spec.etcd.peer_port, vxlan),
             etcd_env: h.d.roles.contains(&Role::Etcd).then(|| (spec.etcd.token.as_str(), env.clone())),
             data_dir: &spec.etcd.data_dir,
+            ca_path: format!("{}/ssl/ca.pem", spec.layout.etcd_dir),
         };
+        if h.d.roles.contains(&Role::Etcd) && h.facts.preflight.etcd_env_foreign && h.facts.unit("etcd").running() && check.adopted() {
+            plan.notes.push(Note {
+                host: Some(h.d.name.to_string()),
+                message: format!("adopting the etcd set up by hand here (its CA is the cluster's): its data dir {} and member id are kept", spec.etcd.data_dir),
+            });
+        }
         for (c, found, fix) in super::preflight::check(&check) {
             let f = super::preflight::Finding { host: h.d.name.to_string(), check: c, found, fix, waived: desired.waive.contains(&c) };
             if f.waived {
@@ -1291,10 +1298,20 @@ pki: { key_algorithm: ecdsa-p256 }
             ]
         );
 
-        // The tutorial's etcd, by hand: running, its env file not ours.
+        // The tutorial's etcd, by hand: running, its env file not ours, its
+        // CA another: foreign. With the cluster's own CA (`adopt` imported
+        // it into the PKI folder): taken over, a note, no finding.
         let mut facts = w.all_converged();
-        facts.get_mut("etcd03").unwrap().preflight.etcd_env_foreign = true;
+        let e3 = facts.get_mut("etcd03").unwrap();
+        e3.preflight.etcd_env_foreign = true;
+        let adopted = facts.clone();
+        if let Some(Some(ca)) = facts.get_mut("etcd03").unwrap().files.get_mut("/opt/etcd/ssl/ca.pem") {
+            ca.sha256 = "another CA".into();
+        }
         assert_eq!(found(&facts)[0].1, Check::ForeignEtcd);
+        assert!(found(&adopted).is_empty());
+        let notes = w.plan(&adopted).notes;
+        assert!(notes.iter().any(|n| n.host.as_deref() == Some("etcd03") && n.message.starts_with("adopting the etcd set up by hand here")), "{notes:?}");
         // Our own cluster, converged: nothing.
         assert!(found(&w.all_converged()).is_empty());
 

@@ -142,6 +142,17 @@ pub(super) struct HostCheck<'a> {
     /// and the env file's path.
     pub(super) etcd_env: Option<(&'a str, String)>,
     pub(super) data_dir: &'a str,
+    /// Where members keep the CA certificate (`/opt/etcd/ssl/ca.pem`).
+    pub(super) ca_path: String,
+}
+
+impl HostCheck<'_> {
+    /// An etcd set up by hand whose CA is the cluster's own (the PKI
+    /// folder's `ca.pem`, byte for byte: `adopt` imported it): taken over,
+    /// not foreign. The plan migrates it in place, keeping its data.
+    pub(super) fn adopted(&self) -> bool {
+        matches!(self.facts.files.get(&self.ca_path), Some(Some(_))) && !self.writes.contains(&self.ca_path)
+    }
 }
 
 /// Every problem of one host.
@@ -160,12 +171,12 @@ pub(super) fn check(h: &HostCheck<'_>) -> Vec<(Check, String, String)> {
         }
     }
     let etcd_running = h.facts.unit("etcd").running() || p.etcd_process || p.listeners.iter().any(|l| l.process.as_ref().is_some_and(|(n, _)| n == "etcd"));
-    if member && etcd_running && p.etcd_env_foreign {
+    if member && etcd_running && p.etcd_env_foreign && !h.adopted() {
         let env = h.etcd_env.as_ref().map(|(_, p)| p.as_str()).unwrap_or("etcd's environment file");
         out.push((
             Check::ForeignEtcd,
             format!("an etcd runs here that k8s-bootstrap did not set up ({env} is absent or was not written by it)"),
-            "k8s-bootstrap cannot take over a cluster built by hand yet: stop that etcd and move its data dir away to start afresh (after a snapshot), or waive foreign-etcd at your own risk".into(),
+            "take it over with `k8s-bootstrap adopt` (it reads the cluster into a spec and imports its CA; plan then shows the migration), or stop that etcd and move its data dir away to start afresh (after a snapshot)".into(),
         ));
     }
     let (client, peer, vxlan) = h.ports;
@@ -195,7 +206,7 @@ pub(super) fn check(h: &HostCheck<'_>) -> Vec<(Check, String, String)> {
         // An absent environment file says nothing: `reset` keeps the data
         // and removes the files, and the next apply brings the member back.
         let env_there = h.etcd_env.as_ref().is_some_and(|(_, path)| matches!(h.facts.files.get(path), Some(Some(_))));
-        let why = if p.etcd_env_foreign && env_there {
+        let why = if p.etcd_env_foreign && env_there && !h.adopted() {
             Some("an etcd that k8s-bootstrap did not set up".to_string())
         } else {
             other_token.map(|t| format!("another cluster (token {t})"))
