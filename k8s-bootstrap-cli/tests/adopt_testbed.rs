@@ -1,4 +1,4 @@
-//! `adopt` on the tutorial's cluster built by hand on 3 real test hosts
+//! `adopt`, then the migration, on the tutorial's cluster built by hand on 3 real test hosts
 //! (issue 15; [`k8s_bootstrap_testbed::tutorial`]: cfssl, one shared
 //! server.pem, the plaintext listener, no client-cert-auth, the CA key in
 //! ~/k8s/etcd-cert on etcd01), with 50 keys written into it.
@@ -44,11 +44,24 @@ fn adopt(dir: &Path, tb: &Testbed, extra: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn adopt_reads_the_tutorials_cluster_into_a_spec_and_its_ca_changing_nothing() {
+fn adopt_then_migrate_the_tutorials_cluster_with_flannels_config_in_v3() {
+    adopt_then_migrate(ConfigApi::V3);
+}
+
+/// The tutorial's own way (flannel 0.11 reads its config through the v2
+/// API): the config is read back from etcd's v2 store, the spec gets the
+/// flannel release that reads it there, and the migrated etcd still
+/// serves it over v2.
+#[test]
+fn adopt_then_migrate_the_tutorials_cluster_with_flannels_config_in_v2() {
+    adopt_then_migrate(ConfigApi::V2);
+}
+
+fn adopt_then_migrate(api: ConfigApi) {
     assert!(k8s_bootstrap_core::tools::on_path("cfssl") && k8s_bootstrap_core::tools::on_path("cfssljson"), "cfssl and cfssljson are needed (Debian golang-cfssl; scripts/setup installs it)");
     let tb = Testbed::up(3).expect("booting 3 test hosts (needs root, see k8s-bootstrap-testbed docs)");
     let h = tb.hosts().to_vec();
-    let certs = tutorial::build_etcd(&h, ConfigApi::V3).expect("the tutorial's cluster, by hand");
+    let certs = tutorial::build_etcd(&h, api).expect("the tutorial's cluster, by hand");
     let e1 = format!("{ETCDCTL} --endpoints=https://{}:2379", h[0].ip);
     h[0].sh(&format!("for i in $(seq 1 50); do {e1} put tutorial-key-$i value-$i >/dev/null; done")).unwrap();
     let pids: Vec<String> = h.iter().map(|x| x.sh("systemctl show -P MainPID etcd").unwrap()).collect();
@@ -80,6 +93,7 @@ fn adopt_reads_the_tutorials_cluster_into_a_spec_and_its_ca_changing_nothing() {
     let unit_dir = fragment.trim().rsplit_once('/').unwrap().0.to_string();
     assert_eq!((spec.etcd.data_dir.as_str(), spec.etcd.token.as_str(), spec.layout.etcd_dir.as_str(), spec.layout.systemd_dir.clone()), ("/var/lib/etcd/default.etcd", "etcd-cluster", "/opt/etcd", unit_dir));
     assert_eq!(spec.network.pod_cidr.to_string(), "172.17.0.0/16", "the network read back from etcd");
+    assert_eq!(spec.needs_etcd_v2(), api == ConfigApi::V2, "flannel {} for a config in {api:?}", spec.versions.flannel);
     for f in ["ca.pem", "ca-key.pem"] {
         assert_eq!(std::fs::read(dir.join("pki").join(f)).unwrap(), std::fs::read(certs.path().join(f)).unwrap(), "pki/{f} is not the cluster's");
     }
@@ -158,6 +172,12 @@ fn adopt_reads_the_tutorials_cluster_into_a_spec_and_its_ca_changing_nothing() {
         let env = x.sh("cat /opt/etcd/cfg/etcd").unwrap();
         assert!(env.contains("ETCD_CLIENT_CERT_AUTH=\"true\"") && env.contains("ETCD_PEER_CLIENT_CERT_AUTH=\"true\"") && !env.contains("http://"), "{}: {env}", x.name);
     }
+    let config = match api {
+        ConfigApi::V3 => h[0].sh(&format!("{e1} get --print-value-only /coreos.com/network/config")).unwrap(),
+        ConfigApi::V2 => h[0].sh("ETCDCTL_API=2 /opt/etcd/bin/etcdctl --ca-file=/opt/etcd/ssl/ca.pem --cert-file=/opt/etcd/ssl/server.pem --key-file=/opt/etcd/ssl/server-key.pem --endpoints=https://10.77.0.11:2379 get /coreos.com/network/config").unwrap(),
+    };
+    let config: serde_json::Value = serde_json::from_str(config.trim()).unwrap();
+    assert_eq!(config["Network"], "172.17.0.0/16", "flannel's config after the migration ({api:?}): {config}");
     let again = run(dir, &tb, &["apply", "--output", "json"]);
     assert!(again.status.success());
     assert_eq!(common::changes(&again), 0, "the apply after the migration changed something");
