@@ -30,7 +30,7 @@ __all__ = [
     "HostPrep", "Cluster", "Report", "HostReport", "Change", "Failure", "Finding", "ClusterStatus",
     "HostStatus", "EtcdMemberStatus", "DockerBridge", "MemberChange", "SnapshotInfo", "RestoreReport", "K8sBootstrapError",
     "ValidationError", "PkiError", "RenderError", "TransportError", "HostKeyError",
-    "AuthenticationError", "ConnectionError", "CommandError", "LockedError",
+    "AuthenticationError", "ConnectionError", "CommandError", "LockedError", "adopt",
 ]
 
 _T = TypeVar("_T")
@@ -484,6 +484,37 @@ class HostPrep:
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
+
+# ---------------------------------------------------------------- adopt
+
+def adopt(
+    hosts: Sequence[str],
+    *,
+    out: _Path,
+    pki_dir: Optional[_Path] = None,
+    force: bool = False,
+    ca_key: Optional[_Path] = None,
+    known_hosts: Optional[_Path] = None,
+    accept_new_host_keys: bool = False,
+    connect_timeout: float = ...,
+    ssh_config: Optional[_Path] = None,
+) -> dict[str, Any]:
+    """Read a running cluster built by hand (the tutorial's) over SSH into a spec.
+
+    ``hosts``: ``["etcd01=192.168.1.30", ...]``, every etcd member and flannel
+    node. Writes the spec to ``out`` (never over an existing file unless
+    ``force``) and imports the cluster's CA and key into ``pki_dir`` (default
+    ``pki/`` beside ``out``); nothing is written when it fails, and no host
+    is changed. ``ca_key``: the CA key file when no host has it.
+
+    Returns ``{"spec": ClusterSpec, "spec_path", "pki_dir", "ca_key_from",
+    "cluster_id", "member_ids", "found", "insecure"}``. Raises
+    ``ValidationError`` for hosts that do not make one cluster, ``PkiError``
+    for a CA key that is missing or not the CA's, ``ConnectionError`` for a
+    host that cannot be read. ``Cluster.from_file(out).plan()`` then lists
+    the migration.
+    """
+    ...
 
 # ---------------------------------------------------------------- plan / apply / status / reset
 # concurrency defaults to DEFAULT_CONCURRENCY, connect_timeout to DEFAULT_CONNECT_TIMEOUT.

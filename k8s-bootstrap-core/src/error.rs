@@ -273,6 +273,21 @@ fn classify(e: &(dyn StdError + 'static)) -> Option<Classified> {
             apply::Error::NoTransport { host } => on_host(Other, host),
         };
     }
+    if let Some(e) = e.downcast_ref::<crate::adopt::AdoptError>() {
+        use crate::adopt::AdoptError as A;
+        let problem = |path: &str, value: &str| invalid(vec![Problem::new(path, value, e.to_string())]);
+        return match e {
+            A::Unreachable { host, .. } => on_host(ErrorKind::Host(FailureKind::Connect), host),
+            A::File { host, .. } => on_host(ErrorKind::Host(FailureKind::Other), host),
+            A::Nothing { host } | A::NotAMember { host, .. } => with_host(problem("hosts", host), host),
+            A::CaDiffers { host, path, .. } => with_host(problem("hosts", path), host),
+            A::MissingHost { name, .. } => problem("hosts", name),
+            A::Versions { found } => problem("hosts", found),
+            A::SpecExists { path } => problem("out", path),
+            A::NoCaKey { .. } | A::CaKeyMismatch { .. } | A::OtherCa { .. } => Some((Pki, Vec::new(), ErrorDetails::default())),
+            A::Local { .. } => Some((Other, Vec::new(), ErrorDetails::default())),
+        };
+    }
     if let Some(e) = e.downcast_ref::<OpenError>() {
         #[allow(unreachable_patterns)]
         return match e {

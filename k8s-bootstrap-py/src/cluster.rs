@@ -511,3 +511,64 @@ impl core::Progress for PyProgress {
         });
     }
 }
+
+/// ``adopt(hosts, *, out, pki_dir=None, force=False, ca_key=None,
+/// known_hosts=None, accept_new_host_keys=False, connect_timeout=...,
+/// ssh_config=None)``:
+/// reads a running cluster built by hand (the tutorial's) over SSH, writes
+/// a spec that describes it to ``out`` (never over an existing file
+/// without ``force``) and imports its CA into ``pki_dir`` (default:
+/// ``pki/`` beside ``out``); nothing is written when it fails, and no host
+/// is changed. ``hosts``: ``["etcd01=192.168.1.30", ...]``. ``ca_key``:
+/// the CA key file, when no host has it. Returns a dict: ``spec``
+/// (ClusterSpec), ``spec_path``, ``pki_dir``, ``ca_key_from``,
+/// ``cluster_id``, ``member_ids``, ``found``, ``insecure``. Blocks with the
+/// GIL released; KeyboardInterrupt stops it.
+#[pyfunction]
+#[pyo3(signature = (hosts, *, out, pki_dir = None, force = false, ca_key = None, known_hosts = None, accept_new_host_keys = false,
+    connect_timeout = ConnectOptions::DEFAULT_CONNECT_TIMEOUT.as_secs_f64(), ssh_config = None))]
+#[allow(clippy::too_many_arguments)] // Python keywords, one argument each
+pub fn adopt(
+    py: Python<'_>,
+    hosts: Vec<String>,
+    out: PathBuf,
+    pki_dir: Option<PathBuf>,
+    force: bool,
+    ca_key: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
+    accept_new_host_keys: bool,
+    connect_timeout: f64,
+    ssh_config: Option<PathBuf>,
+) -> PyResult<Py<PyAny>> {
+    use k8s_bootstrap_core::adopt::{self as core_adopt, SecretPem};
+    let hosts: Vec<(String, std::net::Ipv4Addr)> = hosts
+        .iter()
+        .map(|h| h.parse::<HostArg>().map(|a| (a.name, a.address)).map_err(|e| crate::error::invalid("hosts", h, e.to_string())))
+        .collect::<Result<_, _>>()?;
+    let pki_dir = pki_dir.map(OpenOptions::new).unwrap_or_else(|| OpenOptions::beside_spec(&out)).pki_dir;
+    let ca_key = match ca_key {
+        Some(p) => Some((p.display().to_string(), SecretPem(std::fs::read_to_string(&p).map_err(Error::from)?))),
+        None => None,
+    };
+    let connect = ConnectOptions { known_hosts, accept_new_host_keys, ssh_config, ..ConnectOptions::default() }.connect_timeout_secs(connect_timeout).map_err(Error::from)?;
+    let a = block_on(py, async move {
+        let a = core_adopt::adopt(&hosts, &connect, ca_key).await?;
+        a.write(&out, &pki_dir, force)?;
+        Ok::<_, Error>((a, out, pki_dir))
+    })?;
+    let (a, out, pki_dir) = a;
+    let d = to_plain(
+        py,
+        &json!({
+            "spec_path": out.display().to_string(),
+            "pki_dir": pki_dir.display().to_string(),
+            "ca_key_from": a.ca_key.0,
+            "cluster_id": a.cluster_id,
+            "member_ids": a.member_ids,
+            "found": a.found,
+            "insecure": a.insecure,
+        }),
+    )?;
+    d.set_item("spec", ClusterSpec { inner: a.spec }.into_pyobject(py)?)?;
+    Ok(d.unbind())
+}

@@ -56,6 +56,7 @@ fn k8s_bootstrap(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add(name.cast_into::<pyo3::types::PyString>()?, cls)?;
     }
     m.add_function(wrap_pyfunction!(_transport_error_sample, m)?)?;
+    m.add_function(wrap_pyfunction!(cluster::adopt, m)?)?;
     // The renders behave as read-only mappings: make isinstance agree.
     let mapping = py.import("collections.abc")?.getattr("Mapping")?;
     mapping.call_method1("register", (py.get_type::<render::Mapping>(),))?;

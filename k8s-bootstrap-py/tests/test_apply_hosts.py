@@ -11,7 +11,6 @@ Rust tests on test hosts do.
 """
 
 import asyncio
-import fcntl
 import json
 import os
 import stat
@@ -19,65 +18,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import check_fields
+from conftest import check_fields, on
 
 import k8s_bootstrap as kb
 
 REPO = Path(__file__).resolve().parents[2]
-TESTBED_DIR = Path("/run/k8s-bootstrap-testbed")
-TESTBED_LOCK = "/run/k8s-bootstrap-testbed.lock"
 HOSTS = ["etcd01", "etcd02", "etcd03"]
 STAGES = ["host-prep", "files", "install", "etcd", "flannel-config", "flanneld", "docker"]
-
-
-def need_root() -> None:
-    if os.geteuid() == 0:
-        return
-    pytest.fail("needs root: boots real test hosts with k8s-bootstrap-testbed (network namespaces, systemd, sshd); "
-                "run scripts/setup and scripts/test as root", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def testbed() -> Iterator[Path]:
-    """3 test hosts (etcd01-03 = 10.77.0.11-13) from the testbed CLI, torn
-    down at the end whatever happens. While they run, this process holds the
-    testbed lock, so that a `cargo test` started meanwhile waits for them."""
-    need_root()
-    subprocess.run(["cargo", "build", "-q", "-p", "k8s-bootstrap-testbed"], cwd=REPO, check=True)
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    cli = str(target / "debug" / "k8s-bootstrap-testbed")
-    lock = os.open(TESTBED_LOCK, os.O_CREAT | os.O_WRONLY, 0o644)
-    started = False
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                up = subprocess.run([cli, "up", "3"], capture_output=True, text=True, timeout=300)
-            except subprocess.TimeoutExpired:
-                started = True  # it may have left hosts behind
-                raise
-            # Someone's testbed started by hand (`up`) is running: wait for its `down`.
-            if up.returncode == 0 or "down` first" not in up.stderr or time.monotonic() > deadline:
-                break
-            time.sleep(2)
-        # A failed `up` has removed what it started (or refused to touch a
-        # testbed someone started by hand): nothing of ours to tear down.
-        assert up.returncode == 0, f"k8s-bootstrap-testbed up 3 failed:\n{up.stdout}{up.stderr}"
-        started = True
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield TESTBED_DIR
-    finally:
-        try:
-            if started:
-                down = subprocess.run([cli, "down"], capture_output=True, text=True, timeout=300)
-                assert down.returncode == 0, f"k8s-bootstrap-testbed down failed:\n{down.stdout}{down.stderr}"
-        finally:
-            os.close(lock)
 
 
 @pytest.fixture(scope="module")
@@ -199,13 +150,6 @@ def test_status_blocking_and_asyncio(spec: kb.ClusterSpec, testbed: Path, work: 
         return await c.status_async()
 
     check_status(asyncio.run(main()))
-
-
-def on(testbed: Path, address: str, *argv: str) -> str:
-    """A command on a test host, over the testbed's SSH."""
-    ssh = ["ssh", "-i", str(testbed / "id_ed25519"), "-o", f"UserKnownHostsFile={testbed / 'known_hosts'}",
-           "-o", "BatchMode=yes", f"root@{address}", *argv]
-    return subprocess.run(ssh, check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def etcdctl(testbed: Path, *args: str) -> str:
