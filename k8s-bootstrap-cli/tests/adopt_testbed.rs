@@ -63,6 +63,18 @@ fn adopt_then_migrate(api: ConfigApi) {
     let h = tb.hosts().to_vec();
     let certs = tutorial::build_etcd(&h, api).expect("the tutorial's cluster, by hand");
     let e1 = format!("{ETCDCTL} --endpoints=https://{}:2379", h[0].ip);
+    // flanneld (the real one, v3) and docker by flannel.sh, on the v3 cluster
+    let overlay = api == ConfigApi::V3;
+    if overlay {
+        tutorial::build_nodes(&h).expect("flannel.sh and docker, by hand");
+    }
+    let leases = || h[0].sh(&format!("{e1} get /coreos.com/network/subnets --prefix --keys-only | grep subnets")).unwrap_or_default();
+    let docker0 = |x: &k8s_bootstrap_testbed::Host| x.sh("ip -4 -o addr show docker0 | awk '{print $4}'").unwrap().trim().to_string();
+    let leases_before = leases();
+    let docker0_before: Vec<String> = if overlay { h.iter().map(docker0).collect() } else { Vec::new() };
+    if overlay {
+        assert_eq!(leases_before.lines().count(), 3, "{leases_before}");
+    }
     h[0].sh(&format!("for i in $(seq 1 50); do {e1} put tutorial-key-$i value-$i >/dev/null; done")).unwrap();
     let pids: Vec<String> = h.iter().map(|x| x.sh("systemctl show -P MainPID etcd").unwrap()).collect();
     let listed: serde_json::Value = serde_json::from_str(&h[0].sh(&format!("{e1} -w json member list")).unwrap()).unwrap();
@@ -178,6 +190,27 @@ fn adopt_then_migrate(api: ConfigApi) {
     };
     let config: serde_json::Value = serde_json::from_str(config.trim()).unwrap();
     assert_eq!(config["Network"], "172.17.0.0/16", "flannel's config after the migration ({api:?}): {config}");
+    if overlay {
+        // flannel's leases kept: the same subnet per host, docker0 on it,
+        // now from our flanneld and docker units (no mk-docker-opts.sh
+        // over subnet.env, which holds flannel's lease again)
+        assert_eq!(leases(), leases_before, "flannel's leases changed");
+        for (x, before) in h.iter().zip(&docker0_before) {
+            assert_eq!(&docker0(x), before, "{}: docker0 moved", x.name);
+            assert_eq!(x.sh("systemctl is-active flanneld docker").unwrap().trim(), "active\nactive", "{}", x.name);
+            assert!(!x.sh("systemctl cat flanneld").unwrap().contains("mk-docker-opts"), "{}: still the tutorial's flanneld unit", x.name);
+            assert!(x.sh("cat /run/flannel/subnet.env").unwrap().contains("FLANNEL_SUBNET="), "{}: subnet.env without flannel's lease", x.name);
+        }
+        // the overlay carries traffic: each host reaches the others' docker0
+        for x in &h {
+            for (y, gw) in h.iter().zip(&docker0_before) {
+                if x.name != y.name {
+                    let ip = gw.split('/').next().unwrap();
+                    assert!(x.sh(&format!("ping -c 2 -i 0.2 -W 2 {ip}")).is_ok(), "{} cannot reach {}'s docker0 {ip} over the overlay", x.name, y.name);
+                }
+            }
+        }
+    }
     let again = run(dir, &tb, &["apply", "--output", "json"]);
     assert!(again.status.success());
     assert_eq!(common::changes(&again), 0, "the apply after the migration changed something");

@@ -122,3 +122,64 @@ pub fn build_etcd(hosts: &[Host], api: ConfigApi) -> Result<tempfile::TempDir> {
     };
     Ok(certs)
 }
+
+/// flannel.sh and docker as the tutorial's reader runs them on `hosts`
+/// (after [`build_etcd`] with [`ConfigApi::V3`]: the flanneld that runs
+/// here, the one scripts/setup builds, reads its config through v3):
+/// flanneld and flannel's `mk-docker-opts.sh` in `/opt/kubernetes/bin`, its
+/// `FLANNEL_OPTIONS` with the shared server.pem, its unit with
+/// `ExecStartPost=mk-docker-opts.sh ... -d /run/flannel/subnet.env` (over the
+/// file flanneld wrote: the tutorial's bug), and docker's unit reading that
+/// file; `/etc/docker/daemon.json` with the tutorial's registry mirror.
+/// Adjusted to the machine only: test hosts have no default route, so
+/// flanneld is told its interface (`-iface=eth0`, as on any host with
+/// several); Debian's dockerd is `/usr/sbin/dockerd`,
+/// and dockerd in a test host needs the vfs storage driver and a data root
+/// of its own (`daemon.json`). Waits (at most 60 s each) until docker0 of
+/// every host carries the subnet flannel leased it.
+pub fn build_nodes(hosts: &[Host]) -> Result<()> {
+    let flanneld = crate::binaries::Manifest::load().and_then(|m| m.flanneld().cloned()).map_err(|e| Error::Invalid(format!("flanneld: {e}")))?;
+    let mk = crate::binaries::cache_dir().join("go/mod/github.com/flannel-io").join(format!("flannel@v{}", flanneld.version)).join("dist/mk-docker-opts.sh");
+    let mk_text = std::fs::read_to_string(&mk).map_err(|source| Error::Io { context: format!("read {} (scripts/setup builds flanneld from that module)", mk.display()), source })?;
+    let endpoints: Vec<String> = hosts.iter().map(|h| format!("https://{}:2379", h.ip)).collect();
+    for h in hosts {
+        h.sh(&format!("mkdir -p /opt/kubernetes/bin /opt/kubernetes/cfg /opt/kubernetes/ssl && cp {} /opt/kubernetes/bin/flanneld && chmod 755 /opt/kubernetes/bin/flanneld", flanneld.path.display()))?;
+        write(h, "/opt/kubernetes/bin/mk-docker-opts.sh", &mk_text, 0o755)?;
+        write(
+            h,
+            "/opt/kubernetes/cfg/flanneld",
+            &format!("\nFLANNEL_OPTIONS=\"--etcd-endpoints={} \\\n-etcd-cafile=/opt/etcd/ssl/ca.pem \\\n-etcd-certfile=/opt/etcd/ssl/server.pem \\\n-etcd-keyfile=/opt/etcd/ssl/server-key.pem \\\n-iface=eth0\"\n\n", endpoints.join(",")),
+            0o644,
+        )?;
+        write(
+            h,
+            "/usr/lib/systemd/system/flanneld.service",
+            "[Unit]\nDescription=Flanneld overlay address etcd agent\nAfter=network-online.target network.target\nBefore=docker.service\n\n[Service]\nType=notify\nEnvironmentFile=/opt/kubernetes/cfg/flanneld\nExecStart=/opt/kubernetes/bin/flanneld --ip-masq $FLANNEL_OPTIONS\nExecStartPost=/opt/kubernetes/bin/mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS -d /run/flannel/subnet.env\nRestart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n\n",
+            0o644,
+        )?;
+        write(
+            h,
+            "/usr/lib/systemd/system/docker.service",
+            "\n[Unit]\nDescription=Docker Application Container Engine\nDocumentation=https://docs.docker.com\nAfter=network-online.target firewalld.service\nWants=network-online.target\n\n[Service]\nType=notify\nEnvironmentFile=/run/flannel/subnet.env\nExecStart=/usr/sbin/dockerd $DOCKER_NETWORK_OPTIONS\nExecReload=/bin/kill -s HUP $MAINPID\nLimitNOFILE=infinity\nLimitNPROC=infinity\nLimitCORE=infinity\nTimeoutStartSec=0\nDelegate=yes\nKillMode=process\nRestart=on-failure\nStartLimitBurst=3\nStartLimitInterval=60s\n\n[Install]\nWantedBy=multi-user.target\n\n",
+            0o644,
+        )?;
+        write(h, "/etc/docker/daemon.json", "{\"registry-mirrors\": [\"http://f1361db2.m.daocloud.io\"], \"storage-driver\": \"vfs\", \"data-root\": \"/var/lib/docker-testbed\"}\n", 0o644)?;
+        // the machine's own docker unit (/lib/systemd/system) is the same file on Debian's merged /usr
+        h.sh("systemctl daemon-reload && systemctl enable flanneld docker 2>/dev/null && systemctl restart flanneld && systemctl restart docker || { journalctl -u flanneld -u docker -n 40 --no-pager -o cat >&2; exit 1; }")?;
+    }
+    for h in hosts {
+        let start = Instant::now();
+        loop {
+            let ok = h.sh(". /run/flannel/subnet.env 2>/dev/null; ip -4 -o addr show docker0 2>/dev/null | grep -q \"inet ${DOCKER_OPT_BIP#--bip=}\" && echo ok").unwrap_or_default();
+            if ok.trim() == "ok" {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let state = h.sh("cat /run/flannel/subnet.env; ip -4 -o addr show docker0; systemctl status flanneld docker --no-pager -n 20").unwrap_or_else(|e| e.to_string());
+                return Err(Error::Command { cmd: format!("{}: docker0 on flannel's subnet", h.name), detail: state });
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    Ok(())
+}

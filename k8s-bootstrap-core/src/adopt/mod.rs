@@ -496,12 +496,15 @@ impl Adoption {
             if nodes.contains_key(&h.name) {
                 roles.push(Role::Node);
             }
+            let iface = nodes.get(&h.name).and_then(|(_, s, _)| s.get("iface").cloned());
             let name = member.map(|m| m.name.clone()).unwrap_or_else(|| h.name.clone());
             if name != h.name {
                 found.push(format!("{}: its etcd member name is {name}: the spec names the host that way", h.name));
             }
             let address = h.address.ok_or_else(|| AdoptError::Unreachable { host: h.name.clone(), detail: "no address".into() })?;
-            spec_hosts.push(HostSpec::new(name, address, &roles));
+            let mut host = HostSpec::new(name, address, &roles);
+            host.iface = iface;
+            spec_hosts.push(host);
         }
         // No flanneld to ask: the release that reads the config where it was
         // found (0.11, the tutorial's, for the v2 store; `init`'s for v3).
@@ -556,6 +559,17 @@ impl Adoption {
                 && let Some(m) = v.get("registry-mirrors").and_then(|m| m.as_array())
             {
                 spec.docker.registry_mirrors = m.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+            }
+            // docker's own settings in daemon.json stay as they are
+            if let Some(json) = &h.daemon_json
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(json)
+            {
+                if let Some(d) = v.get("storage-driver").and_then(|x| x.as_str()) {
+                    spec.docker.storage_driver = Some(d.to_string());
+                }
+                if let Some(d) = v.get("data-root").and_then(|x| x.as_str()) {
+                    spec.docker.data_root = Some(d.to_string());
+                }
             }
         }
         match &config {

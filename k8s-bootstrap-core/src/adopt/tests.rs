@@ -89,7 +89,7 @@ fn tutorial(p: &Pki) -> Vec<HostFound> {
                 etcd_unit: Some(ETCD_UNIT.into()),
                 flanneld_unit: Some(FLANNELD_UNIT.into()),
                 docker_unit: Some(DOCKER_UNIT.into()),
-                daemon_json: Some(r#"{"registry-mirrors": ["http://f1361db2.m.daocloud.io"]}"#.into()),
+                daemon_json: Some(r#"{"registry-mirrors": ["http://f1361db2.m.daocloud.io"], "storage-driver": "vfs"}"#.into()),
                 ..HostFound::default()
             };
             f.env_files.insert("/opt/etcd/cfg/etcd".into(), Some(env(&format!("etcd0{n}"), &ip)));
@@ -125,6 +125,7 @@ fn the_tutorials_cluster_becomes_a_spec_that_describes_it() {
     assert_eq!(s.network.pod_cidr.to_string(), "172.17.0.0/16");
     assert!(s.network.ip_masq);
     assert_eq!(s.docker.registry_mirrors, ["http://f1361db2.m.daocloud.io"]);
+    assert_eq!((s.docker.storage_driver.as_deref(), s.docker.data_root.as_deref()), (Some("vfs"), None));
     assert_eq!(a.cluster_id, format!("{CLUSTER_ID:x}"));
     assert_eq!(a.member_ids["etcd02"], format!("{:x}", IDS[1]));
     assert_eq!(a.ca_cert, p.ca);
