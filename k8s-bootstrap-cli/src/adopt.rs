@@ -44,18 +44,7 @@ pub async fn adopt(g: &Global, a: AdoptArgs) -> Result<ExitCode> {
     let adoption = adopt::adopt(&hosts, &opts.connect, ca_key).await?;
     adoption.write(&out, &pki_dir, a.force)?;
     match g.output {
-        OutputFormat::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "spec": out.display().to_string(),
-                "pki_dir": pki_dir.display().to_string(),
-                "ca_key_from": adoption.ca_key.0,
-                "cluster_id": adoption.cluster_id,
-                "member_ids": adoption.member_ids,
-                "found": adoption.found,
-                "insecure": adoption.insecure,
-            }))?
-        ),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&adoption.summary(&out, &pki_dir))?),
         OutputFormat::Text => {
             outln!("adopted cluster {} ({} hosts) into {}; its CA into {} (key from {})", adoption.cluster_id, hosts.len(), out.display(), pki_dir.display(), adoption.ca_key.0);
             for f in &adoption.found {

@@ -18,10 +18,7 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::Stdio;
-
-use common::{changes, cluster, json, kb, run, text};
+use common::{apply_acting_at, changes, cluster, json, run, text};
 use k8s_bootstrap_core::apply::Stage;
 
 #[test]
@@ -30,37 +27,11 @@ fn ctrl_c_at_every_stage_then_the_rerun_converges() {
     let dir = work.path();
     let mut done_any = 0;
     for stage in Stage::ALL {
-        let mut child = kb(dir)
-            .args(["apply", "--output", "json", "-v", "--known-hosts"])
-            .arg(tb.known_hosts())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run k8s-bootstrap");
-        // stdout (the JSON report) is read on its own thread: a full pipe
-        // would stall the run
-        let mut stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            std::io::Read::read_to_end(&mut stdout, &mut b).unwrap();
-            b
+        let out = apply_acting_at(dir, &tb.known_hosts(), stage.as_str(), |pid| {
+            let ok = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+            assert!(ok.success(), "kill -INT");
         });
-        let mut seen = String::new();
-        let mut sent = false;
-        for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
-            let line = line.unwrap();
-            seen.push_str(&line);
-            seen.push('\n');
-            if !sent && line.ends_with(&format!("] == {stage}")) {
-                let ok = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-                assert!(ok.success(), "kill -INT");
-                sent = true;
-            }
-        }
-        let status = child.wait().unwrap();
-        let out = std::process::Output { status, stdout: reader.join().unwrap(), stderr: seen.clone().into_bytes() };
-        eprintln!("$ k8s-bootstrap apply (Ctrl-C at {stage}) -> {:?}\n{}{seen}", status.code(), text(&out.stdout));
-        assert!(sent, "the run never announced stage {stage}:\n{seen}");
+        let (status, seen) = (out.status, text(&out.stderr));
         let report = json(&out);
         let aborted = report["aborted"].as_str().unwrap_or_default().to_string();
         match Stage::ALL.iter().position(|s| *s == stage).and_then(|i| Stage::ALL.get(i + 1)) {

@@ -18,7 +18,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{cluster, changes, json, run};
+use common::{cluster, changes, json, keys, run};
 use k8s_bootstrap_testbed::Host;
 
 const ADMIN: &str = "/opt/etcd/bin/etcdctl-admin";
@@ -36,23 +36,6 @@ fn members(h: &Host) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-/// The test's keys in `h`'s own store (a serializable read on its own
-/// endpoint: served from its data, not forwarded), once it has caught up
-/// (at most 30 s).
-fn keys(h: &Host) -> usize {
-    let read = || -> usize {
-        h.sh(&format!("{ADMIN} --endpoints=https://{}:2379 get kb-fault- --prefix --keys-only --consistency=s | grep -c kb-fault- || true", h.ip)).unwrap().trim().parse().unwrap()
-    };
-    let start = Instant::now();
-    loop {
-        let n = read();
-        if n == 20 || start.elapsed() > Duration::from_secs(30) {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 fn what(out: &std::process::Output, host: &str) -> Vec<String> {
     json(out)["hosts"][host]["changes"].as_array().unwrap().iter().map(|c| c["what"].as_str().unwrap().to_string()).collect()
 }
@@ -63,7 +46,7 @@ fn members_lost_out_of_band_are_added_again_and_no_key_is_lost() {
     let dir = work.path();
     let (h1, h2, h3) = (&tb.hosts()[0], &tb.hosts()[1], &tb.hosts()[2]);
     h1.sh(&format!("for i in $(seq 1 20); do {ADMIN} put kb-fault-$i v$i >/dev/null; done")).unwrap();
-    assert_eq!(keys(h1), 20);
+    assert_eq!(keys(h1, "kb-fault-", 20), 20);
 
     // 1. etcd03 removed with etcdctl, behind the tool's back.
     let id3 = members(h1).into_iter().find(|m| m.1 == "etcd03").unwrap().0;
@@ -92,7 +75,7 @@ fn members_lost_out_of_band_are_added_again_and_no_key_is_lost() {
     assert!(after.iter().all(|m| m.2), "all started: {after:?}");
     assert_ne!(after.iter().find(|m| m.1 == "etcd03").unwrap().0, id3, "a new member");
     assert_eq!(h3.sh(&format!("ls -d {DATA}.replaced-* | wc -l")).unwrap().trim(), "1", "the old data is kept aside");
-    assert_eq!(keys(h3), 20, "etcd03 serves every key again");
+    assert_eq!(keys(h3, "kb-fault-", 20), 20, "etcd03 serves every key again");
     assert_eq!(changes(&run(dir, &tb, &["apply", "--output", "json"])), 0);
 
     // 2. etcd02's data dir deleted under the running member.
@@ -110,7 +93,7 @@ fn members_lost_out_of_band_are_added_again_and_no_key_is_lost() {
     assert!(after.iter().all(|m| m.2), "{after:?}");
     assert!(!after.iter().any(|m| m.0 == id2), "the old id is gone: {after:?}");
     assert_eq!(h2.sh(&format!("test -d {DATA}/member && echo yes")).unwrap().trim(), "yes");
-    assert_eq!(keys(h2), 20, "no key lost");
+    assert_eq!(keys(h2, "kb-fault-", 20), 20, "no key lost");
     let status = json(&run(dir, &tb, &["status", "--output", "json"]));
     assert_eq!(status["etcd_healthy"], true, "{status}");
     assert_eq!(changes(&run(dir, &tb, &["apply", "--output", "json"])), 0);
@@ -143,7 +126,7 @@ fn members_lost_out_of_band_are_added_again_and_no_key_is_lost() {
     assert!(after.iter().all(|m| m.2), "{after:?}");
     assert!(!after.iter().any(|m| m.0 == id1), "the old id is gone: {after:?}");
     assert_eq!(h1.sh(&format!("ls -d {DATA}.replaced-* | wc -l")).unwrap().trim(), "1", "the damaged data is kept aside");
-    assert_eq!(keys(h1), 20, "no key lost");
+    assert_eq!(keys(h1, "kb-fault-", 20), 20, "no key lost");
     let status = run(dir, &tb, &["status", "--output", "json"]);
     assert!(status.status.success());
     assert_eq!(json(&status)["etcd_healthy"], true);

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{changes, json, kb, run, text, write_spec};
+use common::{changes, json, kb, keys, run, text, write_spec};
 use k8s_bootstrap_testbed::{Host, Testbed};
 
 const ADMIN: &str = "/opt/etcd/bin/etcdctl-admin";
@@ -65,21 +65,6 @@ fn put(h: &Host, key: &str) {
             Err(e) => assert!(start.elapsed() < Duration::from_secs(60), "the cluster took no write of {key} for 60 s: {e}"),
         }
         std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Keys with `prefix` in `h`'s own store (serializable read), once it has `want` (at most 30 s).
-fn keys(h: &Host, prefix: &str, want: usize) -> usize {
-    let read = || -> usize {
-        h.sh(&format!("{ADMIN} --endpoints=https://{}:2379 get {prefix} --prefix --keys-only --consistency=s | grep -c {prefix} || true", h.ip)).unwrap().trim().parse().unwrap()
-    };
-    let start = Instant::now();
-    loop {
-        let n = read();
-        if n == want || start.elapsed() > Duration::from_secs(30) {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(300));
     }
 }
 

@@ -19,64 +19,19 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use common::{changes, cluster, json, kb, run, text, write_spec_with};
-use k8s_bootstrap_testbed::{Host, Testbed};
+use common::{apply_acting_at, changes, cluster, json, keys, run, write_spec_with};
+use k8s_bootstrap_testbed::Testbed;
 
 const ADMIN: &str = "/opt/etcd/bin/etcdctl-admin";
 
 /// Runs `apply --output json -v` and power-cycles host `victim` the moment
 /// the run announces `stage`; returns the run's output.
 fn apply_rebooting(dir: &std::path::Path, tb: &mut Testbed, victim: usize, stage: &str) -> std::process::Output {
-    let mut child = kb(dir)
-        .args(["apply", "--output", "json", "-v", "--known-hosts"])
-        .arg(tb.known_hosts())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run k8s-bootstrap");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut b).unwrap();
-        b
-    });
-    let mut seen = String::new();
-    let mut rebooted = false;
-    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if !rebooted && line.ends_with(&format!("] == {stage}")) {
-            let h = tb.reboot(victim).expect("power-cycling the host");
-            eprintln!("{} power-cycled during {stage}; up again as PID {}", h.name, h.pid);
-            rebooted = true;
-        }
-    }
-    let status = child.wait().unwrap();
-    let out = std::process::Output { status, stdout: reader.join().unwrap(), stderr: seen.clone().into_bytes() };
-    eprintln!("$ k8s-bootstrap apply (reboot during {stage}) -> {:?}\n{}{seen}", status.code(), text(&out.stdout));
-    assert!(rebooted, "the run never announced stage {stage}");
-    out
-}
-
-/// The test's keys in `h`'s own store (a serializable read of its own
-/// endpoint), once it has caught up (at most 30 s).
-fn keys(h: &Host) -> usize {
-    let read = || -> usize {
-        h.sh(&format!("{ADMIN} --endpoints=https://{}:2379 get kb-reboot- --prefix --keys-only --consistency=s | grep -c kb-reboot- || true", h.ip)).unwrap().trim().parse().unwrap()
-    };
-    let start = Instant::now();
-    loop {
-        let n = read();
-        if n == 20 || start.elapsed() > Duration::from_secs(30) {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let known_hosts = tb.known_hosts();
+    apply_acting_at(dir, &known_hosts, stage, |_| {
+        let h = tb.reboot(victim).expect("power-cycling the host");
+        eprintln!("{} power-cycled during {stage}; up again as PID {}", h.name, h.pid);
+    })
 }
 
 #[test]
@@ -107,7 +62,7 @@ fn a_host_power_cycled_mid_apply_converges_on_the_next_run_and_keeps_every_key()
         let served = h.sh(&format!("echo | openssl s_client -connect {}:2379 2>/dev/null | openssl x509 -noout -ext subjectAltName", h.ip)).unwrap();
         assert!(served.contains("etcd.kb-reboot.test"), "{} does not serve the new certificate: {served}", h.name);
         assert_eq!(h.sh("systemctl is-active etcd").unwrap().trim(), "active", "{}", h.name);
-        assert_eq!(keys(h), 20, "{} lost keys", h.name);
+        assert_eq!(keys(h, "kb-reboot-", 20), 20, "{} lost keys", h.name);
     }
     let status = json(&run(dir, &tb, &["status", "--output", "json"]));
     assert_eq!(status["etcd_healthy"], true, "{status}");

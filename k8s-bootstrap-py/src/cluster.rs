@@ -557,18 +557,7 @@ pub fn adopt(
         Ok::<_, Error>((a, out, pki_dir))
     })?;
     let (a, out, pki_dir) = a;
-    let d = to_plain(
-        py,
-        &json!({
-            "spec_path": out.display().to_string(),
-            "pki_dir": pki_dir.display().to_string(),
-            "ca_key_from": a.ca_key.0,
-            "cluster_id": a.cluster_id,
-            "member_ids": a.member_ids,
-            "found": a.found,
-            "insecure": a.insecure,
-        }),
-    )?;
+    let d = to_plain(py, &a.summary(&out, &pki_dir))?;
     d.set_item("spec", ClusterSpec { inner: a.spec }.into_pyobject(py)?)?;
     Ok(d.unbind())
 }

@@ -71,3 +71,58 @@ pub fn cluster(apply: bool) -> (Testbed, tempfile::TempDir) {
 pub fn fingerprint(tb: &Testbed) -> Vec<String> {
     tb.hosts().iter().map(|h| h.sh("systemctl show -P InvocationID etcd; sha256sum /opt/etcd/cfg/etcd").unwrap()).collect()
 }
+
+/// `apply --output json -v --known-hosts KNOWN_HOSTS` in `dir`, calling `act` (with the run's pid) once, the moment the
+/// run announces `stage` on stderr (its progress line `[  1.23s] == STAGE`);
+/// returns what it printed, stderr as read. Panics when the run never
+/// announced it.
+pub fn apply_acting_at(dir: &Path, known_hosts: &Path, stage: &str, mut act: impl FnMut(u32)) -> Output {
+    use std::io::BufRead;
+    let mut child = kb(dir)
+        .args(["apply", "--output", "json", "-v", "--known-hosts"])
+        .arg(known_hosts)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run k8s-bootstrap");
+    // stdout (the JSON report) is read on its own thread: a full pipe would stall the run
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut b).unwrap();
+        b
+    });
+    let mut seen = String::new();
+    let mut acted = false;
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if !acted && line.ends_with(&format!("] == {stage}")) {
+            act(child.id());
+            acted = true;
+        }
+    }
+    let status = child.wait().unwrap();
+    let out = Output { status, stdout: reader.join().unwrap(), stderr: seen.clone().into_bytes() };
+    eprintln!("$ k8s-bootstrap apply (acting at {stage}) -> {:?}\n{}{seen}", status.code(), text(&out.stdout));
+    assert!(acted, "the run never announced stage {stage}:\n{seen}");
+    out
+}
+
+/// The keys with `prefix` in `h`'s own store (a serializable read of its
+/// own endpoint, through the admin wrapper), once it has `want` of them
+/// (at most 30 s: a member catching up).
+pub fn keys(h: &k8s_bootstrap_testbed::Host, prefix: &str, want: usize) -> usize {
+    let read = || -> usize {
+        h.sh(&format!("/opt/etcd/bin/etcdctl-admin --endpoints=https://{}:2379 get {prefix} --prefix --keys-only --consistency=s | grep -c {prefix} || true", h.ip)).unwrap().trim().parse().unwrap()
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let n = read();
+        if n == want || start.elapsed() > std::time::Duration::from_secs(30) {
+            return n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}

@@ -242,29 +242,28 @@ pub struct Adoption {
     pub member_ids: BTreeMap<String, String>,
 }
 
-/// etcd's settings of one member: its flags, and for each one not given
-/// as a flag, its `ETCD_*` variable (as etcd reads them).
-fn etcd_settings(unit: &systemd::Unit, env: &BTreeMap<String, String>) -> (String, BTreeMap<String, String>) {
+/// The settings of a Go program that systemd runs from `unit`: its flags,
+/// and for each one not given as a flag, its `{prefix}*` variable (etcd
+/// reads `ETCD_*`, flanneld `FLANNELD_*`). Returns the binary too.
+fn settings(unit: &systemd::Unit, env: &BTreeMap<String, String>, prefix: &str) -> (String, BTreeMap<String, String>) {
     let argv = unit.argv(env);
     let mut s = systemd::flags(&argv);
     for (k, v) in env {
-        if let Some(rest) = k.strip_prefix("ETCD_") {
+        if let Some(rest) = k.strip_prefix(prefix) {
             s.entry(rest.to_ascii_lowercase().replace('_', "-")).or_insert_with(|| v.clone());
         }
     }
     (argv.first().cloned().unwrap_or_default(), s)
 }
 
-/// flanneld's settings: flags, then `FLANNELD_*` variables.
+/// etcd's settings of one member.
+fn etcd_settings(unit: &systemd::Unit, env: &BTreeMap<String, String>) -> (String, BTreeMap<String, String>) {
+    settings(unit, env, "ETCD_")
+}
+
+/// flanneld's settings.
 fn flanneld_settings(unit: &systemd::Unit, env: &BTreeMap<String, String>) -> (String, BTreeMap<String, String>) {
-    let argv = unit.argv(env);
-    let mut s = systemd::flags(&argv);
-    for (k, v) in env {
-        if let Some(rest) = k.strip_prefix("FLANNELD_") {
-            s.entry(rest.to_ascii_lowercase().replace('_', "-")).or_insert_with(|| v.clone());
-        }
-    }
-    (argv.first().cloned().unwrap_or_default(), s)
+    settings(unit, env, "FLANNELD_")
 }
 
 /// The variables a unit's process gets: its environment files in order
@@ -641,6 +640,28 @@ impl Adoption {
 
         let yaml = commented_yaml(&spec, &found, &insecure);
         Ok(Adoption { spec, yaml, ca_cert, ca_key, insecure, found, cluster_id: format!("{cluster_id:x}"), member_ids })
+    }
+
+    /// What a front end reports once the adoption is written: where the
+    /// spec and the CA went, where the key came from, the ids, what was
+    /// found and what the migration fixes (never the key itself).
+    ///
+    /// ```no_run
+    /// # fn demo(a: &k8s_bootstrap_core::adopt::Adoption) {
+    /// let s = a.summary("cluster.yaml".as_ref(), "pki".as_ref());
+    /// assert_eq!(s["spec_path"], "cluster.yaml");
+    /// # }
+    /// ```
+    pub fn summary(&self, spec_path: &std::path::Path, pki_dir: &std::path::Path) -> serde_json::Value {
+        serde_json::json!({
+            "spec_path": spec_path.display().to_string(),
+            "pki_dir": pki_dir.display().to_string(),
+            "ca_key_from": self.ca_key.0,
+            "cluster_id": self.cluster_id,
+            "member_ids": self.member_ids,
+            "found": self.found,
+            "insecure": self.insecure,
+        })
     }
 
     /// Writes the spec to `spec_path` (refused when it exists, unless
