@@ -617,7 +617,10 @@ impl Engine {
     /// The plan's failed hosts fail, its notes and unchanged counts go to
     /// the hosts' reports.
     fn record_plan(&self, hosts: &mut [HostView<'_>], plan: &plan::Plan) {
-        for note in &plan.notes {
+        // A waived finding goes on (the report's `preflight` has it) and is
+        // said where the run's notes are.
+        let waived = plan.preflight.iter().filter(|f| f.waived).map(|f| plan::Note { host: Some(f.host.clone()), message: format!("{}{} ({}); fix: {}", plan::WAIVED, f.found, f.check, f.fix) });
+        for note in plan.notes.iter().cloned().chain(waived).collect::<Vec<_>>().iter() {
             self.progress.event(&Event::Note { host: note.host.clone(), message: note.message.clone() });
             if let Some(h) = note.host.as_ref().and_then(|n| hosts.iter_mut().find(|h| h.name == *n)) {
                 h.report.notes.push(note.message.clone());

@@ -64,7 +64,6 @@ impl SavedPlan {
         let steps = |p: &plan::Plan| plan::Plan {
             preflight: Vec::new(),
             refused: None,
-            notes: p.notes.iter().filter(|n| !n.message.starts_with(plan::WAIVED)).cloned().collect(),
             ..p.clone()
         };
         if steps(plan) != steps(&self.plan) {
