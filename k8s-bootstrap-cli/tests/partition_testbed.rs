@@ -122,8 +122,18 @@ fn a_member_cut_off_around_add_member_keeps_quorum_and_the_add_completes_or_neve
     let cut = Instant::now();
     // etcd01, etcd02 and etcd04 are 3 of 4: writes go through
     put(&h[0], "kb-cut-22");
-    let m = members(&h[0]);
-    assert!(m.iter().any(|m| m.0 == "etcd04" && m.1), "etcd04 not started while etcd03 was cut off: {m:?}");
+    // A joined member shows as started once it has published its name and
+    // client URLs, itself a write through raft that may land just after
+    // the one above: waited for, at most 30 s, with etcd03 still cut off.
+    let start = Instant::now();
+    loop {
+        let m = members(&h[0]);
+        if m.iter().any(|m| m.0 == "etcd04" && m.1) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "etcd04 not started while etcd03 was cut off: {m:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     eprintln!("quorum kept: a write went through {:?} after the cut", cut.elapsed());
     std::thread::sleep(Duration::from_secs(3));
     tb.set_link(2, true).unwrap();
