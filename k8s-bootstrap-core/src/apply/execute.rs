@@ -94,7 +94,7 @@ impl Ctx<'_> {
         // A member whose host cannot be reached is out of the run, as any
         // failed host: the gate decides whether the others go on with a
         // quorum. A member that was reached and did not come back stops it.
-        let reached = |name: &str| hosts.iter().find(|h| h.name == name).and_then(|h| h.report.failed.as_ref()).is_none_or(|f| !matches!(f.kind, FailureKind::Connect | FailureKind::Auth | FailureKind::HostKey));
+        let reached = |name: &str| hosts.iter().find(|h| h.name == name).and_then(|h| h.report.failed.as_ref()).is_none_or(|f| !f.kind.unreached());
         if stage == Stage::Etcd
             && let Some((name, op)) = failures.iter().find(|(name, _)| reached(name))
         {
@@ -142,7 +142,7 @@ impl Ctx<'_> {
         let out: Vec<String> = hosts
             .iter()
             .filter(|h| h.name != host && h.roles.contains(&crate::spec::Role::Etcd) && !later.contains(&&h.name))
-            .filter(|h| h.report.failed.as_ref().is_some_and(|f| matches!(f.kind, FailureKind::Connect | FailureKind::Auth | FailureKind::HostKey)))
+            .filter(|h| h.report.failed.as_ref().is_some_and(|f| f.kind.unreached()))
             .map(|h| h.name.clone())
             .collect();
         if !out.is_empty() {

@@ -713,7 +713,7 @@ impl Engine {
                 }
                 O::Held(e) => refused.push((h, e)),
                 O::Failed(e) => match FailureKind::of(&e) {
-                    FailureKind::Connect | FailureKind::HostKey | FailureKind::Auth => {}
+                    kind if kind.unreached() => {}
                     kind => fail(h, kind, e.to_string()),
                 },
             }

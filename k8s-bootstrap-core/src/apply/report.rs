@@ -119,6 +119,19 @@ impl FailureKind {
         }
     }
 
+    /// The host was never reached: no connection, or its key or our login
+    /// refused. Nothing ran there, so the run may go on without it where a
+    /// quorum allows, and a membership change must not count on it.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::apply::FailureKind;
+    /// assert!(FailureKind::Connect.unreached() && FailureKind::HostKey.unreached() && FailureKind::Auth.unreached());
+    /// assert!(!FailureKind::Command.unreached());
+    /// ```
+    pub fn unreached(self) -> bool {
+        matches!(self, Self::Connect | Self::HostKey | Self::Auth)
+    }
+
     /// The kebab-case name (`host-key`, `auth`, ...), as in JSON reports.
     ///
     /// ```

@@ -61,11 +61,7 @@ impl SavedPlan {
         }
         // Preflight's findings carry numbers that move between reads (free
         // space, the clock): not the plan's steps, and judged afresh anyway.
-        let steps = |p: &plan::Plan| plan::Plan {
-            preflight: Vec::new(),
-            refused: None,
-            ..p.clone()
-        };
+        let steps = |p: &plan::Plan| plan::Plan { preflight: Vec::new(), refused: None, ..p.clone() };
         if steps(plan) != steps(&self.plan) {
             return Some("the plan made from the same facts differs from the saved one (a plan file edited by hand, or of another version): nothing was changed".into());
         }
