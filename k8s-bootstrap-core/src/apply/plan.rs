@@ -508,19 +508,21 @@ pub(super) const WAIVED: &str = "preflight, waived: ";
 /// those not waived.
 fn preflight(desired: &Desired<'_>, hosts: &[HostPlan<'_, '_>], plan: &mut Plan) {
     let spec = desired.spec;
-    let env = crate::etcd::EtcdCluster::from_spec(spec).env_file();
+    let etcd = crate::etcd::EtcdCluster::from_spec(spec);
+    let env = etcd.env_file();
     for h in hosts {
+        let member = h.d.roles.contains(&Role::Etcd);
         let vxlan = spec.hosts.iter().find(|s| s.name == h.d.name).and_then(|s| crate::hostprep::HostPrep::from_spec(spec, s).udp_ports.first().copied());
         let check = super::preflight::HostCheck {
             d: h.d,
             facts: h.facts,
             writes: &h.writes,
             ports: (spec.etcd.client_port, spec.etcd.peer_port, vxlan),
-            etcd_env: h.d.roles.contains(&Role::Etcd).then(|| (spec.etcd.token.as_str(), env.clone())),
+            etcd_env: member.then(|| (spec.etcd.token.as_str(), env.clone())),
             data_dir: &spec.etcd.data_dir,
-            ca_path: format!("{}/ssl/ca.pem", spec.layout.etcd_dir),
+            etcd_ca: member.then(|| etcd.member_certs(h.d.name).into_iter().find(|c| c.id == crate::pki::CertId::Ca).map(|c| c.cert_path)).flatten(),
         };
-        if h.d.roles.contains(&Role::Etcd) && h.facts.preflight.etcd_env_foreign && h.facts.unit("etcd").running() && check.adopted() {
+        if member && h.facts.preflight.etcd_env_foreign && h.facts.unit("etcd").running() && check.adopted() {
             plan.notes.push(Note {
                 host: Some(h.d.name.to_string()),
                 message: format!("adopting the etcd set up by hand here (its CA is the cluster's): its data dir {} and member id are kept", spec.etcd.data_dir),

@@ -142,8 +142,8 @@ pub(super) struct HostCheck<'a> {
     /// and the env file's path.
     pub(super) etcd_env: Option<(&'a str, String)>,
     pub(super) data_dir: &'a str,
-    /// Where members keep the CA certificate (`/opt/etcd/ssl/ca.pem`).
-    pub(super) ca_path: String,
+    /// On a member: where etcd reads the CA certificate (`/opt/etcd/ssl/ca.pem`).
+    pub(super) etcd_ca: Option<String>,
 }
 
 impl HostCheck<'_> {
@@ -151,7 +151,7 @@ impl HostCheck<'_> {
     /// folder's `ca.pem`, byte for byte: `adopt` imported it): taken over,
     /// not foreign. The plan migrates it in place, keeping its data.
     pub(super) fn adopted(&self) -> bool {
-        matches!(self.facts.files.get(&self.ca_path), Some(Some(_))) && !self.writes.contains(&self.ca_path)
+        self.etcd_ca.as_ref().is_some_and(|ca| matches!(self.facts.files.get(ca), Some(Some(_))) && !self.writes.contains(ca))
     }
 }
 
