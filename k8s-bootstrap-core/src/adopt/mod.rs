@@ -305,6 +305,16 @@ struct Member {
     settings: BTreeMap<String, String>,
 }
 
+/// One flannel node, as its flanneld unit says.
+#[derive(Debug, Clone)]
+struct Node {
+    binary: String,
+    settings: BTreeMap<String, String>,
+    unit_path: String,
+    /// `ExecStartPost=` (the tutorial's runs mk-docker-opts.sh there).
+    post: String,
+}
+
 /// etcdctl's `member list -w json`.
 #[derive(Deserialize)]
 struct MemberList {
@@ -355,7 +365,7 @@ impl Adoption {
     /// ```
     pub fn from_found(hosts: &[HostFound], ca_key: Option<(String, SecretPem)>) -> Result<Adoption, AdoptError> {
         let mut members = Vec::new();
-        let mut nodes: BTreeMap<String, (String, BTreeMap<String, String>, String)> = BTreeMap::new();
+        let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
         let mut found = Vec::new();
         let mut insecure = Vec::new();
         for h in hosts {
@@ -378,7 +388,8 @@ impl Adoption {
                 let unit = systemd::Unit::parse(text);
                 let env = unit_env(&unit, &h.env_files);
                 let (binary, settings) = flanneld_settings(&unit, &env);
-                nodes.insert(h.name.clone(), (binary, settings, unit.path.clone().unwrap_or_default()));
+                let post = unit.other.get("Service.ExecStartPost").cloned().unwrap_or_default();
+                nodes.insert(h.name.clone(), Node { binary, settings, unit_path: unit.path.clone().unwrap_or_default(), post });
             }
         }
         let by_host = |name: &str| hosts.iter().find(|h| h.name == name).expect("a member is one of the hosts");
@@ -450,17 +461,14 @@ impl Adoption {
             }
         }
         let (_, ca_path, ca_cert) = ca.ok_or_else(|| AdoptError::Nothing { host: hosts.first().map(|h| h.name.clone()).unwrap_or_default() })?;
-        let mut key: Option<(String, SecretPem)> = None;
-        let mut looked = Vec::new();
-        for h in hosts {
-            for (path, pem) in &h.ca_keys {
+        // The first key found on a host that is the CA's (another CA's key
+        // lying about is not it).
+        let mut key: Option<(String, SecretPem)> = hosts.iter().find_map(|h| {
+            h.ca_keys.iter().find_map(|(path, pem)| {
                 let at = format!("{}:{path}", h.name);
-                match crate::pki::key_matches_cert(&at, pem.0.as_bytes(), ca_cert.as_bytes()) {
-                    Ok(true) if key.is_none() => key = Some((at, pem.clone())),
-                    _ => looked.push(format!("{at} (another key)")),
-                }
-            }
-        }
+                matches!(crate::pki::key_matches_cert(&at, pem.0.as_bytes(), ca_cert.as_bytes()), Ok(true)).then(|| (at, pem.clone()))
+            })
+        });
         if key.is_none()
             && let Some((name, pem)) = ca_key
         {
@@ -480,8 +488,8 @@ impl Adoption {
         let first = members.first();
         let etcd_version = versions.values().next().copied().unwrap_or(Version::new(3, 4, 23));
         let mut flannel_version = None;
-        for (host, (binary, _, _)) in &nodes {
-            if let Some(v) = by_host(host).versions.get(binary).and_then(|l| version_of(l)) {
+        for (host, n) in &nodes {
+            if let Some(v) = by_host(host).versions.get(&n.binary).and_then(|l| version_of(l)) {
                 flannel_version = Some(v);
             }
         }
@@ -495,7 +503,7 @@ impl Adoption {
             if nodes.contains_key(&h.name) {
                 roles.push(Role::Node);
             }
-            let iface = nodes.get(&h.name).and_then(|(_, s, _)| s.get("iface").cloned());
+            let iface = nodes.get(&h.name).and_then(|n| n.settings.get("iface").cloned());
             let name = member.map(|m| m.name.clone()).unwrap_or_else(|| h.name.clone());
             if name != h.name {
                 found.push(format!("{}: its etcd member name is {name}: the spec names the host that way", h.name));
@@ -539,10 +547,10 @@ impl Adoption {
                 spec.layout.systemd_dir = parent(&m.unit_path).to_string();
             }
         }
-        if let Some((binary, settings, _)) = nodes.values().next() {
-            spec.layout.kubernetes_dir = parent(parent(binary)).to_string();
-            spec.network.ip_masq = settings.get("ip-masq").is_some_and(|v| v == "true");
-            if let Some(p) = settings.get("etcd-prefix") {
+        if let Some(n) = nodes.values().next() {
+            spec.layout.kubernetes_dir = parent(parent(&n.binary)).to_string();
+            spec.network.ip_masq = n.settings.get("ip-masq").is_some_and(|v| v == "true");
+            if let Some(p) = n.settings.get("etcd-prefix") {
                 spec.network.etcd_prefix = p.clone();
             }
         }
@@ -553,16 +561,13 @@ impl Adoption {
                     spec.layout.dockerd = bin.clone();
                 }
             }
-            if let Some(json) = &h.daemon_json
-                && let Ok(v) = serde_json::from_str::<serde_json::Value>(json)
-                && let Some(m) = v.get("registry-mirrors").and_then(|m| m.as_array())
-            {
-                spec.docker.registry_mirrors = m.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
-            }
             // docker's own settings in daemon.json stay as they are
             if let Some(json) = &h.daemon_json
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(json)
             {
+                if let Some(m) = v.get("registry-mirrors").and_then(|m| m.as_array()) {
+                    spec.docker.registry_mirrors = m.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+                }
                 if let Some(d) = v.get("storage-driver").and_then(|x| x.as_str()) {
                     spec.docker.storage_driver = Some(d.to_string());
                 }
@@ -627,12 +632,11 @@ impl Adoption {
             }
             found.push(format!("{} on {}: etcd {} ({}), unit {}, data dir {}, member id {}", m.name, m.host, versions[&m.host], m.binary, m.unit_path, s.get("data-dir").map(String::as_str).unwrap_or("?"), member_ids[&m.name]));
         }
-        for (host, (_, settings, unit)) in &nodes {
-            let post = hosts.iter().find(|h| h.name == *host).and_then(|h| h.flanneld_unit.as_ref()).map(|u| systemd::Unit::parse(u)).and_then(|u| u.other.get("Service.ExecStartPost").cloned()).unwrap_or_default();
-            if post.contains("mk-docker-opts") && post.contains("subnet.env") {
-                insecure.push(format!("{host}: mk-docker-opts.sh writes docker's options over flannel's subnet.env ({unit}): flanneld loses its lease file on restart"));
+        for (host, n) in &nodes {
+            if n.post.contains("mk-docker-opts") && n.post.contains("subnet.env") {
+                insecure.push(format!("{host}: mk-docker-opts.sh writes docker's options over flannel's subnet.env ({}): flanneld loses its lease file on restart", n.unit_path));
             }
-            if let Some(cert) = settings.get("etcd-certfile") {
+            if let Some(cert) = n.settings.get("etcd-certfile") {
                 found.push(format!("{host}: flanneld reads etcd with {cert}"));
             }
         }

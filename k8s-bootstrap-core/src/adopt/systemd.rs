@@ -36,7 +36,7 @@ impl Unit {
     pub fn parse(text: &str) -> Unit {
         let mut u = Unit::default();
         let mut section = String::new();
-        for line in join_continuations(text) {
+        for line in join_continuations(text, " ") {
             let t = line.trim();
             if let Some(p) = t.strip_prefix("# /") {
                 if u.path.is_none() {
@@ -100,15 +100,17 @@ impl Unit {
     }
 }
 
-/// Joins lines ending in a backslash with the next (the backslash removed).
-fn join_continuations(text: &str) -> Vec<String> {
+/// Joins lines ending in a backslash with the next, the backslash replaced
+/// by `joiner`: a space in unit files, nothing in environment files
+/// (systemd.syntax(7), systemd.exec(5)).
+fn join_continuations(text: &str, joiner: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for line in text.lines() {
         match line.strip_suffix('\\') {
             Some(head) => {
                 cur.push_str(head);
-                cur.push(' ');
+                cur.push_str(joiner);
             }
             None => {
                 cur.push_str(line);
@@ -197,18 +199,7 @@ fn expand_braced(word: &str, env: &BTreeMap<String, String>) -> String {
 /// ```
 pub fn env_file(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    for line in text.lines() {
-        match line.strip_suffix('\\') {
-            Some(head) => cur.push_str(head),
-            None => {
-                cur.push_str(line);
-                lines.push(std::mem::take(&mut cur));
-            }
-        }
-    }
-    for line in lines {
+    for line in join_continuations(text, "") {
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
             continue;
