@@ -662,23 +662,9 @@ impl Testbed {
                 .append(true)
                 .open(dir.join("state"))
                 .map_err(io("append state"))?;
-            writeln!(
-                f,
-                "host {} {} {} {} {} {}",
-                host.name,
-                host.ip,
-                host.netns,
-                host.pid,
-                host.starttime,
-                host.root.display()
-            )
-            .map_err(io("append state"))?;
+            writeln!(f, "{}", state_line(&host)).map_err(io("append state"))?;
             self.hosts.push(host);
-            // the `unshare` process exits when systemd is killed; reap it then
-            std::thread::spawn(move || {
-                let mut child = child;
-                let _ = child.wait();
-            });
+            reap(child);
         }
         for h in &self.hosts {
             wait_ready(h, &dir)?;
@@ -873,10 +859,8 @@ exec env container={name} /lib/systemd/systemd --system
     ///
     /// ```no_run
     /// let mut tb = k8s_bootstrap_testbed::Testbed::up(1).unwrap();
-    /// let before = tb.hosts()[0].sh("cat /proc/sys/kernel/random/boot_id").unwrap();
     /// let h = tb.reboot(0).unwrap();
     /// assert_eq!(h.sh("systemctl is-system-running --wait").unwrap().trim(), "running");
-    /// # let _ = before;
     /// ```
     pub fn reboot(&mut self, i: usize) -> Result<Host> {
         let old = self.hosts.get(i).cloned().ok_or_else(|| Error::Invalid(format!("no host {i}: the testbed has {}", self.hosts.len())))?;
@@ -887,10 +871,7 @@ exec env container={name} /lib/systemd/systemd --system
         let child = self.start(i + 1, &old.name)?;
         let pid = child_of(child.id(), &old.name)?;
         let st = starttime(pid).ok_or_else(|| Error::Boot { host: old.name.clone(), detail: "systemd exited at once after the reboot".into() })?;
-        std::thread::spawn(move || {
-            let mut child = child;
-            let _ = child.wait();
-        });
+        reap(child);
         let host = Host { pid, starttime: st, ..old };
         self.hosts[i] = host.clone();
         // the state file names every live host by PID, for the teardown
@@ -898,9 +879,7 @@ exec env container={name} /lib/systemd/systemd --system
         let lines: Vec<String> = state
             .lines()
             .map(|l| match l.split_whitespace().nth(1) {
-                Some(n) if l.starts_with("host ") && n == host.name => {
-                    format!("host {} {} {} {} {} {}", host.name, host.ip, host.netns, host.pid, host.starttime, host.root.display())
-                }
+                Some(n) if l.starts_with("host ") && n == host.name => state_line(&host),
                 _ => l.to_string(),
             })
             .collect();
@@ -1019,6 +998,20 @@ impl Drop for Testbed {
             eprintln!("k8s-bootstrap-testbed: teardown failed: {e}");
         }
     }
+}
+
+/// A host's line in the state file (what [`parse_hosts`] reads back).
+fn state_line(h: &Host) -> String {
+    format!("host {} {} {} {} {} {}", h.name, h.ip, h.netns, h.pid, h.starttime, h.root.display())
+}
+
+/// Waits for a host's starting process on a thread of its own: the
+/// `unshare` process exits when the host's systemd is killed.
+fn reap(child: std::process::Child) {
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
 }
 
 /// The PID of the only child of `pid` (systemd, PID 1 of the new namespace).
