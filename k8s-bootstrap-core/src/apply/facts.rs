@@ -300,11 +300,11 @@ impl PreflightProbe {
             s.push_str(&crate::etcd::data_check_script(data_dir, "p "));
             s.push_str("if pgrep -x etcd >/dev/null 2>&1; then echo 'p etcd'; fi\n");
         }
-        for d in &self.dirs {
-            let q = join_argv(std::slice::from_ref(d));
-            s.push_str(&format!(
-                "d={q}; while [ ! -e \"$d\" ]; do d=$(dirname -- \"$d\"); done; df -Pk -- \"$d\" 2>/dev/null | awk -v p={q} 'NR == 2 {{ print \"p df \" $4 \" \" $6 \" \" p }}'\n"
-            ));
+        if !self.dirs.is_empty() {
+            // One `df` for every folder (at its nearest existing parent):
+            // `p dfa DIR` lines name the folders, `p dfr AVAIL MOUNT` lines
+            // answer them in the same order.
+            s.push_str(&format!("kb_df() {{\n{DF}\n}}\nkb_df {}\n", join_argv(&self.dirs)));
         }
         for m in &self.modules {
             let q = join_argv(std::slice::from_ref(m));
@@ -315,8 +315,8 @@ impl PreflightProbe {
         s
     }
 
-    /// Reads one `p` line into `f`.
-    fn parse(&self, rest: &str, f: &mut PreflightFacts) {
+    /// Reads one `p` line into `f` (`df`: what the lines of `kb_df` said so far).
+    fn parse(&self, rest: &str, f: &mut PreflightFacts, df: &mut DfLines) {
         let (what, rest) = rest.split_once(' ').unwrap_or((rest, ""));
         match what {
             "nosystemd" => f.no_systemd = true,
@@ -337,13 +337,16 @@ impl PreflightProbe {
             "data" => f.etcd_data = Some(rest.trim() == "1"),
             "dataerr" => f.etcd_data_error = Some(rest.trim().to_string()),
             "etcd" => f.etcd_process = true,
-            "df" => {
-                let mut it = rest.splitn(3, ' ');
-                if let (Some(avail), Some(mount), Some(dir)) = (it.next(), it.next(), it.next())
-                    && let Ok(kib) = avail.parse()
-                {
-                    f.disk.insert(dir.to_string(), (mount.to_string(), kib));
+            "dfa" => df.asked.push(rest.to_string()),
+            "dfr" => {
+                if let Some(dir) = df.asked.get(df.answered) {
+                    if let Some((avail, mount)) = rest.split_once(' ')
+                        && let Ok(kib) = avail.parse()
+                    {
+                        f.disk.insert(dir.clone(), (mount.to_string(), kib));
+                    }
                 }
+                df.answered += 1;
             }
             "mod" => {
                 if let Some((ok, name)) = rest.split_once(' ') {
@@ -353,6 +356,13 @@ impl PreflightProbe {
             _ => {}
         }
     }
+}
+
+/// The folders `kb_df` named so far, and how many `df` answered.
+#[derive(Default)]
+struct DfLines {
+    asked: Vec<String>,
+    answered: usize,
 }
 
 /// One line of `ss -Hlntup`: `tcp LISTEN 0 4096 10.0.0.1:2379 0.0.0.0:* users:(("etcd",pid=812,fd=7))`.
@@ -371,20 +381,45 @@ fn parse_ss(line: &str) -> Option<Listener> {
 /// Text files up to this size come back for a diff when they differ.
 const DIFF_MAX: u64 = 256 * 1024;
 
-const FILES: &str = r#"n=0
-while [ $# -gt 0 ] && [ "$1" != -- ]; do f=$1 want=$2 diff=$3; shift 3
-  if [ -f "$f" ] && [ ! -L "$f" ]; then
-    s=
-    if [ "$diff" = 2 ] && [ -r DIGESTS ]; then
-      k=$(stat -c '%i %s %.9Y %.9Z' -- "$f")
-      s=$(awk -F '\t' -v f="$f" -v k="$k" '$1 == f && $2 == k { print $3; exit }' DIGESTS)
-    fi
-    [ -n "$s" ] || s=$(sha256sum < "$f" | cut -d' ' -f1)
-    printf 'f %s %s\n' "$(stat -c %a:%u:%g:%Y "$f")" "$s"
-    if [ "$diff" = 1 ] && [ "$s" != "$want" ] && [ "$(stat -c %s "$f")" -le DIFFMAX ]; then printf 'c %s\n' "$(base64 -w0 < "$f")"; fi
-  else echo 'f -'; fi
-done
-[ $# -gt 0 ] && shift
+/// The body of the probe's `kb_df DIR...`: each folder's nearest existing
+/// parent (no process per folder), then one `df` for all of them; `df -P`
+/// answers its arguments one line each, in order.
+const DF: &str = r#"  n=$#
+  while [ "$n" -gt 0 ]; do
+    d=$1; shift; n=$((n - 1)); printf 'p dfa %s\n' "$d"
+    while [ ! -e "$d" ]; do d=${d%/*}; [ -n "$d" ] || d=/; done
+    set -- "$@" "$d"
+  done
+  df -Pk -- "$@" 2>/dev/null | awk 'NR > 1 { print "p dfr " $4 " " $6 }'"#;
+
+/// The files part of the probe, one `stat`, one `sha256sum` and one `awk`
+/// for all files (a process per file and step cost more than the rest of
+/// the probe together): `$k/list` holds `path TAB want TAB how` per file
+/// (how: 1 diff, 0 no diff, 2 a binary whose digest the host may keep,
+/// see `transport::DIGEST_CACHE`). Prints `f MODE:UID:GID:MTIME SHA` or
+/// `f -` per file, in order, then `c BASE64 PATH` for each small text file
+/// whose digest is not the wanted one, then `t`, `x` lines as before.
+const FILES: &str = r#"dg=DIGESTS; [ -r "$dg" ] || dg=/dev/null
+awk -F '\t' -v dg="$dg" -v st="$k/st" -v hs="$k/h" -v dm=DIFFMAX -v cs="$k/c" '
+function q(s) { gsub(/\047/, "\047\\\047\047", s); return "\047" s "\047" }
+FILENAME == dg { kept[$1] = $2; keptsum[$1] = $3; next }
+FILENAME == st { type[$5] = substr($2, length($2) - 3, 1); meta[$5] = $3; key[$5] = $4; next }
+FILENAME == hs { sum[substr($0, 67)] = substr($0, 1, 64); next }
+{ n++; p[n] = $1; want[n] = $2; how[n] = $3 }
+END {
+  for (i = 1; i <= n; i++) {
+    f = p[i]
+    if (!(f in type) || type[f] != "8") { print "f -"; continue }
+    s = ""
+    if (how[i] == 2 && (f in kept) && kept[f] == key[f]) s = keptsum[f]
+    if (s == "" && (f in sum)) s = sum[f]
+    if (s == "") { c = "sha256sum < " q(f); l = ""; c | getline l; close(c); s = substr(l, 1, 64) }
+    print "f " meta[f] " " s
+    split(key[f], kk, " ")
+    if (how[i] == 1 && s != want[i] && kk[2] + 0 <= dm) print f > cs
+  }
+}' "$dg" "$k/st" "$k/h" "$k/list"
+if [ -s "$k/c" ]; then while IFS= read -r f; do printf 'c '; base64 -w0 < "$f"; printf ' %s\n' "$f"; done < "$k/c"; fi
 while [ $# -gt 0 ] && [ "$1" != -- ]; do d=$1; shift
   for t in "$d"/.*.kbtmp.*; do if [ -f "$t" ] && [ ! -L "$t" ]; then printf 't %s\n' "$t"; fi; done
 done
@@ -393,7 +428,10 @@ for f; do if [ -e "$f" ]; then echo 'x 1'; else echo 'x 0'; fi; done
 "#;
 
 impl Probe<'_> {
-    /// The one command that reads every fact of the host.
+    /// The one command that reads every fact of the host. What asks a
+    /// program that may be slow (the checks, dockerd, etcdctl) runs in the
+    /// background, each answer in a file of its own, while the rest is
+    /// read; the answers are printed once all are done.
     pub(super) fn command(&self) -> Command {
         let mut script = String::from("[ -r /etc/os-release ] && sed 's/^/o /' /etc/os-release\n");
         if !self.units.is_empty() {
@@ -403,9 +441,11 @@ impl Probe<'_> {
                 join_argv(&units)
             ));
         }
-        // The checks run all at once (each is read-only; some, such as
-        // firewalld's offline tool, take most of a second), each answer in
-        // a file of its own, read back in order once all are done.
+        // What asks etcd runs only where etcd runs: it would only time out.
+        if self.etcdctl.is_some() || self.checks.iter().any(|c| c.1 == Phase::FlannelConfig) {
+            script.push_str("etcd_up=0; systemctl is-active --quiet etcd 2>/dev/null && etcd_up=1\n");
+        }
+        script.push_str("k=$(mktemp -d) || exit 97\n");
         // A check of another OS family's step is not run (the plan skips
         // the step): firewalld's checks are the slowest, and there are two sets.
         if !self.checks.is_empty() {
@@ -413,38 +453,51 @@ impl Probe<'_> {
                 Some(os) => script.push_str(&format!("os_family={}\n", os.as_str())),
                 None => script.push_str(OsFamily::detect_script()),
             }
-            script.push_str("k=$(mktemp -d) || exit 97\n");
             for (i, (_, phase, os, check)) in self.checks.iter().enumerate() {
                 let run = format!("if timeout 20 {} >/dev/null 2>&1 </dev/null; then echo 'k {i} 0'; else echo 'k {i} 1'; fi", join_argv(check));
-                // A check that asks etcd runs only where etcd runs: it would only time out.
-                let run = if *phase == Phase::FlannelConfig { format!("if systemctl is-active --quiet etcd; then {run}; fi") } else { run };
+                let run = if *phase == Phase::FlannelConfig { format!("if [ \"$etcd_up\" = 1 ]; then {run}; fi") } else { run };
                 let run = match os {
                     Some(os) => format!("if [ \"$os_family\" = {} ]; then {run}; fi", os.as_str()),
                     None => run,
                 };
-                script.push_str(&format!("( {run} ) >\"$k/{i}\" &\n"));
+                script.push_str(&format!("( {run} ) >\"$k/o.{i}\" &\n"));
             }
-            script.push_str("wait\nfor f in \"$k\"/*; do [ -f \"$f\" ] && cat \"$f\"; done; rm -rf -- \"$k\"\n");
         }
         if let Some(check) = &self.dockerd_check {
-            script.push_str(&format!("o=$({} 2>/dev/null </dev/null); printf 'd %s %s\\n' \"$?\" \"$(printf %s \"$o\" | head -n1)\"\n", join_argv(check)));
+            script.push_str(&format!("( o=$({} 2>/dev/null </dev/null); printf 'd %s %s\\n' \"$?\" \"$(printf %s \"$o\" | head -n1)\" ) >\"$k/o.d\" &\n", join_argv(check)));
         }
         if let Some(etcdctl) = &self.etcdctl {
             let e = join_argv(std::slice::from_ref(etcdctl));
             script.push_str(&format!(
-                "if systemctl is-active --quiet etcd && [ -x {e} ]; then timeout 20 {e} member list 2>/dev/null | sed 's/^/m /'; printf 's %s\\n' \"$(timeout 20 {e} -w json endpoint status 2>/dev/null | tr -d '\\n')\"; fi\n"
+                "if [ \"$etcd_up\" = 1 ] && [ -x {e} ]; then\n  ( timeout 20 {e} member list 2>/dev/null | sed 's/^/m /' ) >\"$k/o.m\" &\n  ( printf 's %s\\n' \"$(timeout 20 {e} -w json endpoint status 2>/dev/null | tr -d '\\n')\" ) >\"$k/o.s\" &\nfi\n"
             ));
         }
         script.push_str(&self.preflight.script());
-        script.push_str(&FILES.replace("DIFFMAX", &DIFF_MAX.to_string()).replace("DIGESTS", crate::transport::DIGEST_CACHE));
-        let mut argv = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
-        for (f, want) in self.files.iter().zip(&self.digests) {
-            // 1: show a diff; 2: a binary, whose digest the host may have kept
-            // (see `transport::DIGEST_CACHE`) rather than hashing it again.
-            let how = if f.binary { "2" } else if f.secret { "0" } else { "1" };
-            argv.extend([f.path.clone(), want.clone(), how.into()]);
+        if !self.files.is_empty() {
+            // The list of files, their wanted digests and how to read them,
+            // written by the shell's own printf; one stat and one sha256sum
+            // of every file that is not a binary (a binary's digest the
+            // host may have kept).
+            let mut list = Vec::with_capacity(self.files.len() * 3);
+            for (f, want) in self.files.iter().zip(&self.digests) {
+                let how = if f.binary { "2" } else if f.secret { "0" } else { "1" };
+                list.extend([f.path.clone(), want.clone(), how.to_string()]);
+            }
+            script.push_str(&format!("printf '%s\\t%s\\t%s\\n' {} >\"$k/list\"\n", join_argv(&list)));
+            let paths: Vec<String> = self.files.iter().map(|f| f.path.clone()).collect();
+            script.push_str(&format!("stat --printf 'S\\t%f\\t%a:%u:%g:%Y\\t%i %s %.9Y %.9Z\\t%n\\n' -- {} >\"$k/st\" 2>/dev/null\n", join_argv(&paths)));
+            let small: Vec<String> = self.files.iter().filter(|f| !f.binary).map(|f| f.path.clone()).collect();
+            if small.is_empty() {
+                script.push_str(": >\"$k/h\"\n");
+            } else {
+                script.push_str(&format!("sha256sum -- {} >\"$k/h\" 2>/dev/null\n", join_argv(&small)));
+            }
+        } else {
+            script.push_str(": >\"$k/list\"; : >\"$k/st\"; : >\"$k/h\"\n");
         }
-        argv.push("--".into());
+        script.push_str(&FILES.replace("DIFFMAX", &DIFF_MAX.to_string()).replace("DIGESTS", crate::transport::DIGEST_CACHE));
+        script.push_str("wait\ncat \"$k\"/o.* 2>/dev/null; rm -rf -- \"$k\"\n");
+        let mut argv = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
         let dirs: BTreeSet<&str> = self.files.iter().filter_map(|f| f.path.rsplit_once('/').map(|(d, _)| d)).filter(|d| !d.is_empty()).collect();
         argv.extend(dirs.into_iter().map(str::to_string));
         argv.push("--".into());
@@ -470,10 +523,10 @@ impl Probe<'_> {
         let mut units = Vec::new();
         let mut files = self.files.iter();
         let mut extra = self.extra.iter();
-        let mut last_file: Option<String> = None;
         let mut members = Vec::new();
         let mut endpoints = None;
         let mut unreadable = None;
+        let mut df = DfLines::default();
         let flush_unit = |unit: &mut BTreeMap<String, String>, units: &mut Vec<(String, UnitFact)>| {
             if let Some(id) = unit.get("Id") {
                 let name = id.trim_end_matches(".service").to_string();
@@ -552,17 +605,16 @@ impl Probe<'_> {
                         Some(parse().ok_or_else(|| bad(format!("file line {line:?}")))?)
                     };
                     facts.files.insert(f.path.clone(), fact);
-                    last_file = Some(f.path.clone());
                 }
                 "c" => {
-                    let path = last_file.as_ref().ok_or_else(|| bad("contents before a file".into()))?;
-                    let bytes = data_encoding::BASE64.decode(rest.trim().as_bytes()).map_err(|e| bad(format!("contents of {path}: {e}")))?;
+                    let (b64, path) = rest.split_once(' ').ok_or_else(|| bad(format!("contents line {:?}", line.get(..80).unwrap_or(line))))?;
+                    let bytes = data_encoding::BASE64.decode(b64.as_bytes()).map_err(|e| bad(format!("contents of {path}: {e}")))?;
                     if let Some(Some(f)) = facts.files.get_mut(path) {
                         f.text = Some(String::from_utf8_lossy(&bytes).into_owned());
                     }
                 }
                 "t" => facts.litter.push(rest.to_string()),
-                "p" => self.preflight.parse(rest, &mut facts.preflight),
+                "p" => self.preflight.parse(rest, &mut facts.preflight, &mut df),
                 "x" => {
                     let p = extra.next().ok_or_else(|| bad("more path lines than paths".into()))?;
                     let fact = (rest == "1").then(|| FileFact { mode: 0, uid: 0, gid: 0, mtime: 0, sha256: String::new(), text: None });
@@ -687,19 +739,58 @@ mod tests {
         assert_eq!(sha_now(), crate::transport::sha256_hex(b"real contents"));
     }
 
+    /// The files part of the probe on this machine's `sh`, `stat`,
+    /// `sha256sum` and `awk`: every kind of file the plan meets reads back
+    /// as the file system and `sha2` say, in the order asked.
+    #[test]
+    fn the_probe_reads_each_file_as_the_file_system_has_it() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| format!("{}/{n}", dir.path().display());
+        std::fs::write(p("same.conf"), b"A=1\n").unwrap();
+        std::fs::write(p("edited.conf"), b"A=2\n").unwrap();
+        std::fs::write(p("key.pem"), b"secret\n").unwrap();
+        std::fs::set_permissions(p("key.pem"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink(p("same.conf"), p("link.conf")).unwrap();
+        std::fs::create_dir(p("a-dir")).unwrap();
+        std::fs::write(p(".same.conf.kbtmp.x1"), b"half").unwrap();
+        std::fs::write(p("extra"), b"").unwrap();
+        let sha = |b: &[u8]| crate::transport::sha256_hex(b);
+        let file = |name: &str, secret: bool| DesiredFile { path: p(name), source: crate::transport::FileSource::Bytes(b"A=1\n".to_vec()), mode: 0o644, owner: "root:root".into(), secret, binary: false, restarts: vec![], unit: None, pki_file: None };
+        let files = [file("same.conf", false), file("edited.conf", false), file("key.pem", true), file("link.conf", false), file("a-dir", false), file("absent.conf", false)];
+        let want = sha(b"A=1\n");
+        let probe = Probe { files: &files, extra: vec![p("extra"), p("nothing")], units: vec![], checks: vec![], os: Some(OsFamily::Debian), dockerd_check: None, etcdctl: None, digests: vec![want.clone(); files.len()], preflight: PreflightProbe::default() };
+        let argv = probe.command().argv;
+        let out = std::process::Command::new(&argv[0]).args(&argv[1..]).env("KB_DIGESTS", p("none")).output().unwrap();
+        let out = crate::transport::Output { exit_code: out.status.code().map(|c| c as u32), stdout: out.stdout, stderr: out.stderr };
+        let facts = probe.parse("h", &out).unwrap();
+        let meta = |n: &str| std::fs::metadata(p(n)).unwrap();
+        let same = facts.files[&p("same.conf")].clone().expect("present");
+        assert_eq!((same.sha256.as_str(), same.mode, same.uid, same.mtime as i64, same.text), (want.as_str(), meta("same.conf").mode() & 0o7777, meta("same.conf").uid(), meta("same.conf").mtime(), None));
+        let edited = facts.files[&p("edited.conf")].clone().expect("present");
+        assert_eq!((edited.sha256, edited.text.as_deref()), (sha(b"A=2\n"), Some("A=2\n"))); // its old text, for the diff
+        let key = facts.files[&p("key.pem")].clone().expect("present");
+        assert_eq!((key.mode, key.sha256, key.text), (0o600, sha(b"secret\n"), None)); // a secret's text never comes back
+        for absent in ["link.conf", "a-dir", "absent.conf"] {
+            assert_eq!(facts.files[&p(absent)], None, "{absent}: not a regular file");
+        }
+        assert_eq!(facts.litter, vec![p(".same.conf.kbtmp.x1")]);
+        assert!(facts.files[&p("extra")].is_some() && facts.files[&p("nothing")].is_none()); // only looked at
+    }
+
     /// The preflight part of the probe on this machine's `sh`: its lines
     /// read back (systemd or not, the clock, free space, modules).
     #[test]
     fn preflight_probe_lines_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let sub = format!("{}/not/yet", dir.path().display());
-        let probe = PreflightProbe { etcd: Some((format!("{}/env", dir.path().display()), format!("{}/data", dir.path().display()))), ports: vec![("tcp", 1)], modules: vec!["no_such_module_kb".into()], dirs: vec![sub.clone()] };
+        let probe = PreflightProbe { etcd: Some((format!("{}/env", dir.path().display()), format!("{}/data", dir.path().display()))), ports: vec![("tcp", 1)], modules: vec!["no_such_module_kb".into()], dirs: vec![sub.clone(), "/proc/self".into()] };
         std::fs::create_dir_all(dir.path().join("data/member")).unwrap();
         let out = std::process::Command::new("sh").arg("-c").arg(probe.script()).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let mut f = PreflightFacts::default();
+        let (mut f, mut df) = (PreflightFacts::default(), DfLines::default());
         for line in String::from_utf8_lossy(&out.stdout).lines() {
-            probe.parse(line.strip_prefix("p ").unwrap_or_else(|| panic!("{line:?}")), &mut f);
+            probe.parse(line.strip_prefix("p ").unwrap_or_else(|| panic!("{line:?}")), &mut f, &mut df);
         }
         assert_eq!(f.no_systemd, !std::path::Path::new("/run/systemd/system").exists());
         assert!(f.clock_skew.is_some_and(|s| s.abs() <= 2), "{:?}", f.clock_skew);
@@ -707,6 +798,8 @@ mod tests {
         assert_eq!(f.modules.get("no_such_module_kb"), Some(&false));
         let (mount, kib) = &f.disk[&sub];
         assert!(mount.starts_with('/') && *kib > 0, "{f:?}");
+        // One df answers both folders, each with its own filesystem.
+        assert_eq!(f.disk["/proc/self"], ("/proc".to_string(), 0), "{f:?}");
         std::fs::write(dir.path().join("env"), format!("# etcd 3.4.23 settings of member a, {RENDERED_MARK}.\n")).unwrap();
         let out = std::process::Command::new("sh").arg("-c").arg(probe.script()).output().unwrap();
         assert!(!String::from_utf8_lossy(&out.stdout).contains("p foreignenv"));

@@ -175,20 +175,26 @@ impl FakeHost {
         {
             out.push_str(&format!("s {}\n", etcd.status_json().trim()));
         }
-        let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
-        for t in args[..split].chunks(3) {
-            match files.get(t[0]) {
+        // The probe's list of files: `printf FORMAT path want how ... >"$k/list"`
+        // (the test paths need no quoting beyond join_argv's plain words).
+        let list: Vec<String> = script
+            .lines()
+            .find_map(|l| l.strip_prefix("printf '%s\\t%s\\t%s\\n' ").and_then(|l| l.strip_suffix(" >\"$k/list\"")))
+            .map(|l| l.split_whitespace().map(|w| w.trim_matches('\'').to_string()).collect())
+            .unwrap_or_default();
+        for t in list.chunks(3) {
+            match files.get(t[0].as_str()) {
                 Some((b, m)) => {
                     let sha = hex::encode(sha2::Sha256::digest(b));
                     out.push_str(&format!("f {m:o}:0:0:0 {sha}\n"));
                     if t[2] == "1" && sha != t[1] {
-                        out.push_str(&format!("c {}\n", data_encoding::BASE64.encode(b)));
+                        out.push_str(&format!("c {} {}\n", data_encoding::BASE64.encode(b), t[0]));
                     }
                 }
                 None => out.push_str("f -\n"),
             }
         }
-        let rest = &args[(split + 1).min(args.len())..];
+        let rest = args;
         let split2 = rest.iter().position(|a| *a == "--").unwrap_or(rest.len());
         for (path, _) in files.iter() {
             if let Some((dir, name)) = path.rsplit_once('/')
