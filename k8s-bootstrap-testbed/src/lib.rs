@@ -727,6 +727,12 @@ impl Testbed {
                 host_keys.push_str(&k);
             }
         }
+        // A fresh host's root has Debian's own ~/.bashrc, not this
+        // machine's (bash reads it for every command sshd runs; the
+        // machine's may start pyenv, 100 ms per SSH session, which no
+        // real host pays and which would blur every timing taken here).
+        let dot_bashrc = fs::read("/usr/share/base-files/dot.bashrc").unwrap_or_default();
+        fs::write(m("/root/.bashrc"), dot_bashrc).map_err(io("write /root/.bashrc"))?;
         fs::create_dir_all(m("/root/.ssh")).map_err(io("create /root/.ssh"))?;
         run(&["chmod", "700", &m("/root/.ssh").to_string_lossy()])?;
         fs::write(m("/root/.ssh/authorized_keys"), pubkey).map_err(io("write authorized_keys"))?;
