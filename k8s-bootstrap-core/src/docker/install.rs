@@ -41,7 +41,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hostprep::OsFamily;
-use crate::spec::Problem;
+use crate::model::Problem;
 
 /// Where a node without dockerd gets the engine from (`docker.install`).
 ///

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::render::{Command, HostRender, Phase, RenderedFile};
-use crate::spec::{ClusterSpec, Problem};
+use crate::model::Problem;
+use crate::spec::ClusterSpec;
 
 /// The error of the docker builder.
 ///
@@ -37,7 +38,7 @@ use crate::spec::{ClusterSpec, Problem};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
-    #[error("invalid docker settings:{}", crate::spec::error_list(.0))]
+    #[error("invalid docker settings:{}", crate::model::error_list(.0))]
     Invalid(Vec<Problem>),
     /// A template failed to render.
     #[error("rendering {file} failed")]
@@ -327,7 +328,7 @@ impl DockerUnit {
         }
         for (field, path) in [("dockerd", Some(&self.dockerd)), ("opts_file", Some(&self.opts_file)), ("data_root", self.data_root.as_ref()), ("systemd_dir", Some(&self.systemd_dir))] {
             if let Some(path) = path
-                && let Some(rule) = crate::spec::path_rule(path)
+                && let Some(rule) = crate::model::path_rule(path)
             {
                 p.push(Problem::new(field, path, rule));
             }

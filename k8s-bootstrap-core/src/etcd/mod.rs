@@ -33,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use crate::pki::CertId;
 use crate::render::{Command, HostCert, HostRender, Phase, RenderedFile};
 use crate::shell::shell_quote;
-use crate::spec::{CertLayout, ClusterSpec, Problem, Role, Version};
+use crate::model::{Problem, Version};
+use crate::spec::{CertLayout, ClusterSpec, Role};
 
 /// The error of the etcd builder.
 ///
@@ -51,7 +52,7 @@ use crate::spec::{CertLayout, ClusterSpec, Problem, Role, Version};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
-    #[error("invalid etcd settings:{}", crate::spec::error_list(.0))]
+    #[error("invalid etcd settings:{}", crate::model::error_list(.0))]
     Invalid(Vec<Problem>),
     /// No member has this name.
     #[error("no etcd member named {0:?}")]
@@ -722,7 +723,7 @@ impl EtcdCluster {
             p.push(Problem::new("peer_port", self.peer_port, "client and peer ports must differ").fix("use 2379 and 2380"));
         }
         for (field, path) in [("data_dir", &self.data_dir), ("etcd_dir", &self.etcd_dir), ("systemd_dir", &self.systemd_dir)] {
-            if let Some(rule) = crate::spec::path_rule(path) {
+            if let Some(rule) = crate::model::path_rule(path) {
                 p.push(Problem::new(field, path, rule));
             }
         }
@@ -733,7 +734,7 @@ impl EtcdCluster {
         let mut seen_urls = std::collections::HashSet::new();
         for (i, m) in self.members.iter().enumerate() {
             let at = format!("members[{i}]");
-            if let Some(rule) = crate::spec::name_rule(&m.name) {
+            if let Some(rule) = crate::model::name_rule(&m.name) {
                 p.push(Problem::new(format!("{at}.name"), &m.name, rule));
             }
             if !seen_names.insert(&m.name) {
@@ -749,7 +750,7 @@ impl EtcdCluster {
                 }
             }
             if let Some(d) = &m.data_dir
-                && let Some(rule) = crate::spec::path_rule(d)
+                && let Some(rule) = crate::model::path_rule(d)
             {
                 p.push(Problem::new(format!("{at}.data_dir"), d, rule));
             }

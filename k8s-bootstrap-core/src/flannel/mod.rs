@@ -26,7 +26,8 @@ use crate::etcd::{EtcdApi, EtcdCluster};
 use crate::pki::CertId;
 use crate::render::{Command, HostCert, HostRender, Phase, RenderedFile};
 use crate::shell::join_argv;
-use crate::spec::{CertLayout, ClusterSpec, Ipv4Cidr, Problem, Version};
+use crate::model::{Ipv4Cidr, Problem, Version};
+use crate::spec::{CertLayout, ClusterSpec};
 
 /// The default pod network: not docker's 172.17.0.0/16.
 ///
@@ -90,7 +91,7 @@ pub fn needs_etcd_v2(v: Version) -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
-    #[error("invalid flannel settings:{}", crate::spec::error_list(.0))]
+    #[error("invalid flannel settings:{}", crate::model::error_list(.0))]
     Invalid(Vec<Problem>),
     /// A template failed to render.
     #[error("rendering {file} failed")]
@@ -539,7 +540,7 @@ impl FlannelConfig {
             p.push(Problem::new("etcd_prefix", &self.etcd_prefix, "an etcd prefix starts with / and has no trailing / or spaces").fix(format!("use {DEFAULT_PREFIX}")));
         }
         for (field, path) in [("kubernetes_dir", &self.kubernetes_dir), ("systemd_dir", &self.systemd_dir)] {
-            if let Some(rule) = crate::spec::path_rule(path) {
+            if let Some(rule) = crate::model::path_rule(path) {
                 p.push(Problem::new(field, path, rule));
             }
         }

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::render::{Command, HostRender, Phase, RenderedFile};
 use crate::shell::shell_quote;
-use crate::spec::{ClusterSpec, HostSpec, Problem, Role};
+use crate::model::Problem;
+use crate::spec::{ClusterSpec, HostSpec, Role};
 
 /// The error of the host preparation builder.
 ///
@@ -30,7 +31,7 @@ use crate::spec::{ClusterSpec, HostSpec, Problem, Role};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
-    #[error("invalid host preparation settings:{}", crate::spec::error_list(.0))]
+    #[error("invalid host preparation settings:{}", crate::model::error_list(.0))]
     Invalid(Vec<Problem>),
 }
 
@@ -436,7 +437,7 @@ impl HostPrep {
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         if let Some(h) = &self.hostname
-            && let Some(rule) = crate::spec::name_rule(h)
+            && let Some(rule) = crate::model::name_rule(h)
         {
             p.push(Problem::new("hostname", h, rule));
         }

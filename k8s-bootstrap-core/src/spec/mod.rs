@@ -29,21 +29,16 @@
 
 mod error;
 mod locate;
-mod net;
 mod skeleton;
 mod validate;
-mod version;
 
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-pub use error::{Problem, SpecError, Warning};
-pub(crate) use error::list as error_list;
-pub(crate) use validate::{name_rule, path_rule};
-pub use net::{CidrParseError, Ipv4Cidr};
+pub use error::{SpecError, Warning};
+pub use crate::model::{CidrParseError, Ipv4Cidr, Problem, Version, VersionParseError};
 pub use skeleton::{HostArg, MemberAction, MemberChange, MemberRemoval, Skeleton, add_etcd_member, add_host, remove_etcd_member};
-pub use version::{Version, VersionParseError};
 
 use crate::docker::{CgroupDriver, DockerInstall, DockerMode};
 use crate::etcd::{InitialClusterState, TlsMinVersion};
