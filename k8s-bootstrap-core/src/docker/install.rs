@@ -40,8 +40,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::hostprep::OsFamily;
-use crate::model::Problem;
+use crate::model::{OsFamily, Problem};
 
 /// Where a node without dockerd gets the engine from (`docker.install`).
 ///

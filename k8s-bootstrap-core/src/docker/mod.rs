@@ -22,8 +22,7 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::render::{Command, HostRender, Phase, RenderedFile};
-use crate::model::Problem;
+use crate::model::{Command, HostRender, Phase, Problem, RenderedFile};
 use crate::spec::ClusterSpec;
 
 /// The error of the docker builder.
@@ -408,7 +407,7 @@ impl DockerUnit {
         let mut out = HostRender::default();
         let unit_file = self.unit_file();
         let t = UnitTemplate { flannel: self.mode == DockerMode::FlannelEnv, opts_file: &self.opts_file, dockerd: &self.dockerd, ip_masq: self.ip_masq };
-        let text = crate::render::text_file(t.render()).map_err(|source| Error::Template { file: unit_file.clone(), source })?;
+        let text = crate::model::text_file(t.render()).map_err(|source| Error::Template { file: unit_file.clone(), source })?;
         out.files.push(RenderedFile::new(&unit_file, text, 0o644).defines_unit("docker"));
         if let Some(json) = self.daemon_json() {
             out.files.push(RenderedFile::new(DAEMON_JSON, json, 0o644).restarts("docker"));

@@ -30,11 +30,9 @@ use std::net::Ipv4Addr;
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use crate::pki::CertId;
-use crate::render::{Command, HostCert, HostRender, Phase, RenderedFile};
+use crate::model::{CertId, CertLayout, Command, HostCert, HostRender, Phase, Problem, RenderedFile, Version};
 use crate::shell::shell_quote;
-use crate::model::{Problem, Version};
-use crate::spec::{CertLayout, ClusterSpec, Role};
+use crate::spec::{ClusterSpec, Role};
 
 /// The error of the etcd builder.
 ///
@@ -468,7 +466,7 @@ struct EtcdctlTemplate<'a> {
 }
 
 fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
-    crate::render::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
+    crate::model::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
 }
 
 impl EtcdCluster {

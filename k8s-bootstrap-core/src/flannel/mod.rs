@@ -23,11 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::etcd::{EtcdApi, EtcdCluster};
-use crate::pki::CertId;
-use crate::render::{Command, HostCert, HostRender, Phase, RenderedFile};
+use crate::model::{CertId, CertLayout, Command, HostCert, HostRender, Ipv4Cidr, Phase, Problem, RenderedFile, Version};
 use crate::shell::join_argv;
-use crate::model::{Ipv4Cidr, Problem, Version};
-use crate::spec::{CertLayout, ClusterSpec};
+use crate::spec::ClusterSpec;
 
 /// The default pod network: not docker's 172.17.0.0/16.
 ///
@@ -327,7 +325,7 @@ struct UnitTemplate<'a> {
 }
 
 fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
-    crate::render::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
+    crate::model::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
 }
 
 impl FlannelConfig {

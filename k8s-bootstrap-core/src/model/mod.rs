@@ -18,13 +18,20 @@
 //! assert_eq!(p.to_string(), "network.pod_cidr = 10.244.0.0/16: overlaps the service CIDR (fix: use 10.245.0.0/16)");
 //! ```
 
+mod cert;
 mod net;
+mod os;
 mod problem;
+mod rendered;
 mod rules;
 mod version;
 
+pub use cert::{CertId, CertLayout};
 pub use net::{CidrParseError, Ipv4Cidr};
+pub use os::OsFamily;
 pub use problem::Problem;
 pub(crate) use problem::error_list;
+pub use rendered::{Command, HostCert, HostRender, Phase, RenderedFile};
+pub(crate) use rendered::text_file;
 pub(crate) use rules::{name_rule, path_rule};
 pub use version::{Version, VersionParseError};

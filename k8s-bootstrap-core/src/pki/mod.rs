@@ -54,5 +54,6 @@ pub use bundle::{
 pub use error::{Error, Result};
 pub use inspect::{CertInfo, inspect, inspect_cert};
 pub use issue::{CertAction, Change, Issued};
-pub use types::{BundleFile, CertId, KeyAlgorithm, Subject};
+pub use crate::model::CertId;
+pub use types::{BundleFile, KeyAlgorithm, Subject};
 pub use keys::key_matches_cert;
