@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::model::{Command, HostRender, Phase, Problem, RenderedFile};
-use crate::spec::ClusterSpec;
 
 /// The error of the docker builder.
 ///
@@ -182,35 +181,6 @@ struct UnitTemplate<'a> {
 pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
 
 impl DockerUnit {
-    /// docker as a spec describes it for `host`.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let mut host = HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]);
-    /// host.docker_bip = Some("10.244.5.1/24".into());
-    /// let mut spec = ClusterSpec::new(vec![host.clone()], Version::new(3, 5, 17), Version::new(0, 26, 1));
-    /// spec.docker.mode = DockerMode::DaemonJson;
-    /// let d = DockerUnit::from_spec(&spec, &host);
-    /// assert_eq!(d.bip.as_deref(), Some("10.244.5.1/24")); // per host
-    /// assert!(d.daemon_json().unwrap().contains(r#""bip": "10.244.5.1/24""#));
-    /// ```
-    pub fn from_spec(spec: &ClusterSpec, host: &crate::spec::HostSpec) -> Self {
-        let d = &spec.docker;
-        DockerUnit {
-            mode: d.mode,
-            dockerd: spec.layout.dockerd.clone(),
-            systemd_dir: spec.layout.systemd_dir.clone(),
-            opts_file: crate::flannel::SUBNET_ENV.into(),
-            ip_masq: !spec.network.ip_masq,
-            data_root: d.data_root.clone(),
-            storage_driver: d.storage_driver.clone(),
-            registry_mirrors: d.registry_mirrors.clone(),
-            cgroup_driver: d.cgroup_driver,
-            bip: host.docker_bip.clone(),
-            mtu: d.mtu,
-        }
-    }
     /// Sets the mode.
     ///
     /// ```

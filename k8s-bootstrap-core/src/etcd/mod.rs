@@ -32,7 +32,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{CertId, CertLayout, Command, HostCert, HostRender, Phase, Problem, RenderedFile, Version};
 use crate::shell::shell_quote;
-use crate::spec::{ClusterSpec, Role};
 
 /// The error of the etcd builder.
 ///
@@ -493,36 +492,6 @@ impl EtcdCluster {
             etcd_dir: "/opt/etcd".into(),
             systemd_dir: "/usr/lib/systemd/system".into(),
             cert_layout: CertLayout::PerMember,
-        }
-    }
-
-    /// The cluster a spec describes (its etcd hosts, in order).
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::etcd::EtcdCluster;
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let hosts = vec![
-    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]),
-    ///     HostSpec::new("node04", [192, 168, 1, 33].into(), &[Role::Node]),
-    /// ];
-    /// let etcd = EtcdCluster::from_spec(&ClusterSpec::new(hosts, Version::new(3, 3, 13), Version::new(0, 11, 0)));
-    /// assert_eq!(etcd.initial_cluster(), "etcd01=https://192.168.1.30:2380"); // members only
-    /// assert!(etcd.enable_v2); // flannel 0.11 needs the v2 API
-    /// ```
-    pub fn from_spec(spec: &ClusterSpec) -> Self {
-        EtcdCluster {
-            version: spec.versions.etcd,
-            members: spec.hosts_with(Role::Etcd).map(|h| EtcdMember::new(&h.name, h.address)).collect(),
-            client_port: spec.etcd.client_port,
-            peer_port: spec.etcd.peer_port,
-            data_dir: spec.etcd.data_dir.clone(),
-            token: spec.etcd.token.clone(),
-            initial_state: spec.etcd.initial_state,
-            tls_min_version: spec.etcd.tls_min_version,
-            enable_v2: spec.needs_etcd_v2(),
-            etcd_dir: spec.layout.etcd_dir.clone(),
-            systemd_dir: spec.layout.systemd_dir.clone(),
-            cert_layout: spec.pki.layout,
         }
     }
 

@@ -25,7 +25,6 @@ use serde_json::{Value, json};
 use crate::etcd::{EtcdApi, EtcdCluster};
 use crate::model::{CertId, CertLayout, Command, HostCert, HostRender, Ipv4Cidr, Phase, Problem, RenderedFile, Version};
 use crate::shell::join_argv;
-use crate::spec::ClusterSpec;
 
 /// The default pod network: not docker's 172.17.0.0/16.
 ///
@@ -353,36 +352,6 @@ impl FlannelConfig {
             kubernetes_dir: "/opt/kubernetes".into(),
             systemd_dir: "/usr/lib/systemd/system".into(),
             cert_layout: CertLayout::PerMember,
-        }
-    }
-
-    /// flannel as a spec describes it.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::flannel::FlannelConfig;
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let hosts = vec![
-    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]),
-    ///     HostSpec::new("etcd02", [192, 168, 1, 31].into(), &[Role::Etcd, Role::Node]),
-    /// ];
-    /// let f = FlannelConfig::from_spec(&ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)));
-    /// assert_eq!(f.etcd_endpoints, "https://192.168.1.30:2379,https://192.168.1.31:2379");
-    /// ```
-    pub fn from_spec(spec: &ClusterSpec) -> Self {
-        let n = &spec.network;
-        FlannelConfig {
-            version: spec.versions.flannel,
-            network: n.pod_cidr,
-            subnet_len: n.subnet_len,
-            subnet_min: n.subnet_min,
-            subnet_max: n.subnet_max,
-            backend: n.backend.clone(),
-            etcd_prefix: n.etcd_prefix.clone(),
-            etcd_endpoints: EtcdCluster::from_spec(spec).client_endpoints(),
-            ip_masq: n.ip_masq,
-            kubernetes_dir: spec.layout.kubernetes_dir.clone(),
-            systemd_dir: spec.layout.systemd_dir.clone(),
-            cert_layout: spec.pki.layout,
         }
     }
 

@@ -18,7 +18,6 @@ pub use crate::model::OsFamily;
 
 use crate::model::{Command, HostRender, Phase, Problem, RenderedFile};
 use crate::shell::shell_quote;
-use crate::spec::{ClusterSpec, HostSpec, Role};
 
 /// The error of the host preparation builder.
 ///
@@ -224,46 +223,6 @@ impl HostPrep {
                 ("net.bridge.bridge-nf-call-ip6tables".into(), "1".into()),
             ],
         }
-    }
-
-    /// Preparation of `host` as the spec describes it: etcd ports on
-    /// members, the flannel backend's UDP port, modules and sysctls on nodes.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::hostprep::HostPrep;
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let hosts = vec![
-    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd]),
-    ///     HostSpec::new("node04", [192, 168, 1, 33].into(), &[Role::Node]),
-    /// ];
-    /// let spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
-    /// let member = HostPrep::from_spec(&spec, &spec.hosts[0]);
-    /// assert_eq!((member.tcp_ports, member.modules.len()), (vec![2379, 2380], 0)); // no node: no modules
-    /// let node = HostPrep::from_spec(&spec, &spec.hosts[1]);
-    /// assert_eq!(node.udp_ports, [8472]); // vxlan
-    /// ```
-    pub fn from_spec(spec: &ClusterSpec, host: &HostSpec) -> Self {
-        let hp = &spec.hostprep;
-        let mut p = HostPrep::new(&host.name);
-        if !hp.set_hostname {
-            p.hostname = None;
-        }
-        p.os = host.os;
-        p.address = Some(host.address.into());
-        p.selinux = hp.selinux;
-        p.firewall = hp.firewall;
-        p.time_sync = hp.time_sync;
-        p.swap_off = hp.swap_off;
-        if host.has(Role::Etcd) {
-            p.tcp_ports = vec![spec.etcd.client_port, spec.etcd.peer_port];
-        }
-        if host.has(Role::Node) {
-            p.udp_ports.extend(spec.network.backend.udp_port());
-        } else {
-            p.modules.clear();
-            p.sysctls.clear();
-        }
-        p
     }
 
     /// Sets the OS family.

@@ -40,7 +40,6 @@
 mod bundle;
 pub mod cfssl;
 mod error;
-mod from_spec;
 mod inspect;
 mod issue;
 mod keys;

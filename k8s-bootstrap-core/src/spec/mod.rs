@@ -27,6 +27,7 @@
 //! assert!(err.to_string().contains("unknown field `netwrk`"));
 //! ```
 
+mod builders;
 mod error;
 mod locate;
 mod skeleton;
