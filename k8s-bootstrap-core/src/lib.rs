@@ -196,6 +196,7 @@
 //! - [`etcd`], [`flannel`], [`docker`], [`hostprep`]: the builders, usable on their own.
 //! - [`transport`]: the [`transport::Transport`] trait and its implementations.
 //! - [`apply`]: [`apply::Engine`], plan and apply a spec on hosts, idempotently, and read its status.
+//! - [`model`]: the value types every layer above shares (versions, problems, rendered files and commands).
 //! - [`shell`]: quoting of commands for people to read.
 //! - [`error`]: one classification of every error above, for front ends.
 //!
@@ -224,6 +225,7 @@ pub mod error;
 pub mod etcd;
 pub mod flannel;
 pub mod hostprep;
+pub mod model;
 pub mod render;
 pub mod shell;
 pub mod spec;

@@ -40,8 +40,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::hostprep::OsFamily;
-use crate::spec::Problem;
+use crate::model::{OsFamily, Problem};
 
 /// Where a node without dockerd gets the engine from (`docker.install`).
 ///
@@ -267,19 +266,6 @@ impl EngineInstall {
         EngineInstall { source, dockerd: "/usr/bin/dockerd".into() }
     }
 
-    /// The install a spec describes (the same on every node).
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::docker::{DockerInstall, EngineInstall};
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let mut spec = ClusterSpec::new(vec![HostSpec::new("n1", [10, 0, 0, 1].into(), &[Role::Etcd, Role::Node])], Version::new(3, 5, 17), Version::new(0, 26, 1));
-    /// spec.layout.dockerd = "/usr/sbin/dockerd".into(); // Debian's docker.io
-    /// assert_eq!(EngineInstall::from_spec(&spec).dockerd, "/usr/sbin/dockerd");
-    /// ```
-    pub fn from_spec(spec: &crate::spec::ClusterSpec) -> Self {
-        EngineInstall { source: spec.docker.install.clone(), dockerd: spec.layout.dockerd.clone() }
-    }
-
     /// Sets dockerd's path.
     ///
     /// ```
@@ -476,27 +462,6 @@ mod tests {
         assert!(r.argv[2].contains("yum install -y yum-utils"));
         assert_eq!(r.argv[5], url);
         assert_eq!(EngineInstall::new(DockerInstall::None).steps(OsFamily::Debian, &[]).unwrap_err().path, "docker.install");
-    }
-
-    const SPEC: &str = "hosts:\n  - { name: n1, address: 10.0.0.1, roles: [etcd, node] }\nversions: { etcd: \"3.4.23\", flannel: \"0.26.1\" }\n";
-
-    #[test]
-    fn the_spec_names_docker_install_with_its_line() {
-        let yaml = format!("{SPEC}docker:\n  install: {{ repo: mirrors.aliyun.com/docker-ce.repo }}\n");
-        let err = crate::spec::ClusterSpec::load(&yaml).unwrap_err();
-        let p = &err.problems()[0];
-        assert_eq!((p.path.as_str(), p.value.as_str()), ("docker.install.repo", "mirrors.aliyun.com/docker-ce.repo"));
-        assert_eq!(p.location.map(|l| l.0), Some(5), "{err}");
-        let (spec, warnings) = crate::spec::ClusterSpec::load(&format!("{SPEC}docker:\n  install: {{ offline: ./debs }}\n")).unwrap();
-        assert_eq!(spec.docker.install, DockerInstall::Offline("./debs".into()));
-        assert!(warnings.iter().all(|w| w.path != "layout.dockerd"));
-        let (_, warnings) = crate::spec::ClusterSpec::load(&format!("{SPEC}layout: {{ dockerd: /opt/docker/dockerd }}\n")).unwrap();
-        assert!(warnings.iter().any(|w| w.path == "layout.dockerd"), "{warnings:?}");
-        let (_, warnings) = crate::spec::ClusterSpec::load(&format!("{SPEC}layout: {{ dockerd: /opt/docker/dockerd }}\ndocker: {{ install: none }}\n")).unwrap();
-        assert!(warnings.iter().all(|w| w.path != "layout.dockerd"));
-        // an unknown form is a parse error naming the variants
-        let err = crate::spec::ClusterSpec::load(&format!("{SPEC}docker:\n  install: apt\n")).unwrap_err().to_string();
-        assert!(err.contains("packages") && err.contains("offline"), "{err}");
     }
 
     #[test]

@@ -22,8 +22,7 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::render::{Command, HostRender, Phase, RenderedFile};
-use crate::spec::{ClusterSpec, Problem};
+use crate::model::{Command, HostRender, Phase, Problem, RenderedFile};
 
 /// The error of the docker builder.
 ///
@@ -37,7 +36,7 @@ use crate::spec::{ClusterSpec, Problem};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
-    #[error("invalid docker settings:{}", crate::spec::error_list(.0))]
+    #[error("invalid docker settings:{}", crate::model::error_list(.0))]
     Invalid(Vec<Problem>),
     /// A template failed to render.
     #[error("rendering {file} failed")]
@@ -182,35 +181,6 @@ struct UnitTemplate<'a> {
 pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
 
 impl DockerUnit {
-    /// docker as a spec describes it for `host`.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::docker::{DockerMode, DockerUnit};
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let mut host = HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]);
-    /// host.docker_bip = Some("10.244.5.1/24".into());
-    /// let mut spec = ClusterSpec::new(vec![host.clone()], Version::new(3, 5, 17), Version::new(0, 26, 1));
-    /// spec.docker.mode = DockerMode::DaemonJson;
-    /// let d = DockerUnit::from_spec(&spec, &host);
-    /// assert_eq!(d.bip.as_deref(), Some("10.244.5.1/24")); // per host
-    /// assert!(d.daemon_json().unwrap().contains(r#""bip": "10.244.5.1/24""#));
-    /// ```
-    pub fn from_spec(spec: &ClusterSpec, host: &crate::spec::HostSpec) -> Self {
-        let d = &spec.docker;
-        DockerUnit {
-            mode: d.mode,
-            dockerd: spec.layout.dockerd.clone(),
-            systemd_dir: spec.layout.systemd_dir.clone(),
-            opts_file: crate::flannel::SUBNET_ENV.into(),
-            ip_masq: !spec.network.ip_masq,
-            data_root: d.data_root.clone(),
-            storage_driver: d.storage_driver.clone(),
-            registry_mirrors: d.registry_mirrors.clone(),
-            cgroup_driver: d.cgroup_driver,
-            bip: host.docker_bip.clone(),
-            mtu: d.mtu,
-        }
-    }
     /// Sets the mode.
     ///
     /// ```
@@ -327,7 +297,7 @@ impl DockerUnit {
         }
         for (field, path) in [("dockerd", Some(&self.dockerd)), ("opts_file", Some(&self.opts_file)), ("data_root", self.data_root.as_ref()), ("systemd_dir", Some(&self.systemd_dir))] {
             if let Some(path) = path
-                && let Some(rule) = crate::spec::path_rule(path)
+                && let Some(rule) = crate::model::path_rule(path)
             {
                 p.push(Problem::new(field, path, rule));
             }
@@ -407,7 +377,7 @@ impl DockerUnit {
         let mut out = HostRender::default();
         let unit_file = self.unit_file();
         let t = UnitTemplate { flannel: self.mode == DockerMode::FlannelEnv, opts_file: &self.opts_file, dockerd: &self.dockerd, ip_masq: self.ip_masq };
-        let text = crate::render::text_file(t.render()).map_err(|source| Error::Template { file: unit_file.clone(), source })?;
+        let text = crate::model::text_file(t.render()).map_err(|source| Error::Template { file: unit_file.clone(), source })?;
         out.files.push(RenderedFile::new(&unit_file, text, 0o644).defines_unit("docker"));
         if let Some(json) = self.daemon_json() {
             out.files.push(RenderedFile::new(DAEMON_JSON, json, 0o644).restarts("docker"));

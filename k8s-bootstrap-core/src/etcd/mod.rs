@@ -30,10 +30,8 @@ use std::net::Ipv4Addr;
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use crate::pki::CertId;
-use crate::render::{Command, HostCert, HostRender, Phase, RenderedFile};
+use crate::model::{CertId, CertLayout, Command, HostCert, HostRender, Phase, Problem, RenderedFile, Version};
 use crate::shell::shell_quote;
-use crate::spec::{CertLayout, ClusterSpec, Problem, Role, Version};
 
 /// The error of the etcd builder.
 ///
@@ -51,7 +49,7 @@ use crate::spec::{CertLayout, ClusterSpec, Problem, Role, Version};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
-    #[error("invalid etcd settings:{}", crate::spec::error_list(.0))]
+    #[error("invalid etcd settings:{}", crate::model::error_list(.0))]
     Invalid(Vec<Problem>),
     /// No member has this name.
     #[error("no etcd member named {0:?}")]
@@ -467,7 +465,7 @@ struct EtcdctlTemplate<'a> {
 }
 
 fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
-    crate::render::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
+    crate::model::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
 }
 
 impl EtcdCluster {
@@ -494,36 +492,6 @@ impl EtcdCluster {
             etcd_dir: "/opt/etcd".into(),
             systemd_dir: "/usr/lib/systemd/system".into(),
             cert_layout: CertLayout::PerMember,
-        }
-    }
-
-    /// The cluster a spec describes (its etcd hosts, in order).
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::etcd::EtcdCluster;
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let hosts = vec![
-    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]),
-    ///     HostSpec::new("node04", [192, 168, 1, 33].into(), &[Role::Node]),
-    /// ];
-    /// let etcd = EtcdCluster::from_spec(&ClusterSpec::new(hosts, Version::new(3, 3, 13), Version::new(0, 11, 0)));
-    /// assert_eq!(etcd.initial_cluster(), "etcd01=https://192.168.1.30:2380"); // members only
-    /// assert!(etcd.enable_v2); // flannel 0.11 needs the v2 API
-    /// ```
-    pub fn from_spec(spec: &ClusterSpec) -> Self {
-        EtcdCluster {
-            version: spec.versions.etcd,
-            members: spec.hosts_with(Role::Etcd).map(|h| EtcdMember::new(&h.name, h.address)).collect(),
-            client_port: spec.etcd.client_port,
-            peer_port: spec.etcd.peer_port,
-            data_dir: spec.etcd.data_dir.clone(),
-            token: spec.etcd.token.clone(),
-            initial_state: spec.etcd.initial_state,
-            tls_min_version: spec.etcd.tls_min_version,
-            enable_v2: spec.needs_etcd_v2(),
-            etcd_dir: spec.layout.etcd_dir.clone(),
-            systemd_dir: spec.layout.systemd_dir.clone(),
-            cert_layout: spec.pki.layout,
         }
     }
 
@@ -722,7 +690,7 @@ impl EtcdCluster {
             p.push(Problem::new("peer_port", self.peer_port, "client and peer ports must differ").fix("use 2379 and 2380"));
         }
         for (field, path) in [("data_dir", &self.data_dir), ("etcd_dir", &self.etcd_dir), ("systemd_dir", &self.systemd_dir)] {
-            if let Some(rule) = crate::spec::path_rule(path) {
+            if let Some(rule) = crate::model::path_rule(path) {
                 p.push(Problem::new(field, path, rule));
             }
         }
@@ -733,7 +701,7 @@ impl EtcdCluster {
         let mut seen_urls = std::collections::HashSet::new();
         for (i, m) in self.members.iter().enumerate() {
             let at = format!("members[{i}]");
-            if let Some(rule) = crate::spec::name_rule(&m.name) {
+            if let Some(rule) = crate::model::name_rule(&m.name) {
                 p.push(Problem::new(format!("{at}.name"), &m.name, rule));
             }
             if !seen_names.insert(&m.name) {
@@ -749,7 +717,7 @@ impl EtcdCluster {
                 }
             }
             if let Some(d) = &m.data_dir
-                && let Some(rule) = crate::spec::path_rule(d)
+                && let Some(rule) = crate::model::path_rule(d)
             {
                 p.push(Problem::new(format!("{at}.data_dir"), d, rule));
             }

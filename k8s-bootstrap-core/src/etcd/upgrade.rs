@@ -22,7 +22,7 @@
 //! # Ok::<(), k8s_bootstrap_core::etcd::upgrade::UpgradeError>(())
 //! ```
 
-use crate::spec::Version;
+use crate::model::Version;
 
 /// One etcd member as the running cluster reports it.
 ///

@@ -23,10 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::etcd::{EtcdApi, EtcdCluster};
-use crate::pki::CertId;
-use crate::render::{Command, HostCert, HostRender, Phase, RenderedFile};
+use crate::model::{CertId, CertLayout, Command, HostCert, HostRender, Ipv4Cidr, Phase, Problem, RenderedFile, Version};
 use crate::shell::join_argv;
-use crate::spec::{CertLayout, ClusterSpec, Ipv4Cidr, Problem, Version};
 
 /// The default pod network: not docker's 172.17.0.0/16.
 ///
@@ -90,7 +88,7 @@ pub fn needs_etcd_v2(v: Version) -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
-    #[error("invalid flannel settings:{}", crate::spec::error_list(.0))]
+    #[error("invalid flannel settings:{}", crate::model::error_list(.0))]
     Invalid(Vec<Problem>),
     /// A template failed to render.
     #[error("rendering {file} failed")]
@@ -326,7 +324,7 @@ struct UnitTemplate<'a> {
 }
 
 fn tmpl(file: &str, r: askama::Result<String>) -> Result<String> {
-    crate::render::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
+    crate::model::text_file(r).map_err(|source| Error::Template { file: file.to_string(), source })
 }
 
 impl FlannelConfig {
@@ -354,36 +352,6 @@ impl FlannelConfig {
             kubernetes_dir: "/opt/kubernetes".into(),
             systemd_dir: "/usr/lib/systemd/system".into(),
             cert_layout: CertLayout::PerMember,
-        }
-    }
-
-    /// flannel as a spec describes it.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::flannel::FlannelConfig;
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let hosts = vec![
-    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd, Role::Node]),
-    ///     HostSpec::new("etcd02", [192, 168, 1, 31].into(), &[Role::Etcd, Role::Node]),
-    /// ];
-    /// let f = FlannelConfig::from_spec(&ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1)));
-    /// assert_eq!(f.etcd_endpoints, "https://192.168.1.30:2379,https://192.168.1.31:2379");
-    /// ```
-    pub fn from_spec(spec: &ClusterSpec) -> Self {
-        let n = &spec.network;
-        FlannelConfig {
-            version: spec.versions.flannel,
-            network: n.pod_cidr,
-            subnet_len: n.subnet_len,
-            subnet_min: n.subnet_min,
-            subnet_max: n.subnet_max,
-            backend: n.backend.clone(),
-            etcd_prefix: n.etcd_prefix.clone(),
-            etcd_endpoints: EtcdCluster::from_spec(spec).client_endpoints(),
-            ip_masq: n.ip_masq,
-            kubernetes_dir: spec.layout.kubernetes_dir.clone(),
-            systemd_dir: spec.layout.systemd_dir.clone(),
-            cert_layout: spec.pki.layout,
         }
     }
 
@@ -539,7 +507,7 @@ impl FlannelConfig {
             p.push(Problem::new("etcd_prefix", &self.etcd_prefix, "an etcd prefix starts with / and has no trailing / or spaces").fix(format!("use {DEFAULT_PREFIX}")));
         }
         for (field, path) in [("kubernetes_dir", &self.kubernetes_dir), ("systemd_dir", &self.systemd_dir)] {
-            if let Some(rule) = crate::spec::path_rule(path) {
+            if let Some(rule) = crate::model::path_rule(path) {
                 p.push(Problem::new(field, path, rule));
             }
         }

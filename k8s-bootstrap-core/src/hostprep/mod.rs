@@ -14,9 +14,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::render::{Command, HostRender, Phase, RenderedFile};
+pub use crate::model::OsFamily;
+
+use crate::model::{Command, HostRender, Phase, Problem, RenderedFile};
 use crate::shell::shell_quote;
-use crate::spec::{ClusterSpec, HostSpec, Problem, Role};
 
 /// The error of the host preparation builder.
 ///
@@ -30,7 +31,7 @@ use crate::spec::{ClusterSpec, HostSpec, Problem, Role};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The settings break rules.
-    #[error("invalid host preparation settings:{}", crate::spec::error_list(.0))]
+    #[error("invalid host preparation settings:{}", crate::model::error_list(.0))]
     Invalid(Vec<Problem>),
 }
 
@@ -45,87 +46,6 @@ pub enum Error {
 /// assert!(command_count(&HostPrep::new("etcd 01")).is_err());
 /// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// An OS family.
-///
-/// ```
-/// use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily};
-/// // Unknown family: both variants are rendered, each guarded by $os_family.
-/// let r = HostPrep::new("etcd01").render();
-/// assert!(r.commands.iter().any(|c| c.os == Some(OsFamily::Rhel)));
-/// assert!(r.commands.iter().any(|c| c.os == Some(OsFamily::Debian)));
-/// // Known family: only its commands, unguarded.
-/// assert!(HostPrep::new("etcd01").os(OsFamily::Debian).render().commands.iter().all(|c| c.os.is_none()));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OsFamily {
-    /// CentOS, RHEL, Rocky, Alma, Fedora (yum/dnf, firewalld, SELinux, chrony).
-    Rhel,
-    /// Debian, Ubuntu (apt, ufw, systemd-timesyncd).
-    Debian,
-}
-
-impl OsFamily {
-    /// `rhel` or `debian`.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::hostprep::OsFamily;
-    /// assert_eq!(OsFamily::Rhel.as_str(), "rhel");
-    /// assert_eq!(OsFamily::Debian.as_str(), "debian");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OsFamily::Rhel => "rhel",
-            OsFamily::Debian => "debian",
-        }
-    }
-
-    /// The family from the text of `/etc/os-release` (`ID` and `ID_LIKE`).
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::hostprep::OsFamily;
-    /// let rocky = "NAME=\"Rocky Linux\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n";
-    /// assert_eq!(OsFamily::from_os_release(rocky), Some(OsFamily::Rhel));
-    /// assert_eq!(OsFamily::from_os_release("ID=ubuntu\nID_LIKE=debian\n"), Some(OsFamily::Debian));
-    /// assert_eq!(OsFamily::from_os_release("ID=alpine\n"), None);
-    /// ```
-    pub fn from_os_release(text: &str) -> Option<OsFamily> {
-        let mut ids = Vec::new();
-        for line in text.lines() {
-            if let Some((k, v)) = line.split_once('=')
-                && (k.trim() == "ID" || k.trim() == "ID_LIKE")
-            {
-                ids.extend(v.trim().trim_matches(|c| c == '"' || c == '\'').split_whitespace().map(str::to_ascii_lowercase));
-            }
-        }
-        ids.iter().find_map(|id| match id.as_str() {
-            "rhel" | "centos" | "rocky" | "almalinux" | "fedora" => Some(OsFamily::Rhel),
-            "debian" | "ubuntu" => Some(OsFamily::Debian),
-            _ => None,
-        })
-    }
-
-    /// A POSIX sh snippet that sets `$os_family` to `rhel`, `debian` or `unknown`.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::hostprep::OsFamily;
-    /// let s = OsFamily::detect_script();
-    /// assert!(s.starts_with("os_family=unknown\n"));
-    /// assert!(s.contains("rocky") && s.contains("os_family=debian"));
-    /// ```
-    pub fn detect_script() -> &'static str {
-        concat!(
-            "os_family=unknown\n",
-            "for id in $(. /etc/os-release; echo \"$ID $ID_LIKE\"); do\n",
-            "  case \"$id\" in\n",
-            "    rhel|centos|rocky|almalinux|fedora) os_family=rhel; break ;;\n",
-            "    debian|ubuntu) os_family=debian; break ;;\n",
-            "  esac\n",
-            "done\n",
-        )
-    }
-}
 
 /// SELinux handling (RHEL family only).
 ///
@@ -305,46 +225,6 @@ impl HostPrep {
         }
     }
 
-    /// Preparation of `host` as the spec describes it: etcd ports on
-    /// members, the flannel backend's UDP port, modules and sysctls on nodes.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::hostprep::HostPrep;
-    /// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-    /// let hosts = vec![
-    ///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd]),
-    ///     HostSpec::new("node04", [192, 168, 1, 33].into(), &[Role::Node]),
-    /// ];
-    /// let spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
-    /// let member = HostPrep::from_spec(&spec, &spec.hosts[0]);
-    /// assert_eq!((member.tcp_ports, member.modules.len()), (vec![2379, 2380], 0)); // no node: no modules
-    /// let node = HostPrep::from_spec(&spec, &spec.hosts[1]);
-    /// assert_eq!(node.udp_ports, [8472]); // vxlan
-    /// ```
-    pub fn from_spec(spec: &ClusterSpec, host: &HostSpec) -> Self {
-        let hp = &spec.hostprep;
-        let mut p = HostPrep::new(&host.name);
-        if !hp.set_hostname {
-            p.hostname = None;
-        }
-        p.os = host.os;
-        p.address = Some(host.address.into());
-        p.selinux = hp.selinux;
-        p.firewall = hp.firewall;
-        p.time_sync = hp.time_sync;
-        p.swap_off = hp.swap_off;
-        if host.has(Role::Etcd) {
-            p.tcp_ports = vec![spec.etcd.client_port, spec.etcd.peer_port];
-        }
-        if host.has(Role::Node) {
-            p.udp_ports.extend(spec.network.backend.udp_port());
-        } else {
-            p.modules.clear();
-            p.sysctls.clear();
-        }
-        p
-    }
-
     /// Sets the OS family.
     ///
     /// ```
@@ -436,7 +316,7 @@ impl HostPrep {
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         if let Some(h) = &self.hostname
-            && let Some(rule) = crate::spec::name_rule(h)
+            && let Some(rule) = crate::model::name_rule(h)
         {
             p.push(Problem::new("hostname", h, rule));
         }

@@ -40,7 +40,6 @@
 mod bundle;
 pub mod cfssl;
 mod error;
-mod from_spec;
 mod inspect;
 mod issue;
 mod keys;
@@ -54,5 +53,6 @@ pub use bundle::{
 pub use error::{Error, Result};
 pub use inspect::{CertInfo, inspect, inspect_cert};
 pub use issue::{CertAction, Change, Issued};
-pub use types::{BundleFile, CertId, KeyAlgorithm, Subject};
+pub use crate::model::CertId;
+pub use types::{BundleFile, KeyAlgorithm, Subject};
 pub use keys::key_matches_cert;

@@ -27,29 +27,26 @@
 //! assert!(err.to_string().contains("unknown field `netwrk`"));
 //! ```
 
+mod builders;
 mod error;
 mod locate;
-mod net;
 mod skeleton;
 mod validate;
-mod version;
 
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-pub use error::{Problem, SpecError, Warning};
-pub(crate) use error::list as error_list;
-pub(crate) use validate::{name_rule, path_rule};
-pub use net::{CidrParseError, Ipv4Cidr};
+pub use error::{SpecError, Warning};
+pub use crate::model::{CertLayout, CidrParseError, Ipv4Cidr, Problem, Version, VersionParseError};
 pub use skeleton::{HostArg, MemberAction, MemberChange, MemberRemoval, Skeleton, add_etcd_member, add_host, remove_etcd_member};
-pub use version::{Version, VersionParseError};
 
 use crate::docker::{CgroupDriver, DockerInstall, DockerMode};
 use crate::etcd::{InitialClusterState, TlsMinVersion};
 use crate::flannel::Backend;
-use crate::hostprep::{FirewallMode, OsFamily, SelinuxMode, TimeSync};
-use crate::pki::{CertId, KeyAlgorithm, Subject};
+use crate::hostprep::{FirewallMode, SelinuxMode, TimeSync};
+use crate::model::OsFamily;
+use crate::pki::{KeyAlgorithm, Subject};
 
 /// The whole cluster: read it from YAML ([`ClusterSpec::load`]) or build it
 /// in Rust, then [`render`](ClusterSpec::render) it.
@@ -390,46 +387,6 @@ impl Default for NetworkSpec {
             service_cidr: Some(Ipv4Cidr::new(Ipv4Addr::new(10, 96, 0, 0), 12).expect("valid")),
             etcd_prefix: crate::flannel::DEFAULT_PREFIX.into(),
             ip_masq: true,
-        }
-    }
-}
-
-/// Where each certificate goes.
-///
-/// ```
-/// use k8s_bootstrap_core::spec::{CertLayout, ClusterSpec, HostSpec, Role, Version};
-/// assert_eq!(serde_yaml_ng::from_str::<CertLayout>("per-member").unwrap(), CertLayout::default());
-/// let hosts = vec![HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd])];
-/// let mut spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
-/// spec.pki.layout = CertLayout::Tutorial;
-/// let env = spec.render().unwrap().hosts["etcd01"].file("/opt/etcd/cfg/etcd").unwrap().text().to_string();
-/// assert!(env.contains(r#"ETCD_PEER_CERT_FILE="/opt/etcd/ssl/server.pem""#));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CertLayout {
-    /// Per-member server and peer certs, separate admin and flanneld client certs (default).
-    #[default]
-    PerMember,
-    /// The tutorial's single `server.pem` for everything (kept for comparison only).
-    Tutorial,
-}
-
-impl CertLayout {
-    /// The certificate that plays the role `id` in this layout: in the
-    /// tutorial layout every leaf is the shared `server.pem`.
-    ///
-    /// ```
-    /// use k8s_bootstrap_core::pki::CertId;
-    /// use k8s_bootstrap_core::spec::CertLayout;
-    /// assert_eq!(CertLayout::Tutorial.cert(CertId::AdminClient), CertId::TutorialServer);
-    /// assert_eq!(CertLayout::PerMember.cert(CertId::AdminClient), CertId::AdminClient);
-    /// assert_eq!(CertLayout::Tutorial.cert(CertId::Ca), CertId::Ca);
-    /// ```
-    pub fn cert(self, id: CertId) -> CertId {
-        match self {
-            CertLayout::Tutorial if id != CertId::Ca => CertId::TutorialServer,
-            _ => id,
         }
     }
 }

@@ -1,13 +1,9 @@
 //! The data a render produces: files, commands and the certificates a host needs.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-use crate::hostprep::OsFamily;
-use crate::pki::CertId;
+use super::{CertId, OsFamily};
 use crate::shell::join_argv;
-use crate::spec::Warning;
 
 /// One file to put on a host.
 ///
@@ -362,29 +358,12 @@ impl HostRender {
     }
 }
 
-/// The render of a whole cluster: host name to what that host gets, plus
-/// the warnings of validation.
-///
-/// ```
-/// use k8s_bootstrap_core::pki::CertId;
-/// use k8s_bootstrap_core::spec::{ClusterSpec, HostSpec, Role, Version};
-/// let hosts = vec![
-///     HostSpec::new("etcd01", [192, 168, 1, 30].into(), &[Role::Etcd]),
-///     HostSpec::new("node01", [192, 168, 1, 40].into(), &[Role::Node]),
-/// ];
-/// let mut spec = ClusterSpec::new(hosts, Version::new(3, 5, 17), Version::new(0, 26, 1));
-/// spec.network.pod_cidr = "172.17.0.0/16".parse().unwrap();
-/// let cluster = spec.render().unwrap();
-/// assert_eq!(cluster.warnings[0].path, "network.pod_cidr"); // docker's own bridge network
-/// let node = &cluster.hosts["node01"];
-/// let certs: Vec<_> = node.certs.iter().map(|c| c.id.clone()).collect();
-/// assert_eq!(certs, [CertId::Ca, CertId::FlannelClient]);
-/// assert!(node.commands.iter().any(|c| c.argv == ["systemctl", "enable", "docker"]));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RenderedCluster {
-    /// Per host, by name.
-    pub hosts: BTreeMap<String, HostRender>,
-    /// Warnings of the spec (risky but working settings).
-    pub warnings: Vec<Warning>,
+/// Finishes a rendered template: every text file ends with a newline
+/// (askama drops the template file's last one).
+pub(crate) fn text_file(r: askama::Result<String>) -> askama::Result<String> {
+    let mut s = r?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
 }
