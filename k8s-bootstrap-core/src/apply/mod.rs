@@ -1030,7 +1030,11 @@ impl Ctx<'_> {
                 }
                 Err(e) => last = e.to_string(),
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // A poll is one exchange on the open session (tens of ms, most
+            // of it etcdctl); members that start together are healthy
+            // within a second or so, and every tick waited past that is
+            // the apply's time.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let tail: String = last.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
         Err(format!("etcd cluster not healthy after {timeout:?} (checked on {probe_host}): {tail}; later stages not started"))
