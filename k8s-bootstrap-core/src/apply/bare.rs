@@ -182,7 +182,7 @@ impl BarePlan {
                 for step in steps {
                     body.push_str(&format!("# {}\n", step.what.replace('\n', " ")));
                     match &step.op {
-                        Op::Write { path } => {
+                        Op::Write { path, .. } => {
                             let Some(f) = files.iter().find(|f| f.path == *path) else { continue };
                             let from = match (&f.pki_file, f.binary) {
                                 (Some(name), _) => {

@@ -237,9 +237,9 @@ impl Ctx<'_> {
     async fn write(&self, stage: Stage, h: &mut HostView<'_>, batch: &[Step]) -> StepResult {
         let mut specs: Vec<(String, FileSource, PutOptions)> = Vec::new();
         for s in batch {
-            let Op::Write { path } = &s.op else { unreachable!("a write batch holds writes") };
+            let Op::Write { path, send } = &s.op else { unreachable!("a write batch holds writes") };
             let f = h.items.iter().find(|f| f.path == *path).ok_or_else(|| StepError { step: s.what.clone(), kind: FailureKind::Other, error: format!("{}: {path} is not a file of this host's desired state", h.name), log: None })?;
-            specs.push((f.path.clone(), f.source.clone(), PutOptions::new(f.mode).owner(f.owner.clone())));
+            specs.push((f.path.clone(), f.source.clone(), PutOptions::new(f.mode).owner(f.owner.clone()).probe(!send)));
         }
         // One call for all writes: exec-based transports send every
         // in-memory file in one round trip (each still atomic on its own).

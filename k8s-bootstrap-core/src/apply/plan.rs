@@ -58,6 +58,11 @@ pub enum Op {
     Write {
         /// Its path.
         path: String,
+        /// The host's copy is absent or has other contents (the facts say
+        /// so): they are sent without asking the host again. `false`: only
+        /// mode or owner differ, and the transport looks before sending.
+        #[serde(default)]
+        send: bool,
     },
     /// `systemctl daemon-reload`.
     DaemonReload,
@@ -723,7 +728,7 @@ fn files(h: &mut HostPlan<'_, '_>) -> Vec<Step> {
         h.writes.insert(f.path.clone());
         // A bare plan has no certificates to show (and is read as commands).
         let diff = diff.filter(|_| !h.bare);
-        steps.push(Step { what, diff, op: Op::Write { path: f.path.clone() } });
+        steps.push(Step { what, diff, op: Op::Write { path: f.path.clone(), send: !same_content } });
     }
     steps
 }

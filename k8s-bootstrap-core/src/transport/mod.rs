@@ -420,6 +420,12 @@ pub struct PutOptions {
     pub owner: Option<String>,
     /// Create missing parent directories (mode 0755).
     pub create_parents: bool,
+    /// Ask the host for its copy first and send nothing when it already has
+    /// these contents (the default). A caller that has just read the
+    /// host's copy and knows it differs (the apply engine, from its facts)
+    /// turns this off to save that round trip; the write stays atomic and
+    /// checked either way.
+    pub probe: bool,
 }
 
 impl Default for PutOptions {
@@ -442,7 +448,22 @@ impl PutOptions {
             mode,
             owner: None,
             create_parents: true,
+            probe: true,
         }
+    }
+
+    /// Whether to ask the host for its copy before sending (see [`PutOptions::probe`]).
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::transport::PutOptions;
+    /// // The facts say the host's etcd binary is another one: send it at once.
+    /// let o = PutOptions::new(0o755).probe(false);
+    /// assert!(!o.probe && PutOptions::new(0o755).probe);
+    /// ```
+    #[must_use]
+    pub fn probe(mut self, probe: bool) -> Self {
+        self.probe = probe;
+        self
     }
 
     /// Sets the owner (`user` or `user:group`).

@@ -1217,7 +1217,7 @@ impl Transport for SshTransport {
             }
         }
         // Files from disk already on the host, as they should be: not sent.
-        let on_disk: Vec<usize> = (0..files.len()).filter(|&i| digests[i].is_some() && matches!(files[i].1, FileSource::Path(_))).collect();
+        let on_disk: Vec<usize> = (0..files.len()).filter(|&i| digests[i].is_some() && matches!(files[i].1, FileSource::Path(_)) && files[i].2.probe).collect();
         if !on_disk.is_empty() {
             let script: String = on_disk.iter().map(|&i| format!("{}\n", script::probe(&files[i].0))).collect();
             match self.script(script, &format!("probe {} files", on_disk.len())).await {
