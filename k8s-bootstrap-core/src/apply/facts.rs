@@ -339,12 +339,11 @@ impl PreflightProbe {
             "etcd" => f.etcd_process = true,
             "dfa" => df.asked.push(rest.to_string()),
             "dfr" => {
-                if let Some(dir) = df.asked.get(df.answered) {
-                    if let Some((avail, mount)) = rest.split_once(' ')
-                        && let Ok(kib) = avail.parse()
-                    {
-                        f.disk.insert(dir.clone(), (mount.to_string(), kib));
-                    }
+                if let Some(dir) = df.asked.get(df.answered)
+                    && let Some((avail, mount)) = rest.split_once(' ')
+                    && let Ok(kib) = avail.parse()
+                {
+                    f.disk.insert(dir.clone(), (mount.to_string(), kib));
                 }
                 df.answered += 1;
             }
