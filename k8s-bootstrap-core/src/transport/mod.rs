@@ -354,34 +354,48 @@ impl FileSource {
         match self {
             Self::Bytes(b) => Ok((sha256_hex(b), b.len() as u64)),
             Self::Path(p) => {
-                use tokio::io::AsyncReadExt;
                 // A binary goes to every host of its role: read and hashed
                 // once per process while its size and mtime stay the same.
-                type Seen = std::sync::Mutex<std::collections::HashMap<(std::path::PathBuf, u64, std::time::SystemTime), String>>;
+                // Hosts ask for it at the same moment: the first caller
+                // hashes (on a blocking thread, in large reads), the others
+                // wait for that answer instead of each reading the file.
+                type Key = (std::path::PathBuf, u64, std::time::SystemTime);
+                type Seen = std::sync::Mutex<std::collections::HashMap<Key, std::sync::Arc<tokio::sync::OnceCell<String>>>>;
                 static SEEN: std::sync::OnceLock<Seen> = std::sync::OnceLock::new();
                 let meta = tokio::fs::metadata(p).await?;
                 let key = (p.clone(), meta.len(), meta.modified()?);
-                let seen = SEEN.get_or_init(Default::default);
-                if let Some(d) = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
-                    return Ok((d.clone(), key.1));
-                }
-                let mut f = tokio::fs::File::open(p).await?;
-                let mut h = Sha256::new();
-                let mut buf = vec![0u8; 256 * 1024];
-                let mut n = 0u64;
-                loop {
-                    let r = f.read(&mut buf).await?;
-                    if r == 0 {
-                        break;
-                    }
-                    n += r as u64;
-                    h.update(&buf[..r]);
-                }
-                let d = hex::encode(h.finalize());
-                if n == key.1 {
-                    seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, d.clone());
-                }
-                Ok((d, n))
+                let size = key.1;
+                let cell = SEEN.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key).or_default().clone();
+                let d = cell
+                    .get_or_try_init(|| async {
+                        let p = p.clone();
+                        tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+                            use std::io::Read;
+                            let mut f = std::fs::File::open(&p)?;
+                            let mut h = Sha256::new();
+                            let mut buf = vec![0u8; 1 << 20];
+                            let mut n = 0u64;
+                            loop {
+                                let r = f.read(&mut buf)?;
+                                if r == 0 {
+                                    break;
+                                }
+                                n += r as u64;
+                                h.update(&buf[..r]);
+                            }
+                            #[cfg(test)]
+                            tests::hashed(&p);
+                            if n != size {
+                                // Changed while read: an error now, hashed again next time.
+                                return Err(std::io::Error::other(format!("{} changed while it was read ({size} bytes, then {n})", p.display())));
+                            }
+                            Ok(hex::encode(h.finalize()))
+                        })
+                        .await
+                        .map_err(std::io::Error::other)?
+                    })
+                    .await?;
+                Ok((d.clone(), size))
             }
         }
     }

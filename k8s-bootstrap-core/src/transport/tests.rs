@@ -266,3 +266,41 @@ fn put_many_keeps_the_digest_of_large_files_it_wrote() {
     let lines = std::fs::read_to_string(&cache).unwrap();
     assert_eq!(lines, format!("{big}\t{}\t{}\n", key(&big), hex::encode(sha2::Sha256::digest(&two))), "replaced, not added");
 }
+
+/// How many times each local file was read and hashed by [`FileSource::sha256`].
+static HASHED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+pub(super) fn hashed(p: &std::path::Path) {
+    HASHED.lock().unwrap().push(p.to_path_buf());
+}
+
+/// Many hosts asking for the digest of the same binary at once get one
+/// read of it (the others wait for that answer), and the same digest as
+/// its bytes; once the file changes, it is read again.
+#[test]
+fn a_binary_asked_for_by_many_hosts_at_once_is_hashed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("etcd");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&p, &bytes).unwrap();
+    let reads = || HASHED.lock().unwrap().iter().filter(|x| **x == p).count();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let all = rt.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let src = FileSource::Path(p.clone());
+                tokio::spawn(async move { src.sha256().await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap().unwrap());
+        }
+        out
+    });
+    assert!(all.iter().all(|d| *d == (sha256_hex(&bytes), bytes.len() as u64)), "{all:?}");
+    assert_eq!(reads(), 1);
+    std::fs::write(&p, b"another etcd").unwrap();
+    let d = rt.block_on(FileSource::Path(p.clone()).sha256()).unwrap();
+    assert_eq!((d, reads()), ((sha256_hex(b"another etcd"), 12), 2));
+}
