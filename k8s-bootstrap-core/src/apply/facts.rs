@@ -444,7 +444,9 @@ impl Probe<'_> {
         if self.etcdctl.is_some() || self.checks.iter().any(|c| c.1 == Phase::FlannelConfig) {
             script.push_str("etcd_up=0; systemctl is-active --quiet etcd 2>/dev/null && etcd_up=1\n");
         }
-        script.push_str("k=$(mktemp -d) || exit 97\n");
+        // Its scratch files in RAM, as the session's own output: a host
+        // whose disk (or /tmp) is full must still be read, to be told so.
+        script.push_str("k=$(mktemp -d /dev/shm/kb-probe.XXXXXXXX 2>/dev/null) || k=$(mktemp -d) || exit 97\n");
         // A check of another OS family's step is not run (the plan skips
         // the step): firewalld's checks are the slowest, and there are two sets.
         if !self.checks.is_empty() {
