@@ -568,11 +568,33 @@ impl client::Handler for Client {
     }
 }
 
+/// russh's cipher order, with AES-256-GCM first where this CPU has AES
+/// instructions (and carry-less multiply, for GHASH): both it and
+/// chacha20-poly1305 are AEADs with 256-bit keys, and with those
+/// instructions AES-GCM costs both ends (russh's aws-lc and sshd's
+/// OpenSSL) several times less CPU per byte, which is what an apply that
+/// sends ~100 MB of binaries per host spends. Elsewhere the order stays.
+fn cipher_order(default: &[russh::cipher::Name]) -> Vec<russh::cipher::Name> {
+    #[cfg(target_arch = "x86_64")]
+    let fast_aes = std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq");
+    #[cfg(target_arch = "aarch64")]
+    let fast_aes = std::arch::is_aarch64_feature_detected!("aes") && std::arch::is_aarch64_feature_detected!("pmull");
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let fast_aes = false;
+    let mut order = default.to_vec();
+    if fast_aes && let Some(i) = order.iter().position(|c| *c == russh::cipher::AES_256_GCM) {
+        let gcm = order.remove(i);
+        order.insert(0, gcm);
+    }
+    order
+}
+
 /// Host key algorithms to offer: those known_hosts records for the host
 /// first (as OpenSSH orders them), and host certificates only when an
 /// `@cert-authority` line matches the host.
 fn preferred(known: &KnownHosts, name: &str, check: &HostKeyCheck) -> russh::Preferred {
     let mut p = russh::Preferred::default();
+    p.cipher = cipher_order(&p.cipher).into();
     if !matches!(check, HostKeyCheck::Strict | HostKeyCheck::AcceptNew) {
         return p;
     }
@@ -1355,6 +1377,31 @@ impl Transport for SshTransport {
                 &Command::new(["sha256sum", path]),
                 &out,
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// On a CPU with AES and carry-less multiply instructions (this
+    /// machine's, checked here from /proc/cpuinfo, not from the function's
+    /// own test), AES-256-GCM is offered first; the set of ciphers offered
+    /// is russh's own, unchanged.
+    #[test]
+    fn aes_gcm_first_where_the_cpu_has_aes_instructions() {
+        let default = russh::Preferred::default().cipher.to_vec();
+        let order = super::cipher_order(&default);
+        let mut a = order.clone();
+        let mut b = default.clone();
+        a.sort_by_key(|c| c.as_ref().to_string());
+        b.sort_by_key(|c| c.as_ref().to_string());
+        assert_eq!(a, b, "the same ciphers, only another order");
+        let flags = std::fs::read_to_string("/proc/cpuinfo").expect("Linux: /proc/cpuinfo");
+        let has = |f: &str| flags.lines().any(|l| l.starts_with("flags") && l.split_whitespace().any(|w| w == f));
+        if cfg!(target_arch = "x86_64") && has("aes") && has("pclmulqdq") {
+            assert_eq!(order[0], russh::cipher::AES_256_GCM, "{order:?}");
+        } else {
+            assert_eq!(order, default);
         }
     }
 }
