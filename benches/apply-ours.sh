@@ -7,18 +7,7 @@
 # Usage (root, after scripts/setup): benches/apply-ours.sh [NOOPS]   (default 5)
 set -euo pipefail
 noops=${1:-5}
-[ "$(id -u)" = 0 ] || { echo "$0: run as root (the test hosts need it)" >&2; exit 2; }
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-cargo build -q --release -p k8s-bootstrap-cli -p k8s-bootstrap-testbed
-bin=$root/target/release
-spec=examples/testbed-cluster.yaml
-tb=/run/k8s-bootstrap-testbed
-work=$(mktemp -d)
-up=
-cleanup() { if [ -n "$up" ]; then "$bin/k8s-bootstrap-testbed" down >/dev/null 2>&1 || true; fi; rm -rf "$work"; }
-trap cleanup EXIT
-"$bin/k8s-bootstrap" certs generate --spec "$spec" --pki-dir "$work/pki" -q >/dev/null
+. "$(dirname "$0")/testbed-bench.sh"
 "$bin/k8s-bootstrap-testbed" up 3 >/dev/null
 up=1
 run() {

@@ -24,19 +24,8 @@
 # Usage (root, after scripts/setup): benches/floor.sh [RUNS]   (default 3)
 set -euo pipefail
 runs=${1:-3}
-[ "$(id -u)" = 0 ] || { echo "$0: run as root (the test hosts need it)" >&2; exit 2; }
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-cargo build -q --release -p k8s-bootstrap-cli -p k8s-bootstrap-testbed
-bin=$root/target/release
-spec=examples/testbed-cluster.yaml
-tb=/run/k8s-bootstrap-testbed
+. "$(dirname "$0")/testbed-bench.sh"
 ips=(10.77.0.11 10.77.0.12 10.77.0.13)
-work=$(mktemp -d)
-up=
-cleanup() { if [ -n "$up" ]; then "$bin/k8s-bootstrap-testbed" down >/dev/null 2>&1 || true; fi; rm -rf "$work"; }
-trap cleanup EXIT
-"$bin/k8s-bootstrap" certs generate --spec "$spec" --pki-dir "$work/pki" -q >/dev/null
 on() { ssh -q -i "$tb/id_ed25519" -o UserKnownHostsFile="$tb/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes "root@$1" "$2"; }
 apply() { "$bin/k8s-bootstrap" apply --spec "$spec" --known-hosts "$tb/known_hosts" --pki-dir "$work/pki" --phase "$1" -q >/dev/null; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) / 1e6 }'; }
