@@ -27,7 +27,15 @@ impl Ctx<'_> {
             let result = match plan.stages.iter().find(|s| s.stage == stage) {
                 Some(sp) => {
                     let mut r = Ok(());
-                    for wave in &sp.waves {
+                    for (k, wave) in sp.waves.iter().enumerate() {
+                        // The stage's first wave begins once the stage is
+                        // announced (the check above is the last before
+                        // it); a later wave does not begin after an
+                        // interrupt.
+                        if k > 0 && opts.cancel.is_cancelled() {
+                            r = Err(format!("interrupted during stage {stage}, after {k} of its {} waves: steps already started finished; run apply again to converge", sp.waves.len()));
+                            break;
+                        }
                         if let Err(e) = self.wave(stage, wave, hosts, opts).await {
                             r = Err(e);
                             break;
@@ -67,14 +75,29 @@ impl Ctx<'_> {
         if let Some((host, via)) = vias.first() {
             return self.join_wave(stage, wave, hosts, host, via, opts).await;
         }
+        // A wave with gates is one step of all its hosts: the members of a
+        // new cluster start together and the health gate waits for every
+        // one of them, so once the wave begins, an interrupt skips none of
+        // them. In a wave without gates, a host still queued behind the
+        // concurrency limit when the interrupt comes does not start.
+        let gated = !wave.gates.is_empty();
+        let skipped = std::sync::Mutex::new(Vec::new());
         let futs = hosts.iter_mut().filter(|h| h.active() && wave.hosts.contains_key(&h.name)).map(|h| {
             let steps = &wave.hosts[&h.name];
             let sem = self.sem.clone();
+            let skipped = &skipped;
             async move {
-                let _permit = sem.acquire_owned().await.expect("semaphore never closed");
-                if self.cancel.is_cancelled() {
-                    return None;
-                }
+                let _permit = match sem.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        let permit = sem.acquire_owned().await.expect("semaphore never closed");
+                        if !gated && self.cancel.is_cancelled() {
+                            skipped.lock().expect("not poisoned").push(h.name.clone());
+                            return None;
+                        }
+                        permit
+                    }
+                };
                 let t = Instant::now();
                 let r = self.host_steps(stage, h, steps).await;
                 if stage != Stage::Etcd {
@@ -91,6 +114,10 @@ impl Ctx<'_> {
             }
         });
         let failures: Vec<(String, Op)> = futures::future::join_all(futs).await.into_iter().flatten().collect();
+        let skipped = skipped.into_inner().expect("not poisoned");
+        if !skipped.is_empty() {
+            return Err(format!("interrupted during stage {stage}: {} did not start it; steps already started finished; run apply again to converge", skipped.join(", ")));
+        }
         // A member whose host cannot be reached is out of the run, as any
         // failed host: the gate decides whether the others go on with a
         // quorum. A member that was reached and did not come back stops it.

@@ -226,6 +226,8 @@ impl Transport for FakeHost {
     }
     async fn run(&self, cmd: &Command) -> TResult<Output> {
         self.runs.fetch_add(1, Ordering::SeqCst);
+        // A real host answers later: the other hosts' futures run meanwhile.
+        tokio::task::yield_now().await;
         let a: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
         let out = match a.as_slice() {
             // The lock, then (once taken) the facts probe, in one exchange.
@@ -931,4 +933,51 @@ fn commands_sh_is_the_plan_apply_makes_for_bare_hosts() {
         assert_eq!(applied, planned, "{host}");
         assert!(!bare.commands_sh(host).contains("os_family"), "no OS guard when the spec gives the OS");
     }
+}
+
+/// Cancels the run the moment a given stage is announced: a Ctrl-C that
+/// lands between the announcement and the stage's first steps.
+struct CancelAt(Stage, Cancel);
+
+impl Progress for CancelAt {
+    fn event(&self, e: &Event) {
+        if matches!(e, Event::StageStarted(s) if *s == self.0) {
+            self.1.cancel();
+        }
+    }
+}
+
+#[test]
+fn an_interrupt_as_the_members_start_starts_them_all() {
+    // The members of a new cluster start in one wave and its health gate
+    // waits for all of them: an interrupt must not start some and skip
+    // the others, or the gate waits for a member that never starts.
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        let opts = ApplyOptions { etcd_timeout: Duration::from_secs(5), ..ApplyOptions::default() };
+        let engine = c.engine(&c.spec).with_progress(Arc::new(CancelAt(Stage::Etcd, opts.cancel.clone())));
+        let r = engine.apply(&opts).await;
+        let why = r.aborted.as_deref().expect("aborted");
+        assert!(why.contains("interrupted before stage flannel-config"), "{why}");
+        for m in ["etcd01", "etcd02", "etcd03"] {
+            assert!(r.hosts[m].failed.is_none(), "{m}: {:?}", r.hosts[m].failed);
+            assert!(r.hosts[m].changes.iter().any(|c| c.stage == Stage::Etcd && c.what.contains("start etcd")), "{m} did not start: {:?}", r.hosts[m].changes);
+        }
+    });
+}
+
+#[test]
+fn an_interrupt_keeps_hosts_queued_behind_the_concurrency_limit_from_starting() {
+    let c = Cluster::new(SPEC);
+    rt().block_on(async {
+        let opts = ApplyOptions::default().with_concurrency(1).unwrap();
+        let engine = c.engine(&c.spec).with_progress(Arc::new(CancelAt(Stage::HostPrep, opts.cancel.clone())));
+        let r = engine.apply(&opts).await;
+        let why = r.aborted.as_deref().expect("aborted");
+        let acted: Vec<&String> = r.hosts.iter().filter(|(_, h)| !h.changes.is_empty()).map(|(n, _)| n).collect();
+        assert_eq!(acted.len(), 1, "one host held the only permit when the interrupt came: {acted:?}");
+        let rest: Vec<&str> = r.hosts.keys().filter(|n| !acted.contains(n)).map(String::as_str).collect();
+        assert!(why.starts_with(&format!("interrupted during stage host-prep: {} did not start it", rest.join(", "))), "{why}");
+        assert!(r.hosts.values().all(|h| h.failed.is_none()));
+    });
 }
