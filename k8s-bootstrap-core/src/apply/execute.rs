@@ -302,9 +302,10 @@ impl Ctx<'_> {
 
     async fn one(&self, stage: Stage, h: &mut HostView<'_>, s: &Step) -> StepResult {
         match &s.op {
-            Op::Start { unit, block } | Op::Restart { unit, block } => {
+            Op::Start { unit, .. } | Op::Restart { unit, .. } => {
                 let verb = if matches!(s.op, Op::Start { .. }) { "start" } else { "restart" };
-                self.unit_verb(h, unit, verb, *block).await?;
+                let argv = super::plan::op_command(self.spec, &[], &s.op).and_then(Result::ok).unwrap_or_default();
+                self.unit_run(h, unit, verb, Command::new(argv)).await?;
             }
             Op::InstallEngine { os } => self.install_engine(h, *os).await?,
             Op::EtcdRemove { label, .. } => {
@@ -323,7 +324,13 @@ impl Ctx<'_> {
 
     /// `systemctl VERB UNIT`; on failure the unit's last journal lines.
     pub(super) async fn unit_verb(&self, h: &HostView<'_>, unit: &str, verb: &str, block: bool) -> StepResult {
-        if let Err(e) = h.transport.run_ok(&unit_command(unit, verb, block).timeout(Duration::from_secs(120))).await {
+        self.unit_run(h, unit, verb, unit_command(unit, verb, block)).await
+    }
+
+    /// Runs `cmd`, which does `systemctl VERB UNIT`; on failure the unit's
+    /// last journal lines.
+    async fn unit_run(&self, h: &HostView<'_>, unit: &str, verb: &str, cmd: Command) -> StepResult {
+        if let Err(e) = h.transport.run_ok(&cmd.timeout(Duration::from_secs(120))).await {
             // --sync first: the unit's last words (dockerd's fatal error)
             // may not be in the journal yet right after it exited.
             let journal = Command::new(["sh", "-c", "journalctl --sync 2>/dev/null; exec journalctl -u \"$1\" -n 25 --no-pager -o cat", "sh", unit]);

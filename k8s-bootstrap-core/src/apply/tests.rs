@@ -250,6 +250,12 @@ impl Transport for FakeHost {
             ["sh", "-c", script, "sh", _wrapper] if script.contains("endpoint status") && self.etcd.lock().unwrap().is_some() => {
                 ok(&self.etcd.lock().unwrap().as_ref().unwrap().status_json())
             }
+            ["sh", "-c", script, "sh", addr, _cert, _key, unit, verb @ "start", ..] if script.contains("s_client") && script.contains("reset-failed") => {
+                self.log.lock().unwrap().push(format!("wait for {addr}"));
+                self.log.lock().unwrap().push(format!("{verb} {unit}"));
+                self.active.lock().unwrap().insert(unit.to_string());
+                ok("")
+            }
             ["sh", "-c", script, "sh", unit, verb @ ("start" | "restart"), ..] if script.contains("reset-failed") => {
                 let unit = unit.to_string();
                 if let Some(etcd) = self.etcd.lock().unwrap().as_ref().filter(|_| unit == "etcd") {

@@ -817,6 +817,17 @@ impl EtcdCluster {
         if etcdctls { c } else { c.restarts("etcd") }
     }
 
+    /// The certificate and key member `name` shows its peers.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::etcd::EtcdCluster;
+    /// let peer = EtcdCluster::default().peer_cert("etcd02");
+    /// assert_eq!((peer.cert_path.as_str(), peer.key_path.as_deref()), ("/opt/etcd/ssl/etcd02-peer.pem", Some("/opt/etcd/ssl/etcd02-peer-key.pem")));
+    /// ```
+    pub fn peer_cert(&self, name: &str) -> HostCert {
+        self.cert(CertId::Peer(name.into()))
+    }
+
     /// The certificates a member's host needs: CA, its server and peer certs, admin client.
     ///
     /// ```
