@@ -395,12 +395,16 @@ const DF: &str = r#"  n=$#
 /// for all files (a process per file and step cost more than the rest of
 /// the probe together): `$k/list` holds `path TAB want TAB how` per file
 /// (how: 1 diff, 0 no diff, 2 a binary whose digest the host may keep,
-/// see `transport::DIGEST_CACHE`). Prints `f MODE:UID:GID:MTIME SHA` or
+/// see `transport::DIGEST_CACHE`). A binary with no kept digest is hashed
+/// as the transport's scripts hash (`transport::script::SHA_FN`):
+/// OpenSSL's digest when the host has it, else sha256sum's. Prints `f MODE:UID:GID:MTIME SHA` or
 /// `f -` per file, in order, then `c BASE64 PATH` for each small text file
 /// whose digest is not the wanted one, then `t`, `x` lines as before.
 const FILES: &str = r#"dg=DIGESTS; [ -r "$dg" ] || dg=/dev/null
-awk -F '\t' -v dg="$dg" -v st="$k/st" -v hs="$k/h" -v dm=DIFFMAX -v cs="$k/c" '
+hc=sha256sum; if command -v openssl >/dev/null 2>&1; then hc='openssl dgst -sha256 -r'; fi
+awk -F '\t' -v dg="$dg" -v st="$k/st" -v hs="$k/h" -v dm=DIFFMAX -v cs="$k/c" -v hc="$hc" '
 function q(s) { gsub(/\047/, "\047\\\047\047", s); return "\047" s "\047" }
+function dig(cmd, f,   c, l) { c = cmd " < " q(f) " 2>/dev/null"; l = ""; c | getline l; close(c); return substr(l, 1, 64) }
 FILENAME == dg { kept[$1] = $2; keptsum[$1] = $3; next }
 FILENAME == st { type[$5] = substr($2, length($2) - 3, 1); meta[$5] = $3; key[$5] = $4; next }
 FILENAME == hs { sum[substr($0, 67)] = substr($0, 1, 64); next }
@@ -412,7 +416,7 @@ END {
     s = ""
     if (how[i] == 2 && (f in kept) && kept[f] == key[f]) s = keptsum[f]
     if (s == "" && (f in sum)) s = sum[f]
-    if (s == "") { c = "sha256sum < " q(f); l = ""; c | getline l; close(c); s = substr(l, 1, 64) }
+    if (s == "") { s = dig(hc, f); if (s !~ /^[0-9a-f]+$/ || length(s) != 64) s = dig("sha256sum", f) }
     print "f " meta[f] " " s
     split(key[f], kk, " ")
     if (how[i] == 1 && s != want[i] && kk[2] + 0 <= dm) print f > cs
@@ -738,6 +742,22 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap(); // ctime moves
         assert_eq!(sha_now(), crate::transport::sha256_hex(b"real contents"));
+        // with no kept digest, it is hashed as the transport hashes: by
+        // openssl when it answers a digest (a stand-in's here), else by sha256sum
+        let stand_ins = dir.path().join("bin");
+        std::fs::create_dir(&stand_ins).unwrap();
+        let sha_with = |openssl: &str| {
+            std::fs::write(stand_ins.join("openssl"), format!("#!/bin/sh\n{openssl}\n")).unwrap();
+            std::fs::set_permissions(stand_ins.join("openssl"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            let argv = probe.command().argv;
+            let search = format!("{}:{}", stand_ins.display(), std::env::var("PATH").unwrap());
+            let out = std::process::Command::new(&argv[0]).args(&argv[1..]).env("KB_DIGESTS", "/nonexistent").env("PATH", search).output().unwrap();
+            let out = crate::transport::Output { exit_code: out.status.code().map(|c| c as u32), stdout: out.stdout, stderr: out.stderr };
+            probe.parse("h", &out).unwrap().files[&path].as_ref().unwrap().sha256.clone()
+        };
+        let stand_in = "2".repeat(64);
+        assert_eq!(sha_with(&format!("cat >/dev/null; echo '{stand_in} *stdin'")), stand_in);
+        assert_eq!(sha_with("cat >/dev/null; echo 'no such digest' >&2; exit 1"), crate::transport::sha256_hex(b"real contents"));
     }
 
     /// The files part of the probe on this machine's `sh`, `stat`,

@@ -245,7 +245,7 @@ impl Transport for LocalTransport {
         let (sha, _) = source.digest_for(&self.host()).await?;
         let target_str = target.to_string_lossy();
         let probe = self
-            .run_ok(&Command::shell(script::probe(&target_str)))
+            .run_ok(&Command::shell(script::with_sha(&script::probe(&target_str))))
             .await?;
         let existing = script::parse_probe(&probe.stdout_str());
         match script::plan(existing.as_ref(), &sha, opts) {

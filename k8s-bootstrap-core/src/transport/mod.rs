@@ -437,8 +437,10 @@ pub struct PutOptions {
     /// Ask the host for its copy first and send nothing when it already has
     /// these contents (the default). A caller that has just read the
     /// host's copy and knows it differs (the apply engine, from its facts)
-    /// turns this off to save that round trip; the write stays atomic and
-    /// checked either way.
+    /// turns this off to save that round trip, and the host then does not
+    /// hash its old copy either (tens of MB for an upgraded binary): the
+    /// file is written, and reported `Updated`, even if it became the same
+    /// in between. The write stays atomic and checked either way.
     pub probe: bool,
 }
 

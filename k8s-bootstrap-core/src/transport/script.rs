@@ -18,11 +18,31 @@ pub(crate) fn split_path(path: &str) -> (String, String) {
     }
 }
 
-/// Prints `absent`, or `<sha256> <mode-octal> <user>:<group> <uid>:<gid>`.
+/// Defines `sha FILE`, which sets `$s` to the file's SHA-256 in hex, or
+/// to nothing when the file cannot be read: OpenSSL's digest when the
+/// host has `openssl` (it uses the CPU's SHA instructions, about 3x faster
+/// than coreutils' `sha256sum` on the tens of MB of binaries an apply
+/// sends), else `sha256sum`'s. Every script that hashes a file on a host
+/// uses it (a script that starts with `set -e` too: no step of it fails).
+pub(crate) const SHA_FN: &str = r#"ossl=$(command -v openssl 2>/dev/null) || ossl=
+sha() {
+  s=
+  if [ -n "$ossl" ]; then s=$("$ossl" dgst -sha256 -r < "$1" 2>/dev/null) || s=; s=${s%% *}; fi
+  if [ "${#s}" -ne 64 ]; then s=$(sha256sum < "$1" 2>/dev/null) || s=; s=${s%% *}; fi
+}
+"#;
+
+/// `script` after [`SHA_FN`].
+pub(crate) fn with_sha(script: &str) -> String {
+    format!("{SHA_FN}{script}")
+}
+
+/// Prints `absent`, or `<sha256> <mode-octal> <user>:<group> <uid>:<gid>`
+/// (run [`with_sha`]).
 pub(crate) fn probe(path: &str) -> String {
     let p = quote(path);
     format!(
-        "if [ -f {p} ] && [ ! -L {p} ]; then s=$(sha256sum < {p}) && s=${{s%% *}} && \
+        "if [ -f {p} ] && [ ! -L {p} ]; then sha {p}; [ -n \"$s\" ] && \
          printf '%s %s\\n' \"$s\" \"$(stat -c '%a %U:%G %u:%g' -- {p})\"; else echo absent; fi"
     )
 }
@@ -124,8 +144,9 @@ pub(crate) fn put(path: &str, sha256: &str, opts: &PutOptions) -> String {
     ));
     s.push_str("trap 'rm -f -- \"$t\"' EXIT\ntrap 'exit 1' HUP INT TERM PIPE\n");
     s.push_str("cat > \"$t\"\n");
+    s.push_str(SHA_FN);
     s.push_str(&format!(
-        "s=$(sha256sum < \"$t\"); s=${{s%% *}}\nif [ \"$s\" != {sha} ]; then echo \"content hash mismatch \
+        "sha \"$t\"\nif [ \"$s\" != {sha} ]; then echo \"content hash mismatch \
          (got $s): transfer incomplete\" >&2; exit 3; fi\n",
         sha = quote(sha256)
     ));
@@ -151,7 +172,8 @@ const CACHE_MIN: u64 = 1 << 20;
 /// One script that puts many files whose contents arrive concatenated on
 /// stdin (`files`: path, SHA-256, size, options). Each file is handled as
 /// [`put`] does (temp file in the target dir, hash check, chmod/chown,
-/// fsync, rename; unchanged content is consumed and not written) and gets
+/// fsync, rename; unchanged content is consumed and not written, unless
+/// `PutOptions::probe` is off: then the old copy is not even hashed) and gets
 /// one output line: `created`, `updated`, `meta`, `unchanged` or
 /// `error <reason>`. A cut connection truncates stdin: the file being
 /// written fails its hash check and its temp file is removed.
@@ -167,16 +189,7 @@ owner_ok() {
   esac
 }
 meta() { chmod "$2" -- "$1" && { [ -z "$3" ] || chown -- "$3" "$1"; }; }
-# The SHA-256 of file $1 in $s: OpenSSL's when the host has it (it uses the
-# CPU's SHA instructions, about 3x faster than coreutils' sha256sum on the
-# tens of MB of binaries an apply sends), else sha256sum's.
-ossl=$(command -v openssl 2>/dev/null) || ossl=
-sha() {
-  s=
-  if [ -n "$ossl" ]; then s=$("$ossl" dgst -sha256 -r < "$1" 2>/dev/null); s=${s%% *}; fi
-  if [ "${#s}" -ne 64 ]; then s=$(sha256sum < "$1"); s=${s%% *}; fi
-}
-# The digest of a large file just written, keyed by what any change to it
+SHAFN# The digest of a large file just written, keyed by what any change to it
 # changes (inode, size, mtime, ctime): the facts probe reads it instead of
 # hashing the file again. Best effort: without it, the probe hashes.
 remember() {
@@ -187,7 +200,7 @@ remember() {
 put() {
   f=$1; d=${f%/*}; [ -n "$d" ] || d=/
   s=
-  if [ -f "$f" ] && [ ! -L "$f" ]; then sha "$f"; fi
+  if [ "$7" != 1 ] && [ -f "$f" ] && [ ! -L "$f" ]; then sha "$f"; fi
   if [ "$s" = "$2" ]; then
     head -c "$3" > /dev/null
     if [ "$(stat -c %a -- "$f")" = "$4" ] && { [ -z "$5" ] || owner_ok "$5" "$f"; }; then echo unchanged; return; fi
@@ -210,16 +223,18 @@ put() {
 }
 "#,
     );
-    let mut s = s.replace("DIGESTS", DIGEST_CACHE).replace("CACHEMIN", &CACHE_MIN.to_string());
+    let mut s = s.replace("SHAFN", SHA_FN).replace("DIGESTS", DIGEST_CACHE).replace("CACHEMIN", &CACHE_MIN.to_string());
     for (path, sha, size, opts) in files {
         s.push_str(&format!(
-            "put {} {} {size} {:o} {} {}
+            "put {} {} {size} {:o} {} {} {}
 ",
             quote(path),
             quote(sha),
             opts.mode,
             quote(opts.owner.as_deref().unwrap_or("")),
-            if opts.create_parents { 1 } else { 0 }
+            if opts.create_parents { 1 } else { 0 },
+            // the caller knows the host's copy differs: not hashed again
+            if opts.probe { 0 } else { 1 }
         ));
     }
     s
@@ -264,12 +279,10 @@ pub(crate) fn parse_stat(out: &str) -> Option<FileStat> {
     })
 }
 
-/// `sha256sum` of the file, exit [`ABSENT`] if missing.
+/// The SHA-256 of the file ([`SHA_FN`]), exit [`ABSENT`] if missing.
 pub(crate) fn sha256(path: &str) -> String {
     let p = quote(path);
-    format!(
-        "if [ -f {p} ]; then s=$(sha256sum < {p}) && echo \"${{s%% *}}\"; else exit {ABSENT}; fi"
-    )
+    with_sha(&format!("if [ -f {p} ]; then sha {p}; [ -n \"$s\" ] && echo \"$s\"; else exit {ABSENT}; fi"))
 }
 
 #[cfg(test)]
@@ -353,6 +366,64 @@ mod tests {
         assert!(run(&format!("cat >/dev/null; echo '{wrong} *stdin'")).starts_with("error content hash mismatch"));
         assert_eq!(run("cat >/dev/null; echo 'openssl: unknown option' >&2; exit 1"), "created\n");
         assert_eq!(std::fs::read(&target).unwrap(), b"data");
+    }
+
+    /// A file whose caller knows the host's copy differs (probe off) is
+    /// written without hashing the old copy: the same bytes come back
+    /// `updated`, where a probing put finds them `unchanged`.
+    #[test]
+    fn put_many_without_probe_does_not_hash_the_old_copy() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("etcd").to_string_lossy().into_owned();
+        let run = |opts: PutOptions| {
+            std::fs::write(&f, b"same").unwrap();
+            std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            let specs = vec![(f.clone(), crate::transport::sha256_hex(b"same"), 4u64, opts)];
+            let mut c = std::process::Command::new("sh").args(["-c", &put_many(&specs)]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            c.stdin.take().unwrap().write_all(b"same").unwrap();
+            String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+        };
+        assert_eq!(run(PutOptions::new(0o755)), "unchanged\n");
+        assert_eq!(run(PutOptions::new(0o755).probe(false)), "updated\n");
+        assert_eq!(std::fs::read(&f).unwrap(), b"same");
+    }
+
+    /// Every other script that hashes a file on a host (one upload, the
+    /// digest, the probe) does it as `put_many` does: with a stand-in
+    /// openssl that answers a digest, that digest is the one used; with
+    /// one that fails, sha256sum's.
+    #[test]
+    fn every_host_side_hash_prefers_openssl_and_falls_back_to_sha256sum() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let file = dir.path().join("f").to_string_lossy().into_owned();
+        let real = crate::transport::sha256_hex(b"data");
+        let stand_in = "1".repeat(64);
+        let sh = |openssl: &str, script: &str, stdin: &[u8]| {
+            std::fs::write(bin.join("openssl"), format!("#!/bin/sh\n{openssl}\n")).unwrap();
+            std::fs::set_permissions(bin.join("openssl"), std::fs::Permissions::from_mode(0o755)).unwrap();
+            let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+            let mut c = std::process::Command::new("sh").args(["-c", script]).env("PATH", path).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+            c.stdin.take().unwrap().write_all(stdin).unwrap();
+            let out = c.wait_with_output().unwrap();
+            (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        };
+        let answers = format!("cat >/dev/null; echo '{stand_in} *stdin'");
+        let fails = "cat >/dev/null; exit 1";
+        std::fs::write(&file, b"data").unwrap();
+        assert_eq!(sh(&answers, &sha256(&file), b""), (Some(0), format!("{stand_in}\n")));
+        assert_eq!(sh(fails, &sha256(&file), b""), (Some(0), format!("{real}\n")));
+        let probe = with_sha(&probe(&file));
+        assert!(sh(&answers, &probe, b"").1.starts_with(&format!("{stand_in} ")));
+        assert!(sh(fails, &probe, b"").1.starts_with(&format!("{real} ")));
+        // one upload: the stand-in's digest is not the content's, so the upload is refused
+        let put = put(&file, &real, &PutOptions::new(0o644));
+        assert_eq!(sh(&answers, &put, b"data").0, Some(3));
+        assert_eq!(sh(fails, &put, b"data").0, Some(0));
     }
 
     #[test]

@@ -1160,7 +1160,7 @@ impl Transport for SshTransport {
         tracing::debug!(host = %host, path, mode = format_args!("{:o}", opts.mode), "put file");
         let (sha, len) = source.digest_for(&host).await?;
         let shown = format!("probe {path}");
-        let probe = self.script(script::probe(path), &shown).await?;
+        let probe = self.script(script::with_sha(&script::probe(path)), &shown).await?;
         if !probe.success() {
             return Err(TransportError::command_failed(
                 &host,
@@ -1241,7 +1241,7 @@ impl Transport for SshTransport {
         // Files from disk already on the host, as they should be: not sent.
         let on_disk: Vec<usize> = (0..files.len()).filter(|&i| digests[i].is_some() && matches!(files[i].1, FileSource::Path(_)) && files[i].2.probe).collect();
         if !on_disk.is_empty() {
-            let script: String = on_disk.iter().map(|&i| format!("{}\n", script::probe(&files[i].0))).collect();
+            let script: String = script::with_sha(&on_disk.iter().map(|&i| format!("{}\n", script::probe(&files[i].0))).collect::<String>());
             match self.script(script, &format!("probe {} files", on_disk.len())).await {
                 Ok(out) if out.success() => {
                     let text = out.stdout_str();

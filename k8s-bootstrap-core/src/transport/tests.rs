@@ -76,7 +76,7 @@ proptest! {
         prop_assert_eq!(absent.exit_code, Some(script::ABSENT));
         let st = script::parse_stat(&sh(&script::stat(&path), b"", nested).stdout_str()).unwrap();
         prop_assert_eq!((st.mode, st.size), (0o640, content.len() as u64));
-        let probe = script::parse_probe(&sh(&script::probe(&path), b"", nested).stdout_str()).unwrap();
+        let probe = script::parse_probe(&sh(&script::with_sha(&script::probe(&path)), b"", nested).stdout_str()).unwrap();
         prop_assert_eq!(probe.sha256, sha);
         // nothing but the file itself in the directory: no temp litter
         let names: Vec<_> = std::fs::read_dir(dir.path().join(&sub)).unwrap().map(|e| e.unwrap().file_name()).collect();
