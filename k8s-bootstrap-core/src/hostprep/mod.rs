@@ -69,6 +69,20 @@ pub enum SelinuxMode {
     Leave,
 }
 
+/// Sets `$f` to the XML file of firewalld's default zone (the one in
+/// `/etc` when it was changed, else the shipped one).
+const FIREWALLD_ZONE_XML: &str = r#"d=$(sed -n 's/^DefaultZone=//p' /etc/firewalld/firewalld.conf 2>/dev/null); f=/etc/firewalld/zones/${d:-public}.xml; [ -f "$f" ] || f=/usr/lib/firewalld/zones/${d:-public}.xml"#;
+
+/// Sets `$a` to the `--add-port=` options of the ports (the arguments)
+/// that are not words of `$r` (what `firewall-cmd --list-ports` printed:
+/// the ports on its last line, after a warning on stdout when another
+/// zone holds the host's interfaces, docker's once dockerd runs).
+const FIREWALLD_MISSING_LISTED: &str = r#"r=$(printf '%s' "$r" | tr '\n\t' '  '); a=; for p; do case " $r " in *" $p "*) ;; *) a="$a --add-port=$p" ;; esac; done"#;
+
+/// Sets `$a` to the `--add-port=` options of the ports (the arguments)
+/// that the zone file `$f` does not hold as such.
+const FIREWALLD_MISSING_XML: &str = r#"a=; for p; do n=${p%/*}; t=${p#*/}; grep -Eqs "<port (port=\"$n\" protocol=\"$t\"|protocol=\"$t\" port=\"$n\")" "$f" || a="$a --add-port=$p"; done"#;
+
 /// Firewall handling.
 ///
 /// ```
@@ -76,7 +90,8 @@ pub enum SelinuxMode {
 /// let stop = HostPrep::new("etcd01").os(OsFamily::Debian).firewall(FirewallMode::Stop).render();
 /// assert!(stop.commands.iter().any(|c| c.argv == ["systemctl", "disable", "--now", "ufw"]));
 /// let open = HostPrep::new("etcd01").os(OsFamily::Debian).ports(&[2379, 2380], &[8472]).render();
-/// assert!(open.commands.iter().any(|c| c.argv == ["ufw", "allow", "8472/udp"]));
+/// let ufw = open.commands.iter().find(|c| c.description == "open 2379/tcp, 2380/tcp, 8472/udp in ufw").unwrap();
+/// assert_eq!(ufw.argv[3..], ["sh", "2379/tcp", "2380/tcp", "8472/udp"]); // the ports are arguments
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -271,7 +286,7 @@ impl HostPrep {
     /// use k8s_bootstrap_core::hostprep::{HostPrep, OsFamily};
     /// let r = HostPrep::new("etcd01").os(OsFamily::Rhel).ports(&[2379, 2380], &[8472]).render();
     /// let opened: Vec<&str> = r.commands.iter().filter_map(|c| c.description.strip_prefix("open ")).collect();
-    /// assert_eq!(opened, ["2379/tcp in firewalld", "2380/tcp in firewalld", "8472/udp in firewalld"]);
+    /// assert_eq!(opened, ["2379/tcp, 2380/tcp, 8472/udp in firewalld"]); // one step, one run of firewalld's tools
     /// ```
     #[must_use]
     pub fn ports(mut self, tcp: &[u16], udp: &[u16]) -> Self {
@@ -411,40 +426,48 @@ impl HostPrep {
                             .on(g),
                     ),
                     FirewallMode::OpenPorts => {
-                        let zone = self.firewalld_zone();
-                        let ports = self.tcp_ports.iter().map(|p| (*p, "tcp")).chain(self.udp_ports.iter().map(|p| (*p, "udp")));
-                        for (number, proto) in ports {
-                            let port = format!("{number}/{proto}");
-                            let (argv, check) = match fw {
-                                // A running firewalld: now and for its next start, in the
-                                // zone of the interface holding the host's address (else
-                                // the default zone). A stopped one (it may be enabled):
-                                // its permanent configuration, in the default zone (the
-                                // interface's zone can only be asked of a running one).
-                                // The check of a stopped one reads the zone's XML first,
-                                // where firewall-offline-cmd writes the port: Python's
-                                // start (a third of a second per check) only when the
-                                // port is not there as such (a range, a service).
-                                "firewalld" => (
-                                    sh(format!(
-                                        "if systemctl is-active --quiet firewalld; then {zone}firewall-cmd $z --add-port={port} && firewall-cmd $z --permanent --add-port={port}; \
-                                         else firewall-offline-cmd --add-port={port}; fi"
-                                    )),
-                                    sh(format!(
-                                        "if systemctl is-active --quiet firewalld; then {zone}firewall-cmd $z --query-port={port} && firewall-cmd $z --permanent --query-port={port}; \
-                                         elif ! command -v firewall-offline-cmd >/dev/null; then :; \
-                                         else d=$(sed -n 's/^DefaultZone=//p' /etc/firewalld/firewalld.conf 2>/dev/null); f=/etc/firewalld/zones/${{d:-public}}.xml; \
-                                         [ -f \"$f\" ] || f=/usr/lib/firewalld/zones/${{d:-public}}.xml; \
-                                         grep -Eqs '<port (port=\"{number}\" protocol=\"{proto}\"|protocol=\"{proto}\" port=\"{number}\")' \"$f\" || firewall-offline-cmd --query-port={port}; fi"
-                                    )),
-                                ),
-                                _ => (
-                                    vec!["ufw".into(), "allow".into(), port.clone()],
-                                    sh(format!("! command -v ufw >/dev/null || ! ufw status | grep -q '^Status: active' || ufw status | grep -q '^{port} '")),
-                                ),
-                            };
-                            out.commands.push(Command::new(Phase::HostPrep, format!("open {port} in {fw}"), argv).unless(check).on(g));
+                        // All ports in one step, and in one run of each
+                        // tool (each is a Python start, a third of a second
+                        // per run): the ports are the script's arguments,
+                        // and only those not open yet are added.
+                        let ports: Vec<String> = self.tcp_ports.iter().map(|p| format!("{p}/tcp")).chain(self.udp_ports.iter().map(|p| format!("{p}/udp"))).collect();
+                        if ports.is_empty() {
+                            continue;
                         }
+                        let (open, check) = match fw {
+                            // A running firewalld: now and for its next start, in the
+                            // zone of the interface holding the host's address (else
+                            // the default zone). A stopped one (it may be enabled):
+                            // its permanent configuration, in the default zone (the
+                            // interface's zone can only be asked of a running one),
+                            // read in the zone's XML, where firewall-offline-cmd
+                            // writes a port; firewall-offline-cmd asks only of a
+                            // port not there as such (a range, a service).
+                            "firewalld" => {
+                                let zone = self.firewalld_zone();
+                                (
+                                    format!(
+                                        "if systemctl is-active --quiet firewalld; then {zone}for o in '' --permanent; do r=$(firewall-cmd $z $o --list-ports) || exit 1; {FIREWALLD_MISSING_LISTED}; [ -z \"$a\" ] || firewall-cmd $z $o $a || exit 1; done; \
+                                         else {FIREWALLD_ZONE_XML}; {FIREWALLD_MISSING_XML}; [ -z \"$a\" ] || firewall-offline-cmd $a; fi"
+                                    ),
+                                    format!(
+                                        "if systemctl is-active --quiet firewalld; then {zone}for o in '' --permanent; do r=$(firewall-cmd $z $o --list-ports) || exit 1; {FIREWALLD_MISSING_LISTED}; [ -z \"$a\" ] || exit 1; done; \
+                                         elif ! command -v firewall-offline-cmd >/dev/null; then :; \
+                                         else {FIREWALLD_ZONE_XML}; {FIREWALLD_MISSING_XML}; for q in $a; do firewall-offline-cmd --query-port=\"${{q#--add-port=}}\" >/dev/null || exit 1; done; fi"
+                                    ),
+                                )
+                            }
+                            _ => (
+                                "s=$(ufw status) || exit 1; for p; do printf '%s\\n' \"$s\" | grep -q \"^$p \" || ufw allow \"$p\" || exit 1; done".to_string(),
+                                "command -v ufw >/dev/null || exit 0; s=$(ufw status 2>/dev/null); printf '%s\\n' \"$s\" | grep -q '^Status: active' || exit 0; for p; do printf '%s\\n' \"$s\" | grep -q \"^$p \" || exit 1; done".to_string(),
+                            ),
+                        };
+                        let with_ports = |script: String| {
+                            let mut argv = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
+                            argv.extend(ports.iter().cloned());
+                            argv
+                        };
+                        out.commands.push(Command::new(Phase::HostPrep, format!("open {} in {fw}", ports.join(", ")), with_ports(open)).unless(with_ports(check)).on(g));
                     }
                     FirewallMode::Leave => {}
                 }
@@ -494,5 +517,36 @@ impl HostPrep {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `script` with `sh`, the ports as its arguments, after `pre`.
+    fn run(pre: &str, script: &str, ports: &[&str]) -> String {
+        let out = std::process::Command::new("sh").arg("-c").arg(format!("{pre}; {script}; printf '%s' \"$a\"")).arg("sh").args(ports).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn only_the_ports_not_open_yet_are_added() {
+        let ports = ["2379/tcp", "2380/tcp", "8472/udp"];
+        // firewalld's zone file, as firewall-offline-cmd writes it (either attribute order)
+        let dir = tempfile::tempdir().unwrap();
+        let xml = dir.path().join("public.xml");
+        std::fs::write(&xml, "<zone>\n  <service name=\"ssh\"/>\n  <port port=\"2379\" protocol=\"tcp\"/>\n  <port protocol=\"udp\" port=\"8472\"/>\n  <port port=\"2380\" protocol=\"udp\"/>\n</zone>\n").unwrap();
+        let f = format!("f={}", shell_quote(&xml.display().to_string()));
+        assert_eq!(run(&f, FIREWALLD_MISSING_XML, &ports), " --add-port=2380/tcp");
+        assert_eq!(run("f=/nonexistent", FIREWALLD_MISSING_XML, &ports), " --add-port=2379/tcp --add-port=2380/tcp --add-port=8472/udp");
+        // `firewall-cmd --list-ports` prints the open ones on one line, after
+        // this warning (on stdout) when dockerd has put docker0 in its own zone
+        let warned = "You're performing an operation over default zone ('public'),\nbut your connections/interfaces are in zone 'docker' (see --get-active-zones)\nYou most likely need to use --zone=docker option.\n\n2379/tcp 2380/tcp 8472/udp";
+        assert_eq!(run(&format!("r={}", shell_quote(warned)), FIREWALLD_MISSING_LISTED, &ports), "");
+        assert_eq!(run("r='8472/udp 2379/tcp 23800/tcp'", FIREWALLD_MISSING_LISTED, &ports), " --add-port=2380/tcp");
+        assert_eq!(run("r='2379/tcp 2380/tcp 8472/udp'", FIREWALLD_MISSING_LISTED, &ports), "");
+        assert_eq!(run("r=", FIREWALLD_MISSING_LISTED, &ports[..1]), " --add-port=2379/tcp");
     }
 }
