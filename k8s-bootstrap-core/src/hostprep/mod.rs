@@ -441,8 +441,10 @@ impl HostPrep {
                             // its permanent configuration, in the default zone (the
                             // interface's zone can only be asked of a running one),
                             // read in the zone's XML, where firewall-offline-cmd
-                            // writes a port; firewall-offline-cmd asks only of a
-                            // port not there as such (a range, a service).
+                            // writes a port; firewall-offline-cmd is asked about a
+                            // port not there as such only when the zone has a port
+                            // range that may hold it (a fresh host has none: no
+                            // Python start while its facts are read).
                             "firewalld" => {
                                 let zone = self.firewalld_zone();
                                 (
@@ -453,7 +455,7 @@ impl HostPrep {
                                     format!(
                                         "if systemctl is-active --quiet firewalld; then {zone}for o in '' --permanent; do r=$(firewall-cmd $z $o --list-ports) || exit 1; {FIREWALLD_MISSING_LISTED}; [ -z \"$a\" ] || exit 1; done; \
                                          elif ! command -v firewall-offline-cmd >/dev/null; then :; \
-                                         else {FIREWALLD_ZONE_XML}; {FIREWALLD_MISSING_XML}; for q in $a; do firewall-offline-cmd --query-port=\"${{q#--add-port=}}\" >/dev/null || exit 1; done; fi"
+                                         else {FIREWALLD_ZONE_XML}; {FIREWALLD_MISSING_XML}; for q in $a; do grep -Eqs 'port=\"[0-9]+-[0-9]+\"' \"$f\" && firewall-offline-cmd --query-port=\"${{q#--add-port=}}\" >/dev/null || exit 1; done; fi"
                                     ),
                                 )
                             }
