@@ -22,7 +22,7 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::model::{Command, HostRender, Phase, Problem, RenderedFile};
+use crate::model::{Command, HostRender, Problem, RenderedFile};
 
 /// The error of the docker builder.
 ///
@@ -367,7 +367,7 @@ impl DockerUnit {
     /// let r = DockerUnit::default().render().unwrap();
     /// assert_eq!(r.files.len(), 1); // no daemon.json without settings
     /// let enable = r.commands.last().unwrap();
-    /// assert_eq!((enable.phase, enable.argv.join(" ")), (Phase::Install, "systemctl enable --no-reload docker".to_string()));
+    /// assert_eq!((enable.phase, enable.argv.join(" ")), (Phase::Install, "env SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload docker".to_string()));
     /// ```
     pub fn render(&self) -> Result<HostRender> {
         let problems = self.validate();
@@ -382,7 +382,7 @@ impl DockerUnit {
         if let Some(json) = self.daemon_json() {
             out.files.push(RenderedFile::new(DAEMON_JSON, json, 0o644).restarts("docker"));
         }
-        out.commands.push(Command::new(Phase::Install, "enable docker at boot", ["systemctl", "enable", "--no-reload", "docker"]).unless(["systemctl", "is-enabled", "--quiet", "docker"]));
+        out.commands.push(Command::enable_at_boot("docker"));
         Ok(out)
     }
 }

@@ -1020,7 +1020,7 @@ impl EtcdCluster {
             Command::new(Phase::Install, "create etcd's data dir, readable by root only", ["install", "-d", "-m", "0700", &data_dir])
                 .unless(["test", "-d", &data_dir]),
         );
-        out.commands.push(Command::new(Phase::Install, "enable etcd at boot", ["systemctl", "enable", "--no-reload", "etcd"]).unless(["systemctl", "is-enabled", "--quiet", "etcd"]));
+        out.commands.push(Command::enable_at_boot("etcd"));
         out.commands.push(self.health_command());
         out.certs = self.member_certs(name);
         Ok(out)

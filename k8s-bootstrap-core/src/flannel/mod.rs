@@ -676,7 +676,7 @@ impl FlannelConfig {
         };
         let unit_file = self.unit_file();
         out.files.push(RenderedFile::new(&unit_file, tmpl(&unit_file, unit.render())?, 0o644).defines_unit("flanneld"));
-        out.commands.push(Command::new(Phase::Install, "enable flanneld at boot", ["systemctl", "enable", "--no-reload", "flanneld"]).unless(["systemctl", "is-enabled", "--quiet", "flanneld"]));
+        out.commands.push(Command::enable_at_boot("flanneld"));
         out.certs = vec![self.cert(CertId::Ca), self.cert(CertId::FlannelClient)];
         out.certs.dedup();
         Ok(out)

@@ -174,6 +174,24 @@ impl Command {
             os: None,
         }
     }
+    /// Enables `unit` at boot (install phase), unless it is: `systemctl
+    /// enable --no-reload` (the plan reloads systemd once per host), with
+    /// `SYSTEMCTL_SKIP_SYSV=1` (systemd's documented switch, see its
+    /// ENVIRONMENT.md): where a SysV script of the same name exists (Debian's
+    /// `docker.io` and `etcd-server` ship `/etc/init.d/docker` and
+    /// `/etc/init.d/etcd`), systemctl would otherwise run `update-rc.d`, a
+    /// Perl start, a quarter of a second per unit, for links systemd does
+    /// not read when the unit is its own.
+    ///
+    /// ```
+    /// use k8s_bootstrap_core::render::{Command, Phase};
+    /// let c = Command::enable_at_boot("etcd");
+    /// assert_eq!((c.phase, c.description.as_str()), (Phase::Install, "enable etcd at boot"));
+    /// assert_eq!(c.to_shell(), "if ! systemctl is-enabled --quiet etcd; then env SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload etcd; fi");
+    /// ```
+    pub fn enable_at_boot(unit: &str) -> Self {
+        Command::new(Phase::Install, format!("enable {unit} at boot"), ["env", "SYSTEMCTL_SKIP_SYSV=1", "systemctl", "enable", "--no-reload", unit]).unless(["systemctl", "is-enabled", "--quiet", unit])
+    }
     /// Adds a check: the command is skipped when the check exits 0.
     ///
     /// ```

@@ -161,7 +161,7 @@ impl ClusterSpec {
 /// let node = &cluster.hosts["node01"];
 /// let certs: Vec<_> = node.certs.iter().map(|c| c.id.clone()).collect();
 /// assert_eq!(certs, [CertId::Ca, CertId::FlannelClient]);
-/// assert!(node.commands.iter().any(|c| c.argv == ["systemctl", "enable", "--no-reload", "docker"]));
+/// assert!(node.commands.iter().any(|c| c.argv.ends_with(&["systemctl".into(), "enable".into(), "--no-reload".into(), "docker".into()])));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RenderedCluster {
