@@ -349,8 +349,11 @@ impl Session {
                 Body::Reader(r, n) => {
                     w.write_all(&first).await?;
                     // exactly n bytes, whatever the source does meanwhile: cut, or
-                    // padded with zeros (the remote checksum then fails)
-                    let mut src = tokio::io::BufReader::with_capacity(32 * 1024, r.take(n));
+                    // padded with zeros (the remote checksum then fails).
+                    // 256 KiB reads: a file's read is a hop to tokio's
+                    // blocking pool each (32 KiB made 2,900 hops per 94 MB);
+                    // 1 MiB was no faster, and costs 4x the memory per host.
+                    let mut src = tokio::io::BufReader::with_capacity(256 * 1024, r.take(n));
                     let sent = tokio::io::copy_buf(&mut src, &mut w).await?;
                     if sent < n {
                         tracing::warn!(sent, expected = n, "upload source shrank since it was hashed: padding with zeros");
