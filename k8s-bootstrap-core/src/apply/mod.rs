@@ -446,23 +446,49 @@ impl Engine {
         // changes nothing).
         // The lock, then the facts, in one exchange per host (an apply);
         // the facts alone (a plan: it changes nothing, it takes no lock).
-        // Every desired file's sha256, once per run: the probes compare
-        // with them, the plan and the fingerprint read them.
-        let mut digests = BTreeMap::new();
-        for h in &hosts {
-            digests.insert(h.name.clone(), ctx.digests_of(h).await);
-        }
-        let probes = self.probes(&hosts, &digests);
-        let (locks, mut early) = if dry {
-            (None, BTreeMap::new())
-        } else {
-            let then = probes.iter().filter_map(|(h, p)| p.as_ref().ok().map(|(p, _)| (h.clone(), p.command()))).collect();
-            match self.lock_hosts_then(&mut hosts, opts, &then).await {
-                Ok((l, outs)) => (Some(l), outs),
-                Err(why) => return (self.report(hosts, false, Some(why), start), None),
+        // Every desired file's sha256, once per run: the plan and the
+        // fingerprint read them. The binaries' (tens of MB read and
+        // hashed) are computed while the lock and the facts are read:
+        // the probe compares only the small files' digests (it sends
+        // back the text of one that differs), which it gets at once.
+        let items: Vec<(String, &[DesiredFile])> = hosts.iter().map(|h| (h.name.clone(), h.items)).collect();
+        let all_digests = async {
+            let mut digests = BTreeMap::new();
+            for (name, items) in &items {
+                digests.insert(name.clone(), ctx.digests_of(name, items, true).await);
             }
+            digests
         };
-        let facts = self.facts(&hosts, probes, &mut early).await;
+        let mut wants = BTreeMap::new();
+        for (name, items) in &items {
+            wants.insert(name.clone(), ctx.digests_of(name, items, false).await);
+        }
+        let probes = self.probes(&hosts, &wants);
+        let read = async {
+            let (locks, mut early) = if dry {
+                (None, BTreeMap::new())
+            } else {
+                let then = probes.iter().filter_map(|(h, p)| p.as_ref().ok().map(|(p, _)| (h.clone(), p.command()))).collect();
+                match self.lock_hosts_then(&mut hosts, opts, &then).await {
+                    Ok((l, outs)) => (Some(l), outs),
+                    Err(why) => return Err(why),
+                }
+            };
+            let facts = self.facts(&hosts, probes, &mut early).await;
+            Ok((locks, facts))
+        };
+        let (read, digests) = tokio::join!(read, all_digests);
+        let (locks, mut facts) = match read {
+            Ok(r) => r,
+            Err(why) => return (self.report(hosts, false, Some(why), start), None),
+        };
+        // A host whose binary could not be read on this machine fails, as
+        // when its digests were taken before its facts.
+        for (name, d) in &digests {
+            if let (Err(f), Some(fact)) = (d, facts.get_mut(name)) {
+                *fact = Err(f.clone());
+            }
+        }
         let plan = self.make_plan(&ctx, &hosts, &digests, &facts, opts).await;
         let desired = self.fingerprint(&hosts, &digests);
         let stale = saved.and_then(|s| s.stale(&desired, &facts, &plan));
@@ -842,17 +868,25 @@ struct Ctx<'s> {
 impl Ctx<'_> {
     /// The sha256 and size of each of a host's desired files (a local
     /// binary is read once: [`FileSource::sha256`] keeps its digest).
-    async fn digests_of(&self, h: &HostView<'_>) -> Result<Sums, Failure> {
-        let mut out = Sums { sha: Vec::with_capacity(h.items.len()), size: Vec::with_capacity(h.items.len()) };
-        for f in h.items {
+    /// The sha256 and size of each of `items`; without `binaries`, a
+    /// binary's are left empty (what the facts probe needs: it compares
+    /// only the small files).
+    async fn digests_of(&self, name: &str, items: &[DesiredFile], binaries: bool) -> Result<Sums, Failure> {
+        let mut out = Sums { sha: Vec::with_capacity(items.len()), size: Vec::with_capacity(items.len()) };
+        for f in items {
+            if f.binary && !binaries {
+                out.sha.push(String::new());
+                out.size.push(0);
+                continue;
+            }
             let (sha, size) = f.source.sha256().await.map_err(|e| Failure {
                 stage: Stage::Files,
                 step: format!("write {}", f.path),
                 kind: FailureKind::Other,
                 // only a local file can fail to be read
                 error: match &f.source {
-                    FileSource::Path(p) => format!("{}: reading {} on the control machine: {e}", h.name, p.display()),
-                    FileSource::Bytes(_) => format!("{}: {e}", h.name),
+                    FileSource::Path(p) => format!("{name}: reading {} on the control machine: {e}", p.display()),
+                    FileSource::Bytes(_) => format!("{name}: {e}"),
                 },
                 log: None,
             })?;

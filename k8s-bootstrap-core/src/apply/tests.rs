@@ -987,3 +987,26 @@ fn an_interrupt_keeps_hosts_queued_behind_the_concurrency_limit_from_starting() 
         assert!(r.hosts.values().all(|h| h.failed.is_none()));
     });
 }
+
+#[test]
+fn a_binary_unreadable_on_the_control_machine_fails_the_hosts_that_get_it() {
+    // The binaries are hashed while the facts are read: a binary that
+    // cannot be read still fails each host that gets it, before any change.
+    let dir = tempfile::tempdir().unwrap();
+    let (etcd, etcdctl) = (dir.path().join("etcd"), dir.path().join("etcdctl"));
+    std::fs::write(&etcd, b"etcd").unwrap();
+    std::fs::write(&etcdctl, b"etcdctl").unwrap();
+    let yaml = format!("{SPEC}binaries: {{ etcd: {}, etcdctl: {} }}\n", etcd.display(), etcdctl.display());
+    let c = Cluster::new(&yaml);
+    let engine = c.engine(&c.spec);
+    std::fs::remove_file(&etcd).unwrap();
+    rt().block_on(async {
+        let r = engine.apply(&ApplyOptions::default()).await;
+        for m in ["etcd01", "etcd02", "etcd03"] {
+            let f = r.hosts[m].failed.as_ref().unwrap_or_else(|| panic!("{m} did not fail: {:?}", r.hosts[m]));
+            assert!(f.error.contains(&format!("{m}: reading {} on the control machine", etcd.display())), "{m}: {}", f.error);
+            assert!(r.hosts[m].changes.is_empty(), "{m} changed: {:?}", r.hosts[m].changes);
+        }
+        assert!(r.hosts["node01"].failed.is_none(), "node01 gets no etcd: {:?}", r.hosts["node01"].failed);
+    });
+}
