@@ -527,12 +527,14 @@ fn only_and_until_limit_the_run() {
     });
 }
 
-/// Cancels the run as soon as a given stage is done, like a Ctrl-C would.
-struct CancelAfter(Stage, Cancel);
+/// Cancels the run, like a Ctrl-C would, at the first event it matches:
+/// a stage done, or a stage announced (a Ctrl-C that lands between the
+/// announcement and the stage's first steps).
+struct CancelOn(fn(&Event) -> bool, Cancel);
 
-impl Progress for CancelAfter {
+impl Progress for CancelOn {
     fn event(&self, e: &Event) {
-        if matches!(e, Event::StageDone(s) if *s == self.0) {
+        if (self.0)(e) {
             self.1.cancel();
         }
     }
@@ -543,7 +545,7 @@ fn cancel_stops_at_the_next_stage_and_a_rerun_converges() {
     let c = Cluster::new(SPEC);
     rt().block_on(async {
         let opts = ApplyOptions::default();
-        let engine = c.engine(&c.spec).with_progress(Arc::new(CancelAfter(Stage::Files, opts.cancel.clone())));
+        let engine = c.engine(&c.spec).with_progress(Arc::new(CancelOn(|e| matches!(e, Event::StageDone(Stage::Files)), opts.cancel.clone())));
         let r = engine.apply(&opts).await;
         let why = r.aborted.as_deref().expect("aborted");
         assert!(why.contains("interrupted before stage install"), "{why}");
@@ -941,18 +943,6 @@ fn commands_sh_is_the_plan_apply_makes_for_bare_hosts() {
     }
 }
 
-/// Cancels the run the moment a given stage is announced: a Ctrl-C that
-/// lands between the announcement and the stage's first steps.
-struct CancelAt(Stage, Cancel);
-
-impl Progress for CancelAt {
-    fn event(&self, e: &Event) {
-        if matches!(e, Event::StageStarted(s) if *s == self.0) {
-            self.1.cancel();
-        }
-    }
-}
-
 #[test]
 fn an_interrupt_as_the_members_start_starts_them_all() {
     // The members of a new cluster start in one wave and its health gate
@@ -961,7 +951,7 @@ fn an_interrupt_as_the_members_start_starts_them_all() {
     let c = Cluster::new(SPEC);
     rt().block_on(async {
         let opts = ApplyOptions { etcd_timeout: Duration::from_secs(5), ..ApplyOptions::default() };
-        let engine = c.engine(&c.spec).with_progress(Arc::new(CancelAt(Stage::Etcd, opts.cancel.clone())));
+        let engine = c.engine(&c.spec).with_progress(Arc::new(CancelOn(|e| matches!(e, Event::StageStarted(Stage::Etcd)), opts.cancel.clone())));
         let r = engine.apply(&opts).await;
         let why = r.aborted.as_deref().expect("aborted");
         assert!(why.contains("interrupted before stage flannel-config"), "{why}");
@@ -977,7 +967,7 @@ fn an_interrupt_keeps_hosts_queued_behind_the_concurrency_limit_from_starting() 
     let c = Cluster::new(SPEC);
     rt().block_on(async {
         let opts = ApplyOptions::default().with_concurrency(1).unwrap();
-        let engine = c.engine(&c.spec).with_progress(Arc::new(CancelAt(Stage::HostPrep, opts.cancel.clone())));
+        let engine = c.engine(&c.spec).with_progress(Arc::new(CancelOn(|e| matches!(e, Event::StageStarted(Stage::HostPrep)), opts.cancel.clone())));
         let r = engine.apply(&opts).await;
         let why = r.aborted.as_deref().expect("aborted");
         let acted: Vec<&String> = r.hosts.iter().filter(|(_, h)| !h.changes.is_empty()).map(|(n, _)| n).collect();

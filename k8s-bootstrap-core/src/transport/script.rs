@@ -339,6 +339,27 @@ mod tests {
         assert!(litter.is_empty(), "{litter:?}");
     }
 
+    /// Runs `script` with `sh` and `stdin` as its input; with `openssl`, a
+    /// stand-in `openssl` (that shell body, in that folder, first in PATH).
+    /// Its exit code and stdout.
+    fn run_sh(script: &str, stdin: &[u8], openssl: Option<(&std::path::Path, &str)>) -> (Option<i32>, String) {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        use std::process::Stdio;
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", script]);
+        if let Some((bin, body)) = openssl {
+            std::fs::create_dir_all(bin).unwrap();
+            std::fs::write(bin.join("openssl"), format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(bin.join("openssl"), std::fs::Permissions::from_mode(0o755)).unwrap();
+            c.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+        }
+        let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    }
+
     /// The batch script hashes with the host's `openssl` when it answers a
     /// digest, and with `sha256sum` when it does not: a stand-in openssl
     /// first in PATH that prints a wrong digest makes the upload fail its
@@ -346,21 +367,13 @@ mod tests {
     /// digest leaves the work to sha256sum.
     #[test]
     fn put_many_hashes_with_openssl_when_it_answers() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
         let target = dir.path().join("f").to_string_lossy().into_owned();
         let specs = vec![(target.clone(), crate::transport::sha256_hex(b"data"), 4u64, PutOptions::new(0o644))];
         let run = |openssl: &str| {
-            use std::io::Write;
-            std::fs::write(bin.join("openssl"), format!("#!/bin/sh\n{openssl}\n")).unwrap();
-            std::fs::set_permissions(bin.join("openssl"), std::fs::Permissions::from_mode(0o755)).unwrap();
             let _ = std::fs::remove_file(&target);
-            let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-            let mut c = std::process::Command::new("sh").args(["-c", &put_many(&specs)]).env("PATH", path).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
-            c.stdin.take().unwrap().write_all(b"data").unwrap();
-            String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+            run_sh(&put_many(&specs), b"data", Some((&bin, openssl))).1
         };
         let wrong = "0".repeat(64);
         assert!(run(&format!("cat >/dev/null; echo '{wrong} *stdin'")).starts_with("error content hash mismatch"));
@@ -373,16 +386,13 @@ mod tests {
     /// `updated`, where a probing put finds them `unchanged`.
     #[test]
     fn put_many_without_probe_does_not_hash_the_old_copy() {
-        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("etcd").to_string_lossy().into_owned();
         let run = |opts: PutOptions| {
             std::fs::write(&f, b"same").unwrap();
             std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
             let specs = vec![(f.clone(), crate::transport::sha256_hex(b"same"), 4u64, opts)];
-            let mut c = std::process::Command::new("sh").args(["-c", &put_many(&specs)]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
-            c.stdin.take().unwrap().write_all(b"same").unwrap();
-            String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+            run_sh(&put_many(&specs), b"same", None).1
         };
         assert_eq!(run(PutOptions::new(0o755)), "unchanged\n");
         assert_eq!(run(PutOptions::new(0o755).probe(false)), "updated\n");
@@ -395,25 +405,14 @@ mod tests {
     /// one that fails, sha256sum's.
     #[test]
     fn every_host_side_hash_prefers_openssl_and_falls_back_to_sha256sum() {
-        use std::io::Write;
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
         let file = dir.path().join("f").to_string_lossy().into_owned();
         let real = crate::transport::sha256_hex(b"data");
         let stand_in = "1".repeat(64);
-        let sh = |openssl: &str, script: &str, stdin: &[u8]| {
-            std::fs::write(bin.join("openssl"), format!("#!/bin/sh\n{openssl}\n")).unwrap();
-            std::fs::set_permissions(bin.join("openssl"), std::fs::Permissions::from_mode(0o755)).unwrap();
-            let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-            let mut c = std::process::Command::new("sh").args(["-c", script]).env("PATH", path).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-            c.stdin.take().unwrap().write_all(stdin).unwrap();
-            let out = c.wait_with_output().unwrap();
-            (out.status.code(), String::from_utf8(out.stdout).unwrap())
-        };
         let answers = format!("cat >/dev/null; echo '{stand_in} *stdin'");
         let fails = "cat >/dev/null; exit 1";
+        let sh = |openssl: &str, script: &str, stdin: &[u8]| run_sh(script, stdin, Some((&bin, openssl)));
         std::fs::write(&file, b"data").unwrap();
         assert_eq!(sh(&answers, &sha256(&file), b""), (Some(0), format!("{stand_in}\n")));
         assert_eq!(sh(fails, &sha256(&file), b""), (Some(0), format!("{real}\n")));
