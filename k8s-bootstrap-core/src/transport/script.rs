@@ -169,66 +169,52 @@ pub(crate) const DIGEST_CACHE: &str = "\"${KB_DIGESTS:-/var/lib/k8s-bootstrap/di
 /// Files at least this large have their digest kept ([`DIGEST_CACHE`]).
 const CACHE_MIN: u64 = 1 << 20;
 
+/// One file of [`put_many`]: path, SHA-256, size, options.
+pub(crate) type PutSpec = (String, String, u64, PutOptions);
+
 /// One script that puts many files whose contents arrive concatenated on
-/// stdin (`files`: path, SHA-256, size, options). Each file is handled as
-/// [`put`] does (temp file in the target dir, hash check, chmod/chown,
-/// fsync, rename; unchanged content is consumed and not written, unless
-/// `PutOptions::probe` is off: then the old copy is not even hashed) and gets
-/// one output line: `created`, `updated`, `meta`, `unchanged` or
-/// `error <reason>`. A cut connection truncates stdin: the file being
-/// written fails its hash check and its temp file is removed.
-pub(crate) fn put_many(files: &[(String, String, u64, PutOptions)]) -> String {
-    let s = String::from(
-        r#"t=
-trap 'if [ -n "$t" ]; then rm -f -- "$t"; fi' EXIT
-trap 'exit 1' HUP INT TERM PIPE
-owner_ok() {
-  case $1 in
-    *:*) [ "$(stat -c %U:%G -- "$2")" = "$1" ] || [ "$(stat -c %u:%g -- "$2")" = "$1" ] ;;
-    *) [ "$(stat -c %U -- "$2")" = "$1" ] || [ "$(stat -c %u -- "$2")" = "$1" ] ;;
-  esac
-}
-meta() { chmod "$2" -- "$1" && { [ -z "$3" ] || chown -- "$3" "$1"; }; }
-SHAFN# The digest of a large file just written, keyed by what any change to it
-# changes (inode, size, mtime, ctime): the facts probe reads it instead of
-# hashing the file again. Best effort: without it, the probe hashes.
-remember() {
-  c=DIGESTS; k=$(stat -c '%i %s %.9Y %.9Z' -- "$1") || return 0
-  mkdir -p -- "${c%/*}" 2>/dev/null || return 0
-  { [ ! -f "$c" ] || awk -F '\t' -v f="$1" '$1 != f' "$c"; printf '%s\t%s\t%s\n' "$1" "$k" "$2"; } > "$c.tmp" 2>/dev/null && mv -f -- "$c.tmp" "$c" 2>/dev/null || rm -f -- "$c.tmp"
-}
-put() {
-  f=$1; d=${f%/*}; [ -n "$d" ] || d=/
-  s=
-  if [ "$7" != 1 ] && [ -f "$f" ] && [ ! -L "$f" ]; then sha "$f"; fi
-  if [ "$s" = "$2" ]; then
-    head -c "$3" > /dev/null
-    if [ "$(stat -c %a -- "$f")" = "$4" ] && { [ -z "$5" ] || owner_ok "$5" "$f"; }; then echo unchanged; return; fi
-    if meta "$f" "$4" "$5"; then echo meta; else echo "error chmod/chown failed"; fi
-    return
-  fi
-  if [ -e "$f" ]; then how=updated; else how=created; fi
-  # (the digest cache is written below, once the file is in place)
-  if [ "$6" = 1 ]; then mkdir -p -- "$d"; fi
-  if ! t=$(mktemp -- "$d/.${f##*/}.kbtmp.XXXXXX"); then t=; head -c "$3" > /dev/null; echo "error cannot create a temp file in $d"; return; fi
-  head -c "$3" > "$t"
-  sha "$t"
-  if [ "$s" != "$2" ]; then rm -f -- "$t"; t=; echo "error content hash mismatch: transfer incomplete"; return; fi
-  if meta "$t" "$4" "$5" && { sync -- "$t" 2>/dev/null || sync; } && mv -f -- "$t" "$f"; then
-    t=; sync -- "$d" 2>/dev/null; echo "$how"
-    if [ "$3" -ge CACHEMIN ]; then remember "$f" "$2"; fi
-  else
-    rm -f -- "$t"; t=; echo "error write failed"
-  fi
-}
-"#,
-    );
-    let mut s = s.replace("SHAFN", SHA_FN).replace("DIGESTS", DIGEST_CACHE).replace("CACHEMIN", &CACHE_MIN.to_string());
-    for (path, sha, size, opts) in files {
+/// stdin (`files`: path, SHA-256, size, options), each atomically: its
+/// bytes go to a temp file beside it (created 0600; missing folders 0755
+/// under the usual umask), which is checked
+/// against the SHA-256, given its mode and owner, fsynced and renamed over
+/// the file; unchanged content is consumed and not written, unless
+/// `PutOptions::probe` is off: then the old copy is not even hashed. Every
+/// file gets one output line, in order: `created`, `updated`, `meta`,
+/// `unchanged` or `error <reason>`. A cut connection truncates stdin: the
+/// files not received whole fail their hash check, their temp files are
+/// removed and the old copies stay.
+///
+/// The script works in two passes so that its cost on the host does not
+/// grow by a handful of processes per file (a first apply writes 22 files
+/// per host; they used to take 8 processes each): first every file is
+/// received (one `head` each), then the temp files are hashed in one
+/// `openssl` run, given their modes and owners in one `chmod` per mode
+/// and one `chown` per owner, fsynced in one `sync`, renamed (one `mv`
+/// each) and their folders fsynced in one more `sync`. A batch command
+/// that fails is retried file by file, so the error names the file.
+pub(crate) fn put_many(files: &[PutSpec]) -> String {
+    let mut s = PUT_MANY.replace("SHAFN", SHA_FN).replace("DIGESTS", DIGEST_CACHE);
+    let ids = |keep: &dyn Fn(&PutSpec) -> bool| {
+        files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| keep(f))
+            .map(|(i, _)| (i + 1).to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (i, (path, sha, size, opts)) in files.iter().enumerate() {
+        let (dir, name) = split_path(path);
+        let base = format!(
+            "{}/.{}.kbtmp",
+            if dir == "/" { "" } else { dir.as_str() },
+            name.chars().take(100).collect::<String>()
+        );
         s.push_str(&format!(
-            "put {} {} {size} {:o} {} {} {}
-",
+            "recv {} {} {} {} {size} {:o} {} {} {}\n",
+            i + 1,
             quote(path),
+            quote(&base),
             quote(sha),
             opts.mode,
             quote(opts.owner.as_deref().unwrap_or("")),
@@ -237,8 +223,200 @@ put() {
             if opts.probe { 0 } else { 1 }
         ));
     }
+    let all = ids(&|_| true);
+    s.push_str(&format!("check {all}\n"));
+    let mut modes: Vec<u32> = files.iter().map(|f| f.3.mode).filter(|m| *m != 0o600).collect();
+    modes.sort_unstable();
+    modes.dedup();
+    for m in modes {
+        s.push_str(&format!("mode {m:o} {}\n", ids(&|f| f.3.mode == m)));
+    }
+    let mut owners: Vec<&str> = files.iter().filter_map(|f| f.3.owner.as_deref()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    for o in owners {
+        s.push_str(&format!("own {} {}\n", quote(o), ids(&|f| f.3.owner.as_deref() == Some(o))));
+    }
+    s.push_str(&format!("commit {all}\n"));
+    let large = ids(&|f| f.2 >= CACHE_MIN);
+    if !large.is_empty() {
+        s.push_str(&format!("remember {large}\n"));
+    }
+    s.push_str(&format!("report {all}\n"));
     s
 }
+
+/// The functions of [`put_many`]'s script. Per file `I` it keeps the path
+/// (`p_I`), digest (`h_I`), temp file while there is one (`t_I`) and
+/// result (`r_I`).
+const PUT_MANY: &str = r#"um=$(umask)
+nl='
+'
+n=0
+# the temp files not renamed yet are removed, whatever ends the script
+cleanup() {
+  set --
+  j=1
+  while [ "$j" -le "$n" ]; do
+    eval "x=\${t_$j-}"
+    [ -z "$x" ] || set -- "$@" "$x"
+    j=$((j + 1))
+  done
+  [ "$#" = 0 ] || rm -f -- "$@"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM PIPE
+owner_ok() {
+  case $1 in
+    *:*) [ "$(stat -c %U:%G -- "$2")" = "$1" ] || [ "$(stat -c %u:%g -- "$2")" = "$1" ] ;;
+    *) [ "$(stat -c %U -- "$2")" = "$1" ] || [ "$(stat -c %u -- "$2")" = "$1" ] ;;
+  esac
+}
+SHAFN# fail I REASON: file I is not written
+fail() {
+  eval "x=\${t_$1-}"
+  [ -z "$x" ] || rm -f -- "$x"
+  eval "t_$1= r_$1=\"error \$2\""
+}
+# recv I PATH TMPBASE SHA SIZE MODE OWNER PARENTS NOPROBE: SIZE bytes of
+# stdin into a new temp file TMPBASE.*, or only consumed when the host's
+# copy already has these contents
+recv() {
+  n=$1
+  eval "p_$1=\$2 h_$1=\$4 t_$1="
+  f=$2; d=${3%/*}; [ -n "$d" ] || d=/
+  s=
+  if [ "$9" != 1 ] && [ -f "$f" ] && [ ! -L "$f" ]; then sha "$f"; fi
+  if [ "$s" = "$4" ]; then
+    head -c "$5" > /dev/null
+    if [ "$(stat -c %a -- "$f")" = "$6" ] && { [ -z "$7" ] || owner_ok "$7" "$f"; }; then
+      r=unchanged
+    elif chmod "$6" -- "$f" && { [ -z "$7" ] || chown -- "$7" "$f"; }; then
+      r=meta
+    else
+      r='error chmod/chown failed'
+    fi
+    eval "r_$1=\$r"
+    return
+  fi
+  if [ -e "$f" ]; then r=updated; else r=created; fi
+  if [ "$8" = 1 ] && [ ! -d "$d" ]; then mkdir -p -- "$d" 2> /dev/null; fi
+  # a name of its own, made without a process; mktemp when it is taken
+  t=$3.$$.$1
+  umask 077
+  set -C
+  { true > "$t"; } 2> /dev/null && [ -f "$t" ] && [ ! -L "$t" ] ||
+    t=$(mktemp -- "$3.XXXXXX" 2> /dev/null) || t=
+  set +C
+  umask "$um"
+  if [ -z "$t" ]; then
+    head -c "$5" > /dev/null
+    eval "r_$1=\"error cannot create a temp file in \$d\""
+    return
+  fi
+  eval "t_$1=\$t r_$1=\$r"
+  head -c "$5" >> "$t"
+}
+# check I...: the temp files against their digests, in one hashing run
+# (file by file when its output does not have one line per file)
+check() {
+  ids=$*
+  set --
+  for i in $ids; do eval "x=\$t_$i"; [ -z "$x" ] || set -- "$@" "$x"; done
+  [ "$#" = 0 ] && return
+  k=$#
+  out=
+  if [ -n "$ossl" ]; then out=$("$ossl" dgst -sha256 -r "$@" 2> /dev/null) || out=; fi
+  if [ -z "$out" ]; then out=$(sha256sum -- "$@" 2> /dev/null) || out=; fi
+  set -f
+  IFS=$nl
+  set -- $out
+  IFS=' 	'"$nl"
+  set +f
+  [ "$#" = "$k" ] || set --
+  for i in $ids; do
+    eval "x=\$t_$i"
+    [ -n "$x" ] || continue
+    if [ "$#" -gt 0 ]; then
+      s=${1#\\}; s=${s%% *}; shift
+    else
+      sha "$x"
+    fi
+    eval "[ \"\$s\" = \"\$h_$i\" ]" || fail "$i" 'content hash mismatch: transfer incomplete'
+  done
+}
+# mode MODE I...: chmod the temp files
+mode() {
+  m=$1; shift; ids=$*
+  set --
+  for i in $ids; do eval "x=\$t_$i"; [ -z "$x" ] || set -- "$@" "$x"; done
+  [ "$#" = 0 ] || chmod "$m" -- "$@" 2> /dev/null && return
+  for i in $ids; do
+    eval "x=\$t_$i"
+    [ -z "$x" ] || chmod "$m" -- "$x" || fail "$i" 'chmod/chown failed'
+  done
+}
+# own OWNER I...: chown the temp files
+own() {
+  o=$1; shift; ids=$*
+  set --
+  for i in $ids; do eval "x=\$t_$i"; [ -z "$x" ] || set -- "$@" "$x"; done
+  [ "$#" = 0 ] || chown -- "$o" "$@" 2> /dev/null && return
+  for i in $ids; do
+    eval "x=\$t_$i"
+    [ -z "$x" ] || chown -- "$o" "$x" || fail "$i" 'chmod/chown failed'
+  done
+}
+# commit I...: fsync the temp files, rename each over its file, fsync
+# their folders
+commit() {
+  ids=$*
+  set --
+  for i in $ids; do eval "x=\$t_$i"; [ -z "$x" ] || set -- "$@" "$x"; done
+  [ "$#" = 0 ] && return
+  sync -- "$@" 2> /dev/null || sync
+  set --
+  for i in $ids; do
+    eval "x=\$t_$i f=\$p_$i"
+    [ -n "$x" ] || continue
+    if mv -f -- "$x" "$f"; then
+      eval "t_$i="
+      set -- "$@" "${x%/*}/"
+    else
+      fail "$i" 'write failed'
+    fi
+  done
+  [ "$#" = 0 ] || sync -- "$@" 2> /dev/null
+}
+# remember I...: the digests of these large files just written, keyed by
+# what any change to them changes (inode, size, mtime, ctime): the facts
+# probe reads them instead of hashing the files again. Best effort:
+# without them, the probe hashes.
+remember() {
+  all=$*
+  ids=
+  set --
+  for i in $all; do
+    eval "x=\$r_$i f=\$p_$i"
+    case $x in created | updated) ids="$ids $i"; set -- "$@" "$f" ;; esac
+  done
+  [ "$#" = 0 ] && return 0
+  k=$(stat -c '%i %s %.9Y %.9Z' -- "$@") || return 0
+  c=DIGESTS
+  mkdir -p -- "${c%/*}" 2> /dev/null || return 0
+  {
+    [ ! -f "$c" ] || awk -F '\t' 'BEGIN { for (i = 1; i < ARGC; i++) { gone[ARGV[i]] = 1; delete ARGV[i] } } !($1 in gone)' "$@" < "$c"
+    for i in $ids; do
+      eval "printf '%s\t%s\t%s\n' \"\$p_$i\" \"\${k%%\"\$nl\"*}\" \"\$h_$i\""
+      k=${k#*"$nl"}
+    done
+  } > "$c.tmp" 2> /dev/null && mv -f -- "$c.tmp" "$c" 2> /dev/null || rm -f -- "$c.tmp"
+}
+# report I...: one line per file
+report() {
+  for i in $*; do eval "printf '%s\n' \"\$r_$i\""; done
+}
+"#;
 
 /// At most `len` bytes of the file from byte `offset` on (GNU `dd`), exit
 /// [`ABSENT`] if it is missing.
@@ -327,6 +505,7 @@ mod tests {
         assert_eq!(std::fs::read(p("it's $(odd) name")).unwrap(), b"x");
         let mode = |n: &str| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p(n)).unwrap().permissions()) & 0o777;
         assert_eq!((mode("new/dir/created"), mode("chmod")), (0o600, 0o600));
+        assert_eq!((mode("new"), mode("new/dir")), (0o755, 0o755), "folders made as `mkdir -p` makes them");
         assert_eq!(run(all.clone()), "unchanged\nunchanged\nunchanged\nunchanged\nunchanged\n");
         // Stdin cut in the middle of the 4th file: the 4th keeps its old
         // content, nothing is left behind.
@@ -337,6 +516,28 @@ mod tests {
         assert_eq!(std::fs::read(p("old")).unwrap(), b"old\n");
         let litter: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("kbtmp")).collect();
         assert!(litter.is_empty(), "{litter:?}");
+    }
+
+    /// A temp file name already taken (left by a run killed mid-write, or
+    /// a link) is neither reused nor written through: the file gets
+    /// another temp name, and what was there stays as it was.
+    #[test]
+    fn put_many_never_writes_into_a_temp_name_that_is_taken() {
+        for taken_by in ["echo stale > \"$t\"", "ln -s /dev/null \"$t\""] {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("etcd.conf").to_string_lossy().into_owned();
+            let specs = vec![(f.clone(), crate::transport::sha256_hex(b"A=1\n"), 4u64, PutOptions::new(0o644))];
+            // the name the script tries first: its shell's PID, file 1
+            let script = format!("t=\"{}/.etcd.conf.kbtmp.$$.1\"; {taken_by}\n{}", dir.path().display(), put_many(&specs));
+            assert_eq!(run_sh(&script, b"A=1\n", None), (Some(0), "created\n".to_string()), "{taken_by}");
+            assert_eq!(std::fs::read(&f).unwrap(), b"A=1\n");
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains("kbtmp")).collect();
+            assert_eq!(left.len(), 1, "only what was there: {left:?}");
+            match std::fs::read_link(&left[0]) {
+                Ok(to) => assert_eq!(to, std::path::Path::new("/dev/null")),
+                Err(_) => assert_eq!(std::fs::read(&left[0]).unwrap(), b"stale\n"),
+            }
+        }
     }
 
     /// Runs `script` with `sh` and `stdin` as its input; with `openssl`, a
