@@ -332,15 +332,25 @@ pub(super) fn unit_path(spec: &ClusterSpec, unit: &str) -> String {
 
 /// The peer URL of the spec host `name`.
 pub(super) fn peer_url(spec: &ClusterSpec, name: &str) -> String {
+    format!("https://{}", peer_address(spec, name))
+}
+
+/// `ADDRESS:PEER_PORT` of the spec host `name`: where its peer port listens.
+fn peer_address(spec: &ClusterSpec, name: &str) -> String {
     let addr = spec.hosts.iter().find(|h| h.name == name).map(|h| h.address.to_string()).unwrap_or_default();
-    format!("https://{addr}:{}", spec.etcd.peer_port)
+    format!("{addr}:{}", spec.etcd.peer_port)
 }
 
 /// `systemctl VERB UNIT` (`--no-block` unless `block`), after clearing
 /// the unit's failed state (a unit that failed to start before is started
 /// afresh, not refused by its start limit).
 pub(super) fn unit_command(unit: &str, verb: &str, block: bool) -> Vec<String> {
-    let script = if unit == "flanneld" && block {
+    unit_command_after(unit, verb, block, None)
+}
+
+/// [`unit_command`], after the [`PeerWait`] `after` when there is one.
+fn unit_command_after(unit: &str, verb: &str, block: bool, after: Option<&PeerWait>) -> Vec<String> {
+    let body = if unit == "flanneld" && block {
         // flanneld (0.28, etcd v3 registry) that loses a race for a new
         // subnet to another node starting at the same moment gets "subnet
         // already exists" back from its own transaction and exits instead
@@ -351,7 +361,15 @@ pub(super) fn unit_command(unit: &str, verb: &str, block: bool) -> Vec<String> {
     } else {
         "u=$1; shift; systemctl reset-failed -- \"$u\" 2>/dev/null; exec systemctl \"$@\" -- \"$u\""
     };
-    let mut argv: Vec<String> = ["sh", "-c", script, "sh", unit, verb].map(String::from).into();
+    let mut argv: Vec<String> = vec!["sh".into(), "-c".into()];
+    match after {
+        Some(w) => {
+            argv.extend([format!("{PEER_WAIT}\n{body}"), "sh".into()]);
+            argv.extend([w.address.clone(), w.cert.clone(), w.key.clone()]);
+        }
+        None => argv.extend([body.to_string(), "sh".into()]),
+    }
+    argv.extend([unit.to_string(), verb.to_string()]);
     if !block {
         argv.push("--no-block".into());
     }
@@ -388,13 +406,7 @@ pub(super) fn op_command(spec: &ClusterSpec, packages: &[String], op: &Op) -> Op
     Some(Ok(match op {
         Op::Run { argv, .. } => argv.clone(),
         Op::DaemonReload => vec!["systemctl".into(), "daemon-reload".into()],
-        Op::Start { unit, block, after: None } => unit_command(unit, "start", *block),
-        Op::Start { unit, block, after: Some(w) } => {
-            let mut argv = unit_command(unit, "start", *block);
-            argv[2] = format!("{PEER_WAIT}\n{}", argv[2]);
-            argv.splice(4..4, [w.address.clone(), w.cert.clone(), w.key.clone()]);
-            argv
-        }
+        Op::Start { unit, block, after } => unit_command_after(unit, "start", *block, after.as_ref()),
         Op::Restart { unit, block } => unit_command(unit, "restart", *block),
         Op::Remove { path } => vec!["rm".into(), "-f".into(), "--".into(), path.clone()],
         Op::InstallEngine { os } => match EngineInstall::from_spec(spec).steps(*os, &packages_for(packages, *os)) {
@@ -887,7 +899,7 @@ fn etcd_waves(
         if let Some(mut step) = hosts[i].ensure("etcd", false, None, None) {
             if let (true, Some(prev), Op::Start { after, .. }) = (new_cluster, before, &mut step.op) {
                 let peer = etcd.peer_cert(name);
-                let address = peer_url(spec, prev).trim_start_matches("https://").to_string();
+                let address = peer_address(spec, prev);
                 *after = Some(PeerWait { member: prev.to_string(), address, cert: peer.cert_path, key: peer.key_path.unwrap_or_default() });
                 step.what = format!("{} once {prev} serves its peers", step.what);
             }
