@@ -452,17 +452,21 @@ impl Engine {
         // the probe compares only the small files' digests (it sends
         // back the text of one that differs), which it gets at once.
         let items: Vec<(String, &[DesiredFile])> = hosts.iter().map(|h| (h.name.clone(), h.items)).collect();
+        let mut wants = BTreeMap::new();
+        for (name, items) in &items {
+            wants.insert(name.clone(), Ctx::small_digests(name, items).await);
+        }
         let all_digests = async {
             let mut digests = BTreeMap::new();
             for (name, items) in &items {
-                digests.insert(name.clone(), ctx.digests_of(name, items, true).await);
+                let small = wants.get(name).cloned().expect("every host's small files were hashed");
+                digests.insert(name.clone(), match small {
+                    Ok(s) => Ctx::with_binaries(name, items, s).await,
+                    Err(f) => Err(f),
+                });
             }
             digests
         };
-        let mut wants = BTreeMap::new();
-        for (name, items) in &items {
-            wants.insert(name.clone(), ctx.digests_of(name, items, false).await);
-        }
         let probes = self.probes(&hosts, &wants);
         let read = async {
             let (locks, mut early) = if dry {
@@ -866,34 +870,41 @@ struct Ctx<'s> {
 }
 
 impl Ctx<'_> {
-    /// The sha256 and size of each of a host's desired files (a local
-    /// binary is read once: [`FileSource::sha256`] keeps its digest).
-    /// The sha256 and size of each of `items`; without `binaries`, a
-    /// binary's are left empty (what the facts probe needs: it compares
-    /// only the small files).
-    async fn digests_of(&self, name: &str, items: &[DesiredFile], binaries: bool) -> Result<Sums, Failure> {
+    /// The sha256 and size of each of a host's desired files but the
+    /// binaries, whose are left empty: what the facts probe needs (it
+    /// compares only the small files; [`Self::with_binaries`] adds the rest).
+    async fn small_digests(name: &str, items: &[DesiredFile]) -> Result<Sums, Failure> {
         let mut out = Sums { sha: Vec::with_capacity(items.len()), size: Vec::with_capacity(items.len()) };
         for f in items {
-            if f.binary && !binaries {
-                out.sha.push(String::new());
-                out.size.push(0);
-                continue;
-            }
-            let (sha, size) = f.source.sha256().await.map_err(|e| Failure {
-                stage: Stage::Files,
-                step: format!("write {}", f.path),
-                kind: FailureKind::Other,
-                // only a local file can fail to be read
-                error: match &f.source {
-                    FileSource::Path(p) => format!("{name}: reading {} on the control machine: {e}", p.display()),
-                    FileSource::Bytes(_) => format!("{name}: {e}"),
-                },
-                log: None,
-            })?;
+            let (sha, size) = if f.binary { (String::new(), 0) } else { Self::digest(name, f).await? };
             out.sha.push(sha);
             out.size.push(size);
         }
         Ok(out)
+    }
+
+    /// `small` ([`Self::small_digests`]) with the binaries' digests filled
+    /// in (a local binary is read once: [`FileSource::sha256`] keeps its
+    /// digest).
+    async fn with_binaries(name: &str, items: &[DesiredFile], mut small: Sums) -> Result<Sums, Failure> {
+        for (i, f) in items.iter().enumerate().filter(|(_, f)| f.binary) {
+            (small.sha[i], small.size[i]) = Self::digest(name, f).await?;
+        }
+        Ok(small)
+    }
+
+    async fn digest(name: &str, f: &DesiredFile) -> Result<(String, u64), Failure> {
+        f.source.sha256().await.map_err(|e| Failure {
+            stage: Stage::Files,
+            step: format!("write {}", f.path),
+            kind: FailureKind::Other,
+            // only a local file can fail to be read
+            error: match &f.source {
+                FileSource::Path(p) => format!("{name}: reading {} on the control machine: {e}", p.display()),
+                FileSource::Bytes(_) => format!("{name}: {e}"),
+            },
+            log: None,
+        })
     }
 
     fn unit_path(&self, unit: &str) -> String {
