@@ -396,15 +396,16 @@ const DF: &str = r#"  n=$#
 /// the probe together): `$k/list` holds `path TAB want TAB how` per file
 /// (how: 1 diff, 0 no diff, 2 a binary whose digest the host may keep,
 /// see `transport::DIGEST_CACHE`). A binary with no kept digest is hashed
-/// as the transport's scripts hash (`transport::script::SHA_FN`):
-/// OpenSSL's digest when the host has it, else sha256sum's. Prints `f MODE:UID:GID:MTIME SHA` or
+/// by the transport scripts' own `sha` (`transport::SHA_FN`, written to a
+/// file the awk pass sources): OpenSSL's digest when the host has it,
+/// else sha256sum's. Prints `f MODE:UID:GID:MTIME SHA` or
 /// `f -` per file, in order, then `c BASE64 PATH` for each small text file
 /// whose digest is not the wanted one, then `t`, `x` lines as before.
 const FILES: &str = r#"dg=DIGESTS; [ -r "$dg" ] || dg=/dev/null
-hc=sha256sum; if command -v openssl >/dev/null 2>&1; then hc='openssl dgst -sha256 -r'; fi
-awk -F '\t' -v dg="$dg" -v st="$k/st" -v hs="$k/h" -v dm=DIFFMAX -v cs="$k/c" -v hc="$hc" '
+printf '%s' SHAFN > "$k/sha"
+awk -F '\t' -v dg="$dg" -v st="$k/st" -v hs="$k/h" -v dm=DIFFMAX -v cs="$k/c" -v shf="$k/sha" '
 function q(s) { gsub(/\047/, "\047\\\047\047", s); return "\047" s "\047" }
-function dig(cmd, f,   c, l) { c = cmd " < " q(f) " 2>/dev/null"; l = ""; c | getline l; close(c); return substr(l, 1, 64) }
+function dig(f,   c, l) { c = ". " q(shf) "; sha " q(f) "; printf %s \"$s\""; l = ""; c | getline l; close(c); return l }
 FILENAME == dg { kept[$1] = $2; keptsum[$1] = $3; next }
 FILENAME == st { type[$5] = substr($2, length($2) - 3, 1); meta[$5] = $3; key[$5] = $4; next }
 FILENAME == hs { sum[substr($0, 67)] = substr($0, 1, 64); next }
@@ -416,7 +417,7 @@ END {
     s = ""
     if (how[i] == 2 && (f in kept) && kept[f] == key[f]) s = keptsum[f]
     if (s == "" && (f in sum)) s = sum[f]
-    if (s == "") { s = dig(hc, f); if (s !~ /^[0-9a-f]+$/ || length(s) != 64) s = dig("sha256sum", f) }
+    if (s == "") s = dig(f)
     print "f " meta[f] " " s
     split(key[f], kk, " ")
     if (how[i] == 1 && s != want[i] && kk[2] + 0 <= dm) print f > cs
@@ -500,7 +501,7 @@ impl Probe<'_> {
         } else {
             script.push_str(": >\"$k/list\"; : >\"$k/st\"; : >\"$k/h\"\n");
         }
-        script.push_str(&FILES.replace("DIFFMAX", &DIFF_MAX.to_string()).replace("DIGESTS", crate::transport::DIGEST_CACHE));
+        script.push_str(&FILES.replace("DIFFMAX", &DIFF_MAX.to_string()).replace("DIGESTS", crate::transport::DIGEST_CACHE).replace("SHAFN", &crate::shell::shell_quote(crate::transport::SHA_FN)));
         script.push_str("wait\ncat \"$k\"/o.* 2>/dev/null; rm -rf -- \"$k\"\n");
         let mut argv = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
         let dirs: BTreeSet<&str> = self.files.iter().filter_map(|f| f.path.rsplit_once('/').map(|(d, _)| d)).filter(|d| !d.is_empty()).collect();

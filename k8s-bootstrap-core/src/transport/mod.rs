@@ -59,7 +59,7 @@ mod tests;
 
 pub use error::{Result, TransportError};
 pub(crate) use error::tail;
-pub(crate) use script::DIGEST_CACHE;
+pub(crate) use script::{DIGEST_CACHE, SHA_FN};
 pub use local::LocalTransport;
 pub use recording::{RecordedOp, RecordingTransport};
 #[cfg(feature = "ssh")]
