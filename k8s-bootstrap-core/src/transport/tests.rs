@@ -163,6 +163,14 @@ fn local_put_outcomes_mode_and_mtime() {
             PutOutcome::Created
         );
         assert_eq!(t.stat("/b").await.unwrap().unwrap().size, 1 << 20);
+        // a link in the file's place is replaced by the file, never followed
+        std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("c")).unwrap();
+        assert_eq!(t.put_file("/c", &FileSource::from("b\n"), &PutOptions::new(0o600)).await.unwrap(), PutOutcome::Created);
+        assert!(t.stat("/c").await.unwrap().unwrap().kind == FileKind::File);
+        // an owner, by the ids the file has: unchanged
+        let me = t.stat("/a").await.unwrap().unwrap();
+        let owned = PutOptions::new(0o600).owner(format!("{}:{}", me.uid, me.gid));
+        assert_eq!(t.put_file("/a", &FileSource::from("b\n"), &owned).await.unwrap(), PutOutcome::Unchanged);
     });
 }
 
