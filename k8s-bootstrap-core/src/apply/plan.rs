@@ -349,7 +349,7 @@ pub(super) fn unit_command(unit: &str, verb: &str, block: bool) -> Vec<String> {
 }
 
 /// [`unit_command`], after the [`PeerWait`] `after` when there is one.
-fn unit_command_after(unit: &str, verb: &str, block: bool, after: Option<&PeerWait>) -> Vec<String> {
+pub(super) fn unit_command_after(unit: &str, verb: &str, block: bool, after: Option<&PeerWait>) -> Vec<String> {
     let body = if unit == "flanneld" && block {
         // flanneld (0.28, etcd v3 registry) that loses a race for a new
         // subnet to another node starting at the same moment gets "subnet

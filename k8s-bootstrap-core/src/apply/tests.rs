@@ -212,6 +212,13 @@ impl FakeHost {
     }
 }
 
+/// `argv` is the engine's command that starts (or restarts) `unit`,
+/// blocking or not, after the peer wait `after` (address, cert, key).
+fn is_unit_command(argv: &[String], unit: &str, verb: &str, after: Option<(&str, &str, &str)>) -> bool {
+    let wait = after.map(|(address, cert, key)| plan::PeerWait { member: String::new(), address: address.into(), cert: cert.into(), key: key.into() });
+    [true, false].iter().any(|&block| plan::unit_command_after(unit, verb, block, wait.as_ref()) == argv)
+}
+
 fn ok(stdout: &str) -> Output {
     Output { stdout: stdout.as_bytes().to_vec(), stderr: Vec::new(), exit_code: Some(0) }
 }
@@ -250,13 +257,16 @@ impl Transport for FakeHost {
             ["sh", "-c", script, "sh", _wrapper] if script.contains("endpoint status") && self.etcd.lock().unwrap().is_some() => {
                 ok(&self.etcd.lock().unwrap().as_ref().unwrap().status_json())
             }
-            ["sh", "-c", script, "sh", addr, _cert, _key, unit, verb @ "start", ..] if script.contains("s_client") && script.contains("reset-failed") => {
+            // The engine's own unit commands, recognised by their whole
+            // argv (what `plan::unit_command_after` builds), not by words
+            // of their scripts.
+            ["sh", "-c", _, "sh", addr, cert, key, unit, verb @ "start", ..] if is_unit_command(&cmd.argv, unit, verb, Some((addr, cert, key))) => {
                 self.log.lock().unwrap().push(format!("wait for {addr}"));
                 self.log.lock().unwrap().push(format!("{verb} {unit}"));
                 self.active.lock().unwrap().insert(unit.to_string());
                 ok("")
             }
-            ["sh", "-c", script, "sh", unit, verb @ ("start" | "restart"), ..] if script.contains("reset-failed") => {
+            ["sh", "-c", _, "sh", unit, verb @ ("start" | "restart"), ..] if is_unit_command(&cmd.argv, unit, verb, None) => {
                 let unit = unit.to_string();
                 if let Some(etcd) = self.etcd.lock().unwrap().as_ref().filter(|_| unit == "etcd") {
                     etcd.versions.lock().unwrap().insert(self.name.clone(), etcd.after.clone());
