@@ -155,7 +155,8 @@ impl FakeHost {
             }
         }
         let mut i = 0;
-        while script.contains(&format!("echo 'k {i} 0'")) {
+        // the checks' answers (`echo 'k I 0'`, inside the quoted group)
+        while script.contains(&format!("k {i} 0'")) {
             out.push_str(&format!("k {i} {}\n", if converged { 0 } else { 1 }));
             i += 1;
         }
