@@ -317,6 +317,14 @@ impl PreflightProbe {
 
     /// Reads one `p` line into `f` (`df`: what the lines of `kb_df` said so far).
     fn parse(&self, rest: &str, f: &mut PreflightFacts, df: &mut DfLines) {
+        match crate::etcd::DataCheck::parse(rest) {
+            Some(crate::etcd::DataCheck::Member(m)) => f.etcd_data = Some(m),
+            Some(crate::etcd::DataCheck::Error(e)) => f.etcd_data_error = Some(e),
+            None => self.parse_other(rest, f, df),
+        }
+    }
+
+    fn parse_other(&self, rest: &str, f: &mut PreflightFacts, df: &mut DfLines) {
         let (what, rest) = rest.split_once(' ').unwrap_or((rest, ""));
         match what {
             "nosystemd" => f.no_systemd = true,
@@ -334,8 +342,6 @@ impl PreflightProbe {
                 }
             }
             "foreignenv" => f.etcd_env_foreign = true,
-            "data" => f.etcd_data = Some(rest.trim() == "1"),
-            "dataerr" => f.etcd_data_error = Some(rest.trim().to_string()),
             "etcd" => f.etcd_process = true,
             "dfa" => df.asked.push(rest.to_string()),
             "dfr" => {

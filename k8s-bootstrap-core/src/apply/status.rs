@@ -251,10 +251,14 @@ pub(super) async fn collect<'a>(
         match r {
             Ok(out) => {
                 for line in out.stdout_str().lines() {
-                    if line == "data 0" {
-                        st.problems.push(format!("{name}: etcd's data dir {dd} is gone (`apply` replaces the member: member remove, member add, join)"));
-                    } else if let Some(e) = line.strip_prefix("dataerr ") {
-                        st.problems.push(format!("{name}: etcd fails on its data dir {dd}: \"{e}\" (`apply` replaces the member: its data moved aside, member remove, member add, join)"));
+                    match crate::etcd::DataCheck::parse(line) {
+                        Some(crate::etcd::DataCheck::Member(false)) => {
+                            st.problems.push(format!("{name}: etcd's data dir {dd} is gone (`apply` replaces the member: member remove, member add, join)"));
+                        }
+                        Some(crate::etcd::DataCheck::Error(e)) => {
+                            st.problems.push(format!("{name}: etcd fails on its data dir {dd}: \"{e}\" (`apply` replaces the member: its data moved aside, member remove, member add, join)"));
+                        }
+                        Some(crate::etcd::DataCheck::Member(true)) | None => {}
                     }
                 }
             }

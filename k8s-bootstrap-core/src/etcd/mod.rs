@@ -376,6 +376,34 @@ pub fn data_check_script(data_dir: &str, prefix: &str) -> String {
     )
 }
 
+/// One line of [`data_check_script`]'s output, its prefix taken off.
+///
+/// ```
+/// use k8s_bootstrap_core::etcd::DataCheck;
+/// assert_eq!(DataCheck::parse("data 1"), Some(DataCheck::Member(true)));
+/// assert_eq!(DataCheck::parse("dataerr panic: checksum error"), Some(DataCheck::Error("panic: checksum error".into())));
+/// assert_eq!(DataCheck::parse("etcd"), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataCheck {
+    /// `data 1`: the data dir holds a member; `data 0`: it does not.
+    Member(bool),
+    /// The journal line that tells the data dir is damaged.
+    Error(String),
+}
+
+impl DataCheck {
+    /// The line, or `None` when it is not one of the script's.
+    pub fn parse(line: &str) -> Option<Self> {
+        let (what, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match what {
+            "data" => Some(Self::Member(rest.trim() == "1")),
+            "dataerr" => Some(Self::Error(rest.trim().to_string())),
+            _ => None,
+        }
+    }
+}
+
 /// An etcd cluster for one etcd version. `Default` is etcd 3.5.17 with no
 /// members and the tutorial's layout.
 ///
