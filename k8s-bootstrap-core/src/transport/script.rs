@@ -306,7 +306,7 @@ recv() {
   umask 077
   set -C
   { true > "$t"; } 2> /dev/null && [ -f "$t" ] && [ ! -L "$t" ] ||
-    t=$(mktemp -- "$3.XXXXXX" 2> /dev/null) || t=
+    t=$(mktemp -- "$3.XXXXXX") || t=
   set +C
   umask "$um"
   if [ -z "$t" ]; then
