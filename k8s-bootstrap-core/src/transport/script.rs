@@ -229,13 +229,13 @@ pub(crate) fn put_many(files: &[PutSpec]) -> String {
     modes.sort_unstable();
     modes.dedup();
     for m in modes {
-        s.push_str(&format!("mode {m:o} {}\n", ids(&|f| f.3.mode == m)));
+        s.push_str(&format!("on {} {}\n", quote(&format!("chmod {m:o} --")), ids(&|f| f.3.mode == m)));
     }
     let mut owners: Vec<&str> = files.iter().filter_map(|f| f.3.owner.as_deref()).collect();
     owners.sort_unstable();
     owners.dedup();
     for o in owners {
-        s.push_str(&format!("own {} {}\n", quote(o), ids(&|f| f.3.owner.as_deref() == Some(o))));
+        s.push_str(&format!("on {} {}\n", quote(&format!("chown -- {}", quote(o))), ids(&|f| f.3.owner.as_deref() == Some(o))));
     }
     s.push_str(&format!("commit {all}\n"));
     let large = ids(&|f| f.2 >= CACHE_MIN);
@@ -345,26 +345,17 @@ check() {
     eval "[ \"\$s\" = \"\$h_$i\" ]" || fail "$i" 'content hash mismatch: transfer incomplete'
   done
 }
-# mode MODE I...: chmod the temp files
-mode() {
-  m=$1; shift; ids=$*
+# on CMD I...: the command CMD (shell words) on the temp files of files
+# I..., in one run; file by file when that fails, so that the error names
+# the file (a file it fails on is not written)
+on() {
+  c=$1; shift; ids=$*
   set --
   for i in $ids; do eval "x=\$t_$i"; [ -z "$x" ] || set -- "$@" "$x"; done
-  [ "$#" = 0 ] || chmod "$m" -- "$@" 2> /dev/null && return
+  [ "$#" = 0 ] || eval "$c \"\$@\"" 2> /dev/null && return
   for i in $ids; do
     eval "x=\$t_$i"
-    [ -z "$x" ] || chmod "$m" -- "$x" || fail "$i" 'chmod/chown failed'
-  done
-}
-# own OWNER I...: chown the temp files
-own() {
-  o=$1; shift; ids=$*
-  set --
-  for i in $ids; do eval "x=\$t_$i"; [ -z "$x" ] || set -- "$@" "$x"; done
-  [ "$#" = 0 ] || chown -- "$o" "$@" 2> /dev/null && return
-  for i in $ids; do
-    eval "x=\$t_$i"
-    [ -z "$x" ] || chown -- "$o" "$x" || fail "$i" 'chmod/chown failed'
+    [ -z "$x" ] || eval "$c \"\$x\"" || fail "$i" 'chmod/chown failed'
   done
 }
 # commit I...: fsync the temp files, rename each over its file, fsync
@@ -516,6 +507,24 @@ mod tests {
         assert_eq!(std::fs::read(p("old")).unwrap(), b"old\n");
         let litter: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("kbtmp")).collect();
         assert!(litter.is_empty(), "{litter:?}");
+    }
+
+    /// Owners are set in one `chown` per owner; when it fails, file by
+    /// file, so only the file whose owner cannot be set fails, by name.
+    #[test]
+    fn put_many_sets_owners_and_fails_only_the_file_whose_owner_is_unknown() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::fs::metadata(dir.path()).unwrap();
+        let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+        let spec = |n: &str, owner: &str| (p(n), crate::transport::sha256_hex(n.as_bytes()), n.len() as u64, PutOptions::new(0o640).owner(owner));
+        let specs = vec![spec("mine", &format!("{}:{}", me.uid(), me.gid())), spec("stranger", "no-such-user-kb"), spec("also-mine", &me.uid().to_string())];
+        let (code, out) = run_sh(&put_many(&specs), b"mine".iter().chain(b"stranger").chain(b"also-mine").copied().collect::<Vec<u8>>().as_slice(), None);
+        assert_eq!((code, out.as_str()), (Some(0), "created\nerror chmod/chown failed\ncreated\n"));
+        assert_eq!(std::fs::read(p("mine")).unwrap(), b"mine");
+        assert!(!std::path::Path::new(&p("stranger")).exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
     }
 
     /// A temp file name already taken (left by a run killed mid-write, or
