@@ -187,13 +187,15 @@ pub(crate) type PutSpec = (String, String, u64, PutOptions);
 /// The script works in two passes so that its cost on the host does not
 /// grow by a handful of processes per file (a first apply writes 22 files
 /// per host; they used to take 8 processes each): first every file is
-/// received (one `head` each), then the temp files are hashed in one
-/// `openssl` run, given their modes and owners in one `chmod` per mode
-/// and one `chown` per owner, fsynced in one `sync`, renamed (one `mv`
-/// each) and their folders fsynced in one more `sync`. A batch command
+/// received (one `head` each; a large file's fsync starts in the
+/// background as soon as it is received), then the temp files are hashed
+/// in one `openssl` run, given their modes and owners in one `chmod` per
+/// mode and one `chown` per owner, fsynced (the small ones in one `sync`,
+/// once the large ones' are done), renamed (one `mv` each) and their
+/// folders fsynced in one more `sync`. A batch command
 /// that fails is retried file by file, so the error names the file.
 pub(crate) fn put_many(files: &[PutSpec]) -> String {
-    let mut s = PUT_MANY.replace("SHAFN", SHA_FN).replace("DIGESTS", DIGEST_CACHE);
+    let mut s = PUT_MANY.replace("SHAFN", SHA_FN).replace("DIGESTS", DIGEST_CACHE).replace("EARLYSYNC", &CACHE_MIN.to_string());
     let ids = |keep: &dyn Fn(&PutSpec) -> bool| {
         files
             .iter()
@@ -316,6 +318,9 @@ recv() {
   fi
   eval "t_$1=\$t r_$1=\$r"
   head -c "$5" >> "$t"
+  # a large file's fsync starts now, while the next files arrive (the
+  # disk works while the stream is decrypted): commit waits for it
+  if [ "$5" -ge EARLYSYNC ]; then sync -- "$t" 2> /dev/null & eval "e_$1=1"; fi
 }
 # check I...: the temp files against their digests, in one hashing run
 # (file by file when its output does not have one line per file)
@@ -362,10 +367,10 @@ on() {
 # their folders
 commit() {
   ids=$*
+  wait
   set --
-  for i in $ids; do eval "x=\$t_$i"; [ -z "$x" ] || set -- "$@" "$x"; done
-  [ "$#" = 0 ] && return
-  sync -- "$@" 2> /dev/null || sync
+  for i in $ids; do eval "x=\$t_$i e=\${e_$i-}"; [ -z "$x" ] || [ -n "$e" ] || set -- "$@" "$x"; done
+  [ "$#" = 0 ] || sync -- "$@" 2> /dev/null || sync
   set --
   for i in $ids; do
     eval "x=\$t_$i f=\$p_$i"
