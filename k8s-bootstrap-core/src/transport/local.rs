@@ -177,12 +177,7 @@ impl LocalTransport {
             Err(e) => return Err(self.err(format!("stat {}", target.display()), e)),
         };
         let p = target.to_path_buf();
-        let sha256 = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-            use sha2::{Digest, Sha256};
-            let mut h = Sha256::new();
-            std::io::copy(&mut std::fs::File::open(&p)?, &mut h)?;
-            Ok(hex::encode(h.finalize()))
-        })
+        let sha256 = tokio::task::spawn_blocking(move || super::sha256_file(&p).map(|(d, _)| d))
         .await
         .map_err(|e| self.err(format!("hash {}", target.display()), std::io::Error::other(e)))?
         // one this user cannot read is replaced, as any that differs

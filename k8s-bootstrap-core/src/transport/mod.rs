@@ -350,7 +350,6 @@ impl FileSource {
     /// # });
     /// ```
     pub async fn sha256(&self) -> std::io::Result<(String, u64)> {
-        use sha2::{Digest, Sha256};
         match self {
             Self::Bytes(b) => Ok((sha256_hex(b), b.len() as u64)),
             Self::Path(p) => {
@@ -370,26 +369,14 @@ impl FileSource {
                     .get_or_try_init(|| async {
                         let p = p.clone();
                         tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-                            use std::io::Read;
-                            let mut f = std::fs::File::open(&p)?;
-                            let mut h = Sha256::new();
-                            let mut buf = vec![0u8; 1 << 20];
-                            let mut n = 0u64;
-                            loop {
-                                let r = f.read(&mut buf)?;
-                                if r == 0 {
-                                    break;
-                                }
-                                n += r as u64;
-                                h.update(&buf[..r]);
-                            }
+                            let (d, n) = sha256_file(&p)?;
                             #[cfg(test)]
                             tests::hashed(&p);
                             if n != size {
                                 // Changed while read: an error now, hashed again next time.
                                 return Err(std::io::Error::other(format!("{} changed while it was read ({size} bytes, then {n})", p.display())));
                             }
-                            Ok(hex::encode(h.finalize()))
+                            Ok(d)
                         })
                         .await
                         .map_err(std::io::Error::other)?
@@ -850,6 +837,26 @@ pub trait Transport: Send + Sync {
             .await?
             .success())
     }
+}
+
+/// The SHA-256 (hex) of the file at `p` and the number of bytes read, in
+/// 1 MiB reads (blocking: call it on a blocking thread).
+pub(crate) fn sha256_file(p: &std::path::Path) -> std::io::Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(p)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let r = f.read(&mut buf)?;
+        if r == 0 {
+            break;
+        }
+        n += r as u64;
+        h.update(&buf[..r]);
+    }
+    Ok((hex::encode(h.finalize()), n))
 }
 
 /// SHA-256 of bytes in memory, lowercase hex: the digest every file
