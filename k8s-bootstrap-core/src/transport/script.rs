@@ -187,7 +187,7 @@ pub(crate) type PutSpec = (String, String, u64, PutOptions);
 /// The script works in two passes so that its cost on the host does not
 /// grow by a handful of processes per file (a first apply writes 22 files
 /// per host; they used to take 8 processes each): first every file is
-/// received (one `head` each; a large file's fsync starts in the
+/// received (one `dd` each; a large file's fsync starts in the
 /// background as soon as it is received), then the temp files are hashed
 /// in one `openssl` run, given their modes and owners in one `chmod` per
 /// mode and one `chown` per owner, fsynced (the small ones in one `sync`,
@@ -280,6 +280,11 @@ fail() {
   [ -z "$x" ] || rm -f -- "$x"
   eval "t_$1= r_$1=\"error \$2\""
 }
+# take N: exactly N bytes of stdin (fewer at its end) to stdout, in
+# 128 KiB blocks (head -c copies in 8 KiB ones: twice to four times the CPU)
+take() {
+  dd bs=128k count="$1" iflag=fullblock,count_bytes status=none
+}
 # recv I PATH TMPBASE SHA SIZE MODE OWNER PARENTS NOPROBE: SIZE bytes of
 # stdin into a new temp file TMPBASE.*, or only consumed when the host's
 # copy already has these contents
@@ -290,7 +295,7 @@ recv() {
   s=
   if [ "$9" != 1 ] && [ -f "$f" ] && [ ! -L "$f" ]; then sha "$f"; fi
   if [ "$s" = "$4" ]; then
-    head -c "$5" > /dev/null
+    take "$5" > /dev/null
     if [ "$(stat -c %a -- "$f")" = "$6" ] && { [ -z "$7" ] || owner_ok "$7" "$f"; }; then
       r=unchanged
     elif chmod "$6" -- "$f" && { [ -z "$7" ] || chown -- "$7" "$f"; }; then
@@ -312,12 +317,12 @@ recv() {
   set +C
   umask "$um"
   if [ -z "$t" ]; then
-    head -c "$5" > /dev/null
+    take "$5" > /dev/null
     eval "r_$1=\"error cannot create a temp file in \$d\""
     return
   fi
   eval "t_$1=\$t r_$1=\$r"
-  head -c "$5" >> "$t"
+  take "$5" >> "$t"
   # a large file's fsync starts now, while the next files arrive (the
   # disk works while the stream is decrypted): commit waits for it
   if [ "$5" -ge EARLYSYNC ]; then sync -- "$t" 2> /dev/null & eval "e_$1=1"; fi
