@@ -124,40 +124,6 @@ pub(crate) fn set_meta(path: &str, opts: &PutOptions) -> String {
     s
 }
 
-/// Reads stdin into a temp file next to `path`, checks its SHA-256, sets
-/// mode/owner, fsyncs and renames it over `path`. On any failure (including
-/// the connection dying mid-transfer, which truncates stdin) the temp file is
-/// removed and `path` keeps its old content.
-pub(crate) fn put(path: &str, sha256: &str, opts: &PutOptions) -> String {
-    let (dir, name) = split_path(path);
-    let mut s = String::from("set -e\n");
-    s.push_str(&format!("d={}\nf={}\n", quote(&dir), quote(path)));
-    if opts.create_parents {
-        s.push_str("mkdir -p -- \"$d\"\n");
-    }
-    s.push_str(&format!(
-        "t=$(mktemp -- \"$d\"/{})\n",
-        quote(&format!(
-            ".{}.kbtmp.XXXXXX",
-            name.chars().take(100).collect::<String>()
-        ))
-    ));
-    s.push_str("trap 'rm -f -- \"$t\"' EXIT\ntrap 'exit 1' HUP INT TERM PIPE\n");
-    s.push_str("cat > \"$t\"\n");
-    s.push_str(SHA_FN);
-    s.push_str(&format!(
-        "sha \"$t\"\nif [ \"$s\" != {sha} ]; then echo \"content hash mismatch \
-         (got $s): transfer incomplete\" >&2; exit 3; fi\n",
-        sha = quote(sha256)
-    ));
-    s.push_str(&format!("chmod {:o} -- \"$t\"\n", opts.mode));
-    if let Some(o) = &opts.owner {
-        s.push_str(&format!("chown -- {} \"$t\"\n", quote(o)));
-    }
-    s.push_str("sync -- \"$t\" 2>/dev/null || sync\nmv -f -- \"$t\" \"$f\"\ntrap - EXIT\nsync -- \"$d\" 2>/dev/null || true\n");
-    s
-}
-
 /// Where a host keeps the digests of the large files k8s-bootstrap wrote
 /// (one line each: path, `inode size mtime ctime`, sha256, tab-separated),
 /// so that reading its facts does not hash ~60 MB of binaries every run.
@@ -639,10 +605,12 @@ mod tests {
         let probe = with_sha(&probe(&file));
         assert!(sh(&answers, &probe, b"").1.starts_with(&format!("{stand_in} ")));
         assert!(sh(fails, &probe, b"").1.starts_with(&format!("{real} ")));
-        // one upload: the stand-in's digest is not the content's, so the upload is refused
-        let put = put(&file, &real, &PutOptions::new(0o644));
-        assert_eq!(sh(&answers, &put, b"data").0, Some(3));
-        assert_eq!(sh(fails, &put, b"data").0, Some(0));
+        // one upload: the stand-in's digest is neither the host's copy's
+        // nor the upload's, so the upload is refused; with sha256sum's, the
+        // host's copy is found to be the same
+        let put = put_many(&[(file.clone(), real.clone(), 4, PutOptions::new(0o644))]);
+        assert_eq!(sh(&answers, &put, b"data"), (Some(0), "error content hash mismatch: transfer incomplete\n".into()));
+        assert_eq!(sh(fails, &put, b"data"), (Some(0), "unchanged\n".into()));
     }
 
     #[test]

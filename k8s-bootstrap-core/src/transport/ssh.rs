@@ -701,6 +701,27 @@ impl std::fmt::Debug for SshTransport {
 }
 
 impl SshTransport {
+
+    /// `chmod` (and `chown`) of the files `which` of `files`, in place, in
+    /// one exchange: their contents are already right. One outcome each.
+    async fn set_meta(&self, files: &[(String, FileSource, PutOptions)], which: &[usize], results: &mut [Option<Result<PutOutcome>>]) {
+        let host = self.host();
+        let script: String = which
+            .iter()
+            .map(|&i| format!("if {}; then echo ok; else echo failed; fi\n", script::set_meta(&files[i].0, &files[i].2)))
+            .collect();
+        let out = self.script(script, &format!("chmod/chown {} files", which.len())).await;
+        let text = out.as_ref().map(|o| o.stdout_str()).unwrap_or_default();
+        let mut lines = text.lines();
+        for &i in which {
+            let path = files[i].0.clone();
+            results[i] = Some(match (&out, lines.next()) {
+                (Ok(_), Some("ok")) => Ok(PutOutcome::MetadataUpdated),
+                (Ok(o), _) => Err(TransportError::Transfer { host: host.clone(), path, reason: format!("chmod/chown failed: {}", super::error::tail(&o.stderr)) }),
+                (Err(e), _) => Err(TransportError::Transfer { host: host.clone(), path, reason: e.to_string() }),
+            });
+        }
+    }
     /// Connects, checks the host key and authenticates (agent keys first,
     /// then key files). Host key and auth errors are final (not retryable).
     ///
@@ -1150,76 +1171,26 @@ impl Transport for SshTransport {
         self.exchange(&line, stdin, cmd.timeout, &shown).await
     }
 
+    /// One file is a batch of one ([`put_files`](Transport::put_files)): the
+    /// same remote script, the same checks and the same outcomes.
     async fn put_file(
         &self,
         path: &str,
         source: &FileSource,
         opts: &PutOptions,
     ) -> Result<PutOutcome> {
-        let host = self.host();
-        tracing::debug!(host = %host, path, mode = format_args!("{:o}", opts.mode), "put file");
-        let (sha, len) = source.digest_for(&host).await?;
-        let shown = format!("probe {path}");
-        let probe = self.script(script::with_sha(&script::probe(path)), &shown).await?;
-        if !probe.success() {
-            return Err(TransportError::command_failed(
-                &host,
-                &Command::new(["probe", path]),
-                &probe,
-            ));
-        }
-        let existing = script::parse_probe(&probe.stdout_str());
-        let existed = match script::plan(existing.as_ref(), &sha, opts) {
-            script::Plan::Unchanged => return Ok(PutOutcome::Unchanged),
-            script::Plan::MetadataOnly => {
-                let out = self
-                    .script(script::set_meta(path, opts), &format!("chmod/chown {path}"))
-                    .await?;
-                if !out.success() {
-                    return Err(TransportError::Transfer {
-                        host,
-                        path: path.into(),
-                        reason: super::error::tail(&out.stderr),
-                    });
-                }
-                return Ok(PutOutcome::MetadataUpdated);
-            }
-            script::Plan::Write { existed } => existed,
-        };
-        let reader = source
-            .reader()
+        tracing::debug!(host = %self.host(), path, mode = format_args!("{:o}", opts.mode), "put file");
+        self.put_files(&[(path.to_string(), source.clone(), opts.clone())])
             .await
-            .map_err(|e| TransportError::io(&host, "open upload source", e))?;
-        let out = self
-            .exchange(&script::put(path, &sha, opts), Body::Reader(reader, len), None, &format!("upload {path}"))
-            .await
-            .map_err(|e| TransportError::Transfer {
-                host: host.clone(),
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
-        if !out.success() {
-            return Err(TransportError::Transfer {
-                host,
-                path: path.into(),
-                reason: format!(
-                    "exit {:?}: {}",
-                    out.exit_code,
-                    super::error::tail(&out.stderr)
-                ),
-            });
-        }
-        Ok(if existed {
-            PutOutcome::Updated
-        } else {
-            PutOutcome::Created
-        })
+            .pop()
+            .expect("one outcome per file")
     }
 
     /// Every file in two round trips at most: the files from disk (large:
     /// binaries) are first probed together, so that one already there is
-    /// not sent again; then all that must be written go out in one
-    /// exchange, a remote `sh` script that writes them one by one (each
+    /// not sent again (one whose mode or owner differs gets a `chmod` /
+    /// `chown` in one more exchange, its content is not sent); then all
+    /// that must be written go out in one exchange, a remote `sh` script that writes them one by one (each
     /// atomically, checked against its SHA-256), their contents streamed
     /// one after another as its stdin (files from disk are never held in
     /// memory).
@@ -1245,11 +1216,17 @@ impl Transport for SshTransport {
             match self.script(script, &format!("probe {} files", on_disk.len())).await {
                 Ok(out) if out.success() => {
                     let text = out.stdout_str();
+                    let mut meta = Vec::new();
                     for (&i, line) in on_disk.iter().zip(text.lines()) {
                         let sha = &digests[i].as_ref().expect("probed files have a digest").0;
-                        if script::plan(script::parse_probe(line).as_ref(), sha, &files[i].2) == script::Plan::Unchanged {
-                            results[i] = Some(Ok(PutOutcome::Unchanged));
+                        match script::plan(script::parse_probe(line).as_ref(), sha, &files[i].2) {
+                            script::Plan::Unchanged => results[i] = Some(Ok(PutOutcome::Unchanged)),
+                            script::Plan::MetadataOnly => meta.push(i),
+                            script::Plan::Write { .. } => {}
                         }
+                    }
+                    if !meta.is_empty() {
+                        self.set_meta(files, &meta, &mut results).await;
                     }
                 }
                 Ok(out) => {

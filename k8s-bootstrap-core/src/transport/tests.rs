@@ -60,8 +60,9 @@ proptest! {
         let path = format!("{}/{sub}/{name}", dir.path().display());
         use sha2::Digest;
         let sha = hex::encode(sha2::Sha256::digest(&content));
-        let out = sh(&script::put(&path, &sha, &PutOptions::new(0o640)), &content, nested);
+        let out = sh(&script::put_many(&[(path.clone(), sha.clone(), content.len() as u64, PutOptions::new(0o640))]), &content, nested);
         prop_assert!(out.success(), "{out:?}");
+        prop_assert_eq!(out.stdout_str(), "created\n");
         // read back in chunks of 1000 bytes, as the SSH transport reads large files
         let mut read = Vec::new();
         loop {
@@ -106,13 +107,8 @@ fn truncated_upload_keeps_old_file_and_leaves_no_temp() {
     let full = vec![7u8; 10_000];
     let sha = hex::encode(sha2::Sha256::digest(&full));
     // stdin ends early, like a connection dying mid-transfer
-    let out = sh(
-        &script::put(&path, &sha, &PutOptions::new(0o644)),
-        &full[..5000],
-        false,
-    );
-    assert_eq!(out.exit_code, Some(3), "{out:?}");
-    assert!(out.stderr_str().contains("hash mismatch"));
+    let out = sh(&script::put_many(&[(path.clone(), sha, full.len() as u64, PutOptions::new(0o644))]), &full[..5000], false);
+    assert_eq!(out.stdout_str(), "error content hash mismatch: transfer incomplete\n", "{out:?}");
     assert_eq!(std::fs::read(&path).unwrap(), b"old");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
