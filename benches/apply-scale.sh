@@ -38,7 +38,7 @@ bin=target/release
 tb=/run/k8s-bootstrap-testbed
 work=$(mktemp -d)
 trap '$bin/k8s-bootstrap-testbed down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-key=(-q -i "$tb/id_ed25519" -o UserKnownHostsFile="$tb/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes)
+. "$(dirname "$0")/at-once.sh"
 flanneld=${K8S_BOOTSTRAP_CACHE:-/var/cache/k8s-bootstrap}/bin/flanneld
 [ -x "$flanneld" ] || { echo "$0: $flanneld is missing: run scripts/setup first" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "$0: GNU time (/usr/bin/time, Debian package time) is needed for the peak RSS" >&2; exit 1; }
@@ -78,21 +78,6 @@ for n in ${sizes[*]}; do
 done
 
 # The floor, per size: see the top of this file.
-ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) / 1e6 }'; }
-# Runs $2 on hosts 1..$1 at the same instant (a lead of 0.3 s + 50 ms per
-# host for the connections), with $i the host's number; prints the
-# slowest host's ms.
-together() {
-  local n=$1 at i pids=()
-  at=$(( $(date +%s%N) + 300000000 + 50000000 * n ))
-  rm -f "$work"/t.*
-  for i in $(seq "$n"); do
-    ssh "${key[@]}" "root@10.77.0.$((10 + i))" "i=$i; while [ \$(date +%s%N) -lt $at ]; do :; done; $2; echo \$(( (\$(date +%s%N) - $at) / 1000000 ))" > "$work/t.$i" &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
-  sort -n "$work"/t.* | tail -n1
-}
 echo
 printf '| hosts | connect (no-op floor) | copy (scp) | ports (firewall-offline-cmd) | daemon-reload | etcd start to healthy | flanneld start | dockerd start | floor (sum) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for n in ${sizes[*]}; do

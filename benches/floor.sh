@@ -26,19 +26,9 @@ set -euo pipefail
 runs=${1:-3}
 . "$(dirname "$0")/testbed-bench.sh"
 ips=(10.77.0.11 10.77.0.12 10.77.0.13)
-on() { ssh -q -i "$tb/id_ed25519" -o UserKnownHostsFile="$tb/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes "root@$1" "$2"; }
+. "$(dirname "$0")/at-once.sh"
+on() { ssh "${key[@]}" "root@$1" "$2"; }
 apply() { "$bin/k8s-bootstrap" apply --spec "$spec" --known-hosts "$tb/known_hosts" --pki-dir "$work/pki" --phase "$1" -q >/dev/null; }
-ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) / 1e6 }'; }
-# Runs $2 on every host at the same instant; prints the slowest host's ms.
-together() {
-  local at=$(( $(date +%s%N) + 300000000 )) i pids=()
-  for i in "${!ips[@]}"; do
-    on "${ips[$i]}" "while [ \$(date +%s%N) -lt $at ]; do :; done; $1; echo \$(( (\$(date +%s%N) - $at) / 1000000 ))" > "$work/t.$i" &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
-  sort -n "$work"/t.* | tail -n1
-}
 cache=${K8S_BOOTSTRAP_CACHE:-/var/cache/k8s-bootstrap}
 bins=(/usr/bin/etcd /usr/bin/etcdctl "$cache/bin/flanneld")
 mb=$(stat -Lc %s "${bins[@]}" | awk '{ n += $1 } END { printf "%.0f", n / 1e6 }')
@@ -47,15 +37,15 @@ for r in $(seq "$runs"); do
   "$bin/k8s-bootstrap-testbed" up 3 >/dev/null
   up=1
   t0=$(date +%s%N)
-  for ip in "${ips[@]}"; do scp -q -i "$tb/id_ed25519" -o UserKnownHostsFile="$tb/known_hosts" -o BatchMode=yes "${bins[@]}" "root@$ip:/tmp/" & done
+  for ip in "${ips[@]}"; do scp "${key[@]}" "${bins[@]}" "root@$ip:/tmp/" & done
   wait
   copy=$(ms "$t0" "$(date +%s%N)")
   apply install
   reload=$(on "${ips[0]}" 'for i in 1 2 3 4 5; do s=$(date +%s%N); systemctl daemon-reload; echo $(( ($(date +%s%N) - s) / 1000000 )); done' | sort -n | sed -n 3p)
-  etcd=$(together 'systemctl start --no-block etcd; until /opt/etcd/bin/etcdctl-admin endpoint health --cluster >/dev/null 2>&1; do sleep 0.02; done')
+  etcd=$(together 3 'systemctl start --no-block etcd; until /opt/etcd/bin/etcdctl-admin endpoint health --cluster >/dev/null 2>&1; do sleep 0.02; done')
   apply flannel-config
-  flanneld=$(together 'systemctl start flanneld')
-  dockerd=$(together 'systemctl start docker')
+  flanneld=$(together 3 'systemctl start flanneld')
+  dockerd=$(together 3 'systemctl start docker')
   printf '| %s | %s ms | %s ms | %s ms | %s ms | %s ms |\n' "$r" "$copy" "$reload" "$etcd" "$flanneld" "$dockerd"
   "$bin/k8s-bootstrap-testbed" down >/dev/null
   up=
