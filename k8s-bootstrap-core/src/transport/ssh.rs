@@ -701,27 +701,6 @@ impl std::fmt::Debug for SshTransport {
 }
 
 impl SshTransport {
-
-    /// `chmod` (and `chown`) of the files `which` of `files`, in place, in
-    /// one exchange: their contents are already right. One outcome each.
-    async fn set_meta(&self, files: &[(String, FileSource, PutOptions)], which: &[usize], results: &mut [Option<Result<PutOutcome>>]) {
-        let host = self.host();
-        let script: String = which
-            .iter()
-            .map(|&i| format!("if {}; then echo ok; else echo failed; fi\n", script::set_meta(&files[i].0, &files[i].2)))
-            .collect();
-        let out = self.script(script, &format!("chmod/chown {} files", which.len())).await;
-        let text = out.as_ref().map(|o| o.stdout_str()).unwrap_or_default();
-        let mut lines = text.lines();
-        for &i in which {
-            let path = files[i].0.clone();
-            results[i] = Some(match (&out, lines.next()) {
-                (Ok(_), Some("ok")) => Ok(PutOutcome::MetadataUpdated),
-                (Ok(o), _) => Err(TransportError::Transfer { host: host.clone(), path, reason: format!("chmod/chown failed: {}", super::error::tail(&o.stderr)) }),
-                (Err(e), _) => Err(TransportError::Transfer { host: host.clone(), path, reason: e.to_string() }),
-            });
-        }
-    }
     /// Connects, checks the host key and authenticates (agent keys first,
     /// then key files). Host key and auth errors are final (not retryable).
     ///
@@ -1045,6 +1024,27 @@ impl SshTransport {
     async fn script(&self, script: String, shown: &str) -> Result<Output> {
         self.exchange(&script, Body::empty(), None, shown).await
     }
+
+    /// `chmod` (and `chown`) of the files `which` of `files`, in place, in
+    /// one exchange: their contents are already right. One outcome each.
+    async fn set_meta(&self, files: &[(String, FileSource, PutOptions)], which: &[usize], results: &mut [Option<Result<PutOutcome>>]) {
+        let host = self.host();
+        let script: String = which
+            .iter()
+            .map(|&i| format!("if {}; then echo ok; else echo failed; fi\n", script::set_meta(&files[i].0, &files[i].2)))
+            .collect();
+        let out = self.script(script, &format!("chmod/chown {} files", which.len())).await;
+        let text = out.as_ref().map(|o| o.stdout_str()).unwrap_or_default();
+        let mut lines = text.lines();
+        for &i in which {
+            let path = files[i].0.clone();
+            results[i] = Some(match (&out, lines.next()) {
+                (Ok(_), Some("ok")) => Ok(PutOutcome::MetadataUpdated),
+                (Ok(o), _) => Err(TransportError::Transfer { host: host.clone(), path, reason: format!("chmod/chown failed: {}", super::error::tail(&o.stderr)) }),
+                (Err(e), _) => Err(TransportError::Transfer { host: host.clone(), path, reason: e.to_string() }),
+            });
+        }
+    }
 }
 
 async fn authenticate(handle: &mut Handle<Client>, config: &SshConfig) -> Result<()> {
@@ -1179,7 +1179,6 @@ impl Transport for SshTransport {
         source: &FileSource,
         opts: &PutOptions,
     ) -> Result<PutOutcome> {
-        tracing::debug!(host = %self.host(), path, mode = format_args!("{:o}", opts.mode), "put file");
         self.put_files(&[(path.to_string(), source.clone(), opts.clone())])
             .await
             .pop()
@@ -1190,8 +1189,9 @@ impl Transport for SshTransport {
     /// binaries) are first probed together, so that one already there is
     /// not sent again (one whose mode or owner differs gets a `chmod` /
     /// `chown` in one more exchange, its content is not sent); then all
-    /// that must be written go out in one exchange, a remote `sh` script that writes them one by one (each
-    /// atomically, checked against its SHA-256), their contents streamed
+    /// that must be written go out in one exchange, a remote `sh` script
+    /// that writes them one by one (each atomically, checked against its
+    /// SHA-256), their contents streamed
     /// one after another as its stdin (files from disk are never held in
     /// memory).
     async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<Result<PutOutcome>> {

@@ -17,10 +17,10 @@
 //! (`iflag=fullblock,count_bytes`); neither reads more than N bytes from a
 //! pipe, so a request can never eat into the next one. The script runs in
 //! a subshell (`eval`) with its stdin from that `dd`; whatever of it the
-//! command leaves unread is drained before answering. Output is captured in files of a private `mktemp -d` folder
-//! (in `/dev/shm`: a full disk cannot cut it short), removed when the
-//! driver exits (its stdin closed, a signal); outputs may
-//! be binary and large. A command killed by a signal answers 128 + the
+//! command leaves unread is drained before answering. Output is captured
+//! in files of a private `mktemp -d` folder (in `/dev/shm`: a full disk
+//! cannot cut it short), removed when the driver exits (its stdin closed,
+//! a signal); outputs may be binary and large. A command killed by a signal answers 128 + the
 //! signal number, as in any shell.
 
 use futures::FutureExt;
