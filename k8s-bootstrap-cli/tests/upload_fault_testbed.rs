@@ -19,6 +19,25 @@ use common::{cluster, changes, json, kb, run, text, write_spec_with};
 
 const BIN: &str = "/opt/etcd/bin";
 
+/// Stops every process of every SSH session (SIGSTOP: a stopped process
+/// neither runs nor forks) until the set no longer grows, then SIGKILLs
+/// them all.
+const STOP_THEN_KILL_SSH_SESSIONS: &str = r#"
+sessions() {
+  for p in $(pgrep -f 'ssh[d]: root@'); do
+    echo "$p"
+    for c in $(pgrep -P "$p"); do pgrep -s "$c"; done
+  done | sort -n
+}
+old=; new=$(sessions)
+[ -n "$new" ] || { echo 'no SSH session to kill' >&2; exit 1; }
+while [ "$new" != "$old" ]; do
+  kill -STOP $new 2> /dev/null || true
+  old=$new; new=$(sessions)
+done
+kill -KILL $new
+"#;
+
 fn sha(h: &k8s_bootstrap_testbed::Host, path: &str) -> String {
     h.sh(&format!("sha256sum < {path}")).unwrap()
 }
@@ -53,11 +72,15 @@ fn an_upload_killed_half_way_leaves_the_old_file_and_the_next_apply_converges() 
         assert!(start.elapsed() < Duration::from_secs(120), "the upload to etcd02 never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Every process of every SSH session of the host at once, the remote
-    // shell serving the upload and its children (each session is a
-    // process session of its own, led by the shell sshd started), then
-    // sshd's session processes: SIGKILL, so no trap runs.
-    h2.sh("for p in $(pgrep -f 'ssh[d]: root@'); do for c in $(pgrep -P \"$p\"); do pkill -KILL -s \"$c\" || true; done; done; pkill -KILL -f 'ssh[d]: root@' || true").unwrap();
+    // Every process of every SSH session of the host at once, as when the
+    // host dies: sshd's session processes, the remote shell serving the
+    // upload and its children (each SSH session is a process session of its
+    // own, led by the shell sshd started). SIGKILL, so no trap runs. They
+    // are all stopped first, until no new one appears, and only then
+    // killed: killed one by one, the upload's `dd` could die first, and its
+    // shell, not yet killed, would see the end of its input and remove its
+    // temporary file (1 CI run in 3 did).
+    h2.sh(STOP_THEN_KILL_SSH_SESSIONS).unwrap();
     eprintln!("etcd02's sshd after the kill:\n{}", h2.sh("pgrep -a sshd || true").unwrap());
     let out = apply.wait_with_output().unwrap();
     h2.sh("tc qdisc del dev eth0 root").unwrap();
