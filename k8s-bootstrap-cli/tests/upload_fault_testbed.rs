@@ -79,7 +79,7 @@ fn an_upload_killed_half_way_leaves_the_old_file_and_the_next_apply_converges() 
     // are all stopped first, until no new one appears, and only then
     // killed: killed one by one, the upload's `dd` could die first, and its
     // shell, not yet killed, would see the end of its input and remove its
-    // temporary file (1 CI run in 3 did).
+    // temporary file (a CI run failed so; here 2 runs in 6 did).
     h2.sh(STOP_THEN_KILL_SSH_SESSIONS).unwrap();
     eprintln!("etcd02's sshd after the kill:\n{}", h2.sh("pgrep -a sshd || true").unwrap());
     let out = apply.wait_with_output().unwrap();
