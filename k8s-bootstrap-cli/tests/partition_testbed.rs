@@ -58,11 +58,19 @@ fn members(h: &Host) -> Vec<(String, bool, String)> {
 /// Writes `key` through `h`'s own endpoint, retried for at most 60 s (the
 /// cluster may be electing a leader); panics when it never takes it.
 fn put(h: &Host, key: &str) {
+    if let Err(e) = try_put(h, key) {
+        panic!("{e}");
+    }
+}
+
+/// [`put`], with the reason it never took the write as the error.
+fn try_put(h: &Host, key: &str) -> Result<(), String> {
     let start = Instant::now();
     loop {
         match h.sh(&format!("{ADMIN} --endpoints=https://{}:2379 --command-timeout=5s put {key} v", h.ip)) {
-            Ok(_) => return,
-            Err(e) => assert!(start.elapsed() < Duration::from_secs(60), "the cluster took no write of {key} for 60 s: {e}"),
+            Ok(_) => return Ok(()),
+            Err(e) if start.elapsed() >= Duration::from_secs(60) => return Err(format!("the cluster took no write of {key} for 60 s: {e}")),
+            Err(_) => {}
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -121,7 +129,13 @@ fn a_member_cut_off_around_add_member_keeps_quorum_and_the_add_completes_or_neve
     tb.set_link(2, false).unwrap();
     let cut = Instant::now();
     // etcd01, etcd02 and etcd04 are 3 of 4: writes go through
-    put(&h[0], "kb-cut-22");
+    if let Err(e) = try_put(&h[0], "kb-cut-22") {
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let (stdout, stderr) = (out_t.join().unwrap(), err_t.join().unwrap());
+        let journal = h[3].sh("journalctl -u etcd -n 30 --no-pager -o cat 2>&1 || true").unwrap();
+        panic!("{e}\nthe add-member run -> {:?}\n{}{}\netcd04's journal:\n{journal}", status.code(), text(&stdout), text(&stderr));
+    }
     // A joined member shows as started once it has published its name and
     // client URLs, itself a write through raft that may land just after
     // the one above: waited for, at most 30 s, with etcd03 still cut off.

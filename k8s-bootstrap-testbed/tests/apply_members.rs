@@ -1,6 +1,8 @@
 //! Day 2 on 5 real test hosts: grow the etcd cluster from 3 to 5 members
 //! and back to 3 by changing the spec and applying, while a client keeps
 //! writing; every write that etcd acknowledged is readable afterwards.
+//! And on 4: an `etcdctl member add` that etcd made but whose answer was
+//! lost still ends with the new member started.
 //!
 //! Needs root (it boots the testbed); it fails, never skips, without it.
 
@@ -11,13 +13,14 @@ use std::time::Duration;
 use k8s_bootstrap_core::apply::{ApplyOptions, Engine, Report, fetch_releases};
 use k8s_bootstrap_core::pki::{CertBundle, Issued};
 use k8s_bootstrap_core::spec::{ClusterSpec, ReleaseSource};
-use k8s_bootstrap_core::transport::{LocalTransport, SshConfig, SshTransport, Transport};
+use k8s_bootstrap_core::transport::{Command, FileSource, FileStat, LocalTransport, Output, PutOptions, PutOutcome, SshConfig, SshTransport, Transport};
 use k8s_bootstrap_testbed::Testbed;
 
-/// etcd01-05 at 10.77.0.11-15; the first `members` are etcd members, all are nodes.
-fn spec(members: usize) -> ClusterSpec {
+/// etcd01.. at 10.77.0.11..; the first `members` of the `hosts` are etcd
+/// members, all are nodes.
+fn spec(hosts: usize, members: usize) -> ClusterSpec {
     let mut yaml = String::from("hosts:\n");
-    for i in 1..=5 {
+    for i in 1..=hosts {
         let roles = if i <= members { "[etcd, node]" } else { "[node]" };
         yaml.push_str(&format!("  - {{ name: etcd0{i}, address: 10.77.0.{}, roles: {roles} }}\n", 10 + i));
     }
@@ -43,6 +46,10 @@ impl Drop for Server {
 }
 
 async fn engine(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Engine {
+    Engine::new(spec, pki, connect(tb, spec).await).expect("engine")
+}
+
+async fn connect(tb: &Testbed, spec: &ClusterSpec) -> BTreeMap<String, Arc<dyn Transport>> {
     let mut hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
     for h in &spec.hosts {
         let cfg = SshConfig::new(h.address.to_string())
@@ -52,7 +59,7 @@ async fn engine(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Engine {
             .connect_timeout(Duration::from_secs(10));
         hosts.insert(h.name.clone(), Arc::new(SshTransport::connect(cfg).await.expect("connect")));
     }
-    Engine::new(spec, pki, hosts).expect("engine")
+    hosts
 }
 
 async fn apply(tb: &Testbed, spec: &ClusterSpec, pki: &Issued) -> Report {
@@ -67,7 +74,7 @@ fn changes(r: &Report) -> Vec<String> {
 fn grow_to_five_members_and_back_while_a_client_writes() {
     let tb = Testbed::up(5).expect("booting 5 test hosts (needs root)");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (three, five) = (spec(3), spec(5));
+    let (three, five) = (spec(5, 3), spec(5, 5));
     // One CA for both specs: the members' certs are issued per member.
     let pki = CertBundle::for_cluster(&five).unwrap().generate().unwrap();
     let h1 = &tb.hosts()[0];
@@ -180,4 +187,71 @@ fn grow_to_five_members_and_back_while_a_client_writes() {
     let e = rt.block_on(fetch_releases(&bad, &local, &cache)).unwrap_err().to_string();
     assert!(e.contains("binaries.etcd_release") && e.contains(&sha), "{e}");
     drop(tb);
+}
+
+/// A host's transport whose `etcdctl member add` runs on the host (etcd
+/// makes the add) and then answers as a lost answer does: etcdctl's
+/// timeout, exit 1. So it goes when the member that served the add goes
+/// away before answering, or the leader changes as the add commits.
+struct AddAnswerLost(Arc<dyn Transport>);
+
+#[async_trait::async_trait]
+impl Transport for AddAnswerLost {
+    fn host(&self) -> String {
+        self.0.host()
+    }
+    async fn run(&self, cmd: &Command) -> k8s_bootstrap_core::transport::Result<Output> {
+        let out = self.0.run(cmd).await?;
+        // etcd refuses an add at first ("unhealthy cluster": its members
+        // connected only just now); the run asks again
+        if out.exit_code != Some(0) || !cmd.argv.windows(2).any(|w| w == ["member", "add"]) {
+            return Ok(out);
+        }
+        Ok(Output { stdout: Vec::new(), stderr: b"Error: context deadline exceeded\n".to_vec(), exit_code: Some(1) })
+    }
+    async fn put_file(&self, path: &str, source: &FileSource, opts: &PutOptions) -> k8s_bootstrap_core::transport::Result<PutOutcome> {
+        self.0.put_file(path, source, opts).await
+    }
+    async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<k8s_bootstrap_core::transport::Result<PutOutcome>> {
+        self.0.put_files(files).await
+    }
+    async fn read_file(&self, path: &str) -> k8s_bootstrap_core::transport::Result<Option<Vec<u8>>> {
+        self.0.read_file(path).await
+    }
+    async fn stat(&self, path: &str) -> k8s_bootstrap_core::transport::Result<Option<FileStat>> {
+        self.0.stat(path).await
+    }
+}
+
+#[test]
+fn an_add_made_whose_answer_is_lost_still_starts_the_new_member() {
+    let tb = Testbed::up(4).expect("booting 4 test hosts (needs root)");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (three, four) = (spec(4, 3), spec(4, 4));
+    let pki = CertBundle::for_cluster(&four).unwrap().generate().unwrap();
+    let r = rt.block_on(apply(&tb, &three, &pki));
+    assert!(r.ok(), "{r:#?}");
+
+    // The add runs through the first running member, etcd01.
+    let grow = rt.block_on(async {
+        let mut hosts = connect(&tb, &four).await;
+        let via = hosts.remove("etcd01").unwrap();
+        hosts.insert("etcd01".into(), Arc::new(AddAnswerLost(via)));
+        Engine::new(&four, &pki, hosts).expect("engine").apply(&ApplyOptions::default()).await
+    });
+    assert!(grow.ok(), "{grow:#?}");
+    let notes = &grow.hosts["etcd04"].notes;
+    assert!(
+        notes.iter().any(|n| n.starts_with("etcd member add etcd04 failed (") && n.contains("context deadline exceeded") && n.ends_with("but the member list on etcd01 has it: going on with the join")),
+        "{notes:#?}"
+    );
+    let h1 = &tb.hosts()[0];
+    let list = h1.sh("/opt/etcd/bin/etcdctl-admin member list").unwrap();
+    let mut started: Vec<&str> = list.lines().filter(|l| l.split(", ").nth(1) == Some("started")).filter_map(|l| l.split(", ").nth(2)).collect();
+    started.sort();
+    assert_eq!(started, ["etcd01", "etcd02", "etcd03", "etcd04"], "{list}");
+    assert_eq!(list.lines().count(), 4, "{list}");
+    assert_eq!(h1.sh("/opt/etcd/bin/etcdctl-admin endpoint health --cluster 2>&1 | grep -c 'is healthy'").unwrap().trim(), "4");
+    let again = rt.block_on(apply(&tb, &four, &pki));
+    assert_eq!(changes(&again), Vec::<String>::new(), "the join is complete");
 }

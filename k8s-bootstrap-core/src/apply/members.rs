@@ -59,12 +59,20 @@ impl Ctx<'_> {
         super::plan::peer_url(self.spec, name)
     }
 
-    pub(super) async fn member_list(&self, probe: &HostView<'_>) -> Result<Vec<Member>, String> {
+    /// The `https://ADDRESS:CLIENT_PORT` of the spec host `name`.
+    fn client_url(&self, name: &str) -> String {
+        let addr = self.spec.hosts.iter().find(|h| h.name == name).map(|h| h.address.to_string()).unwrap_or_default();
+        format!("https://{addr}:{}", self.spec.etcd.client_port)
+    }
+
+    /// `etcdctl member list` on `probe`, through its own member.
+    async fn member_list(&self, probe: &HostView<'_>) -> Result<Vec<Member>, String> {
+        let argv = [self.admin(), format!("--endpoints={}", self.client_url(&probe.name)), "member".into(), "list".into()];
         let out = probe
             .transport
-            .run_ok(&Command::new([self.admin(), "member".into(), "list".into()]).timeout(std::time::Duration::from_secs(30)))
+            .run_ok(&Command::new(argv).timeout(std::time::Duration::from_secs(30)))
             .await
-            .map_err(|e| format!("etcd member list on {}: {e}; later stages not started", probe.name))?;
+            .map_err(|e| format!("etcd member list on {}: {e}", probe.name))?;
         Ok(parse_member_list(&out.stdout_str()))
     }
 
@@ -91,22 +99,45 @@ impl Ctx<'_> {
             let aside = Command::new(["sh", "-c", "if [ -e \"$1\" ]; then mv -- \"$1\" \"$1.replaced-$(date +%s)\"; fi", "sh", dd]);
             hosts[i].transport.run_ok(&aside).await.map_err(|e| format!("{name}: moving {dd} aside: {e}"))?;
         }
+        // The add (and the member list) go to `probe`'s own member: through
+        // the wrapper's list of every member, etcdctl may send the add to
+        // another member, and when that member's link goes down before it
+        // answers, the answer is lost after etcd made the add.
+        let local = format!("--endpoints={}", self.client_url(&hosts[probe].name));
+        let known_parts = |list: &[Member]| {
+            let mut parts: Vec<String> = list.iter().filter(|m| m.started).map(|m| format!("{}={}", m.name, m.peer)).collect();
+            parts.push(format!("{name}={peer}"));
+            parts.join(",")
+        };
         let initial_cluster = match known {
             false => {
-                let add = Command::new([self.admin(), "member".into(), "add".into(), name.clone(), format!("--peer-urls={peer}")]);
-                let out = reconfigure(&hosts[probe], &add).await.map_err(|e| format!("etcd member add {name}: {e}; later stages not started"))?;
-                let text = out.stdout_str();
-                text.lines()
-                    .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER=").map(|v| v.trim_matches('"').to_string()))
-                    .ok_or_else(|| format!("etcd member add {name}: no ETCD_INITIAL_CLUSTER in its output: {text}"))?
+                let add = Command::new([self.admin(), local, "member".into(), "add".into(), name.clone(), format!("--peer-urls={peer}")]);
+                match reconfigure(&hosts[probe], &add).await {
+                    Ok(out) => {
+                        let text = out.stdout_str();
+                        text.lines()
+                            .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER=").map(|v| v.trim_matches('"').to_string()))
+                            .ok_or_else(|| format!("etcd member add {name}: no ETCD_INITIAL_CLUSTER in its output: {text}"))?
+                    }
+                    // An add that did not answer may still have been made
+                    // (a leader lost as it committed, a timeout): a member
+                    // added and never started counts against the quorum,
+                    // so the member list decides whether to go on.
+                    Err(e) => match self.member_list(&hosts[probe]).await {
+                        Ok(list) if list.iter().any(|m| m.peer == peer) => {
+                            let note = format!("etcd member add {name} failed ({e}), but the member list on {} has it: going on with the join", hosts[probe].name);
+                            tracing::warn!(host = %name, "{note}");
+                            self.note(&mut hosts[i], note);
+                            known_parts(&list)
+                        }
+                        Ok(_) => return Err(format!("etcd member add {name}: {e}; the member list on {} does not have it; later stages not started", hosts[probe].name)),
+                        Err(l) => return Err(format!(
+                            "etcd member add {name}: {e}; whether it was made is unknown ({l}): if `etcdctl member list` shows {peer} unstarted, apply again to start it, or remove it; later stages not started"
+                        )),
+                    },
+                }
             }
-            true => {
-                let list = self.member_list(&hosts[probe]).await?;
-                let mut parts: Vec<String> =
-                    list.iter().filter(|m| m.started).map(|m| format!("{}={}", m.name, m.peer)).collect();
-                parts.push(format!("{name}={peer}"));
-                parts.join(",")
-            }
+            true => known_parts(&self.member_list(&hosts[probe]).await.map_err(|e| format!("{e}; later stages not started"))?),
         };
         let join = format!(
             "# Written by k8s-bootstrap while {name} joins the running cluster; removed once it is healthy.\n\
