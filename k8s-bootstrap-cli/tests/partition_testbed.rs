@@ -133,8 +133,8 @@ fn a_member_cut_off_around_add_member_keeps_quorum_and_the_add_completes_or_neve
         let _ = child.kill();
         let status = child.wait().unwrap();
         let (stdout, stderr) = (out_t.join().unwrap(), err_t.join().unwrap());
-        let journal = h[3].sh("journalctl -u etcd -n 30 --no-pager -o cat 2>&1 || true").unwrap();
-        panic!("{e}\nthe add-member run -> {:?}\n{}{}\netcd04's journal:\n{journal}", status.code(), text(&stdout), text(&stderr));
+        let journal = |h: &Host| h.sh("journalctl -u etcd --since=-150s --no-pager -o short-precise 2>&1 | grep -v 'recognized and used' | tail -n 60 || true").unwrap();
+        panic!("{e}\nthe add-member run -> {:?}\n{}{}\netcd04's journal:\n{}\netcd01's journal:\n{}", status.code(), text(&stdout), text(&stderr), journal(&h[3]), journal(&h[0]));
     }
     // A joined member shows as started once it has published its name and
     // client URLs, itself a write through raft that may land just after
