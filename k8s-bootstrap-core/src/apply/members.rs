@@ -59,18 +59,21 @@ impl Ctx<'_> {
         super::plan::peer_url(self.spec, name)
     }
 
-    /// The `https://ADDRESS:CLIENT_PORT` of the spec host `name`.
-    fn client_url(&self, name: &str) -> String {
-        let addr = self.spec.hosts.iter().find(|h| h.name == name).map(|h| h.address.to_string()).unwrap_or_default();
-        format!("https://{addr}:{}", self.spec.etcd.client_port)
+    /// `etcdctl-admin ARGS` for `probe`, through its own member alone: with
+    /// the wrapper's list of every member, etcdctl may send a membership
+    /// change to another member, and when that member's link goes down
+    /// before it answers, the answer is lost after etcd made the change.
+    fn admin_on(&self, probe: &HostView<'_>, args: &[&str]) -> Command {
+        let mut argv = vec![self.admin(), format!("--endpoints={}", super::plan::client_url(self.spec, &probe.name))];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        Command::new(argv)
     }
 
     /// `etcdctl member list` on `probe`, through its own member.
     async fn member_list(&self, probe: &HostView<'_>) -> Result<Vec<Member>, String> {
-        let argv = [self.admin(), format!("--endpoints={}", self.client_url(&probe.name)), "member".into(), "list".into()];
         let out = probe
             .transport
-            .run_ok(&Command::new(argv).timeout(std::time::Duration::from_secs(30)))
+            .run_ok(&self.admin_on(probe, &["member", "list"]).timeout(std::time::Duration::from_secs(30)))
             .await
             .map_err(|e| format!("etcd member list on {}: {e}", probe.name))?;
         Ok(parse_member_list(&out.stdout_str()))
@@ -99,11 +102,6 @@ impl Ctx<'_> {
             let aside = Command::new(["sh", "-c", "if [ -e \"$1\" ]; then mv -- \"$1\" \"$1.replaced-$(date +%s)\"; fi", "sh", dd]);
             hosts[i].transport.run_ok(&aside).await.map_err(|e| format!("{name}: moving {dd} aside: {e}"))?;
         }
-        // The add (and the member list) go to `probe`'s own member: through
-        // the wrapper's list of every member, etcdctl may send the add to
-        // another member, and when that member's link goes down before it
-        // answers, the answer is lost after etcd made the add.
-        let local = format!("--endpoints={}", self.client_url(&hosts[probe].name));
         let known_parts = |list: &[Member]| {
             let mut parts: Vec<String> = list.iter().filter(|m| m.started).map(|m| format!("{}={}", m.name, m.peer)).collect();
             parts.push(format!("{name}={peer}"));
@@ -111,7 +109,7 @@ impl Ctx<'_> {
         };
         let initial_cluster = match known {
             false => {
-                let add = Command::new([self.admin(), local, "member".into(), "add".into(), name.clone(), format!("--peer-urls={peer}")]);
+                let add = self.admin_on(&hosts[probe], &["member", "add", &name, &format!("--peer-urls={peer}")]);
                 match reconfigure(&hosts[probe], &add).await {
                     Ok(out) => {
                         let text = out.stdout_str();

@@ -337,8 +337,18 @@ pub(super) fn peer_url(spec: &ClusterSpec, name: &str) -> String {
 
 /// `ADDRESS:PEER_PORT` of the spec host `name`: where its peer port listens.
 fn peer_address(spec: &ClusterSpec, name: &str) -> String {
-    let addr = spec.hosts.iter().find(|h| h.name == name).map(|h| h.address.to_string()).unwrap_or_default();
-    format!("{addr}:{}", spec.etcd.peer_port)
+    format!("{}:{}", host_address(spec, name), spec.etcd.peer_port)
+}
+
+/// The client URL (`https://ADDRESS:CLIENT_PORT`) of the spec host `name`:
+/// its own member, for an etcdctl that must talk to that member alone.
+pub(super) fn client_url(spec: &ClusterSpec, name: &str) -> String {
+    format!("https://{}:{}", host_address(spec, name), spec.etcd.client_port)
+}
+
+/// The address of the spec host `name` (empty for a name the spec lacks).
+fn host_address(spec: &ClusterSpec, name: &str) -> String {
+    spec.hosts.iter().find(|h| h.name == name).map(|h| h.address.to_string()).unwrap_or_default()
 }
 
 /// `systemctl VERB UNIT` (`--no-block` unless `block`), after clearing

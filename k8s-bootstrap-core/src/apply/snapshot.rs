@@ -111,8 +111,7 @@ impl Engine {
         let api_env = etcdctl_reads_api_env(v);
         let mut errors = Vec::new();
         for h in members {
-            let addr = self.spec.hosts.iter().find(|s| s.name == h.name).map(|s| s.address.to_string()).unwrap_or_default();
-            let mut base = vec![etcdctl.clone(), format!("--endpoints=https://{addr}:{}", self.spec.etcd.client_port)];
+            let mut base = vec![etcdctl.clone(), format!("--endpoints={}", super::plan::client_url(&self.spec, &h.name))];
             base.extend(tls.iter().cloned());
             match take(h.transport.as_ref(), &base, utl.as_deref(), api_env).await {
                 Ok((bytes, status)) => {
