@@ -1191,9 +1191,8 @@ impl Transport for SshTransport {
     /// `chown` in one more exchange, its content is not sent); then all
     /// that must be written go out in one exchange, a remote `sh` script
     /// that writes them one by one (each atomically, checked against its
-    /// SHA-256), their contents streamed
-    /// one after another as its stdin (files from disk are never held in
-    /// memory).
+    /// SHA-256), their contents streamed one after another as its stdin
+    /// (files from disk are never held in memory).
     async fn put_files(&self, files: &[(String, FileSource, PutOptions)]) -> Vec<Result<PutOutcome>> {
         let host = self.host();
         // Paths and modes only: file contents (private keys) are never logged.

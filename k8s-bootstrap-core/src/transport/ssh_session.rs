@@ -20,8 +20,8 @@
 //! command leaves unread is drained before answering. Output is captured
 //! in files of a private `mktemp -d` folder (in `/dev/shm`: a full disk
 //! cannot cut it short), removed when the driver exits (its stdin closed,
-//! a signal); outputs may be binary and large. A command killed by a signal answers 128 + the
-//! signal number, as in any shell.
+//! a signal); outputs may be binary and large. A command killed by a
+//! signal answers 128 + the signal number, as in any shell.
 
 use futures::FutureExt;
 use russh::ChannelMsg;
